@@ -1,0 +1,402 @@
+/**
+ * The local Functions host: serves the captured HTTP triggers, fires timer triggers, and hosts the
+ * extensions (Durable, Service Bus) that run the other trigger kinds. It builds `HttpRequest`,
+ * `InvocationContext` and the timer object as the Azure host does, so function code runs unchanged.
+ */
+import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit, type Timer } from '@azure/functions';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Clock } from './clock';
+import { SystemClock } from './clock';
+import type { HostJson } from './hostJson';
+import { routePrefix } from './hostJson';
+import { NcrontabSchedule, resolveAppSettingExpression } from './ncrontab';
+import type { BindingMetadata, FunctionRegistry, RegisteredFunction } from './registry';
+import { RouteTemplate, splitPath } from './routes';
+
+export type LogLevel = 'trace' | 'debug' | 'information' | 'warning' | 'error' | 'critical';
+export type HostLogger = (level: LogLevel, source: string, message: string) => void;
+
+export interface HostKeys {
+  /** Accepted for authLevel "function". */
+  functionKey: string;
+  /** Accepted for every auth level; the only key for "admin". */
+  masterKey: string;
+}
+
+/** A part of the runtime that serves a trigger kind or a binding the HTTP/timer host does not. */
+export interface HostExtension {
+  readonly name: string;
+  start(host: LocalHost): Promise<void>;
+  stop(): Promise<void>;
+  /** Value of an input binding (for example `durableClient`) for one invocation. */
+  inputFor?(binding: BindingMetadata, fn: RegisteredFunction): unknown;
+  /** Takes over requests it recognises (for example Durable's webhook routes); returns true when handled. */
+  handleHttp?(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
+  /** Called after a successful invocation with its output bindings' values. */
+  deliverOutputs?(fn: RegisteredFunction, context: InvocationContext): Promise<void>;
+  /** Named endpoints this extension serves, for .local/endpoints.json. */
+  endpoints?(): Record<string, string>;
+}
+
+export interface TimerStatus {
+  last?: number;
+  next?: number;
+  lastUpdated?: number;
+}
+
+/** Where timer schedule status survives a restart (Azure keeps it in storage when useMonitor is on). */
+export interface TimerStatusStore {
+  get(functionName: string): Promise<TimerStatus | undefined>;
+  set(functionName: string, status: TimerStatus): Promise<void>;
+}
+
+export class MemoryTimerStatusStore implements TimerStatusStore {
+  private readonly map = new Map<string, TimerStatus>();
+  async get(name: string): Promise<TimerStatus | undefined> {
+    return this.map.get(name);
+  }
+  async set(name: string, status: TimerStatus): Promise<void> {
+    this.map.set(name, status);
+  }
+}
+
+export interface LocalHostOptions {
+  registry: FunctionRegistry;
+  hostJson: HostJson;
+  /** App settings, applied to process.env as the host does for its worker. */
+  settings?: Record<string, string>;
+  keys: HostKeys;
+  port?: number;
+  hostname?: string;
+  clock?: Clock;
+  logger?: HostLogger;
+  extensions?: HostExtension[];
+  timerStatusStore?: TimerStatusStore;
+  /** Start timers; tests of HTTP alone may leave them off. Default true. */
+  enableTimers?: boolean;
+  /** Largest request body accepted, in bytes (Azure's limit is 100 MB). */
+  maxRequestBodyBytes?: number;
+}
+
+interface HttpRoute {
+  fn: RegisteredFunction;
+  template: RouteTemplate;
+  methods: Set<string>;
+  authLevel: 'anonymous' | 'function' | 'admin';
+}
+
+export interface InvocationOptions {
+  triggerMetadata?: Record<string, unknown>;
+  invocationId?: string;
+}
+
+export class LocalHost {
+  readonly registry: FunctionRegistry;
+  readonly hostJson: HostJson;
+  readonly clock: Clock;
+  readonly keys: HostKeys;
+  readonly log: HostLogger;
+  private readonly extensions: HostExtension[];
+  private readonly routes: HttpRoute[] = [];
+  private readonly prefix: string;
+  private readonly timerCancels: Array<() => void> = [];
+  private readonly timerStore: TimerStatusStore;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private server?: http.Server;
+  private stopped = false;
+  private baseUrl = '';
+
+  constructor(private readonly options: LocalHostOptions) {
+    this.registry = options.registry;
+    this.hostJson = options.hostJson;
+    this.clock = options.clock ?? new SystemClock();
+    this.keys = options.keys;
+    this.log = options.logger ?? defaultLogger;
+    this.extensions = options.extensions ?? [];
+    this.timerStore = options.timerStatusStore ?? new MemoryTimerStatusStore();
+    this.prefix = routePrefix(options.hostJson);
+    for (const fn of this.registry.byTrigger('httpTrigger')) {
+      const trigger = fn.trigger;
+      const route = typeof trigger.route === 'string' && trigger.route.length > 0 ? trigger.route : fn.name;
+      const methods = Array.isArray(trigger.methods) ? (trigger.methods as string[]) : ['GET', 'POST'];
+      const authLevel = (trigger.authLevel as HttpRoute['authLevel'] | undefined) ?? 'anonymous';
+      this.routes.push({ fn, template: new RouteTemplate(route), methods: new Set(methods.map((m) => m.toUpperCase())), authLevel });
+    }
+    this.routes.sort((a, b) => b.template.specificity - a.template.specificity);
+  }
+
+  static async start(options: LocalHostOptions): Promise<LocalHost> {
+    const host = new LocalHost(options);
+    await host.start();
+    return host;
+  }
+
+  /** Base URL of the HTTP server, without the route prefix. */
+  get url(): string {
+    return this.baseUrl;
+  }
+
+  /** Base URL including the route prefix (`/api`). */
+  get apiUrl(): string {
+    return this.prefix ? `${this.baseUrl}/${this.prefix}` : this.baseUrl;
+  }
+
+  endpoints(): Record<string, string> {
+    return Object.assign({}, ...this.extensions.map((e) => e.endpoints?.() ?? {}));
+  }
+
+  async start(): Promise<void> {
+    for (const [key, value] of Object.entries(this.options.settings ?? {})) process.env[key] = value;
+    this.server = http.createServer((req, res) => {
+      const work = this.handle(req, res).catch((err: unknown) => {
+        this.log('error', 'host', `Unhandled error serving ${req.method} ${req.url}: ${describe(err)}`);
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
+      this.track(work);
+    });
+    this.server.keepAliveTimeout = 5_000;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.options.port ?? 0, this.options.hostname ?? '127.0.0.1', () => resolve());
+    });
+    const address = this.server.address() as AddressInfo;
+    this.baseUrl = `http://${this.options.hostname ?? '127.0.0.1'}:${address.port}`;
+    for (const extension of this.extensions) await extension.start(this);
+    if (this.options.enableTimers !== false) await this.startTimers();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const cancel of this.timerCancels) cancel();
+    for (const extension of [...this.extensions].reverse()) await extension.stop();
+    await Promise.allSettled([...this.inFlight]);
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** Keeps track of background work so stop() can wait for it. */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work)).catch(() => undefined);
+    return work;
+  }
+
+  /** Builds the InvocationContext the host would pass, with extension-provided inputs. */
+  createContext(fn: RegisteredFunction, options: InvocationOptions = {}): InvocationContext {
+    const invocationId = options.invocationId ?? randomUUID();
+    const bindings = Object.values(fn.metadata.bindings);
+    const extraInputs = bindings.filter((b) => b.direction === 'in' && b !== fn.trigger);
+    const extraOutputs = bindings.filter((b) => b.direction === 'out' && b.name !== '$return');
+    const context = new InvocationContext({
+      invocationId,
+      functionName: fn.name,
+      triggerMetadata: options.triggerMetadata,
+      logHandler: (level, ...args) => this.log(level as LogLevel, fn.name, args.map(String).join(' ')),
+      options: {
+        // The library's binding types are unions per kind; the captured metadata is the same object.
+        trigger: fn.trigger as unknown as InvocationContext['options']['trigger'],
+        extraInputs: extraInputs as unknown as InvocationContext['options']['extraInputs'],
+        extraOutputs: extraOutputs as unknown as InvocationContext['options']['extraOutputs'],
+      },
+    });
+    for (const binding of extraInputs) {
+      const value = this.extensions.map((e) => e.inputFor?.(binding, fn)).find((v) => v !== undefined);
+      if (value !== undefined) context.extraInputs.set(binding.name, value);
+    }
+    return context;
+  }
+
+  /**
+   * Runs a function as the host would: calls its callback with the trigger input and a fresh context,
+   * then hands output bindings to the extensions. Errors propagate to the caller (the trigger kind
+   * decides what a failure means).
+   */
+  async invoke(fn: RegisteredFunction, input: unknown, options: InvocationOptions = {}): Promise<{ result: unknown; context: InvocationContext }> {
+    const context = this.createContext(fn, options);
+    const result = await fn.callback(input, context);
+    for (const extension of this.extensions) await extension.deliverOutputs?.(fn, context);
+    return { result, context };
+  }
+
+  // ---- HTTP ----
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', this.baseUrl);
+    for (const extension of this.extensions) {
+      if (extension.handleHttp && (await extension.handleHttp(req, res, url))) return;
+    }
+    const segments = splitPath(url.pathname);
+    const prefixSegments = splitPath(this.prefix);
+    const underPrefix = prefixSegments.every((p, i) => segments[i]?.toLowerCase() === p.toLowerCase());
+    if (!underPrefix) return sendProblem(res, 404, 'Not Found', `No function serves ${url.pathname}`);
+    const rest = segments.slice(prefixSegments.length);
+
+    let methodMismatch = false;
+    for (const route of this.routes) {
+      const params = route.template.match(rest);
+      if (!params) continue;
+      if (!route.methods.has((req.method ?? 'GET').toUpperCase())) {
+        methodMismatch = true;
+        continue;
+      }
+      if (!this.authorized(route.authLevel, req, url)) {
+        return sendProblem(res, 401, 'Unauthorized', 'A valid function key is required (x-functions-key header or code query parameter).');
+      }
+      return this.serveHttp(route, params, req, res, url);
+    }
+    if (methodMismatch) return sendProblem(res, 405, 'Method Not Allowed', `${req.method} is not allowed on ${url.pathname}`);
+    return sendProblem(res, 404, 'Not Found', `No function serves ${url.pathname}`);
+  }
+
+  private authorized(level: HttpRoute['authLevel'], req: IncomingMessage, url: URL): boolean {
+    if (level === 'anonymous') return true;
+    const header = req.headers['x-functions-key'];
+    const presented = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get('code') ?? '';
+    if (keyEquals(presented, this.keys.masterKey)) return true;
+    return level === 'function' && keyEquals(presented, this.keys.functionKey);
+  }
+
+  private async serveHttp(route: HttpRoute, params: Record<string, string>, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const limit = this.options.maxRequestBodyBytes ?? 100 * 1024 * 1024;
+    const body = await readBody(req, limit);
+    if (body === 'too-large') return sendProblem(res, 413, 'Payload Too Large', `Request bodies are limited to ${limit} bytes.`);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    const method = (req.method ?? 'GET').toUpperCase();
+    const request = new HttpRequest({
+      method,
+      url: url.toString(),
+      headers,
+      params,
+      body: body.length > 0 && method !== 'GET' && method !== 'HEAD' ? { bytes: body } : undefined,
+    });
+    const started = Date.now();
+    let response: HttpResponse;
+    try {
+      const { result } = await this.invoke(route.fn, request);
+      response = result instanceof HttpResponse ? result : new HttpResponse((result ?? {}) as HttpResponseInit);
+    } catch (err) {
+      this.log('error', route.fn.name, `Executed '${route.fn.name}' (Failed, Duration=${Date.now() - started}ms): ${describe(err)}`);
+      // The host answers a failed invocation with a bare 500: no exception details reach the caller.
+      res.writeHead(500, { 'content-length': '0' });
+      res.end();
+      return;
+    }
+    const payload = Buffer.from(await response.arrayBuffer());
+    const outHeaders: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      outHeaders[name] = value;
+    });
+    outHeaders['content-length'] = String(payload.length);
+    res.writeHead(response.status ?? 200, outHeaders);
+    res.end(method === 'HEAD' ? undefined : payload);
+  }
+
+  // ---- Timers ----
+
+  private async startTimers(): Promise<void> {
+    for (const fn of this.registry.byTrigger('timerTrigger')) {
+      const expression = resolveAppSettingExpression(String(fn.trigger.schedule), process.env);
+      const schedule = new NcrontabSchedule(expression);
+      const status = await this.timerStore.get(fn.name);
+      const now = this.clock.now();
+      // A run that was due while the host was down fires at once and says so, as with useMonitor in Azure.
+      const missed = status?.next !== undefined && status.next < now;
+      if (fn.trigger.runOnStartup === true || missed) {
+        await this.fireTimer(fn, schedule, missed, status);
+      }
+      this.armTimer(fn, schedule);
+    }
+  }
+
+  private armTimer(fn: RegisteredFunction, schedule: NcrontabSchedule): void {
+    if (this.stopped) return;
+    const next = schedule.nextAfter(this.clock.now());
+    if (next === undefined) return;
+    void this.timerStore.get(fn.name).then((s) => this.timerStore.set(fn.name, { ...s, next, lastUpdated: this.clock.now() }));
+    const cancel = this.clock.schedule(next, () => {
+      const index = this.timerCancels.indexOf(cancel);
+      if (index >= 0) this.timerCancels.splice(index, 1);
+      const run = this.timerStore
+        .get(fn.name)
+        .then((status) => this.fireTimer(fn, schedule, this.clock.now() - next > PAST_DUE_TOLERANCE_MS, status))
+        // The next occurrence is computed after the run ends, so runs of one timer never overlap.
+        .finally(() => this.armTimer(fn, schedule));
+      this.track(run);
+    });
+    this.timerCancels.push(cancel);
+  }
+
+  private async fireTimer(fn: RegisteredFunction, schedule: NcrontabSchedule, isPastDue: boolean, status: TimerStatus | undefined): Promise<void> {
+    const now = this.clock.now();
+    const next = schedule.nextAfter(now);
+    const timer: Timer = {
+      isPastDue,
+      schedule: { adjustForDST: false },
+      scheduleStatus: {
+        last: new Date(status?.last ?? 0).toISOString(),
+        next: next === undefined ? '' : new Date(next).toISOString(),
+        lastUpdated: new Date(status?.lastUpdated ?? now).toISOString(),
+      },
+    };
+    try {
+      await this.invoke(fn, timer);
+    } catch (err) {
+      this.log('error', fn.name, `Executed '${fn.name}' (Failed): ${describe(err)}`);
+    }
+    await this.timerStore.set(fn.name, { last: now, next, lastUpdated: this.clock.now() });
+  }
+}
+
+const PAST_DUE_TOLERANCE_MS = 1_000;
+
+function keyEquals(presented: string, expected: string): boolean {
+  if (!expected) return false;
+  const a = Buffer.from(presented);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      req.resume();
+      return 'too-large';
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export function sendProblem(res: ServerResponse, status: number, title: string, detail: string): void {
+  const body = JSON.stringify({ type: 'about:blank', title, status, detail });
+  res.writeHead(status, { 'content-type': 'application/problem+json', 'content-length': String(Buffer.byteLength(body)) });
+  res.end(body);
+}
+
+export function describe(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}
+
+const defaultLogger: HostLogger = (level, source, message) => {
+  if (level === 'trace' || level === 'debug') return;
+  const line = `[${new Date().toISOString()}] ${level.padEnd(11)} ${source}: ${message}`;
+  if (level === 'error' || level === 'critical') console.error(line);
+  else console.log(line);
+};
