@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { VirtualClock } from '../../local/host/clock';
+import { MemoryTimerStatusStore, LocalHost } from '../../local/host/host';
+import { NcrontabSchedule, resolveAppSettingExpression } from '../../local/host/ncrontab';
+import { timerCalls } from './fixtures/calls';
+import { KEYS, startFixtureHost } from './support';
+import { readHostJson } from '../../local/host/hostJson';
+import { loadFunctionApp, PROJECT_ROOT } from '../../local/host/load';
+import path from 'node:path';
+
+const iso = (d: Date) => d.toISOString();
+
+describe('NCRONTAB', () => {
+  it('fires 0 0 0 13 * Fri only on Friday the 13th (day-of-month AND day-of-week)', () => {
+    const runs = new NcrontabSchedule('0 0 0 13 * Fri').nextRuns(3, Date.UTC(2024, 0, 1));
+    expect(runs.map(iso)).toEqual(['2024-09-13T00:00:00.000Z', '2024-12-13T00:00:00.000Z', '2025-06-13T00:00:00.000Z']);
+  });
+
+  it('reads six fields, seconds first, in UTC', () => {
+    const s = new NcrontabSchedule('0 30 9 * * 1-5');
+    // 2026-01-02 is a Friday; the next weekday 09:30 after Friday 10:00 is Monday.
+    expect(iso(new Date(s.nextAfter(Date.UTC(2026, 0, 2, 10))!))).toBe('2026-01-05T09:30:00.000Z');
+    expect(iso(new Date(new NcrontabSchedule('*/15 * * * * *').nextAfter(Date.UTC(2026, 0, 1, 0, 0, 1))!))).toBe('2026-01-01T00:00:15.000Z');
+  });
+
+  it('refuses five-field (Vixie) expressions', () => {
+    expect(() => new NcrontabSchedule('*/5 * * * *')).toThrow(/six fields/);
+  });
+
+  it('resolves %Setting% expressions', () => {
+    expect(resolveAppSettingExpression('%SYNC_SCHEDULE%', { SYNC_SCHEDULE: '0 0 2 * * *' })).toBe('0 0 2 * * *');
+    expect(() => resolveAppSettingExpression('%MISSING%', {})).toThrow(/MISSING/);
+  });
+});
+
+describe('timer triggers under a controlled clock', () => {
+  it('fires each occurrence with the timer object and never early', async () => {
+    timerCalls.length = 0;
+    const clock = new VirtualClock(Date.UTC(2026, 0, 1, 0, 0, 30));
+    const { host } = await startFixtureHost({ clock, enableTimers: true });
+    try {
+      await clock.advanceTo(Date.UTC(2026, 0, 1, 0, 4, 59));
+      expect(timerCalls.filter((c) => c.at !== 'friday13')).toHaveLength(0);
+      await clock.advanceTo(Date.UTC(2026, 0, 1, 0, 15, 0));
+      const fiveMinute = timerCalls.filter((c) => c.at !== 'friday13');
+      expect(fiveMinute).toHaveLength(3);
+      expect(fiveMinute[0].timer.isPastDue).toBe(false);
+      expect(fiveMinute[0].timer.scheduleStatus?.next).toBe('2026-01-01T00:10:00.000Z');
+      expect(fiveMinute[1].timer.scheduleStatus?.last).toBe('2026-01-01T00:05:00.000Z');
+      // 2026-02-13 is a Friday.
+      await clock.advanceTo(Date.UTC(2026, 1, 13, 0, 0, 1));
+      expect(timerCalls.filter((c) => c.at === 'friday13')).toHaveLength(1);
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('runs a missed occurrence at start and marks it past due', async () => {
+    timerCalls.length = 0;
+    const store = new MemoryTimerStatusStore();
+    await store.set('everyFiveMinutes', { last: Date.UTC(2026, 0, 1, 0, 0), next: Date.UTC(2026, 0, 1, 0, 5) });
+    const clock = new VirtualClock(Date.UTC(2026, 0, 1, 1, 2));
+    const registry = await loadFunctionApp(path.join(__dirname, 'fixtures', 'app'));
+    const host = await LocalHost.start({ registry, hostJson: readHostJson(PROJECT_ROOT), keys: KEYS, clock, timerStatusStore: store, logger: () => {} });
+    try {
+      const first = timerCalls.find((c) => c.at !== 'friday13');
+      expect(first?.timer.isPastDue).toBe(true);
+      expect(first?.timer.scheduleStatus?.last).toBe('2026-01-01T00:00:00.000Z');
+    } finally {
+      await host.stop();
+    }
+  });
+});
