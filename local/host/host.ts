@@ -237,6 +237,9 @@ export class LocalHost {
       if (extension.handleHttp && (await extension.handleHttp(req, res, url))) return;
     }
     const segments = splitPath(url.pathname);
+    if (segments[0]?.toLowerCase() === 'admin' && segments[1]?.toLowerCase() === 'functions' && segments.length === 3) {
+      return this.serveAdminInvoke(segments[2], req, res, url);
+    }
     const prefixSegments = splitPath(this.prefix);
     const underPrefix = prefixSegments.every((p, i) => segments[i]?.toLowerCase() === p.toLowerCase());
     if (!underPrefix) return sendProblem(res, 404, 'Not Found', `No function serves ${url.pathname}`);
@@ -257,6 +260,38 @@ export class LocalHost {
     }
     if (methodMismatch) return sendProblem(res, 405, 'Method Not Allowed', `${req.method} is not allowed on ${url.pathname}`);
     return sendProblem(res, 404, 'Not Found', `No function serves ${url.pathname}`);
+  }
+
+  /**
+   * `POST /admin/functions/{name}` with the master key runs a non-HTTP function now, as the Azure host's
+   * admin API does (body `{"input": "..."}`); for a timer the input is ignored and a timer object is passed.
+   */
+  private async serveAdminInvoke(name: string, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if ((req.method ?? 'GET').toUpperCase() !== 'POST') return sendProblem(res, 405, 'Method Not Allowed', 'Use POST to run a function.');
+    if (!this.authorized('admin', req, url)) return sendProblem(res, 401, 'Unauthorized', 'The master key is required.');
+    const fn = this.registry.get(name) ?? this.registry.all().find((f) => f.name.toLowerCase() === name.toLowerCase());
+    if (!fn || fn.trigger.type === 'httpTrigger') return sendProblem(res, 404, 'Not Found', `No non-HTTP function named "${name}".`);
+    const body = await readBody(req, 1024 * 1024);
+    let input: unknown;
+    if (body !== 'too-large' && body.length > 0) {
+      try {
+        input = (JSON.parse(body.toString('utf8')) as { input?: unknown }).input;
+      } catch {
+        return sendProblem(res, 400, 'Bad Request', 'The body must be JSON: {"input": ...}.');
+      }
+    }
+    const run = fn.trigger.type === 'timerTrigger' ? this.runTimerNow(fn.name) : this.invoke(fn, input).then(() => undefined);
+    this.track(run.catch((err: unknown) => this.log('error', fn.name, `Executed '${fn.name}' (Failed): ${describe(err)}`)));
+    res.writeHead(202, { 'content-length': '0' });
+    res.end();
+  }
+
+  /** Runs a timer function now, with the schedule status it would see. */
+  async runTimerNow(name: string): Promise<void> {
+    const fn = this.registry.require(name);
+    if (fn.trigger.type !== 'timerTrigger') throw new Error(`"${name}" is not a timer function`);
+    const schedule = new NcrontabSchedule(resolveAppSettingExpression(String(fn.trigger.schedule), process.env));
+    await this.fireTimer(fn, schedule, false, await this.timerStore.get(fn.name));
   }
 
   private authorized(level: HttpRoute['authLevel'], req: IncomingMessage, url: URL): boolean {

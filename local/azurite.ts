@@ -1,0 +1,69 @@
+/**
+ * Azurite's Table service, in-process. In memory by default; a folder when asked to persist,
+ * so that `npm start -- --persist` keeps customers, syncs and Durable state across restarts.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+// Azurite ships no typings for its internal server classes; these are the parts we call.
+interface AzuriteTableServer {
+  start(): Promise<void>;
+  close(): Promise<void>;
+  getHttpServerAddress(): string;
+}
+type TableServerCtor = new (config: unknown) => AzuriteTableServer;
+type TableConfigurationCtor = new (...args: unknown[]) => unknown;
+
+/** The well-known development storage account and key (public, Azurite's and the emulator's). */
+export const DEV_ACCOUNT = 'devstoreaccount1';
+export const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+export interface TableServerHandle {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  port: number;
+  /** A connection string for @azure/data-tables. */
+  connectionString: string;
+  stop(): Promise<void>;
+}
+
+export async function startTableServer(options: { port?: number; host?: string; persistDir?: string } = {}): Promise<TableServerHandle> {
+  /* eslint-disable @typescript-eslint/no-require-imports -- Azurite's server classes are CommonJS internals without an exports map. */
+  const TableServer = (require('azurite/dist/src/table/TableServer') as { default: TableServerCtor }).default;
+  const TableConfiguration = (require('azurite/dist/src/table/TableConfiguration') as { default: TableConfigurationCtor }).default;
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const host = options.host ?? '127.0.0.1';
+  let dbPath: string | undefined;
+  if (options.persistDir) {
+    mkdirSync(options.persistDir, { recursive: true });
+    dbPath = path.join(options.persistDir, '__azurite_db_table__.json');
+  }
+  const config = new TableConfiguration(
+    host,
+    options.port ?? 0,
+    5, // keep-alive seconds
+    dbPath,
+    false, // debug log
+    false, // access log
+    undefined,
+    undefined,
+    true, // loose
+    true, // skip API version check: SDK upgrades must not break local runs
+    '',
+    '',
+    '',
+    undefined,
+    false,
+    !options.persistDir, // in-memory unless persisting
+  );
+  const server = new TableServer(config);
+  await server.start();
+  // getHttpServerAddress() reports the bound port, including when port 0 was asked for.
+  const address = server.getHttpServerAddress();
+  const port = Number(new URL(address).port);
+  const url = `http://${host}:${port}`;
+  const connectionString =
+    `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};TableEndpoint=${url}/${DEV_ACCOUNT};`;
+  return { url, port, connectionString, stop: () => server.close() };
+}
+
