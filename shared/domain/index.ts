@@ -1,0 +1,12 @@
+/** The domain: pure rules and the shapes they work on. */
+export * from './schemas';
+export * from './regex';
+export * from './macros';
+export * from './criteria';
+export * from './placement';
+export * from './flowThrough';
+export * from './globalSettings';
+export * from './numbers';
+export * from './plan';
+export * from './reconcile';
+export * from './user';

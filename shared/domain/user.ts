@@ -1,0 +1,108 @@
+/**
+ * The user record kept at customer level, its visible states, and the transaction log of what was done
+ * to it. Every user ends in a state an operator can see.
+ */
+import type { AttributeValue } from './criteria';
+
+/** The Microsoft user attributes the sync stores (Graph names). */
+export const SYNCED_USER_FIELDS = [
+  'userPrincipalName',
+  'displayName',
+  'givenName',
+  'surname',
+  'mail',
+  'department',
+  'jobTitle',
+  'officeLocation',
+  'city',
+  'country',
+  'usageLocation',
+  'businessPhones',
+  'mobilePhone',
+  'assignedLicenses',
+  'accountEnabled',
+  'onPremisesSyncEnabled',
+  'employeeId',
+  'employeeType',
+  'companyName',
+  'userType',
+] as const;
+export type SyncedUserField = (typeof SYNCED_USER_FIELDS)[number];
+
+/** A user as the sync reads it from Microsoft; `assignedLicenses` is the list of SKU ids. */
+export type MicrosoftUser = { id: string } & Partial<Record<SyncedUserField, AttributeValue>>;
+
+export type UserState =
+  | { kind: 'at-customer'; /** Why placement left the user here, when it ran. */ reason?: string }
+  | { kind: 'at-site'; siteId: string }
+  | { kind: 'provisioned'; siteId: string; profileId: string }
+  | { kind: 'staged'; siteId: string; profileId: string; /** ISO instant. */ since: string }
+  | { kind: 'needs-attention'; reason: string; siteId?: string };
+
+export type UserStateKind = UserState['kind'];
+
+export interface UserRecord {
+  customerId: string;
+  /** The Entra object id. */
+  userId: string;
+  attributes: MicrosoftUser;
+  state: UserState;
+  role?: string;
+  /** The number held, as recorded in the inventory. */
+  number?: string;
+  /** Other sites whose criteria matched when the user was placed (overlapping criteria to fix). */
+  alsoMatchedSites?: string[];
+  /** ISO instant of the last sync that saw the user. */
+  syncedAt?: string;
+  lastTransactionId?: string;
+}
+
+export function siteOf(state: UserState): string | undefined {
+  return 'siteId' in state ? state.siteId : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+
+export type TransactionKind = 'provision' | 'overbuild' | 'quick-user' | 'sync' | 'move' | 'notification';
+export type StepResult = 'ok' | 'skipped' | 'failed';
+export type TransactionOutcome = 'running' | 'succeeded' | 'partially-failed' | 'failed';
+
+export interface TransactionStep {
+  name: string;
+  result: StepResult;
+  detail?: string;
+  /** ISO instant. */
+  at: string;
+}
+
+export interface TransactionRecord {
+  /** Newest-first sortable; see `newTransactionId`. */
+  id: string;
+  customerId: string;
+  kind: TransactionKind;
+  userId?: string;
+  /** What triggered it (message id, operator, schedule); repeats of the same trigger share it. */
+  trigger?: string;
+  startedAt: string;
+  finishedAt?: string;
+  outcome: TransactionOutcome;
+  steps: TransactionStep[];
+}
+
+const MAX_TIME = 8_640_000_000_000_000; // largest ECMAScript time value
+
+/**
+ * Ids sort newest first as plain strings (storage lists them in key order): the inverted start time,
+ * zero-padded, then a unique part.
+ */
+export function newTransactionId(startedAt: Date, unique: string): string {
+  return `${(MAX_TIME - startedAt.getTime()).toString().padStart(16, '0')}-${unique}`;
+}
+
+/** The outcome once every step is known: one failed step among successes is a partial failure. */
+export function transactionOutcome(steps: readonly TransactionStep[]): Exclude<TransactionOutcome, 'running'> {
+  const failed = steps.filter((s) => s.result === 'failed').length;
+  if (failed === 0) return 'succeeded';
+  return failed === steps.length ? 'failed' : 'partially-failed';
+}
