@@ -1,0 +1,95 @@
+/**
+ * `npm start`: the whole product on this machine, nothing to configure. Starts every part, prints where
+ * each listens, writes .local/endpoints.json, and runs until Ctrl-C.
+ * `npm start -- --once [--report FILE]` runs the demo job once, prints its report and exits non-zero if
+ * any step failed.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { PROJECT_ROOT } from './host/load';
+import type { HostLogger } from './host/host';
+import { runDemoScenario, ScenarioRecorder } from './demo/scenario';
+import { startLocalStack } from './stack';
+
+const USAGE = `Usage: npm start -- [options]
+  --once              run the demo job once, print its report, exit (non-zero if anything failed)
+  --report FILE       with --once, also write the report as JSON to FILE
+  --port N            HTTP port of the function host (default 7071; 0 = any free port)
+  --persist           keep Table Storage in .local/data instead of memory
+  --verbose           print every function log line
+  --help              this text`;
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      once: { type: 'boolean', default: false },
+      report: { type: 'string' },
+      port: { type: 'string' },
+      persist: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const port = values.port === undefined ? (values.once ? 0 : 7071) : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, not "${values.port}"`);
+
+  const logger: HostLogger = (level, source, message) => {
+    if (level === 'error' || level === 'critical' || level === 'warning') console.error(`  ${level} ${source}: ${firstLine(message)}`);
+    else if (values.verbose && level !== 'trace' && level !== 'debug') console.log(`  ${source}: ${message}`);
+  };
+  const localDir = path.join(PROJECT_ROOT, '.local');
+  const stack = await startLocalStack({
+    hostPort: port,
+    persistDir: values.persist ? path.join(localDir, 'data') : undefined,
+    logger,
+  });
+  mkdirSync(localDir, { recursive: true });
+  const endpointsFile = path.join(localDir, 'endpoints.json');
+  writeFileSync(endpointsFile, JSON.stringify(stack.endpoints, null, 2) + '\n');
+
+  console.log('sitesync local runtime');
+  console.log(`  functions   ${stack.endpoints.apiUrl}   (function key in .local/endpoints.json)`);
+  console.log(`  tables      ${stack.tables?.url ?? 'external'}`);
+  for (const [name, value] of Object.entries(stack.endpoints)) {
+    if (['hostUrl', 'apiUrl', 'functionKey', 'masterKey', 'tablesConnectionString'].includes(name)) continue;
+    console.log(`  ${name.padEnd(11)} ${value}`);
+  }
+  console.log(`  endpoints   ${path.relative(process.cwd(), endpointsFile) || endpointsFile}`);
+
+  if (values.once) {
+    const recorder = new ScenarioRecorder((step) => console.log(`  ${step.ok ? 'ok  ' : 'FAIL'} ${step.name}: ${step.detail} (${step.ms} ms)`));
+    console.log('\nDemo job');
+    const report = await runDemoScenario(stack.endpoints, recorder);
+    if (values.report) writeFileSync(path.resolve(values.report), JSON.stringify(report, null, 2) + '\n');
+    console.log(`\n${report.ok ? 'Demo job succeeded' : 'Demo job FAILED'}: ${report.steps.filter((s) => s.ok).length} of ${report.steps.length} steps ok`);
+    await stack.stop();
+    return report.ok ? 0 : 1;
+  }
+
+  console.log('\nRunning. Press Ctrl-C to stop.');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  console.log('\nStopping...');
+  await stack.stop();
+  return 0;
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0];
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,29 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../local/host/load';
+
+const run = promisify(execFile);
+
+describe('npm start -- --once', () => {
+  it('runs the demo job, prints its report, writes it as JSON and exits 0', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sitesync-once-'));
+    const reportFile = path.join(dir, 'report.json');
+    const tsx = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
+    const { stdout } = await run(tsx, ['local/start.ts', '--once', '--report', reportFile], { cwd: PROJECT_ROOT, timeout: 240_000 });
+    expect(stdout).toContain('Demo job succeeded');
+    const report = JSON.parse(readFileSync(reportFile, 'utf8'));
+    expect(report.ok).toBe(true);
+    expect(report.steps.length).toBeGreaterThan(0);
+    const endpoints = JSON.parse(readFileSync(path.join(PROJECT_ROOT, '.local', 'endpoints.json'), 'utf8'));
+    expect(endpoints).toMatchObject({ apiUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/api$/), functionKey: expect.any(String) });
+  }, 300_000);
+
+  it('refuses an unknown option with a clear message', async () => {
+    const tsx = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
+    await expect(run(tsx, ['local/start.ts', '--bogus'], { cwd: PROJECT_ROOT })).rejects.toMatchObject({ stderr: expect.stringContaining("Unknown option '--bogus'") });
+  });
+});
