@@ -1,0 +1,98 @@
+/**
+ * Per-customer credentials of the multi-tenant app. A customer row holds only a *reference* to the secret:
+ * `kv:<secret-name>` (Key Vault, reached with the Function App's managed identity) or `env:<SETTING_NAME>`
+ * (a local setting). The secret itself lives only in memory, inside the credential.
+ */
+import type https from 'node:https';
+import {
+  ClientCertificateCredential,
+  ClientSecretCredential,
+  DefaultAzureCredential,
+  type AccessToken,
+  type GetTokenOptions,
+  type TokenCredential,
+} from '@azure/identity';
+import { SecretClient } from '@azure/keyvault-secrets';
+import { ConfigurationError } from '../../config/settings';
+
+export type CredentialReference = `kv:${string}` | `env:${string}`;
+
+export interface SecretSource {
+  /** Returns the secret named by the reference. Errors name the reference, never the value. */
+  resolve(reference: string): Promise<string>;
+}
+
+export function parseCredentialReference(reference: string): { store: 'kv' | 'env'; name: string } {
+  const match = /^(kv|env):(.+)$/.exec(reference.trim());
+  if (!match) throw new ConfigurationError(`credential reference must be kv:<secret-name> or env:<SETTING_NAME>, got '${reference.split(':')[0]}:…'`);
+  return { store: match[1] as 'kv' | 'env', name: match[2] };
+}
+
+export function createSecretSource(options: {
+  keyVaultUrl?: string;
+  env?: Record<string, string | undefined>;
+  /** For Key Vault; defaults to DefaultAzureCredential (the managed identity in Azure). */
+  vaultCredential?: TokenCredential;
+}): SecretSource {
+  const env = options.env ?? process.env;
+  let vault: SecretClient | undefined;
+  return {
+    async resolve(reference) {
+      const { store, name } = parseCredentialReference(reference);
+      if (store === 'env') {
+        const value = env[name];
+        if (!value) throw new ConfigurationError(`setting ${name} named by a credential reference is not set`);
+        return value;
+      }
+      if (!options.keyVaultUrl) throw new ConfigurationError(`SITESYNC_KEY_VAULT_URL is required to resolve kv:${name}`);
+      vault ??= new SecretClient(options.keyVaultUrl, options.vaultCredential ?? new DefaultAzureCredential());
+      const secret = await vault.getSecret(name);
+      if (!secret.value) throw new ConfigurationError(`Key Vault secret ${name} has no value`);
+      return secret.value;
+    },
+  };
+}
+
+export interface AppRegistration {
+  tenantId: string;
+  clientId: string;
+  credentialRef: string;
+}
+
+export interface CredentialOptions {
+  authorityHost?: string;
+  /** Agent trusting the extra CA, for the token calls too. */
+  agent?: https.Agent;
+}
+
+/**
+ * A credential for the app in the customer's tenant. The secret is fetched on the first token request and
+ * kept only inside the identity library's credential; a PEM with a private key means a certificate.
+ */
+export function createTenantCredential(app: AppRegistration, secrets: SecretSource, options: CredentialOptions = {}): TokenCredential {
+  let inner: Promise<TokenCredential> | undefined;
+  const clientOptions = {
+    ...(options.authorityHost ? { authorityHost: options.authorityHost } : {}),
+    // A non-Microsoft authority (the local emulator) cannot answer instance discovery.
+    ...(options.authorityHost && !/login\.(microsoftonline|chinacloudapi|microsoftonline\.us)/.test(options.authorityHost)
+      ? { disableInstanceDiscovery: true }
+      : {}),
+    ...(options.agent ? { agent: options.agent } : {}),
+  };
+  const build = async (): Promise<TokenCredential> => {
+    const secret = await secrets.resolve(app.credentialRef);
+    if (secret.includes('-----BEGIN') && secret.includes('PRIVATE KEY')) {
+      return new ClientCertificateCredential(app.tenantId, app.clientId, { certificate: secret }, clientOptions);
+    }
+    return new ClientSecretCredential(app.tenantId, app.clientId, secret, clientOptions);
+  };
+  return {
+    async getToken(scopes: string | string[], getTokenOptions?: GetTokenOptions): Promise<AccessToken | null> {
+      inner ??= build().catch((error: unknown) => {
+        inner = undefined; // a vault hiccup must not poison the tenant for good
+        throw error;
+      });
+      return (await inner).getToken(scopes, getTokenOptions);
+    },
+  };
+}

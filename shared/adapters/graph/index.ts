@@ -1,0 +1,132 @@
+/**
+ * Wiring: one Graph client, one pacer and one credential per app + customer tenant, cached for the life of
+ * the process so that every caller in this instance shares the tenant's quota.
+ */
+import { readFileSync } from 'node:fs';
+import type { TokenCredential } from '@azure/identity';
+import type { MicrosoftTenant, TeamsAdminBridge } from '../../ports/microsoft';
+import type { Settings } from '../../config/settings';
+import { TeamsBridgeClient, type TeamsBridgeOptions } from '../teams-bridge/bridge';
+import { createSecretSource, createTenantCredential, type SecretSource } from './credentials';
+import { DEFAULT_RETRY, Pacer, microsoftQuotas, type Clock, type PacerQuotas, type RetryPolicy, type TenantSize } from './pacer';
+import { GraphMicrosoftTenant, type GraphTenantOptions } from './tenant';
+import { createTransport, type Transport } from './transport';
+
+export * from './pacer';
+export { GraphMicrosoftTenant, type GraphTenantOptions } from './tenant';
+export { CallOptions, PacedGraphMiddleware } from './pipeline';
+export { createTransport, TransportError, type Transport, type TransportRequest } from './transport';
+export { createSecretSource, createTenantCredential, parseCredentialReference, type CredentialReference, type SecretSource } from './credentials';
+export { toMicrosoftError, namedPermissions } from './errors';
+export { USER_SELECT } from './mapping';
+
+/** What the product stores about a customer's tenant: ids and a reference to the secret, never the secret. */
+export interface CustomerTenantConfig {
+  tenantId: string;
+  /** The multi-tenant app's client id, consented in the customer's tenant. */
+  clientId: string;
+  /** `kv:<secret-name>` or `env:<SETTING_NAME>`; the value is a client secret or a PEM certificate with its key. */
+  credentialRef: string;
+  /** Picks Microsoft's resource-unit quota (S < 50 users, M ≤ 500, L above); S when unknown. */
+  tenantSize?: TenantSize;
+}
+
+export type GraphSettings = Pick<Settings, 'SITESYNC_GRAPH_BASE_URL' | 'SITESYNC_AUTHORITY_HOST'> &
+  Partial<Pick<Settings, 'SITESYNC_KEY_VAULT_URL' | 'SITESYNC_GRAPH_CA_FILE' | 'SITESYNC_TEAMS_BRIDGE_URL'>>;
+
+export interface MicrosoftAdapterOptions {
+  /** Overrides Microsoft's quotas (benches, tests). */
+  quotas?: Partial<PacerQuotas>;
+  retry?: Partial<RetryPolicy>;
+  /** Where env: references are read; process.env by default. */
+  env?: Record<string, string | undefined>;
+  secrets?: SecretSource;
+  /** Replaces the per-tenant credential (tests with a static token). */
+  credential?: (config: CustomerTenantConfig) => TokenCredential;
+  clock?: Clock;
+  tenant?: Partial<Pick<GraphTenantOptions, 'pageSize' | 'numberPageSize' | 'operationPollMs' | 'operationDeadlineMs' | 'usageLocationRetry' | 'teamsPolicyVersion'>>;
+  bridge?: Partial<Pick<TeamsBridgeOptions, 'scope' | 'timeoutMs'>>;
+}
+
+interface TenantEntry {
+  tenant: GraphMicrosoftTenant;
+  bridge?: TeamsBridgeClient;
+  credential: TokenCredential;
+  pacer: Pacer;
+}
+
+const cache = new Map<string, TenantEntry>();
+const transports = new Map<string, { send: Transport; agent: import('node:https').Agent; close(): void }>();
+
+function transportFor(caFile: string | undefined) {
+  const key = caFile ?? '';
+  let transport = transports.get(key);
+  if (!transport) {
+    transport = createTransport({ ca: caFile ? readFileSync(caFile, 'utf8') : undefined });
+    transports.set(key, transport);
+  }
+  return transport;
+}
+
+function entryFor(config: CustomerTenantConfig, settings: GraphSettings, options: MicrosoftAdapterOptions): TenantEntry {
+  const key = `${config.clientId}|${config.tenantId}|${settings.SITESYNC_GRAPH_BASE_URL}`;
+  const cached = cache.get(key);
+  if (cached) return cached;
+  const transport = transportFor(settings.SITESYNC_GRAPH_CA_FILE);
+  const secrets = options.secrets ?? createSecretSource({ keyVaultUrl: settings.SITESYNC_KEY_VAULT_URL, env: options.env });
+  const credential =
+    options.credential?.(config) ??
+    createTenantCredential(config, secrets, { authorityHost: settings.SITESYNC_AUTHORITY_HOST, agent: settings.SITESYNC_GRAPH_CA_FILE ? transport.agent : undefined });
+  const pacer = new Pacer({ ...microsoftQuotas(config.tenantSize), ...options.quotas }, options.clock);
+  const retry = { ...DEFAULT_RETRY, ...options.retry };
+  const tenant = new GraphMicrosoftTenant({
+    tenantId: config.tenantId,
+    graphBaseUrl: settings.SITESYNC_GRAPH_BASE_URL,
+    credential,
+    pacer,
+    transport: transport.send,
+    retry,
+    clock: options.clock,
+    ...options.tenant,
+  });
+  const bridge = settings.SITESYNC_TEAMS_BRIDGE_URL
+    ? new TeamsBridgeClient({
+        tenantId: config.tenantId,
+        baseUrl: settings.SITESYNC_TEAMS_BRIDGE_URL,
+        credential,
+        pacer,
+        transport: transport.send,
+        retry,
+        clock: options.clock,
+        ...options.bridge,
+      })
+    : undefined;
+  const entry = { tenant, bridge, credential, pacer };
+  cache.set(key, entry);
+  return entry;
+}
+
+/** The customer's tenant over Graph; the same instance (and pacer) for the same app + tenant. */
+export function createMicrosoftTenant(config: CustomerTenantConfig, settings: GraphSettings, options: MicrosoftAdapterOptions = {}): GraphMicrosoftTenant {
+  return entryFor(config, settings, options).tenant;
+}
+
+/** The customer's Teams admin bridge, sharing the tenant's credential and pacer. Needs SITESYNC_TEAMS_BRIDGE_URL. */
+export function createTeamsAdminBridge(config: CustomerTenantConfig, settings: GraphSettings, options: MicrosoftAdapterOptions = {}): TeamsAdminBridge {
+  const bridge = entryFor(config, settings, options).bridge;
+  if (!bridge) throw new Error('SITESYNC_TEAMS_BRIDGE_URL is not set: the Teams admin bridge is unavailable');
+  return bridge;
+}
+
+/** Both faces of the tenant, as the use cases' ports. */
+export function microsoftPorts(config: CustomerTenantConfig, settings: GraphSettings, options: MicrosoftAdapterOptions = {}): { tenant: MicrosoftTenant; bridge?: TeamsAdminBridge } {
+  const entry = entryFor(config, settings, options);
+  return { tenant: entry.tenant, bridge: entry.bridge };
+}
+
+/** Forgets every cached tenant and closes idle sockets (tests, shutdown). */
+export function resetMicrosoftTenants(): void {
+  cache.clear();
+  for (const transport of transports.values()) transport.close();
+  transports.clear();
+}

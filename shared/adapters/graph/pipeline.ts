@@ -1,0 +1,147 @@
+/**
+ * The Graph client's middleware: pace, authenticate, send, and retry what is safe to retry.
+ *
+ * Replaces the SDK's default chain because its RetryHandler repeats POSTs after a 504 (a write that may
+ * have taken effect), its auth handler only trusts known hosts, and its transport cannot trust an extra CA.
+ */
+import type { TokenCredential } from '@azure/identity';
+import type { Context, Middleware, MiddlewareOptions } from '@microsoft/microsoft-graph-client';
+import { GraphPermissionError, GraphTransientError, type MicrosoftError } from '../../ports/microsoft';
+import {
+  backoffDelay,
+  costOf,
+  parseRetryAfter,
+  systemClock,
+  type Clock,
+  type Pacer,
+  type RequestCost,
+  type RetryPolicy,
+} from './pacer';
+import { TransportError, type Transport } from './transport';
+
+/** Per-call options, passed with `.middlewareOptions([new CallOptions(...)])`. */
+export class CallOptions implements MiddlewareOptions {
+  /** Set by the middleware when it fails for a reason the SDK would blur into a generic GraphError. */
+  failure?: MicrosoftError;
+  /** Retries the middleware made. */
+  retries = 0;
+  constructor(
+    readonly settings: {
+      /** May be sent twice without harm. Defaults to true for GET, PUT, PATCH, DELETE; false for POST. */
+      idempotent?: boolean;
+      /** Overrides Microsoft's cost table (a $batch costs the sum of its requests). */
+      cost?: RequestCost;
+      operation?: string;
+    } = {},
+  ) {}
+}
+
+export interface PipelineDependencies {
+  pacer: Pacer;
+  transport: Transport;
+  credential: TokenCredential;
+  scopes: string[];
+  retry: RetryPolicy;
+  clock?: Clock;
+  random?: () => number;
+}
+
+const RETRYABLE = new Set([429, 503, 504]);
+
+export class PacedGraphMiddleware implements Middleware {
+  private readonly clock: Clock;
+  private readonly random: () => number;
+
+  constructor(private readonly deps: PipelineDependencies) {
+    this.clock = deps.clock ?? systemClock;
+    this.random = deps.random ?? Math.random;
+  }
+
+  async execute(context: Context): Promise<void> {
+    const url = typeof context.request === 'string' ? context.request : context.request.url;
+    const method = (context.options?.method ?? 'GET').toUpperCase();
+    const callOptions = (context.middlewareControl?.getMiddlewareOptions(CallOptions) as CallOptions | undefined) ?? new CallOptions();
+    const idempotent = callOptions.settings.idempotent ?? method !== 'POST';
+    const cost = callOptions.settings.cost ?? costOf(method, url);
+    const headers = toHeaderRecord(context.options?.headers);
+    const body = context.options?.body as string | Uint8Array | undefined;
+
+    for (let attempt = 0; ; attempt++) {
+      const release = await this.deps.pacer.acquire(cost);
+      let response: Response;
+      try {
+        const token = await this.deps.credential.getToken(this.deps.scopes);
+        if (!token) throw new GraphTransientError(`${method} ${pathOf(url)}: no access token`);
+        response = await this.deps.transport({ method, url, headers: { ...headers, authorization: `Bearer ${token.token}` }, body });
+      } catch (error) {
+        release();
+        const failure = this.networkFailure(error, method, url, idempotent);
+        if (failure.retry && attempt < this.deps.retry.maxRetries) {
+          callOptions.retries += 1;
+          await this.clock.sleep(backoffDelay(attempt, this.deps.retry, this.random));
+          continue;
+        }
+        callOptions.failure = failure.error;
+        throw failure.error;
+      }
+      release();
+
+      // A write is repeated only on answers that say it was not processed (429, 503).
+      const retryable = RETRYABLE.has(response.status) && (idempotent || response.status !== 504);
+      if (!retryable || attempt >= this.deps.retry.maxRetries) {
+        context.response = response;
+        return;
+      }
+      const retryAfter = parseRetryAfter(response.headers.get('retry-after'), this.clock.now());
+      if (response.status === 429) this.deps.pacer.noteThrottled();
+      const delay = retryAfter ?? backoffDelay(attempt, this.deps.retry, this.random);
+      // Microsoft throttles the app + tenant, not the request: hold the whole tenant.
+      if (retryAfter !== undefined) this.deps.pacer.holdUntilTime(this.clock.now() + retryAfter);
+      await response.arrayBuffer().catch(() => undefined);
+      callOptions.retries += 1;
+      await this.clock.sleep(delay);
+    }
+  }
+
+  private networkFailure(error: unknown, method: string, url: string, idempotent: boolean): { retry: boolean; error: MicrosoftError } {
+    if (error instanceof GraphTransientError) return { retry: true, error };
+    const message = error instanceof Error ? error.message : String(error);
+    const mayHaveApplied = !idempotent && (!(error instanceof TransportError) || error.connected);
+    const transient = new GraphTransientError(`${method} ${pathOf(url)}: ${message}`, undefined, undefined, undefined, mayHaveApplied);
+    if (!(error instanceof TransportError)) {
+      // Token refusals (bad secret, no consent). The identity library's message names the AADSTS code, never the secret.
+      const name = error instanceof Error ? error.name : '';
+      if (name === 'AuthenticationError' || name === 'CredentialUnavailableError') {
+        const firstLine = message.split('\n')[0];
+        return { retry: false, error: new GraphPermissionError(`access token refused: ${firstLine}`, 401, 'TokenRefused', undefined, []) };
+      }
+      return { retry: false, error: transient };
+    }
+    return { retry: !mayHaveApplied, error: transient };
+  }
+}
+
+function toHeaderRecord(headers: unknown): Record<string, string> {
+  const record: Record<string, string> = {};
+  if (!headers) return record;
+  if (headers instanceof Headers) {
+    headers.forEach((value, name) => (record[name.toLowerCase()] = value));
+    return record;
+  }
+  if (Array.isArray(headers)) {
+    for (const [name, value] of headers as Array<[string, string]>) record[name.toLowerCase()] = value;
+    return record;
+  }
+  for (const [name, value] of Object.entries(headers as Record<string, unknown>)) {
+    if (value !== undefined && value !== null) record[name.toLowerCase()] = String(value);
+  }
+  return record;
+}
+
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url;
+  }
+}
