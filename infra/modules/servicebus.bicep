@@ -1,0 +1,57 @@
+// Service Bus namespace and every queue the code uses. The queue list mirrors ALL_QUEUES in
+// shared/config/queues.ts; test/infra checks that they agree. Standard tier: duplicate detection
+// (MessageId as the idempotency key) is not available on Basic.
+param name string
+param location string
+param tags object = {}
+
+// name, maxDeliveryCount, lockDuration and duplicateDetectionWindow (omit it to turn detection off).
+var queues = [
+  {
+    name: 'user-provisioning'
+    maxDeliveryCount: 10
+    lockDuration: 'PT1M'
+    duplicateDetectionWindow: 'PT10M'
+  }
+  {
+    name: 'graph-notifications'
+    maxDeliveryCount: 10
+    lockDuration: 'PT1M'
+    duplicateDetectionWindow: 'PT10M'
+  }
+]
+
+resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
+  name: name
+  location: location
+  tags: tags
+  sku: {
+    name: 'Standard'
+    tier: 'Standard'
+  }
+  properties: {
+    // Identity only: no SAS keys exist to leak.
+    disableLocalAuth: true
+    minimumTlsVersion: '1.2'
+  }
+}
+
+resource queue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = [
+  for q in queues: {
+    parent: namespace
+    name: q.name
+    properties: {
+      maxDeliveryCount: q.maxDeliveryCount
+      lockDuration: q.lockDuration
+      requiresDuplicateDetection: q.?duplicateDetectionWindow != null
+      duplicateDetectionHistoryTimeWindow: q.?duplicateDetectionWindow
+      deadLetteringOnMessageExpiration: true
+      enablePartitioning: false
+      requiresSession: false
+    }
+  }
+]
+
+output name string = namespace.name
+// serviceBusEndpoint is 'https://<name>.<suffix>:443/'; taking the host keeps sovereign clouds right.
+output fullyQualifiedNamespace string = split(split(namespace.properties.serviceBusEndpoint, '/')[2], ':')[0]
