@@ -23,7 +23,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { name: 'ServiceBusConnection__fullyQualifiedNamespace', description: 'Service Bus namespace, identity-based.', azureOnly: true },
   { name: 'AZURE_CLIENT_ID', description: 'Client id of the user-assigned managed identity used for Tables and Service Bus.', azureOnly: true },
   { name: 'SITESYNC_WEBHOOK_BASE_URL', description: 'Public base URL of this app; Graph notification and lifecycle URLs are built on it.' },
-  { name: 'SITESYNC_KEY_VAULT_URL', description: 'Key Vault holding the customer app secrets and certificates named by kv:<secret-name> credential references.' },
+  { name: 'SITESYNC_KEY_VAULT_URL', description: 'Key Vault holding the customer app secrets and certificates named by kv:<secret-name> credential references.', azureOnly: true },
   { name: 'SITESYNC_GRAPH_BASE_URL', description: 'Microsoft Graph base URL, without version (default https://graph.microsoft.com).' },
   { name: 'SITESYNC_AUTHORITY_HOST', description: 'Microsoft Entra authority host for app tokens (default https://login.microsoftonline.com).' },
   { name: 'SITESYNC_GRAPH_CA_FILE', description: 'PEM file of an extra CA to trust for Graph, token and Teams bridge calls (the local emulator).', localOnly: true },
