@@ -2,6 +2,7 @@
  * The user record kept at customer level, its visible states, and the transaction log of what was done
  * to it. Every user ends in a state an operator can see.
  */
+import { z } from 'zod';
 import type { AttributeValue } from './criteria';
 
 /** The Microsoft user attributes the sync stores (Graph names). */
@@ -89,6 +90,26 @@ export interface TransactionRecord {
   outcome: TransactionOutcome;
   steps: TransactionStep[];
 }
+
+const transactionStepSchema = z.object({
+  name: z.string(),
+  result: z.enum(['ok', 'skipped', 'failed']),
+  detail: z.string().optional(),
+  at: z.string(),
+});
+
+/** Validates a transaction read back from storage or served by the API. */
+export const transactionRecordSchema: z.ZodType<TransactionRecord> = z.object({
+  id: z.string().min(1),
+  customerId: z.string().min(1),
+  kind: z.enum(['provision', 'overbuild', 'quick-user', 'sync', 'move', 'notification']),
+  userId: z.string().optional(),
+  trigger: z.string().optional(),
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  outcome: z.enum(['running', 'succeeded', 'partially-failed', 'failed']),
+  steps: z.array(transactionStepSchema),
+});
 
 const MAX_TIME = 8_640_000_000_000_000; // largest ECMAScript time value
 

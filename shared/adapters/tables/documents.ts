@@ -1,0 +1,101 @@
+/**
+ * Configuration aggregates stored as one JSON document per entity: PartitionKey = customer, RowKey = id.
+ * A customer's configuration of one kind is one partition, so "everything of this customer" is a single
+ * partition query, and a document is read and written whole with its ETag.
+ */
+import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
+import type { z } from 'zod';
+import type { CustomerScopedRepository, Versioned } from '../../ports/storage';
+import type { TableProvider } from './client';
+import { statusOf, toStorageError, translate } from './errors';
+import { encodeKey } from './keys';
+import { assertEntityFits, packJson, unpackJson, type TableEntityShape } from './limits';
+
+type Entity = Record<string, unknown>;
+
+/** Reads and writes JSON documents with ETags in one table; shared by every document repository. */
+export class DocumentTable<T> {
+  constructor(
+    private readonly tables: TableProvider,
+    readonly tableName: string,
+    private readonly schema: z.ZodType<T>,
+    private readonly kind: string,
+  ) {}
+
+  client(): Promise<TableClient> {
+    return this.tables.table(this.tableName);
+  }
+
+  entity(partitionKey: string, rowKey: string, value: T): TableEntityShape {
+    const entity: TableEntityShape = { partitionKey, rowKey, ...packJson('Doc', value) };
+    assertEntityFits(entity, `${this.kind} ${rowKey}`);
+    return entity;
+  }
+
+  decode(entity: Entity): Versioned<T> {
+    return { value: this.schema.parse(unpackJson('Doc', entity)), etag: String(entity.etag) };
+  }
+
+  async get(partitionKey: string, rowKey: string): Promise<Versioned<T> | undefined> {
+    const client = await this.client();
+    try {
+      return this.decode(await client.getEntity<Entity>(partitionKey, rowKey));
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  async list(partitionKey: string): Promise<Versioned<T>[]> {
+    const client = await this.client();
+    const out: Versioned<T>[] = [];
+    const rows = client.listEntities<Entity>({ queryOptions: { filter: odata`PartitionKey eq ${partitionKey}` } });
+    for await (const row of rows) out.push(this.decode(row as TableEntityResult<Entity>));
+    return out;
+  }
+
+  async create(partitionKey: string, rowKey: string, value: T): Promise<Versioned<T>> {
+    const client = await this.client();
+    const r = await translate(`${this.kind} ${rowKey}`, () => client.createEntity(this.entity(partitionKey, rowKey, value)));
+    return { value, etag: r.etag ?? '' };
+  }
+
+  async update(partitionKey: string, rowKey: string, value: T, etag: string): Promise<Versioned<T>> {
+    const client = await this.client();
+    const r = await translate(`${this.kind} ${rowKey}`, () => client.updateEntity(this.entity(partitionKey, rowKey, value), 'Replace', { etag }));
+    return { value, etag: r.etag ?? '' };
+  }
+
+  async upsert(partitionKey: string, rowKey: string, value: T): Promise<Versioned<T>> {
+    const client = await this.client();
+    const r = await client.upsertEntity(this.entity(partitionKey, rowKey, value), 'Replace');
+    return { value, etag: r.etag ?? '' };
+  }
+
+  async delete(partitionKey: string, rowKey: string, etag?: string): Promise<void> {
+    const client = await this.client();
+    try {
+      await client.deleteEntity(partitionKey, rowKey, etag ? { etag } : undefined);
+    } catch (e) {
+      if (statusOf(e) === 404 && !etag) return;
+      throw toStorageError(e, `${this.kind} ${rowKey}`);
+    }
+  }
+}
+
+/** A configuration repository keyed by (customerId, id). */
+export function customerScopedRepository<T extends { customerId: string }>(
+  table: DocumentTable<T>,
+  idOf: (value: T) => string,
+): CustomerScopedRepository<T> {
+  const pk = (customerId: string) => encodeKey(customerId);
+  const rk = (id: string) => encodeKey(id);
+  return {
+    get: (customerId, id) => table.get(pk(customerId), rk(id)),
+    list: (customerId) => table.list(pk(customerId)),
+    create: (value) => table.create(pk(value.customerId), rk(idOf(value)), value),
+    update: (value, etag) => table.update(pk(value.customerId), rk(idOf(value)), value, etag),
+    upsert: (value) => table.upsert(pk(value.customerId), rk(idOf(value)), value),
+    delete: (customerId, id, etag) => table.delete(pk(customerId), rk(id), etag),
+  };
+}

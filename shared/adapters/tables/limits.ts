@@ -1,0 +1,132 @@
+/**
+ * Table Storage's size rules, enforced here because Azurite does not enforce them all:
+ * 100 operations and 4 MiB per batch, one partition per batch, 1 MiB per entity, 64 KiB per string
+ * property, 252 custom properties. Large JSON is split across properties, or refused with a clear error.
+ */
+import { StorageValidationError } from '../../ports/storage';
+
+export const TABLE_LIMITS = {
+  maxBatchOperations: 100,
+  maxBatchBytes: 4 * 1024 * 1024,
+  maxEntityBytes: 1024 * 1024,
+  /** 64 KiB of UTF-16. */
+  maxStringChars: 32 * 1024,
+  maxCustomProperties: 252,
+} as const;
+
+/** Multipart headers and framing per operation in a batch body (generous estimate). */
+const BATCH_OVERHEAD_PER_OPERATION = 1024;
+const BATCH_OVERHEAD = 2048;
+/** Bytes a batch body may hold for its operations. */
+export const BATCH_BYTE_BUDGET = TABLE_LIMITS.maxBatchBytes - BATCH_OVERHEAD;
+
+export type EntityValue = string | number | boolean | Date | null | undefined;
+export interface TableEntityShape {
+  partitionKey: string;
+  rowKey: string;
+  [property: string]: EntityValue;
+}
+
+/** The stored size by Azure's published formula (strings counted as UTF-16). */
+export function entitySize(entity: TableEntityShape): number {
+  let size = 4 + (entity.partitionKey.length + entity.rowKey.length) * 2 + 4;
+  for (const [name, value] of Object.entries(entity)) {
+    if (name === 'partitionKey' || name === 'rowKey' || value === undefined || value === null) continue;
+    size += 8 + name.length * 2 + valueSize(value);
+  }
+  return size;
+}
+
+function valueSize(value: Exclude<EntityValue, null | undefined>): number {
+  if (typeof value === 'string') return 4 + value.length * 2;
+  if (typeof value === 'boolean') return 1;
+  return 8;
+}
+
+/** Bytes the entity adds to a batch body (its JSON, UTF-8, plus framing). */
+export function batchBytes(entity: TableEntityShape): number {
+  return Buffer.byteLength(JSON.stringify(entity), 'utf8') + BATCH_OVERHEAD_PER_OPERATION;
+}
+
+/** Refuses an entity that the service would refuse, with the reason. */
+export function assertEntityFits(entity: TableEntityShape, what: string): void {
+  const props = Object.keys(entity).filter((k) => k !== 'partitionKey' && k !== 'rowKey' && entity[k] !== undefined).length;
+  if (props > TABLE_LIMITS.maxCustomProperties) throw new StorageValidationError(`${what} has ${props} properties, more than ${TABLE_LIMITS.maxCustomProperties}`);
+  for (const [name, value] of Object.entries(entity)) {
+    if (typeof value === 'string' && value.length > TABLE_LIMITS.maxStringChars) {
+      throw new StorageValidationError(`${what}: property ${name} holds ${value.length} characters, more than ${TABLE_LIMITS.maxStringChars}`);
+    }
+  }
+  const size = entitySize(entity);
+  if (size > TABLE_LIMITS.maxEntityBytes) throw new StorageValidationError(`${what} is ${size} bytes, more than the 1 MiB an entity may hold`);
+}
+
+/**
+ * Writes a JSON value into `<prefix>`, `<prefix>_1`, … with `<prefix>Parts` saying how many, so a merge
+ * that writes fewer parts never reads stale ones. Splits never cut a surrogate pair.
+ */
+export function packJson(prefix: string, value: unknown): Record<string, string | number> {
+  const json = JSON.stringify(value);
+  const parts: string[] = [];
+  let i = 0;
+  while (i < json.length) {
+    let end = Math.min(i + TABLE_LIMITS.maxStringChars, json.length);
+    const last = json.charCodeAt(end - 1);
+    if (end < json.length && last >= 0xd800 && last <= 0xdbff) end--;
+    parts.push(json.slice(i, end));
+    i = end;
+  }
+  if (parts.length === 0) parts.push(json);
+  const out: Record<string, string | number> = { [`${prefix}Parts`]: parts.length };
+  parts.forEach((p, n) => (out[n === 0 ? prefix : `${prefix}_${n}`] = p));
+  return out;
+}
+
+export function unpackJson<T>(prefix: string, entity: Record<string, unknown>): T | undefined {
+  const count = typeof entity[`${prefix}Parts`] === 'number' ? (entity[`${prefix}Parts`] as number) : 1;
+  const first = entity[prefix];
+  if (typeof first !== 'string') return undefined;
+  let json = first;
+  for (let n = 1; n < count; n++) json += String(entity[`${prefix}_${n}`] ?? '');
+  return JSON.parse(json) as T;
+}
+
+export interface BatchAction<E extends TableEntityShape = TableEntityShape> {
+  kind: 'create' | 'upsert' | 'delete' | 'update';
+  entity: E;
+  mode?: 'Merge' | 'Replace';
+}
+
+/**
+ * Splits actions into valid batches: one partition each, at most 100 operations and 4 MiB. An entity may
+ * appear only once in a batch, so a later action on the same entity starts a new batch (order kept).
+ * @throws StorageValidationError for an entity that can never be stored.
+ */
+export function planBatches<A extends BatchAction>(actions: Iterable<A>): A[][] {
+  const open = new Map<string, { actions: A[]; bytes: number; keys: Set<string> }>();
+  const out: A[][] = [];
+  for (const action of actions) {
+    const { partitionKey, rowKey } = action.entity;
+    if (action.kind !== 'delete') assertEntityFits(action.entity, `entity ${partitionKey}/${rowKey}`);
+    const bytes = batchBytes(action.entity);
+    let batch = open.get(partitionKey);
+    if (
+      batch &&
+      (batch.actions.length >= TABLE_LIMITS.maxBatchOperations ||
+        batch.bytes + bytes > BATCH_BYTE_BUDGET ||
+        batch.keys.has(rowKey))
+    ) {
+      out.push(batch.actions);
+      batch = undefined;
+    }
+    if (!batch) {
+      batch = { actions: [], bytes: 0, keys: new Set() };
+      open.set(partitionKey, batch);
+    }
+    batch.actions.push(action);
+    batch.bytes += bytes;
+    batch.keys.add(rowKey);
+  }
+  for (const batch of open.values()) out.push(batch.actions);
+  return out;
+}

@@ -1,0 +1,315 @@
+/**
+ * Number inventory on Table Storage.
+ *
+ * - Numbers: PartitionKey = the scope (`<customer>~customer` or `<customer>~site~<site>`), RowKey = the
+ *   number. A site's allocation reads its own partition and the customer's: two small partition queries.
+ * - No number is ever assigned twice: assignment is a conditional replace (If-Match) of the number entity;
+ *   the writer that loses gets 412 and moves on to the next candidate.
+ * - Prevent duplicate numbers: a claim entity per number (PartitionKey = customer, RowKey = number) is
+ *   created before the number enters any scope. Creation is atomic, so two scopes cannot both hold it.
+ * - Ranges: one document per range (PartitionKey = customer).
+ */
+import { odata, type TableClient } from '@azure/data-tables';
+import {
+  allocationOrder,
+  assignNumber,
+  effectiveStatus,
+  entriesForRange,
+  expandRange,
+  numberRangeSchema,
+  releaseNumber,
+  type NumberEntry,
+  type NumberRange,
+  type NumberStatus,
+  type NumberType,
+} from '../../domain';
+import {
+  ConcurrencyError,
+  ConflictError,
+  DuplicateNumberError,
+  NotFoundError,
+  type AddRangeResult,
+  type AllocationRequest,
+  type AllocationResult,
+  type NumberInventoryRepository,
+  type NumberScope,
+  type Versioned,
+} from '../../ports/storage';
+import { submitBatch, type TableProvider } from './client';
+import { DocumentTable } from './documents';
+import { statusOf, toStorageError, translate } from './errors';
+import { decodeKey, encodeKey, joinKey } from './keys';
+import { planBatches, type BatchAction, type TableEntityShape } from './limits';
+
+export const NUMBERS_TABLE = 'Numbers';
+export const NUMBER_CLAIMS_TABLE = 'NumberClaims';
+export const NUMBER_RANGES_TABLE = 'NumberRanges';
+
+/** Rounds of re-reading candidates after every one of them was taken by someone else. */
+const MAX_ALLOCATION_ROUNDS = 50;
+const MAX_UPDATE_ATTEMPTS = 10;
+
+type Row = Record<string, unknown> & { etag?: string };
+
+export function scopeKey(scope: NumberScope): string {
+  const customer = encodeKey(scope.customerId);
+  return scope.siteId === undefined ? joinKey(customer, 'customer') : joinKey(customer, 'site', encodeKey(scope.siteId));
+}
+
+function toEntity(entry: NumberEntry): TableEntityShape {
+  return {
+    partitionKey: scopeKey(entry),
+    rowKey: encodeKey(entry.number),
+    Number: entry.number,
+    CustomerId: entry.customerId,
+    SiteId: entry.siteId,
+    RangeId: entry.rangeId,
+    Status: entry.status,
+    Vendor: entry.vendor,
+    LineType: entry.lineType,
+    UserId: entry.userId,
+    EverUsed: entry.everUsed,
+    ReleasedAt: entry.releasedAt,
+    CoolingUntil: entry.coolingUntil,
+  };
+}
+
+function fromRow(row: Row): Versioned<NumberEntry> {
+  const opt = (name: string) => (typeof row[name] === 'string' ? (row[name] as string) : undefined);
+  const value: NumberEntry = {
+    number: String(row.Number),
+    customerId: String(row.CustomerId),
+    status: row.Status as NumberStatus,
+    vendor: String(row.Vendor),
+    lineType: row.LineType as NumberType,
+    everUsed: row.EverUsed === true,
+  };
+  const siteId = opt('SiteId');
+  if (siteId !== undefined) value.siteId = siteId;
+  for (const [prop, key] of [['RangeId', 'rangeId'], ['UserId', 'userId'], ['ReleasedAt', 'releasedAt'], ['CoolingUntil', 'coolingUntil']] as const) {
+    const v = opt(prop);
+    if (v !== undefined) value[key] = v;
+  }
+  return { value, etag: String(row.etag) };
+}
+
+export class TableNumberInventory implements NumberInventoryRepository {
+  private readonly ranges: DocumentTable<NumberRange>;
+
+  constructor(private readonly tables: TableProvider) {
+    this.ranges = new DocumentTable(tables, NUMBER_RANGES_TABLE, numberRangeSchema, 'number range');
+  }
+
+  private numbers(): Promise<TableClient> {
+    return this.tables.table(NUMBERS_TABLE);
+  }
+
+  private claims(): Promise<TableClient> {
+    return this.tables.table(NUMBER_CLAIMS_TABLE);
+  }
+
+  async addRange(range: NumberRange, options: { preventDuplicateNumbers: boolean }): Promise<AddRangeResult> {
+    const parsed = numberRangeSchema.parse(range);
+    await this.ranges.upsert(encodeKey(parsed.customerId), encodeKey(parsed.id), parsed);
+    const scope: NumberScope = { customerId: parsed.customerId, siteId: parsed.siteId };
+    const existing = new Set((await this.list(scope)).map((e) => e.value.number));
+    let entries = entriesForRange(parsed, existing);
+    const alreadyPresent = expandRange(parsed).length - entries.length;
+    const duplicates: string[] = [];
+    if (options.preventDuplicateNumbers) {
+      const refused = await this.claimAll(scope, entries.map((e) => e.number));
+      duplicates.push(...refused);
+      const refusedSet = new Set(refused);
+      entries = entries.filter((e) => !refusedSet.has(e.number));
+    }
+    const created = await createAll(await this.numbers(), entries.map(toEntity), 'number');
+    return { created, existing: alreadyPresent + (entries.length - created), duplicates };
+  }
+
+  async listRanges(customerId: string): Promise<NumberRange[]> {
+    return (await this.ranges.list(encodeKey(customerId))).map((r) => r.value);
+  }
+
+  async get(scope: NumberScope, number: string): Promise<Versioned<NumberEntry> | undefined> {
+    const client = await this.numbers();
+    try {
+      return fromRow(await client.getEntity<Row>(scopeKey(scope), encodeKey(number)));
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  async list(scope: NumberScope): Promise<Versioned<NumberEntry>[]> {
+    return this.query(scopeKey(scope));
+  }
+
+  private async query(partitionKey: string, extra?: { userId: string }): Promise<Versioned<NumberEntry>[]> {
+    const client = await this.numbers();
+    const filter = extra
+      ? odata`PartitionKey eq ${partitionKey} and (Status eq 'Available' or Status eq 'Cooling' or UserId eq ${extra.userId})`
+      : odata`PartitionKey eq ${partitionKey}`;
+    const out: Versioned<NumberEntry>[] = [];
+    for await (const row of client.listEntities<Row>({ queryOptions: { filter } })) out.push(fromRow(row));
+    return out;
+  }
+
+  async allocateNext(request: AllocationRequest): Promise<AllocationResult> {
+    const { customerId, siteId, userId, lineType, now } = request;
+    const client = await this.numbers();
+    const scopes = [scopeKey({ customerId, siteId }), scopeKey({ customerId })];
+    for (let round = 0; round < MAX_ALLOCATION_ROUNDS; round++) {
+      const rows = (await Promise.all(scopes.map((pk) => this.query(pk, { userId })))).flat();
+      const held = rows.find((r) => r.value.status === 'Used' && r.value.userId === userId && (lineType === undefined || r.value.lineType === lineType));
+      if (held) return { ok: true, entry: held };
+      const byKey = new Map(rows.map((r) => [`${r.value.siteId ?? ''}|${r.value.number}`, r]));
+      const ordered = allocationOrder(rows.map((r) => r.value), now, lineType);
+      if (ordered.length === 0) {
+        const kind = lineType ? `${lineType} number` : 'number';
+        return { ok: false, reason: 'no-number-available', message: `no ${kind} is available for site ${siteId} or its customer` };
+      }
+      for (const candidate of ordered) {
+        const current = byKey.get(`${candidate.siteId ?? ''}|${candidate.number}`);
+        if (!current) continue;
+        const assigned = assignNumber(candidate, userId, now);
+        try {
+          const r = await client.updateEntity(toEntity(assigned), 'Replace', { etag: current.etag });
+          return { ok: true, entry: { value: assigned, etag: r.etag ?? '' } };
+        } catch (e) {
+          if (statusOf(e) !== 412 && statusOf(e) !== 404) throw e;
+        }
+      }
+    }
+    throw new ConcurrencyError(`could not allocate a number for user ${userId} after ${MAX_ALLOCATION_ROUNDS} rounds of contention`);
+  }
+
+  async assign(scope: NumberScope, number: string, userId: string, now: Date): Promise<Versioned<NumberEntry>> {
+    return this.modify(scope, number, (entry) => {
+      if (entry.status === 'Used' && entry.userId === userId) return undefined;
+      if (effectiveStatus(entry, now) !== 'Available') throw new ConflictError(`number ${number} is ${entry.status} and cannot be assigned`);
+      return assignNumber(entry, userId, now);
+    });
+  }
+
+  async release(scope: NumberScope, number: string, userId: string, now: Date, coolingDays: number): Promise<void> {
+    try {
+      await this.modify(scope, number, (entry) => (entry.status === 'Used' && entry.userId === userId ? releaseNumber(entry, now, coolingDays) : undefined));
+    } catch (e) {
+      if (!(e instanceof NotFoundError)) throw e;
+    }
+  }
+
+  async recordInUse(
+    scope: NumberScope,
+    entry: { number: string; userId: string; vendor: string; lineType: NumberType },
+    options: { preventDuplicateNumbers: boolean },
+  ): Promise<Versioned<NumberEntry>> {
+    if (options.preventDuplicateNumbers) {
+      const refused = await this.claimAll(scope, [entry.number]);
+      if (refused.length > 0) throw new DuplicateNumberError(entry.number, await this.claimHolder(scope.customerId, entry.number));
+    }
+    const client = await this.numbers();
+    for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+      const current = await this.get(scope, entry.number);
+      const used: NumberEntry = {
+        ...(current?.value ?? { number: entry.number, customerId: scope.customerId, ...(scope.siteId !== undefined ? { siteId: scope.siteId } : {}) }),
+        status: 'Used',
+        vendor: entry.vendor,
+        lineType: entry.lineType,
+        userId: entry.userId,
+        everUsed: true,
+        coolingUntil: undefined,
+      };
+      try {
+        const r = current
+          ? await client.updateEntity(toEntity(used), 'Replace', { etag: current.etag })
+          : await client.createEntity(toEntity(used));
+        return { value: used, etag: r.etag ?? '' };
+      } catch (e) {
+        if (statusOf(e) !== 412 && statusOf(e) !== 409) throw e;
+      }
+    }
+    throw new ConcurrencyError(`number ${entry.number} kept changing while it was being recorded`);
+  }
+
+  async remove(scope: NumberScope, number: string): Promise<void> {
+    const current = await this.get(scope, number);
+    if (!current) return;
+    if (current.value.status === 'Used' || current.value.status === 'Used-Utility') throw new ConflictError(`number ${number} is in use and cannot be removed`);
+    const client = await this.numbers();
+    await translate(`number ${number}`, () => client.deleteEntity(scopeKey(scope), encodeKey(number), { etag: current.etag }));
+    const claims = await this.claims();
+    try {
+      const claim = await claims.getEntity<Row>(encodeKey(scope.customerId), encodeKey(number));
+      if (claim.ScopeKey === scopeKey(scope)) await claims.deleteEntity(encodeKey(scope.customerId), encodeKey(number), { etag: String(claim.etag) });
+    } catch (e) {
+      if (statusOf(e) !== 404 && statusOf(e) !== 412) throw e;
+    }
+  }
+
+  /** Read-modify-write of one number with If-Match, re-reading on 412. `change` returns undefined for "no change". */
+  private async modify(scope: NumberScope, number: string, change: (entry: NumberEntry) => NumberEntry | undefined): Promise<Versioned<NumberEntry>> {
+    const client = await this.numbers();
+    for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+      const current = await this.get(scope, number);
+      if (!current) throw new NotFoundError(`number ${number} is not in the inventory of ${scope.siteId === undefined ? 'the customer' : `site ${scope.siteId}`}`);
+      const next = change(current.value);
+      if (!next) return current;
+      try {
+        const r = await client.updateEntity(toEntity(next), 'Replace', { etag: current.etag });
+        return { value: next, etag: r.etag ?? '' };
+      } catch (e) {
+        if (statusOf(e) !== 412) throw toStorageError(e, `number ${number}`);
+      }
+    }
+    throw new ConcurrencyError(`number ${number} kept changing; try again`);
+  }
+
+  /** Claims numbers customer-wide for a scope. Returns the numbers another scope already holds. */
+  private async claimAll(scope: NumberScope, numbers: readonly string[]): Promise<string[]> {
+    const claims = await this.claims();
+    const mine = scopeKey(scope);
+    const entities = numbers.map((n) => ({ partitionKey: encodeKey(scope.customerId), rowKey: encodeKey(n), ScopeKey: mine, SiteId: scope.siteId }));
+    const conflicts = await createAllReportingConflicts(claims, entities, 'number claim');
+    const refused: string[] = [];
+    for (const rowKey of conflicts) {
+      const claim = await claims.getEntity<Row>(encodeKey(scope.customerId), rowKey);
+      if (claim.ScopeKey !== mine) refused.push(decodeKey(rowKey));
+    }
+    return refused;
+  }
+
+  private async claimHolder(customerId: string, number: string): Promise<string | undefined> {
+    const claims = await this.claims();
+    const claim = await claims.getEntity<Row>(encodeKey(customerId), encodeKey(number));
+    return typeof claim.SiteId === 'string' ? claim.SiteId : undefined;
+  }
+}
+
+/** Creates entities in batches; where a batch meets an existing entity, creates one by one. Returns how many were created. */
+async function createAll(client: TableClient, entities: TableEntityShape[], what: string): Promise<number> {
+  const conflicts = await createAllReportingConflicts(client, entities, what);
+  return entities.length - conflicts.length;
+}
+
+/** Row keys that already existed. */
+async function createAllReportingConflicts(client: TableClient, entities: TableEntityShape[], what: string): Promise<string[]> {
+  const conflicts: string[] = [];
+  const actions: BatchAction[] = entities.map((entity) => ({ kind: 'create', entity }));
+  for (const batch of planBatches(actions)) {
+    try {
+      await submitBatch(client, batch, what);
+    } catch (e) {
+      if (!(e instanceof ConflictError)) throw e;
+      for (const { entity } of batch) {
+        try {
+          await client.createEntity(entity);
+        } catch (x) {
+          if (statusOf(x) !== 409) throw x;
+          conflicts.push(entity.rowKey);
+        }
+      }
+    }
+  }
+  return conflicts;
+}

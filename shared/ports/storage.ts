@@ -1,0 +1,237 @@
+/**
+ * Storage ports: one repository per aggregate. Use cases depend on these; `shared/adapters/tables`
+ * implements them on Azure Table Storage.
+ *
+ * Concurrency: every read returns the entity's ETag; every read-modify-write passes it back, and a write
+ * that lost a race fails with `ConcurrencyError` (HTTP 412) instead of overwriting someone else's change.
+ */
+import type {
+  Customer,
+  FlowThroughCriteria,
+  GlobalSettings,
+  ModelFilterCriteria,
+  MicrosoftUser,
+  NumberEntry,
+  NumberRange,
+  NumberType,
+  QuickAddGroup,
+  Site,
+  SiteDefaults,
+  TransactionOutcome,
+  TransactionRecord,
+  TransactionStep,
+  UserProfile,
+  UserRecord,
+} from '../domain';
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+export class StorageError extends Error {
+  override name = 'StorageError';
+}
+/** The entity does not exist (404). */
+export class NotFoundError extends StorageError {
+  override name = 'NotFoundError';
+}
+/** The entity changed since it was read: its ETag no longer matches (412). Re-read and retry. */
+export class ConcurrencyError extends StorageError {
+  override name = 'ConcurrencyError';
+}
+/** Same error, under the HTTP status's name. */
+export const PreconditionFailedError = ConcurrencyError;
+export type PreconditionFailedError = ConcurrencyError;
+/** The entity already exists (409). */
+export class ConflictError extends StorageError {
+  override name = 'ConflictError';
+}
+/** With prevent-duplicate-numbers on, the number already exists elsewhere in the customer's inventory. */
+export class DuplicateNumberError extends ConflictError {
+  override name = 'DuplicateNumberError';
+  constructor(
+    readonly number: string,
+    /** Site holding it; undefined = the customer's own inventory. */
+    readonly heldBySiteId: string | undefined,
+  ) {
+    super(`number ${number} already exists in the inventory of ${heldBySiteId === undefined ? 'the customer' : `site ${heldBySiteId}`}`);
+  }
+}
+/** A value cannot be stored as given: a key too long, an entity over Table Storage's limits. */
+export class StorageValidationError extends StorageError {
+  override name = 'StorageValidationError';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shapes
+
+/** A stored value with the ETag to pass back on update. */
+export interface Versioned<T> {
+  value: T;
+  etag: string;
+}
+
+/** Common shape of configuration repositories whose items live under one customer. */
+export interface CustomerScopedRepository<T> {
+  get(customerId: string, id: string): Promise<Versioned<T> | undefined>;
+  list(customerId: string): Promise<Versioned<T>[]>;
+  /** @throws ConflictError when an item with the same id exists. */
+  create(value: T): Promise<Versioned<T>>;
+  /** @throws ConcurrencyError when `etag` is stale; NotFoundError when the item is gone. */
+  update(value: T, etag: string): Promise<Versioned<T>>;
+  /** Unconditional write, for imports and seeding. */
+  upsert(value: T): Promise<Versioned<T>>;
+  /** Idempotent without an ETag; with one, @throws ConcurrencyError when stale. */
+  delete(customerId: string, id: string, etag?: string): Promise<void>;
+}
+
+export interface CustomerRepository {
+  get(customerId: string): Promise<Versioned<Customer> | undefined>;
+  list(): Promise<Versioned<Customer>[]>;
+  create(customer: Customer): Promise<Versioned<Customer>>;
+  update(customer: Customer, etag: string): Promise<Versioned<Customer>>;
+  delete(customerId: string, etag?: string): Promise<void>;
+}
+
+export type SiteRepository = CustomerScopedRepository<Site>;
+/** Keyed by site id: one site defaults document per site. */
+export type SiteDefaultsRepository = CustomerScopedRepository<SiteDefaults>;
+export type ModelFilterCriteriaRepository = CustomerScopedRepository<ModelFilterCriteria>;
+export type QuickAddGroupRepository = CustomerScopedRepository<QuickAddGroup>;
+export type UserProfileRepository = CustomerScopedRepository<UserProfile>;
+export type FlowThroughCriteriaRepository = CustomerScopedRepository<FlowThroughCriteria>;
+
+/** The level above every customer in global settings resolution. */
+export const PROVIDER_SCOPE = '*provider';
+
+export interface GlobalSettingsRepository {
+  /** @param scope a customer id, or PROVIDER_SCOPE for the provider's defaults. */
+  get(scope: string): Promise<Versioned<GlobalSettings> | undefined>;
+  /** Without an ETag: create-or-replace. With one: @throws ConcurrencyError when stale. */
+  put(scope: string, settings: GlobalSettings, etag?: string): Promise<Versioned<GlobalSettings>>;
+  delete(scope: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Number inventory
+
+/** Where an inventory lives: a site, or the customer itself (visible to all its sites). */
+export interface NumberScope {
+  customerId: string;
+  siteId?: string;
+}
+
+export interface AddRangeResult {
+  /** Numbers created. */
+  created: number;
+  /** Numbers already present in this scope (kept as they are). */
+  existing: number;
+  /** With prevent-duplicate-numbers: numbers refused because another scope holds them. */
+  duplicates: string[];
+}
+
+export type AllocationResult =
+  | { ok: true; entry: Versioned<NumberEntry> }
+  | { ok: false; reason: 'no-number-available'; message: string };
+
+export interface AllocationRequest {
+  customerId: string;
+  /** The user's site: its inventory is tried first, then the customer's. */
+  siteId: string;
+  userId: string;
+  lineType?: NumberType;
+  now: Date;
+}
+
+export interface NumberInventoryRepository {
+  /** Expands a range into its scope; existing numbers are kept. Ranges themselves are stored too. */
+  addRange(range: NumberRange, options: { preventDuplicateNumbers: boolean }): Promise<AddRangeResult>;
+  listRanges(customerId: string): Promise<NumberRange[]>;
+  get(scope: NumberScope, number: string): Promise<Versioned<NumberEntry> | undefined>;
+  list(scope: NumberScope): Promise<Versioned<NumberEntry>[]>;
+  /**
+   * Assigns the next available Microsoft number (site first, then customer) to the user, safely under any
+   * number of concurrent callers: each number is taken with a conditional write, the loser moves on to the
+   * next candidate. Idempotent per user: a user already holding a number in these scopes gets it back.
+   */
+  allocateNext(request: AllocationRequest): Promise<AllocationResult>;
+  /**
+   * Assigns a given number (Quick User, explicit line). @throws ConflictError when it is not available,
+   * NotFoundError when it is not in the scope's inventory.
+   */
+  assign(scope: NumberScope, number: string, userId: string, now: Date): Promise<Versioned<NumberEntry>>;
+  /** Releases a user's number into cooling for `coolingDays`. No-op when the user does not hold it. */
+  release(scope: NumberScope, number: string, userId: string, now: Date, coolingDays: number): Promise<void>;
+  /**
+   * Records a number a user already holds in Microsoft (sync, overbuild). With prevent-duplicate-numbers off
+   * the number may end up in several scopes, as the source system does; with it on,
+   * @throws DuplicateNumberError when another scope holds it.
+   */
+  recordInUse(
+    scope: NumberScope,
+    entry: { number: string; userId: string; vendor: string; lineType: NumberType },
+    options: { preventDuplicateNumbers: boolean },
+  ): Promise<Versioned<NumberEntry>>;
+  /** Deletes an Available number (and its customer-wide claim). @throws ConflictError when in use. */
+  remove(scope: NumberScope, number: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users, transactions, sync state
+
+export interface UpsertManyResult {
+  written: number;
+  batches: number;
+}
+
+export interface UserRepository {
+  get(customerId: string, userId: string): Promise<Versioned<UserRecord> | undefined>;
+  /** @throws ConflictError when the user exists. */
+  create(record: UserRecord): Promise<Versioned<UserRecord>>;
+  /** Replaces the record. @throws ConcurrencyError when `etag` is stale. */
+  update(record: UserRecord, etag: string): Promise<Versioned<UserRecord>>;
+  /**
+   * The sync's bulk write: streams users into batches of up to 100 per partition. Only the synced
+   * attributes and `syncedAt` are written (merge), so a concurrent provisioning's state is never lost;
+   * a user new to storage reads back as at-customer.
+   */
+  upsertMany(customerId: string, users: Iterable<MicrosoftUser> | AsyncIterable<MicrosoftUser>, syncedAt: Date): Promise<UpsertManyResult>;
+  /** Every user of the customer, streamed. */
+  list(customerId: string): AsyncIterable<Versioned<UserRecord>>;
+  /** Deletes in batches; missing users are ignored. Returns how many were asked for. */
+  deleteMany(customerId: string, userIds: Iterable<string>): Promise<number>;
+}
+
+export interface TransactionRepository {
+  /** @throws ConflictError when the id exists (a repeat of the same trigger). */
+  create(transaction: TransactionRecord): Promise<Versioned<TransactionRecord>>;
+  get(customerId: string, id: string): Promise<Versioned<TransactionRecord> | undefined>;
+  /** Appends steps (and sets the outcome when given), retrying on concurrent appends. */
+  appendSteps(customerId: string, id: string, steps: TransactionStep[], outcome?: Exclude<TransactionOutcome, 'running'>, finishedAt?: Date): Promise<Versioned<TransactionRecord>>;
+  /** Newest first. */
+  listRecent(customerId: string, limit: number): Promise<TransactionRecord[]>;
+}
+
+/** Small JSON values by scope and key (delta links, sync cursors, schedules' last runs). */
+export interface KeyValueStore {
+  get<T>(scope: string, key: string): Promise<Versioned<T> | undefined>;
+  /** Without an ETag: create-or-replace. With one: @throws ConcurrencyError when stale. */
+  put<T>(scope: string, key: string, value: T, etag?: string): Promise<Versioned<T>>;
+  /** @throws ConflictError when the key exists. */
+  create<T>(scope: string, key: string, value: T): Promise<Versioned<T>>;
+  delete(scope: string, key: string, etag?: string): Promise<void>;
+}
+
+export interface Storage {
+  customers: CustomerRepository;
+  sites: SiteRepository;
+  siteDefaults: SiteDefaultsRepository;
+  modelFilterCriteria: ModelFilterCriteriaRepository;
+  quickAddGroups: QuickAddGroupRepository;
+  userProfiles: UserProfileRepository;
+  flowThroughCriteria: FlowThroughCriteriaRepository;
+  globalSettings: GlobalSettingsRepository;
+  numbers: NumberInventoryRepository;
+  users: UserRepository;
+  transactions: TransactionRepository;
+  syncState: KeyValueStore;
+}
