@@ -95,6 +95,7 @@ module serviceBus 'modules/servicebus.bicep' = {
     name: !empty(serviceBusNamespaceName) ? serviceBusNamespaceName : '${abbrs.serviceBusNamespaces}${resourceToken}'
     location: location
     tags: tags
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
   }
 }
 

@@ -35,3 +35,4 @@ output applicationInsightsName string = applicationInsights.name
 // The connection string only names the ingestion endpoint; with local auth disabled it grants nothing.
 output applicationInsightsConnectionString string = applicationInsights.properties.ConnectionString
 output logAnalyticsName string = logAnalytics.name
+output logAnalyticsId string = logAnalytics.id

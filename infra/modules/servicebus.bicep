@@ -4,6 +4,8 @@
 param name string
 param location string
 param tags object = {}
+@description('Log Analytics workspace that receives the namespace metrics (dead-lettered and active counts).')
+param logAnalyticsWorkspaceId string
 
 // name, maxDeliveryCount, lockDuration and duplicateDetectionWindow (omit it to turn detection off).
 var queues = [
@@ -51,6 +53,21 @@ resource queue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = [
     }
   }
 ]
+
+// Namespace metrics in Log Analytics (AzureMetrics), for the dead-letter query in docs/deploy.md.
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'metrics-to-log-analytics'
+  scope: namespace
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
+  }
+}
 
 output name string = namespace.name
 // serviceBusEndpoint is 'https://<name>.<suffix>:443/'; taking the host keeps sovereign clouds right.
