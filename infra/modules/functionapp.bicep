@@ -19,7 +19,7 @@ param applicationInsightsConnectionString string
 @description('Microsoft Graph base URL, without version.')
 param graphBaseUrl string = 'https://graph.microsoft.com'
 @description('Microsoft Entra authority host for the app tokens in customer tenants.')
-param authorityHost string = 'https://login.microsoftonline.com'
+param authorityHost string = environment().authentication.loginEndpoint
 @description('Base URL of the Teams admin bridge; empty leaves the setting unset.')
 param teamsBridgeUrl string = ''
 param maximumInstanceCount int = 40

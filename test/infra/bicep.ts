@@ -177,8 +177,8 @@ class Scanner {
       let key: string;
       if (this.peek() === "'") {
         const s = this.readString();
-        if (s.interpolated) this.fail('interpolated property names are not supported');
-        key = s.value;
+        // A computed name ('${identityId}') is kept as written.
+        key = s.interpolated ? s.raw : s.value;
       } else {
         const id = /^[A-Za-z_][A-Za-z0-9_]*/.exec(this.text.slice(this.pos));
         if (!id) this.fail(`expected a property name, found '${this.peek()}'`);

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALL_QUEUES, SERVICE_BUS_CONNECTION } from '../../shared/config/queues';
@@ -6,6 +6,7 @@ import { SETTINGS, type SettingSpec } from '../../shared/config/settings';
 import { type BicepValue, parseBicepValue, readBicepVar } from './bicep';
 import {
   appSettingsFromBicep,
+  checkBicepSyntax,
   checkInfra,
   checkModuleWiring,
   type DeclaredQueue,
@@ -75,6 +76,12 @@ describe('the repository is consistent', () => {
     }
     expect(Object.keys(modules).length).toBeGreaterThan(0);
     expect(checkModuleWiring(main, modules, parseBicepValue)).toEqual([]);
+  });
+
+  it('every Bicep file parses, names API versions and uses its parameters', () => {
+    const files = readdirSync(path.join(root, 'infra'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.bicep'));
+    expect(files.length).toBeGreaterThan(1);
+    expect(files.flatMap((f) => checkBicepSyntax(f, read(path.join('infra', f)), parseBicepValue))).toEqual([]);
   });
 
   it('the resources allow no keys: storage, Service Bus, Application Insights; Key Vault is in RBAC mode', () => {
@@ -201,6 +208,14 @@ describe('the checks catch drift', () => {
     expect(issues).toContain(`the Bicep must set '${SERVICE_BUS_CONNECTION}__clientId' (the app runs as a user-assigned identity)`);
     const noCredential = withoutKey(inputs.appSettings, 'AzureWebJobsStorage__credential');
     expect(checkInfra({ ...inputs, appSettings: noCredential })).toContain(`the Bicep must set 'AzureWebJobsStorage__credential' to 'managedidentity'`);
+  });
+
+  it('Bicep syntax: an unbalanced body, a type without API version, an unused parameter', () => {
+    const bad = "param unused string\nresource a 'Microsoft.Web/sites' = {\n  name: 'x'\n}\nresource b 'Microsoft.Web/sites@2024-04-01' = {\n  name: 'y\n"
+    const issues = checkBicepSyntax('bad.bicep', bad, parseBicepValue);
+    expect(issues).toContain(`bad.bicep: resource 'a' has no valid 'type@api-version' ('Microsoft.Web/sites')`);
+    expect(issues.some((i) => i.startsWith(`bad.bicep: resource 'b': unterminated string`))).toBe(true);
+    expect(issues).toContain(`bad.bicep: parameter 'unused' is never used`);
   });
 
   it('module wiring: an unknown parameter, a missing required one, an unknown output', () => {

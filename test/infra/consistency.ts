@@ -440,3 +440,31 @@ export function checkModuleWiring(main: string, modules: Record<string, string |
   }
   return issues;
 }
+
+/**
+ * A light syntax check of one Bicep file: every resource and module body parses (balanced brackets,
+ * terminated strings, `key: value` entries), every resource type names an API version, and every
+ * parameter is used.
+ */
+export function checkBicepSyntax(file: string, bicep: string, parse: (text: string) => BicepValue): string[] {
+  const issues: string[] = [];
+  const declaration =
+    /^(resource|module)[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]+'([^']+)'[ \t]+(?:existing[ \t]+)?=[ \t]*(?:if[ \t]*\([^\n]*\)[ \t]*)?/gm;
+  for (const m of bicep.matchAll(declaration)) {
+    const [, kind, symbol, type] = m;
+    if (kind === 'resource' && !/^[A-Za-z.]+\/[A-Za-z/]+@\d{4}-\d{2}-\d{2}(-preview)?$/.test(type)) {
+      issues.push(`${file}: resource '${symbol}' has no valid 'type@api-version' ('${type}')`);
+    }
+    try {
+      const body = parse(bicep.slice(m.index + m[0].length));
+      if (typeof body !== 'object' || body === null) issues.push(`${file}: ${kind} '${symbol}' has no object body`);
+    } catch (error) {
+      issues.push(`${file}: ${kind} '${symbol}': ${(error as Error).message}`);
+    }
+  }
+  for (const p of bicepParams(bicep)) {
+    const uses = bicep.match(new RegExp(`\\b${p.name}\\b`, 'g'))?.length ?? 0;
+    if (uses < 2) issues.push(`${file}: parameter '${p.name}' is never used`);
+  }
+  return issues;
+}
