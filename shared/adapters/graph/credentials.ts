@@ -24,7 +24,8 @@ export interface SecretSource {
 
 export function parseCredentialReference(reference: string): { store: 'kv' | 'env'; name: string } {
   const match = /^(kv|env):(.+)$/.exec(reference.trim());
-  if (!match) throw new ConfigurationError(`credential reference must be kv:<secret-name> or env:<SETTING_NAME>, got '${reference.split(':')[0]}:…'`);
+  // The value is not echoed: a secret pasted where its reference belongs must not reach a log.
+  if (!match) throw new ConfigurationError('credential reference must be kv:<secret-name> or env:<SETTING_NAME>');
   return { store: match[1] as 'kv' | 'env', name: match[2] };
 }
 

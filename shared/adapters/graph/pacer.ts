@@ -191,8 +191,10 @@ export class Pacer {
         this.teamsAdmin.waitFor(cost.teamsAdmin, now),
       );
       if (wait <= 0) break;
-      this.stats.waitedMs += wait;
-      await this.clock.sleep(wait);
+      // Whole milliseconds: a fractional sleep could leave float rounding short of the need forever.
+      const ms = Math.ceil(wait);
+      this.stats.waitedMs += ms;
+      await this.clock.sleep(ms);
     }
     const now = this.clock.now();
     this.resourceUnits.take(cost.resourceUnits, now);
