@@ -117,6 +117,10 @@ export class EmulatorControl {
     this.faults.clear();
   }
 
+  faultRules(): ReturnType<Faults['list']> {
+    return this.faults.list();
+  }
+
   setQuotas(enabled: boolean, settings?: QuotaSettings): void {
     this.quotaSwitch.enabled = enabled;
     if (settings) this.quotas.settings = { ...settings };
@@ -202,7 +206,7 @@ export async function handleControl(req: EmuRequest, control: EmulatorControl): 
       if (seg.length === 3 && seg[2] === 'skus' && m === 'GET') return json({ value: control.skus(t) });
     }
     if (seg[0] === 'faults' && seg.length === 1) {
-      if (m === 'GET') return json({ ok: true });
+      if (m === 'GET') return json(control.faultRules());
       if (m === 'PUT') {
         if (!Array.isArray(b.rules)) return bridgeError(400, 'BadRequest', 'rules must be an array.');
         control.setFaults(b as unknown as FaultSettings);

@@ -16,6 +16,7 @@ export class FilterError extends Error {}
 
 function literal(raw: string, strings: string[]): Value {
   const t = raw.trim();
+  // eslint-disable-next-line no-control-regex -- NUL marks masked string literals; it cannot occur in a URL query
   const m = /^\u0000(\d+)\u0000$/.exec(t);
   if (m) return strings[Number(m[1])];
   if (t === 'true') return true;

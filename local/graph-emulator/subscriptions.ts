@@ -62,7 +62,7 @@ export class SubscriptionHub {
   readonly deliveries: DeliveryRecord[] = [];
   private readonly queues = new Map<string, Pending>();
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new Map<NodeJS.Timeout, () => void>();
   private flushScheduled = false;
   private stopped = false;
 
@@ -296,7 +296,7 @@ export class SubscriptionHub {
         resolve();
       }, ms);
       t.unref();
-      this.timers.add(t);
+      this.timers.set(t, resolve);
     });
   }
 
@@ -311,7 +311,11 @@ export class SubscriptionHub {
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
+    // Pending retries end now; their deliveries see `stopped` and give up.
+    for (const [t, resolve] of this.timers) {
+      clearTimeout(t);
+      resolve();
+    }
     this.timers.clear();
   }
 }

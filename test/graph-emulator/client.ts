@@ -1,7 +1,9 @@
 /** A minimal HTTPS client that trusts the emulator's CA (Node's global fetch takes no CA option). */
 import { Agent, request } from 'node:https';
 
-export interface HttpResult<T = unknown> {
+// Bodies default to `any`: tests read Graph's JSON structurally and assert on it.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface HttpResult<T = any> {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: T;
@@ -21,6 +23,7 @@ export class EmulatorClient {
     return c;
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see HttpResult
   send<T = any>(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult<T>> {
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     const h: Record<string, string> = { ...headers };
@@ -42,6 +45,7 @@ export class EmulatorClient {
     });
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see HttpResult
   get<T = any>(url: string, headers?: Record<string, string>): Promise<HttpResult<T>> {
     return this.send<T>('GET', url, undefined, headers);
   }

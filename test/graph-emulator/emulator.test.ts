@@ -2,7 +2,7 @@ import { ClientSecretCredential } from '@azure/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_SKUS } from '../../local/demo/tenant';
 import { startGraphEmulator, type GraphEmulator, type TenantSummary } from '../../local/graph-emulator/index';
-import { EmulatorClient } from './client';
+import { EmulatorClient, type HttpResult } from './client';
 
 let now = Date.UTC(2026, 0, 5, 12);
 const clock = (): number => now;
@@ -74,7 +74,7 @@ describe('users', () => {
     let url: string | undefined = `${emu.graphBaseUrl}/users?$top=999&$select=id,userPrincipalName,usageLocation,assignedLicenses`;
     const ids = new Set<string>();
     while (url) {
-      const res = await g.get(url);
+      const res: HttpResult = await g.get(url);
       expect(res.status).toBe(200);
       sizes.push(res.body.value.length);
       for (const u of res.body.value) ids.add(u.id);
@@ -106,11 +106,11 @@ describe('users', () => {
   });
 });
 
-async function deltaRound(url: string): Promise<{ items: Array<Record<string, any>>; deltaLink: string }> {
-  const items: Array<Record<string, any>> = [];
+async function deltaRound(url: string): Promise<{ items: Array<Record<string, unknown>>; deltaLink: string }> {
+  const items: Array<Record<string, unknown>> = [];
   let next: string | undefined = url;
   for (;;) {
-    const res = await g.get(next!);
+    const res: HttpResult = await g.get(next!);
     expect(res.status).toBe(200);
     items.push(...res.body.value);
     expect(res.body['@odata.nextLink'] && res.body['@odata.deltaLink']).toBeFalsy();
@@ -220,7 +220,7 @@ describe('groups', () => {
   });
 });
 
-async function pollOperation(location: string): Promise<Record<string, any>> {
+async function pollOperation(location: string): Promise<Record<string, unknown>> {
   const seen: string[] = [];
   for (;;) {
     const op = await g.get(location);
