@@ -1,0 +1,47 @@
+/**
+ * The message each user travels on through the "user-provisioning" queue. Every producer (the sync's
+ * hand-off, overbuild, Quick User, change notifications, the staging re-check, a replay) sends this shape,
+ * and the MessageId is an idempotency key: the same cause for the same user state yields the same id, so
+ * Service Bus duplicate detection drops a repeat and the handler treats a redelivery as a repeat.
+ */
+import { z } from 'zod';
+
+export const PROVISION_REASONS = ['sync-add', 'sync-update', 'overbuild', 'quick-user', 'notification', 'staging-recheck', 'replay'] as const;
+export type ProvisionReason = (typeof PROVISION_REASONS)[number];
+
+export const lineRequestSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('none') }),
+  z.object({ kind: z.literal('next-available') }),
+  z.object({ kind: z.literal('explicit'), number: z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 number such as +14255550100') }),
+]);
+export type LineRequest = z.infer<typeof lineRequestSchema>;
+
+export const provisionUserMessageSchema = z.object({
+  customerId: z.string().min(1).max(200),
+  userId: z.string().min(1).max(200),
+  reason: z.enum(PROVISION_REASONS),
+  /** The transaction the operator follows (Quick User, overbuild); the handler creates one otherwise. */
+  transactionId: z.string().min(1).max(200).optional(),
+  /** Operator's choices: the site (overbuild, Quick User) and what to give the user there. */
+  siteId: z.string().min(1).max(200).optional(),
+  quickAddGroupId: z.string().min(1).max(200).optional(),
+  line: lineRequestSchema.optional(),
+  /** Overbuild: move only, or move and provision. */
+  provision: z.boolean().optional(),
+  /** Version of the user's synced state that caused this message (its syncedAt), for ordering. */
+  observedAt: z.string().optional(),
+  requestedAt: z.string(),
+});
+export type ProvisionUserMessage = z.infer<typeof provisionUserMessageSchema>;
+
+/** Deterministic id: one cause for one user state, once. */
+export function provisionMessageId(message: Pick<ProvisionUserMessage, 'customerId' | 'userId' | 'reason' | 'transactionId' | 'observedAt'>): string {
+  const cause = message.transactionId ?? message.observedAt ?? 'latest';
+  return `${message.reason}:${message.customerId}:${message.userId}:${cause}`.slice(0, 128);
+}
+
+/** Sends provisioning messages; implemented on Service Bus. */
+export interface ProvisioningQueue {
+  /** Sends in batches; a message whose id was sent within the duplicate window is dropped by the broker. */
+  send(messages: readonly ProvisionUserMessage[]): Promise<void>;
+}
