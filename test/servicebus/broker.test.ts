@@ -111,6 +111,8 @@ describe('local Service Bus broker with the real SDK', () => {
       contentType: 'application/json',
       to: 'someone',
       replyTo: 'reply-queue',
+      sessionId: 'session-9',
+      replyToSessionId: 'reply-session',
       timeToLive: 60_000,
       applicationProperties: { tenant: 'contoso', attempt: 2, flag: true },
     };
@@ -125,9 +127,23 @@ describe('local Service Bus broker with the real SDK', () => {
     expect(m.contentType).toBe('application/json');
     expect(m.to).toBe('someone');
     expect(m.replyTo).toBe('reply-queue');
+    expect(m.sessionId).toBe('session-9');
+    expect(m.replyToSessionId).toBe('reply-session');
     expect(m.timeToLive).toBe(60_000);
     expect(m.expiresAtUtc!.getTime() - m.enqueuedTimeUtc!.getTime()).toBe(60_000);
     expect(m.applicationProperties).toEqual({ tenant: 'contoso', attempt: 2, flag: true });
+  });
+
+  it('drops a message whose time-to-live has passed before delivery', async () => {
+    const sender = client.createSender(RAD.name);
+    await sender.sendMessages([{ body: 'short-lived', timeToLive: 50 }, { body: 'kept' }]);
+    await sender.close();
+    await new Promise((r) => setTimeout(r, 200));
+    const receiver = client.createReceiver(RAD.name, { receiveMode: 'receiveAndDelete' });
+    const got = await receiver.receiveMessages(2, { maxWaitTimeInMs: 1_000 });
+    await receiver.close();
+    expect(got.map((m) => m.body)).toEqual(['kept']);
+    expect(broker.stats(RAD.name).expired).toBe(1);
   });
 
   it('abandon redelivers with a higher delivery count; dead-letter keeps reason and description; the DLQ is completable', async () => {

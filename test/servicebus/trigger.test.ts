@@ -11,6 +11,7 @@ const QUEUES = [
   { name: 'always-fails', maxDeliveryCount: 3, lockDuration: 'PT30S' },
   { name: 'slow', maxDeliveryCount: 5, lockDuration: 'PT30S' },
   { name: 'batch', maxDeliveryCount: 5, lockDuration: 'PT30S' },
+  { name: 'long', maxDeliveryCount: 5, lockDuration: 'PT1S' },
 ];
 
 let bus: LocalServiceBus;
@@ -122,6 +123,15 @@ describe('Service Bus triggers in the local host', () => {
     const ids = calls.batch.flatMap((c) => c.metadata.messageIdArray as string[]);
     expect(ids).toEqual(['b-1', 'b-2', 'b-3']);
     expect(calls.batch.flatMap((c) => c.metadata.deliveryCountArray as number[])).toEqual([1, 1, 1]);
+  });
+
+  it('renews the lock while a function runs longer than the lock duration', async () => {
+    const sender = client.createSender('long');
+    await sender.sendMessages({ body: 'long job', messageId: 'long-1' });
+    await sender.close();
+    await until(() => bus.broker.stats('long').completed === 1, 'the long job to complete');
+    expect(calls.long.map((c) => c.metadata.deliveryCount)).toEqual([1]);
+    expect(bus.broker.stats('long').lockExpiries).toBe(0);
   });
 
   it('stops receiving on stop and waits for running handlers', async () => {
