@@ -6,3 +6,7 @@ export class InstanceConflictError extends Error {
 export class NotFoundError extends Error {
   readonly status = 404;
 }
+
+export class BadRequestError extends Error {
+  readonly status = 400;
+}

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HostExtension, LocalHost } from '../host/host';
 import type { BindingMetadata } from '../host/registry';
-import { InstanceConflictError, NotFoundError } from './errors';
+import { BadRequestError, InstanceConflictError, NotFoundError } from './errors';
 import { DurableHttpApi } from './httpApi';
 import { completedId, event, EVENT_TYPE_NAMES, EventType, scheduledKind, type HistoryEvent, type ScheduledKind } from './history';
 import { bindingInfo, retryDelayMs, runEpisode, type EpisodeResult, type ScheduledTask } from './episode';
@@ -155,6 +155,7 @@ export class DurableExtension implements HostExtension {
     this.assertRunning();
     const fn = this.host!.registry.get(name);
     if (!fn || fn.trigger.type !== 'orchestrationTrigger') throw new NotFoundError(`The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`);
+    assertJson(options.input, 'The orchestrator input');
     const instanceId = options.instanceId ?? randomUUID().replace(/-/g, '');
     if (this.reserving.has(instanceId) || this.instances.has(instanceId)) throw conflict(instanceId);
     this.reserving.add(instanceId);
@@ -192,6 +193,7 @@ export class DurableExtension implements HostExtension {
   /** Delivers an external event; 'gone' when the instance has already finished. */
   async raiseEvent(instanceId: string, eventName: string, data: string | undefined): Promise<'accepted' | 'gone' | 'not-found'> {
     this.assertRunning();
+    assertJson(data, 'The event data');
     const instance = this.instances.get(instanceId);
     if (!instance) {
       const record = await this.storage.getInstance(instanceId);
@@ -408,6 +410,22 @@ export class DurableExtension implements HostExtension {
     const started = instance.history.some((e) => e.EventType === EventType.ExecutionStarted);
     const incoming = instance.pending.splice(0);
     const inboxIds = instance.inboxIds.splice(0);
+    const historyLength = instance.history.length;
+    try {
+      await this.decide(instance, now, started, incoming, inboxIds);
+    } catch (err) {
+      // Nothing of this episode is in the history yet: its events wait for the next attempt.
+      if (instance.history.length === historyLength) {
+        instance.pending.unshift(...incoming);
+        instance.inboxIds.unshift(...inboxIds);
+      }
+      throw err;
+    }
+  }
+
+  private async decide(instance: Instance, now: number, started: boolean, incoming: HistoryEvent[], inboxIds: string[]): Promise<void> {
+    const host = this.host!;
+    const record = instance.record;
     const fresh: HistoryEvent[] = [event(EventType.OrchestratorStarted, now)];
     if (!started) {
       fresh.push(event(EventType.ExecutionStarted, now, { Name: record.name, Input: record.input }));
@@ -432,16 +450,7 @@ export class DurableExtension implements HostExtension {
     const failure = result.error ?? (result.unsupported.length ? `The local Durable runtime does not support ${result.unsupported.join(', ')}` : undefined) ?? this.nonDeterminism(instance, result);
     const customStatus = result.customStatus === undefined ? record.customStatus : JSON.stringify(result.customStatus);
 
-    if (failure !== undefined) {
-      const message = `Orchestrator function '${record.name}' failed: ${failure}`;
-      await this.persist(instance, [
-        ...fresh,
-        event(EventType.OrchestratorCompleted, now),
-        event(EventType.ExecutionCompleted, now, { OrchestrationStatus: 'Failed', Result: message }),
-      ], inboxIds);
-      await this.finish(instance, 'Failed', JSON.stringify(message), customStatus);
-      return;
-    }
+    if (failure !== undefined) return this.fail(instance, now, fresh, inboxIds, failure, customStatus);
 
     if (result.continueAsNew) {
       await this.persist(instance, [...fresh, event(EventType.OrchestratorCompleted, now)], inboxIds);
@@ -457,7 +466,11 @@ export class DurableExtension implements HostExtension {
     }
 
     if (result.isDone) {
-      const output = JSON.stringify(result.output ?? null);
+      const output = safeJson(result.output);
+      if (output === undefined) {
+        result = { ...result, isDone: false, error: 'The orchestrator output cannot be serialized to JSON.' };
+        return this.fail(instance, now, fresh, inboxIds, result.error!, customStatus);
+      }
       await this.persist(instance, [
         ...fresh,
         ...created.map((c) => c.event),
@@ -487,6 +500,16 @@ export class DurableExtension implements HostExtension {
         instance.timers.delete(task.id);
       }
     }
+  }
+
+  private async fail(instance: Instance, now: number, fresh: HistoryEvent[], inboxIds: string[], failure: string, customStatus: string | undefined): Promise<void> {
+    const message = `Orchestrator function '${instance.record.name}' failed: ${failure}`;
+    await this.persist(instance, [
+      ...fresh,
+      event(EventType.OrchestratorCompleted, now),
+      event(EventType.ExecutionCompleted, now, { OrchestrationStatus: 'Failed', Result: message }),
+    ], inboxIds);
+    await this.finish(instance, 'Failed', JSON.stringify(message), customStatus);
   }
 
   private schedulingEvent(instance: Instance, task: ScheduledTask, now: number): HistoryEvent {
@@ -696,6 +719,23 @@ function conflict(instanceId: string, status: string = 'Pending'): InstanceConfl
 /** Activity and continue-as-new inputs: the SDK sends strings already as JSON text, other values as they are. */
 function actionInputJson(input: unknown): string {
   return typeof input === 'string' ? input : JSON.stringify(input ?? null);
+}
+
+function assertJson(text: string | undefined, what: string): void {
+  if (text === undefined || text === '') return;
+  try {
+    JSON.parse(text);
+  } catch {
+    throw new BadRequestError(`${what} is not valid JSON.`);
+  }
+}
+
+function safeJson(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value ?? null);
+  } catch {
+    return undefined;
+  }
 }
 
 function parseJson(text: string | undefined): unknown {

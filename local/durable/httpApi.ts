@@ -10,7 +10,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LocalHost } from '../host/host';
 import type { DurableExtension, OrchestrationStatus } from './extension';
-import { InstanceConflictError, NotFoundError } from './errors';
+import { BadRequestError, InstanceConflictError, NotFoundError } from './errors';
 import type { InstanceQuery, RuntimeStatus } from './store';
 
 const WEBHOOK_PREFIX = '/runtime/webhooks/durabletask/';
@@ -96,6 +96,7 @@ export class DurableHttpApi {
     } catch (err) {
       if (err instanceof InstanceConflictError) send(res, 409, { Message: err.message });
       else if (err instanceof NotFoundError) send(res, 404, { Message: err.message });
+      else if (err instanceof BadRequestError) send(res, 400, { Message: err.message });
       else {
         this.host.log('error', 'durable', `Durable HTTP API ${req.method} ${url.pathname}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
         send(res, 500, { Message: err instanceof Error ? err.message : String(err) });

@@ -1,4 +1,4 @@
 export { DurableExtension, type DurableExtensionOptions, type OrchestrationStatus } from './extension';
-export { InstanceConflictError, NotFoundError } from './errors';
+export { BadRequestError, InstanceConflictError, NotFoundError } from './errors';
 export { DurableStore, TERMINAL_STATUSES, type InstanceRecord, type RuntimeStatus, type InstanceQuery } from './store';
 export { EventType, type HistoryEvent } from './history';

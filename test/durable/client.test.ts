@@ -63,6 +63,10 @@ describe('Durable client', () => {
     expect(first.status).toBe(202);
     const links = (await first.json()) as CheckStatus;
     expect((await start('Approval', 'dup-1')).status).toBe(409);
+    const direct = await fetch(`${env.host.url}/durabletask/orchestrators/Approval/dup-1`, { method: 'POST', body: '{}' });
+    expect(direct.status).toBe(409);
+    const badInput = await fetch(`${env.host.url}/durabletask/orchestrators/Approval`, { method: 'POST', body: '{not json' });
+    expect(badInput.status).toBe(400);
     await env.durable.idle();
     expect((await fetch(links.statusQueryGetUri)).status).toBe(202);
 

@@ -27,6 +27,8 @@ describe('Durable orchestrations through the local host', () => {
     const history = (await env.durable.storage.loadHistory(id, (await env.durable.storage.getInstance(id))!.executionId)).events;
     expect(history.filter((e) => e.EventType === EventType.TaskScheduled)).toHaveLength(1000);
     expect(history.filter((e) => e.EventType === EventType.TaskCompleted)).toHaveLength(1000);
+    // host.json: maxConcurrentActivityFunctions is 10.
+    expect(controls().maxInFlight).toBe(10);
   }, 60_000);
 
   it('retries a failing activity with backoff on durable timers, then succeeds', async () => {
@@ -56,7 +58,7 @@ describe('Durable orchestrations through the local host', () => {
     const clock = env.clock as VirtualClock;
     const id = await env.durable.startNew('Sleeper');
     await env.durable.idle();
-    expect((await env.durable.getStatus(id))?.runtimeStatus).toBe('Running');
+    expect(await env.durable.getStatus(id)).toMatchObject({ runtimeStatus: 'Running', customStatus: { phase: 'sleeping' } });
     const startedAt = clock.now();
     await clock.advance(59 * 60_000);
     await env.durable.idle();
