@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import rhea, { type Connection, type Delivery, type EventContext, type Message, type Receiver, type Sender } from 'rhea';
 import type { Clock } from '../host/clock';
 import { SystemClock } from '../host/clock';
+import { Deque } from './deque';
 import { parseIsoDuration } from './duration';
 import { QueueEntity, type EntityStats, type LockEnd, type MessageLock, type Settlement, type StoredMessage } from './entity';
 import type { BrokerQueueSpec } from './queues';
@@ -80,7 +81,7 @@ interface Consumer {
   entity: QueueEntity;
   receiveAndDelete: boolean;
   /** Deliveries handed to rhea that it has not put on the wire yet (they do not count against credit until then). */
-  unsent: DeliveryInternals[];
+  unsent: Deque<DeliveryInternals>;
 }
 
 interface LockedDelivery {
@@ -309,7 +310,7 @@ class Broker implements LocalBroker {
     const entity = this.entity(address);
     link.set_source({ address: address! });
     if (link.target) link.set_target(link.target);
-    const consumer: Consumer = { link, entity, receiveAndDelete: link.snd_settle_mode === 1, unsent: [] };
+    const consumer: Consumer = { link, entity, receiveAndDelete: link.snd_settle_mode === 1, unsent: new Deque<DeliveryInternals>(64) };
     const list = this.consumers.get(entity) ?? [];
     list.push(consumer);
     this.consumers.set(entity, list);
@@ -491,7 +492,7 @@ class Broker implements LocalBroker {
     if (consumer.receiveAndDelete) {
       entity.deliverAndDelete(stored);
       const delivery = link.send(toWire(stored, undefined, stored.deliveries - 1));
-      consumer.unsent.push(deliveryInternals(delivery));
+      consumer.unsent.pushBack(deliveryInternals(delivery));
       return;
     }
     const lock = entity.lock(stored);
@@ -499,7 +500,7 @@ class Broker implements LocalBroker {
     // token the SDK reports equal to ours, whether it settles on the link or through $management.
     const tag = dotNetGuidBytes(lock.token);
     const delivery = link.send(toWire(stored, lock, stored.deliveries - 1), tag);
-    consumer.unsent.push(deliveryInternals(delivery));
+    consumer.unsent.pushBack(deliveryInternals(delivery));
     const binding: LockedDelivery = { entity, lock, consumer, settling: false };
     this.lockedDeliveries.set(delivery, binding);
     lock.onEnd = (how: LockEnd) => {
@@ -536,7 +537,7 @@ function budget(consumer: Consumer): number {
   const link = internals(consumer.link);
   if (!consumer.link.is_open()) return 0;
   const next = link.session.outgoing.next_pending_delivery;
-  while (consumer.unsent.length > 0 && consumer.unsent[0].id < next) consumer.unsent.shift();
+  while (consumer.unsent.length > 0 && consumer.unsent.peekFront()!.id < next) consumer.unsent.shift();
   if (link.session.outgoing.available() <= 0) return 0;
   return link.credit - consumer.unsent.length;
 }
