@@ -9,6 +9,7 @@
  * small hook on the SDK's executor records every id it hands out during the episode.
  */
 import { InvocationContext } from '@azure/functions';
+import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { FunctionCallback } from '../host/registry';
 import type { HistoryEvent, ScheduledKind } from './history';
@@ -194,11 +195,20 @@ interface SdkState {
 }
 
 /** Runs one episode of the orchestrator over `info` (see bindingInfo). */
-export async function runEpisode(callback: FunctionCallback, functionName: string, info: Record<string, unknown>): Promise<EpisodeResult> {
+export async function runEpisode(
+  callback: FunctionCallback,
+  functionName: string,
+  info: Record<string, unknown>,
+  log: (level: string, message: string) => void = () => undefined,
+): Promise<EpisodeResult> {
   installHook();
   const recorder: Recorder = { assigned: [], waits: new Map() };
   // A fresh context each time: the SDK only builds context.df when it is missing.
-  const context = new InvocationContext({ functionName, invocationId: `${String(info.instanceId)}:${Date.now()}`, logHandler: () => undefined });
+  const context = new InvocationContext({
+    functionName,
+    invocationId: randomUUID(),
+    logHandler: (level, ...args) => log(level, args.map(String).join(' ')),
+  });
   let state: SdkState;
   let pending: unknown;
   current = recorder;

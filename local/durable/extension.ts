@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HostExtension, LocalHost } from '../host/host';
+import type { HostExtension, LocalHost, LogLevel } from '../host/host';
 import type { BindingMetadata } from '../host/registry';
 import { BadRequestError, InstanceConflictError, NotFoundError } from './errors';
 import { DurableHttpApi } from './httpApi';
@@ -444,7 +444,7 @@ export class DurableExtension implements HostExtension {
         instanceId: record.instanceId,
         parentInstanceId: record.parentInstanceId,
       });
-      result = await runEpisode(fn.callback, fn.name, info);
+      result = await runEpisode(fn.callback, fn.name, info, (level, message) => host.log(level as LogLevel, fn.name, message));
     }
 
     const failure = result.error ?? (result.unsupported.length ? `The local Durable runtime does not support ${result.unsupported.join(', ')}` : undefined) ?? this.nonDeterminism(instance, result);
@@ -538,11 +538,9 @@ export class DurableExtension implements HostExtension {
       if (!kind) continue;
       const task = replayed.get(e.EventId);
       const recorded = describeScheduled(kind, e.Name ?? '');
+      // A replay always gets at least as far as the episode that scheduled the task.
       if (!task) {
-        if (result.isDone || result.continueAsNew) {
-          return `Non-deterministic workflow detected: the history holds ${recorded} at EventId ${e.EventId}, but the replay completed without scheduling it. Was the orchestrator code changed while this instance was running?`;
-        }
-        continue;
+        return `Non-deterministic workflow detected: the history holds ${recorded} at EventId ${e.EventId}, but the replay did not schedule anything there. Was the orchestrator code changed while this instance was running?`;
       }
       if (task.kind !== kind || (kind !== 'timer' && task.name !== e.Name)) {
         return `Non-deterministic workflow detected: the history holds ${recorded} at EventId ${e.EventId}, but the replay scheduled ${describeScheduled(task.kind, task.name)}. Was the orchestrator code changed while this instance was running?`;

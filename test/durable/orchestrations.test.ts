@@ -68,6 +68,19 @@ describe('Durable orchestrations through the local host', () => {
     expect(status.output).toEqual({ before: new Date(startedAt).toISOString(), after: new Date(startedAt + 60 * 60_000).toISOString() });
   });
 
+  it('splits a timer longer than six days into chained timers, as the SDK expects', async () => {
+    const clock = env.clock as VirtualClock;
+    const startedAt = clock.now();
+    const id = await env.durable.startNew('Sleeper', { input: String(10 * 24) });
+    const status = await runToEnd(env, id, 24 * 60 * 60_000);
+    expect(status.output).toMatchObject({ before: new Date(startedAt).toISOString() });
+    const { events } = await env.durable.storage.loadHistory(id, (await env.durable.storage.getInstance(id))!.executionId);
+    const fired = events.filter((e) => e.EventType === EventType.TimerFired).map((e) => Date.parse(e.FireAt!) - startedAt);
+    const day = 24 * 60 * 60_000;
+    // 3-day links while more than six days remain, then the rest in one.
+    expect(fired).toEqual([3 * day, 6 * day, 10 * day]);
+  });
+
   it('takes an external event that wins over its timeout', async () => {
     const id = await env.durable.startNew('Approval');
     await env.durable.idle();
