@@ -38,8 +38,6 @@ export interface MicrosoftUser {
   /** true while synced from on-premises AD, false once no longer synced, null if never synced. */
   onPremisesSyncEnabled: boolean | null;
   onPremisesImmutableId: string | null;
-  onPremisesSamAccountName: string | null;
-  proxyAddresses: string[];
   createdDateTime: string | null;
 }
 

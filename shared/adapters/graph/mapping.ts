@@ -15,7 +15,7 @@ export const USER_SELECT = [
   'city', 'country', 'state', 'streetAddress', 'postalCode', 'officeLocation',
   'department', 'jobTitle', 'companyName', 'employeeId', 'employeeType', 'preferredLanguage',
   'usageLocation', 'accountEnabled', 'userType', 'assignedLicenses', 'businessPhones', 'mobilePhone',
-  'onPremisesSyncEnabled', 'onPremisesImmutableId', 'onPremisesSamAccountName', 'proxyAddresses', 'createdDateTime',
+  'onPremisesSyncEnabled', 'onPremisesImmutableId', 'createdDateTime',
 ] as const;
 
 export const GROUP_SELECT = ['id', 'displayName', 'description', 'mail', 'mailEnabled', 'securityEnabled', 'groupTypes'] as const;
@@ -59,8 +59,6 @@ export function toUser(raw: Json): MicrosoftUser {
     mobilePhone: str(raw.mobilePhone),
     onPremisesSyncEnabled: bool(raw.onPremisesSyncEnabled),
     onPremisesImmutableId: str(raw.onPremisesImmutableId),
-    onPremisesSamAccountName: str(raw.onPremisesSamAccountName),
-    proxyAddresses: strings(raw.proxyAddresses),
     createdDateTime: str(raw.createdDateTime),
   };
 }

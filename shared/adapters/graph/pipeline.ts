@@ -6,7 +6,8 @@
  */
 import type { TokenCredential } from '@azure/identity';
 import type { Context, Middleware, MiddlewareOptions } from '@microsoft/microsoft-graph-client';
-import { GraphPermissionError, GraphTransientError, type MicrosoftError } from '../../ports/microsoft';
+import { ConfigurationError } from '../../config/settings';
+import { GraphPermissionError, GraphTransientError, MicrosoftError } from '../../ports/microsoft';
 import {
   backoffDelay,
   costOf,
@@ -22,7 +23,7 @@ import { TransportError, type Transport } from './transport';
 /** Per-call options, passed with `.middlewareOptions([new CallOptions(...)])`. */
 export class CallOptions implements MiddlewareOptions {
   /** Set by the middleware when it fails for a reason the SDK would blur into a generic GraphError. */
-  failure?: MicrosoftError;
+  failure?: Error;
   /** Retries the middleware made. */
   retries = 0;
   constructor(
@@ -68,11 +69,19 @@ export class PacedGraphMiddleware implements Middleware {
 
     for (let attempt = 0; ; attempt++) {
       const release = await this.deps.pacer.acquire(cost);
+      let token: string;
+      try {
+        const accessToken = await this.deps.credential.getToken(this.deps.scopes);
+        if (!accessToken) throw new GraphTransientError(`${method} ${pathOf(url)}: no access token`);
+        token = accessToken.token;
+      } catch (error) {
+        release();
+        callOptions.failure = tokenFailure(error);
+        throw callOptions.failure;
+      }
       let response: Response;
       try {
-        const token = await this.deps.credential.getToken(this.deps.scopes);
-        if (!token) throw new GraphTransientError(`${method} ${pathOf(url)}: no access token`);
-        response = await this.deps.transport({ method, url, headers: { ...headers, authorization: `Bearer ${token.token}` }, body });
+        response = await this.deps.transport({ method, url, headers: { ...headers, authorization: `Bearer ${token}` }, body });
       } catch (error) {
         release();
         const failure = this.networkFailure(error, method, url, idempotent);
@@ -103,22 +112,30 @@ export class PacedGraphMiddleware implements Middleware {
     }
   }
 
-  private networkFailure(error: unknown, method: string, url: string, idempotent: boolean): { retry: boolean; error: MicrosoftError } {
+  private networkFailure(error: unknown, method: string, url: string, idempotent: boolean): { retry: boolean; error: Error } {
     if (error instanceof GraphTransientError) return { retry: true, error };
     const message = error instanceof Error ? error.message : String(error);
     const mayHaveApplied = !idempotent && (!(error instanceof TransportError) || error.connected);
     const transient = new GraphTransientError(`${method} ${pathOf(url)}: ${message}`, undefined, undefined, undefined, mayHaveApplied);
-    if (!(error instanceof TransportError)) {
-      // Token refusals (bad secret, no consent). The identity library's message names the AADSTS code, never the secret.
-      const name = error instanceof Error ? error.name : '';
-      if (name === 'AuthenticationError' || name === 'CredentialUnavailableError') {
-        const firstLine = message.split('\n')[0];
-        return { retry: false, error: new GraphPermissionError(`access token refused: ${firstLine}`, 401, 'TokenRefused', undefined, []) };
-      }
-      return { retry: false, error: transient };
-    }
+    if (!(error instanceof TransportError)) return { retry: false, error: transient };
     return { retry: !mayHaveApplied, error: transient };
   }
+}
+
+/**
+ * The identity platform refused the app (wrong secret, app not consented in the tenant, unknown tenant):
+ * a permission problem an operator must fix. Anything else (vault, network) may pass. The identity
+ * library's message names the AADSTS code and never the secret.
+ */
+export function tokenFailure(error: unknown): Error {
+  if (error instanceof MicrosoftError || error instanceof ConfigurationError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const summary = message.split('\n')[0].slice(0, 300);
+  if (/AADSTS\d+|invalid_client|unauthorized_client|invalid_tenant|invalid_grant/.test(message)) {
+    const code = /AADSTS(\d+)/.exec(message)?.[0] ?? 'TokenRefused';
+    return new GraphPermissionError(`access token refused: ${summary}`, 401, code, undefined, []);
+  }
+  return new GraphTransientError(`access token unavailable: ${summary}`);
 }
 
 function toHeaderRecord(headers: unknown): Record<string, string> {

@@ -97,8 +97,13 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
   private readonly policyIds = new Map<string, string>();
   private readonly o: Required<Pick<GraphTenantOptions, 'pageSize' | 'numberPageSize' | 'operationPollMs' | 'operationDeadlineMs' | 'usageLocationRetry' | 'teamsPolicyVersion'>>;
 
-  constructor(private readonly options: GraphTenantOptions) {
+  private readonly options: GraphTenantOptions;
+
+  constructor(options: GraphTenantOptions) {
     this.tenantId = options.tenantId;
+    // The base is given without a version; one given with it (…/v1.0) is accepted too.
+    this.options = { ...options, graphBaseUrl: options.graphBaseUrl.replace(/\/+$/, '').replace(/\/(v1\.0|beta)$/, '') };
+    options = this.options;
     this.clock = options.clock ?? systemClock;
     this.o = {
       pageSize: options.pageSize ?? 999,
@@ -170,25 +175,20 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
     return link;
   }
 
-  private usersDeltaFrom(firstUrl: string): AsyncIterable<UsersDeltaPage> {
-    const self = this;
-    return {
-      async *[Symbol.asyncIterator]() {
-        let link = firstUrl;
-        for (;;) {
-          const page = (await self.request({ method: 'GET', url: link, operation: 'users delta', headers: PAGE_HEADERS })) as Json;
-          const next = page['@odata.nextLink'];
-          if (typeof next === 'string') {
-            yield { changes: mergeDeltaItems(asArray(page.value)) };
-            link = next;
-            continue;
-          }
-          const deltaLink = page['@odata.deltaLink'];
-          yield { changes: mergeDeltaItems(asArray(page.value)), deltaLink: typeof deltaLink === 'string' ? deltaLink : undefined };
-          return;
-        }
-      },
-    };
+  private async *usersDeltaFrom(firstUrl: string): AsyncGenerator<UsersDeltaPage> {
+    let link = firstUrl;
+    for (;;) {
+      const page = (await this.request({ method: 'GET', url: link, operation: 'users delta', headers: PAGE_HEADERS })) as Json;
+      const next = page['@odata.nextLink'];
+      if (typeof next === 'string') {
+        yield { changes: mergeDeltaItems(asArray(page.value)) };
+        link = next;
+        continue;
+      }
+      const deltaLink = page['@odata.deltaLink'];
+      yield { changes: mergeDeltaItems(asArray(page.value)), deltaLink: typeof deltaLink === 'string' ? deltaLink : undefined };
+      return;
+    }
   }
 
   async getUser(id: string): Promise<MicrosoftUser | null> {
@@ -411,20 +411,15 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
   // ── Plumbing ─────────────────────────────────────────────────────────────────────────────────────
 
   /** Follows every @odata.nextLink whole, one page at a time, the headers set again on each page. */
-  private pages<T>(firstUrl: string, operation: string, map: (raw: Json) => T): AsyncIterable<T[]> {
-    const self = this;
-    return {
-      async *[Symbol.asyncIterator]() {
-        let link: string | undefined = firstUrl;
-        while (link !== undefined) {
-          const page = (await self.request({ method: 'GET', url: link, operation, headers: PAGE_HEADERS })) as Json;
-          const items = asArray(page.value);
-          if (items.length > 0) yield items.map(map);
-          const next = page['@odata.nextLink'];
-          link = typeof next === 'string' ? next : undefined;
-        }
-      },
-    };
+  private async *pages<T>(firstUrl: string, operation: string, map: (raw: Json) => T): AsyncGenerator<T[]> {
+    let link: string | undefined = firstUrl;
+    while (link !== undefined) {
+      const page = (await this.request({ method: 'GET', url: link, operation, headers: PAGE_HEADERS })) as Json;
+      const items = asArray(page.value);
+      if (items.length > 0) yield items.map(map);
+      const next = page['@odata.nextLink'];
+      link = typeof next === 'string' ? next : undefined;
+    }
   }
 
   /** One Graph call through the pacer, its failure mapped to the port's errors. */

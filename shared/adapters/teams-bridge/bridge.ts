@@ -19,6 +19,7 @@ import {
 } from '../../ports/microsoft';
 import { readErrorBody, toMicrosoftError } from '../graph/errors';
 import { backoffDelay, parseRetryAfter, systemClock, type Clock, type Pacer, type RetryPolicy } from '../graph/pacer';
+import { tokenFailure } from '../graph/pipeline';
 import { TransportError, type Transport } from '../graph/transport';
 
 /** Skype and Teams Tenant Admin API: the resource Teams PowerShell authenticates to. */
@@ -68,15 +69,22 @@ export class TeamsBridgeClient implements TeamsAdminBridge {
     const { pacer, retry } = this.options;
     for (let attempt = 0; ; attempt++) {
       const release = await pacer.acquire({ resourceUnits: 0, writes: 0, teamsAdmin: 1 });
+      let token: string;
+      try {
+        const accessToken = await this.options.credential.getToken(this.options.scope ?? TEAMS_ADMIN_SCOPE);
+        if (!accessToken) throw new GraphTransientError(`${operation}: no access token for the Teams bridge`);
+        token = accessToken.token;
+      } catch (error) {
+        release();
+        throw tokenFailure(error);
+      }
       let response: Response;
       try {
-        const token = await this.options.credential.getToken(this.options.scope ?? TEAMS_ADMIN_SCOPE);
-        if (!token) throw new GraphTransientError(`${operation}: no access token for the Teams bridge`);
         response = await this.options.transport({
           method,
           url,
           headers: {
-            authorization: `Bearer ${token.token}`,
+            authorization: `Bearer ${token}`,
             accept: 'application/json',
             ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
           },
