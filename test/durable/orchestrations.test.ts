@@ -124,6 +124,17 @@ describe('Durable orchestrations through the local host', () => {
     expect(children.items.map((s) => s.runtimeStatus).sort()).toEqual(['Completed', 'Failed']);
   });
 
+  it('retries a failing sub-orchestration as a new child instance per attempt', async () => {
+    const id = await env.durable.startNew('ParentWithRetry', { instanceId: 'retrying-parent' });
+    const status = await runToEnd(env, id, 1_000);
+    expect(status.output).toBe('gave up after retries');
+    const children = await env.durable.listInstances({ instanceIdPrefix: 'retrying-parent:' }, 10);
+    expect(children.items.map((s) => [s.instanceId, s.runtimeStatus])).toEqual([
+      ['retrying-parent:0', 'Failed'],
+      ['retrying-parent:2', 'Failed'],
+    ]);
+  });
+
   it('continues as new with a fresh history and carries unprocessed events over', async () => {
     const id = await env.durable.startNew('Accumulate', { input: '0' });
     for (let i = 0; i < 3; i++) await env.durable.raiseEvent(id, 'Add', '1');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventType } from '../../local/durable';
-import { SystemClock } from '../../local/host/clock';
+import { SystemClock, VirtualClock } from '../../local/host/clock';
 import { startAzurite } from '../support/azurite';
 import { controls } from './fixtures/controls';
 import { startDurableHost, type DurableHost } from './harness';
@@ -68,5 +68,20 @@ describe('Durable restart', () => {
     for (const item of recorded) expect(c.perItem.get(item)).toBe(2); // once in each fan-out
     const history = await completedItems(second, id);
     expect(new Set(history).size).toBe(SIZE);
+  });
+
+  it('re-arms a durable timer after a restart', async () => {
+    const clock = new VirtualClock(Date.UTC(2026, 2, 1));
+    const first = await startDurableHost(azurite.connectionString, { clock });
+    hosts.push(first);
+    const id = await first.durable.startNew('Sleeper', { instanceId: 'sleeper-restart' });
+    await first.durable.idle();
+    await first.host.stop();
+
+    const second = await startDurableHost(azurite.connectionString, { clock });
+    hosts.push(second);
+    await clock.advance(60 * 60_000);
+    const status = await second.durable.waitForCompletion(id);
+    expect(status.output).toEqual({ before: '2026-03-01T00:00:00.000Z', after: '2026-03-01T01:00:00.000Z' });
   });
 });
