@@ -28,7 +28,8 @@ describe('Durable orchestrations through the local host', () => {
     expect(history.filter((e) => e.EventType === EventType.TaskScheduled)).toHaveLength(1000);
     expect(history.filter((e) => e.EventType === EventType.TaskCompleted)).toHaveLength(1000);
     // host.json: maxConcurrentActivityFunctions is 10.
-    expect(controls().maxInFlight).toBe(10);
+    expect(controls().maxInFlight).toBeLessThanOrEqual(10);
+    expect(controls().maxInFlight).toBeGreaterThan(1);
   }, 60_000);
 
   it('retries a failing activity with backoff on durable timers, then succeeds', async () => {
