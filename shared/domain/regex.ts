@@ -10,8 +10,14 @@
 export const MAX_REGEX_PATTERN_LENGTH = 200;
 /** Longest attribute value a regex is ever run against; longer values do not match. */
 export const MAX_REGEX_INPUT_LENGTH = 256;
-/** Most unbounded quantifiers (`*`, `+`, `{n,}`, `{n,m}` with m > 10) in one pattern. */
-export const MAX_UNBOUNDED_QUANTIFIERS = 2;
+/**
+ * Budget for backtracking, the product over every variable repetition of its weight: an unbounded one
+ * (`*`, `+`, `{n,}`) weighs 64, a bounded one the number of lengths it can take (`?` 2, `{1,4}` 4); fixed
+ * counts such as `\d{4}` weigh nothing. So at most two unbounded repetitions and nothing else variable
+ * (`.*sales.*`), or one with a little more (`^\w+ \d{1,3}`), or bounded ones only.
+ */
+export const MAX_REPETITION_COST = 4096;
+const UNBOUNDED_WEIGHT = 64;
 
 export type RegexCheck = { ok: true; regex: RegExp } | { ok: false; reason: string };
 
@@ -38,7 +44,7 @@ export function checkRegex(pattern: string): RegexCheck {
 
 function checkShape(p: string): { ok: false; reason: string } | undefined {
   const stack: GroupFrame[] = [{ hasQuantifier: false, hasAlternation: false }];
-  let unbounded = 0;
+  let cost = 1;
   let inClass = false;
   // What the next quantifier applies to: a closed group's frame, or an atom (undefined).
   let lastGroup: GroupFrame | undefined;
@@ -68,6 +74,8 @@ function checkShape(p: string): { ok: false; reason: string } | undefined {
       }
       stack.push({ hasQuantifier: false, hasAlternation: false });
       lastGroup = undefined;
+      // Skip a group's modifier, `(?:` or `(?<name>`, so its `?` is not read as a quantifier.
+      if (p[i + 1] === '?') i = p[i + 2] === '<' ? Math.max(p.indexOf('>', i), i + 2) : i + 2;
       continue;
     }
     if (c === ')') {
@@ -90,9 +98,9 @@ function checkShape(p: string): { ok: false; reason: string } | undefined {
       if (q.unbounded && lastGroup?.hasAlternation) {
         return { ok: false, reason: 'a repeated alternation such as (a|b)+ is not allowed in a regular expression' };
       }
-      if (q.unbounded) unbounded++;
-      if (unbounded > MAX_UNBOUNDED_QUANTIFIERS) {
-        return { ok: false, reason: `at most ${MAX_UNBOUNDED_QUANTIFIERS} unbounded repetitions (*, +, {n,}) are allowed in a regular expression` };
+      cost *= q.unbounded ? UNBOUNDED_WEIGHT : q.max - q.min + 1;
+      if (cost > MAX_REPETITION_COST) {
+        return { ok: false, reason: 'the regular expression has too many variable repetitions (*, +, ?, {n,m})' };
       }
       stack[stack.length - 1].hasQuantifier = true;
       i = q.end;
@@ -105,15 +113,17 @@ function checkShape(p: string): { ok: false; reason: string } | undefined {
   return undefined;
 }
 
-function readQuantifier(p: string, i: number): { unbounded: boolean; max: number; end: number } | undefined {
+function readQuantifier(p: string, i: number): { unbounded: boolean; min: number; max: number; end: number } | undefined {
   const c = p[i];
-  if (c === '*' || c === '+') return { unbounded: true, max: Infinity, end: i };
-  if (c === '?') return { unbounded: false, max: 1, end: i };
+  if (c === '*') return { unbounded: true, min: 0, max: Infinity, end: i };
+  if (c === '+') return { unbounded: true, min: 1, max: Infinity, end: i };
+  if (c === '?') return { unbounded: false, min: 0, max: 1, end: i };
   if (c === '{') {
     const m = /^\{(\d+)(,(\d*))?\}/.exec(p.slice(i));
     if (!m) return undefined;
-    const max = m[2] === undefined ? Number(m[1]) : m[3] === '' ? Infinity : Number(m[3]);
-    return { unbounded: max > 10, max, end: i + m[0].length - 1 };
+    const min = Number(m[1]);
+    const max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
+    return { unbounded: max === Infinity, min, max: Math.max(min, max), end: i + m[0].length - 1 };
   }
   return undefined;
 }
