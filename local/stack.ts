@@ -1,9 +1,13 @@
 /**
- * The whole local runtime in one call: Table Storage (Azurite), the function app loaded into the local
- * host, and the extensions that run its other triggers. Used by `npm start`, the end-to-end tests and
- * the benchmarks, so all three exercise the same wiring.
+ * The whole local runtime in one call: Table Storage (Azurite), the Service Bus broker, the Microsoft Graph
+ * emulator with a demo tenant, and the function app loaded into the local host with its Durable and
+ * Service Bus extensions. Used by `npm start`, the end-to-end tests and the benchmarks, so all three
+ * exercise the same wiring.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Clock } from './host/clock';
 import { LocalHost, type HostExtension, type HostKeys, type HostLogger } from './host/host';
 import { readHostJson } from './host/hostJson';
@@ -11,21 +15,39 @@ import { loadFunctionApp, PROJECT_ROOT } from './host/load';
 import { TableTimerStatusStore } from './host/tableTimerStatusStore';
 import { startTableServer, type TableServerHandle } from './azurite';
 import { readLocalSettings } from './settings';
+import { DurableExtension } from './durable';
+import { startBroker, type LocalBroker } from './servicebus/broker';
+import { brokerQueues } from './servicebus/queues';
+import { ServiceBusExtension } from './servicebus/trigger';
+import { startGraphEmulator, type GraphEmulator, type GraphEmulatorOptions } from './graph-emulator';
+import { SERVICE_BUS_CONNECTION } from '../shared/config/queues';
 
 export interface LocalStackOptions {
   /** Port of the HTTP host; 0 picks a free one. */
   hostPort?: number;
-  /** Port of Azurite's Table service; 0 picks a free one. */
-  tablesPort?: number;
   /** Keep Table Storage in this folder instead of memory. */
   persistDir?: string;
-  /** Use this Table Storage instead of starting one (a restarted stack on the same storage). */
-  tablesConnectionString?: string;
+  /** Where the emulator's CA file and other run files go (default: a temp folder). */
+  runDir?: string;
   clock?: Clock;
   logger?: HostLogger;
   enableTimers?: boolean;
   /** Settings that win over local.settings(.sample).json. */
   settings?: Record<string, string>;
+  /**
+   * The Microsoft side: the Graph emulator with a generated demo tenant (default 2,000 users), or an
+   * external Graph-compatible endpoint, or none.
+   */
+  graph?: { emulator: GraphEmulatorOptions & { users?: number; seed?: string } } | { external: ExternalGraph } | false;
+  /** Host extensions to leave out (for focused tests). */
+  without?: Array<'durable' | 'serviceBus'>;
+}
+
+export interface ExternalGraph {
+  graphBaseUrl: string;
+  authorityHost?: string;
+  caFile?: string;
+  teamsBridgeUrl?: string;
 }
 
 export interface Endpoints {
@@ -37,69 +59,151 @@ export interface Endpoints {
   [part: string]: string;
 }
 
+export interface DemoCredentials {
+  tenantId: string;
+  clientId: string;
+  /** The app setting holding the secret, for an `env:` credential reference. */
+  secretSetting: string;
+}
+
 export interface LocalStack {
   host: LocalHost;
-  tables?: TableServerHandle;
-  tablesConnectionString: string;
+  durable?: DurableExtension;
+  serviceBus?: ServiceBusExtension;
+  tables: TableServerHandle;
+  broker: LocalBroker;
+  graph?: GraphEmulator;
+  /** The demo tenant's app registration, when the emulator runs. */
+  demo?: DemoCredentials;
   endpoints: Endpoints;
+  settings: Record<string, string>;
+  /** Stops the host (as a crash or a deployment would) and starts a new one on the same storage, broker and Graph. */
+  restartHost(): Promise<LocalHost>;
   stop(): Promise<void>;
 }
 
+export const DEMO_SECRET_SETTING = 'SITESYNC_DEMO_CLIENT_SECRET';
+
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const fileSettings = readLocalSettings(PROJECT_ROOT);
-  const tables = options.tablesConnectionString
-    ? undefined
-    : await startTableServer({ port: options.tablesPort ?? 0, persistDir: options.persistDir });
-  const tablesConnectionString = options.tablesConnectionString ?? tables!.connectionString;
-  const keys: HostKeys = {
-    functionKey: options.settings?.SITESYNC_LOCAL_FUNCTION_KEY ?? fileSettings.SITESYNC_LOCAL_FUNCTION_KEY ?? randomKey(),
-    masterKey: options.settings?.SITESYNC_LOCAL_MASTER_KEY ?? fileSettings.SITESYNC_LOCAL_MASTER_KEY ?? randomKey(),
+  const cleanups: Array<() => Promise<void>> = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
   };
-  const settings: Record<string, string> = {
-    ...fileSettings,
-    AzureWebJobsStorage: tablesConnectionString,
-    SITESYNC_TABLES_CONNECTION_STRING: tablesConnectionString,
-    ...options.settings,
-  };
-  const extensions: HostExtension[] = [];
-  let host: LocalHost | undefined;
   try {
+    const tables = await startTableServer({ port: 0, persistDir: options.persistDir });
+    cleanups.push(() => tables.stop());
+    const broker = await startBroker({ port: 0, queues: brokerQueues(), clock: options.clock });
+    cleanups.push(() => broker.stop());
+
+    const runDir = options.runDir ?? mkdtempSync(path.join(os.tmpdir(), 'sitesync-'));
+    const graphSettings: Record<string, string> = {};
+    let graph: GraphEmulator | undefined;
+    let demo: DemoCredentials | undefined;
+    const graphOption = options.graph ?? { emulator: {} };
+    if (graphOption && 'emulator' in graphOption) {
+      const { users, seed, ...emulatorOptions } = graphOption.emulator;
+      graph = await startGraphEmulator({
+        tenants: [{ seed: seed ?? 'demo', users: users ?? 2_000 }],
+        ...emulatorOptions,
+      });
+      const started = graph;
+      cleanups.push(() => started.stop());
+      const tenant = graph.tenants[0];
+      const app = tenant.apps[0];
+      demo = { tenantId: tenant.tenantId, clientId: app.clientId, secretSetting: DEMO_SECRET_SETTING };
+      Object.assign(graphSettings, {
+        SITESYNC_GRAPH_BASE_URL: graph.url,
+        SITESYNC_AUTHORITY_HOST: graph.authorityHost,
+        SITESYNC_GRAPH_CA_FILE: graph.caFile(runDir),
+        SITESYNC_TEAMS_BRIDGE_URL: graph.teamsBridgeUrl,
+        [DEMO_SECRET_SETTING]: app.secret,
+      });
+    } else if (graphOption && 'external' in graphOption) {
+      const ext = graphOption.external;
+      graphSettings.SITESYNC_GRAPH_BASE_URL = ext.graphBaseUrl;
+      if (ext.authorityHost) graphSettings.SITESYNC_AUTHORITY_HOST = ext.authorityHost;
+      if (ext.caFile) graphSettings.SITESYNC_GRAPH_CA_FILE = path.resolve(ext.caFile);
+      if (ext.teamsBridgeUrl) graphSettings.SITESYNC_TEAMS_BRIDGE_URL = ext.teamsBridgeUrl;
+    }
+
+    const keys: HostKeys = {
+      functionKey: options.settings?.SITESYNC_LOCAL_FUNCTION_KEY ?? fileSettings.SITESYNC_LOCAL_FUNCTION_KEY ?? randomKey(),
+      masterKey: options.settings?.SITESYNC_LOCAL_MASTER_KEY ?? fileSettings.SITESYNC_LOCAL_MASTER_KEY ?? randomKey(),
+    };
+    const settings: Record<string, string> = {
+      ...fileSettings,
+      AzureWebJobsStorage: tables.connectionString,
+      SITESYNC_TABLES_CONNECTION_STRING: tables.connectionString,
+      [SERVICE_BUS_CONNECTION]: broker.connectionString,
+      ...graphSettings,
+      ...options.settings,
+    };
     const registry = await loadFunctionApp();
-    host = await LocalHost.start({
-      registry,
-      hostJson: readHostJson(PROJECT_ROOT),
+    const hostJson = readHostJson(PROJECT_ROOT);
+    const without = new Set(options.without ?? []);
+
+    const launch = async (port: number) => {
+      const durable = without.has('durable') ? undefined : new DurableExtension({ connectionString: tables.connectionString });
+      const serviceBus = without.has('serviceBus') ? undefined : new ServiceBusExtension({ broker });
+      const extensions: HostExtension[] = [durable, serviceBus].filter((e): e is DurableExtension | ServiceBusExtension => e !== undefined);
+      const host = await LocalHost.start({
+        registry,
+        hostJson,
+        settings,
+        keys,
+        port,
+        clock: options.clock,
+        logger: options.logger,
+        extensions,
+        enableTimers: options.enableTimers,
+        timerStatusStore: new TableTimerStatusStore(tables.connectionString),
+      });
+      return { host, durable, serviceBus };
+    };
+
+    let current = await launch(options.hostPort ?? 0);
+    const endpoints: Endpoints = {
+      hostUrl: current.host.url,
+      apiUrl: current.host.apiUrl,
+      functionKey: keys.functionKey,
+      masterKey: keys.masterKey,
+      tablesConnectionString: tables.connectionString,
+      serviceBusConnectionString: broker.connectionString,
+      ...current.host.endpoints(),
+      ...(graph
+        ? { graphUrl: graph.url, graphCaFile: graphSettings.SITESYNC_GRAPH_CA_FILE, teamsBridgeUrl: graph.teamsBridgeUrl, graphControlUrl: `${graph.url}/_control` }
+        : {}),
+    };
+    const stack: LocalStack = {
+      host: current.host,
+      durable: current.durable,
+      serviceBus: current.serviceBus,
+      tables,
+      broker,
+      graph,
+      demo,
+      endpoints,
       settings,
-      keys,
-      port: options.hostPort ?? 0,
-      clock: options.clock,
-      logger: options.logger,
-      extensions,
-      enableTimers: options.enableTimers,
-      timerStatusStore: new TableTimerStatusStore(tablesConnectionString),
-    });
+      async restartHost() {
+        const port = Number(new URL(current.host.url).port);
+        await current.host.stop();
+        current = await launch(port);
+        stack.host = current.host;
+        stack.durable = current.durable;
+        stack.serviceBus = current.serviceBus;
+        return current.host;
+      },
+      async stop() {
+        await current.host.stop();
+        await cleanup();
+      },
+    };
+    return stack;
   } catch (err) {
-    await tables?.stop();
+    await cleanup();
     throw err;
   }
-  const started = host;
-  const endpoints: Endpoints = {
-    hostUrl: started.url,
-    apiUrl: started.apiUrl,
-    functionKey: keys.functionKey,
-    masterKey: keys.masterKey,
-    tablesConnectionString,
-    ...started.endpoints(),
-  };
-  return {
-    host: started,
-    tables,
-    tablesConnectionString,
-    endpoints,
-    async stop() {
-      await started.stop();
-      await tables?.stop();
-    },
-  };
 }
 
 function randomKey(): string {

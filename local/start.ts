@@ -17,6 +17,12 @@ const USAGE = `Usage: npm start -- [options]
   --report FILE       with --once, also write the report as JSON to FILE
   --port N            HTTP port of the function host (default 7071; 0 = any free port)
   --persist           keep Table Storage in .local/data instead of memory
+  --users N           size of the emulator's demo tenant (default 2000)
+  --graph-url URL     use this Graph-compatible endpoint instead of the emulator (tenant and client ids and
+                      the secret from the environment, as for a real tenant)
+  --graph-ca FILE     with --graph-url, a PEM file of a CA to trust
+  --authority-host URL with --graph-url, the token authority (default https://login.microsoftonline.com)
+  --bridge-url URL    with --graph-url, the Teams admin bridge
   --verbose           print every function log line
   --help              this text`;
 
@@ -27,6 +33,11 @@ async function main(): Promise<number> {
       report: { type: 'string' },
       port: { type: 'string' },
       persist: { type: 'boolean', default: false },
+      users: { type: 'string' },
+      'graph-url': { type: 'string' },
+      'graph-ca': { type: 'string' },
+      'authority-host': { type: 'string' },
+      'bridge-url': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -43,24 +54,32 @@ async function main(): Promise<number> {
     if (level === 'error' || level === 'critical' || level === 'warning') console.error(`  ${level} ${source}: ${firstLine(message)}`);
     else if (values.verbose && level !== 'trace' && level !== 'debug') console.log(`  ${source}: ${message}`);
   };
+  const users = values.users === undefined ? 2_000 : Number(values.users);
+  if (!Number.isInteger(users) || users < 10 || users > 200_000) throw new Error(`--users must be a whole number from 10 to 200000, not "${values.users}"`);
   const localDir = path.join(PROJECT_ROOT, '.local');
+  mkdirSync(localDir, { recursive: true });
+  const graphUrl = values['graph-url'];
   const stack = await startLocalStack({
     hostPort: port,
     persistDir: values.persist ? path.join(localDir, 'data') : undefined,
+    runDir: localDir,
     logger,
+    graph: graphUrl
+      ? { external: { graphBaseUrl: graphUrl, caFile: values['graph-ca'], authorityHost: values['authority-host'], teamsBridgeUrl: values['bridge-url'] } }
+      : { emulator: { users } },
   });
-  mkdirSync(localDir, { recursive: true });
   const endpointsFile = path.join(localDir, 'endpoints.json');
   writeFileSync(endpointsFile, JSON.stringify(stack.endpoints, null, 2) + '\n');
 
+  const e = stack.endpoints;
   console.log('sitesync local runtime');
-  console.log(`  functions   ${stack.endpoints.apiUrl}   (function key in .local/endpoints.json)`);
-  console.log(`  tables      ${stack.tables?.url ?? 'external'}`);
-  for (const [name, value] of Object.entries(stack.endpoints)) {
-    if (['hostUrl', 'apiUrl', 'functionKey', 'masterKey', 'tablesConnectionString'].includes(name)) continue;
-    console.log(`  ${name.padEnd(11)} ${value}`);
-  }
-  console.log(`  endpoints   ${path.relative(process.cwd(), endpointsFile) || endpointsFile}`);
+  console.log(`  functions      ${e.apiUrl}   (keys in .local/endpoints.json)`);
+  console.log(`  durable        ${e.durableClientUrl ?? 'off'}`);
+  console.log(`  tables         ${stack.tables.url}`);
+  console.log(`  service bus    ${stack.broker.connectionString.split(';')[0].replace('Endpoint=', '')}   (connection string in .local/endpoints.json)`);
+  if (stack.graph) console.log(`  graph emulator ${e.graphUrl}   (demo tenant ${stack.demo?.tenantId}, ${users} users; CA ${path.relative(process.cwd(), e.graphCaFile)})`);
+  else if (graphUrl) console.log(`  graph          ${graphUrl}`);
+  console.log(`  endpoints      ${path.relative(process.cwd(), endpointsFile) || endpointsFile}`);
 
   if (values.once) {
     const recorder = new ScenarioRecorder((step) => console.log(`  ${step.ok ? 'ok  ' : 'FAIL'} ${step.name}: ${step.detail} (${step.ms} ms)`));
