@@ -148,23 +148,23 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
   }
 
   async *usersDelta(deltaLink: string | undefined): AsyncIterable<UsersDeltaPage> {
-    let link = deltaLink ?? `/users/delta?$select=${USER_SELECT.join(',')}`;
-    let first = deltaLink === undefined;
-    for (;;) {
-      // Any 400/410 past the very first request means the sync state is gone.
-      const page = (await this.request({ method: 'GET', url: link, operation: 'users delta', headers: PAGE_HEADERS, deltaLink: !first })) as Json;
-      first = false;
+    const first = deltaLink ?? `/users/delta?$select=${USER_SELECT.join(',')}`;
+    // Any 400/410 past the very first request of a fresh round means the sync state is gone.
+    let isFirst = deltaLink === undefined;
+    const fetchPage = (url: string) => {
+      const spec: RequestSpec = { method: 'GET', url, operation: 'users delta', headers: PAGE_HEADERS, deltaLink: !isFirst };
+      isFirst = false;
+      return this.request(spec) as Promise<Json>;
+    };
+    for await (const page of prefetched(first, fetchPage)) {
       const changes = mergeDeltaItems(asArray(page.value));
-      const next = page['@odata.nextLink'];
-      if (typeof next === 'string') {
+      if (typeof page['@odata.nextLink'] === 'string') {
         yield { changes };
-        link = next;
         continue;
       }
       const newDeltaLink = page['@odata.deltaLink'];
       if (typeof newDeltaLink !== 'string') throw new GraphTransientError('users delta: a page ended the round without a delta link');
       yield { changes, deltaLink: newDeltaLink };
-      return;
     }
   }
 
@@ -412,13 +412,10 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
 
   /** Follows every @odata.nextLink whole, one page at a time, the headers set again on each page. */
   private async *pages<T>(firstUrl: string, operation: string, map: (raw: Json) => T): AsyncGenerator<T[]> {
-    let link: string | undefined = firstUrl;
-    while (link !== undefined) {
-      const page = (await this.request({ method: 'GET', url: link, operation, headers: PAGE_HEADERS })) as Json;
+    const fetchPage = (url: string) => this.request({ method: 'GET', url, operation, headers: PAGE_HEADERS }) as Promise<Json>;
+    for await (const page of prefetched(firstUrl, fetchPage)) {
       const items = asArray(page.value);
       if (items.length > 0) yield items.map(map);
-      const next = page['@odata.nextLink'];
-      link = typeof next === 'string' ? next : undefined;
     }
   }
 
@@ -637,6 +634,22 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
 }
 
 const NUMBERS = '/admin/teams/telephoneNumberManagement/numberAssignments';
+
+/**
+ * Follows every @odata.nextLink whole (headers set again on each page) and asks for the next page while the
+ * caller works on this one: at most two pages in memory, the network and the caller overlapped.
+ */
+async function* prefetched(firstUrl: string, fetchPage: (url: string) => Promise<Json>): AsyncGenerator<Json> {
+  let current: Promise<Json> | undefined = fetchPage(firstUrl);
+  while (current) {
+    const page: Json = await current;
+    const next = page['@odata.nextLink'];
+    current = typeof next === 'string' ? fetchPage(next) : undefined;
+    // A failure of the page ahead surfaces when it is awaited, not as an unhandled rejection meanwhile.
+    current?.catch(() => undefined);
+    yield page;
+  }
+}
 
 function asArray(value: unknown): Json[] {
   return Array.isArray(value) ? value.filter((v): v is Json => typeof v === 'object' && v !== null) : [];
