@@ -334,6 +334,14 @@ describe('Teams admin bridge', () => {
     expect(assigned()?.policyAssignment.displayName ?? 'Global').toBe('Global');
   });
 
+  it('retries the bridge through throttling, honouring Retry-After', async () => {
+    emulator.control.setFaults({ rules: [{ route: 'GET /teamsbridge/*', status: 429, retryAfterSeconds: 0.02, times: 2 }] });
+    const before = emulator.counters.snapshot().faultsInjected;
+    const bridge = createTeamsAdminBridge(config, settings, options());
+    expect(await bridge.listDialPlans()).toHaveLength(demo.dialPlans.length);
+    expect(emulator.counters.snapshot().faultsInjected - before).toBe(2);
+  });
+
   it('maps a bridge refusal to a typed error', async () => {
     const bridge = createTeamsAdminBridge(config, settings, options());
     const error = await bridge.grantPolicy(demo.users[0].id, 'TeamsCallingPolicy', 'NoSuchPolicy').catch((e: unknown) => e);

@@ -93,7 +93,13 @@ export function createTenantCredential(app: AppRegistration, secrets: SecretSour
         inner = undefined; // a vault hiccup must not poison the tenant for good
         throw error;
       });
-      return (await inner).getToken(scopes, getTokenOptions);
+      try {
+        return await (await inner).getToken(scopes, getTokenOptions);
+      } catch (error) {
+        // A refused secret may have been rotated in the vault: read it again on the next request.
+        if (/invalid_client|AADSTS7000215|AADSTS7000222/.test(error instanceof Error ? error.message : '')) inner = undefined;
+        throw error;
+      }
     },
   };
 }

@@ -69,7 +69,7 @@ function transportFor(caFile: string | undefined) {
 }
 
 function entryFor(config: CustomerTenantConfig, settings: GraphSettings, options: MicrosoftAdapterOptions): TenantEntry {
-  const key = `${config.clientId}|${config.tenantId}|${settings.SITESYNC_GRAPH_BASE_URL}`;
+  const key = [config.clientId, config.tenantId, config.credentialRef, settings.SITESYNC_GRAPH_BASE_URL].join('|');
   const cached = cache.get(key);
   if (cached) return cached;
   const transport = transportFor(settings.SITESYNC_GRAPH_CA_FILE);
@@ -106,7 +106,10 @@ function entryFor(config: CustomerTenantConfig, settings: GraphSettings, options
   return entry;
 }
 
-/** The customer's tenant over Graph; the same instance (and pacer) for the same app + tenant. */
+/**
+ * The customer's tenant over Graph; the same instance (and pacer) for the same app + tenant, so options
+ * apply when a tenant is first asked for (resetMicrosoftTenants() forgets them).
+ */
 export function createMicrosoftTenant(config: CustomerTenantConfig, settings: GraphSettings, options: MicrosoftAdapterOptions = {}): GraphMicrosoftTenant {
   return entryFor(config, settings, options).tenant;
 }
