@@ -118,7 +118,7 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
         pacer: options.pacer,
         transport: options.transport,
         credential: options.credential,
-        scopes: [graphScope(options.graphBaseUrl)],
+        scopes: [GRAPH_SCOPE],
         retry: options.retry,
         clock: this.clock,
         random: options.random,
@@ -666,7 +666,5 @@ function odataString(value: string): string {
   return value.replace(/'/g, "''");
 }
 
-/** The app-only scope for the Graph resource; a local emulator is addressed as Graph itself. */
-function graphScope(_graphBaseUrl: string): string {
-  return 'https://graph.microsoft.com/.default';
-}
+/** App-only scope of the Graph resource; a local emulator is addressed as Graph itself. */
+const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
