@@ -48,6 +48,8 @@ export const NUMBER_RANGES_TABLE = 'NumberRanges';
 /** Rounds of re-reading candidates after every one of them was taken by someone else. */
 const MAX_ALLOCATION_ROUNDS = 50;
 const MAX_UPDATE_ATTEMPTS = 10;
+/** How many of the best candidates a writer that lost a race chooses among. */
+const CONTENTION_WINDOW = 16;
 
 type Row = Record<string, unknown> & { etag?: string };
 
@@ -168,7 +170,12 @@ export class TableNumberInventory implements NumberInventoryRepository {
         const kind = lineType ? `${lineType} number` : 'number';
         return { ok: false, reason: 'no-number-available', message: `no ${kind} is available for site ${siteId} or its customer` };
       }
-      for (const candidate of ordered) {
+      // The first try takes the best candidate. After losing a race, the next try is drawn from the
+      // best few of the same preference class, so concurrent allocators stop queueing on one number.
+      const untried = [...ordered];
+      for (let attempt = 0; untried.length > 0; attempt++) {
+        const pick = attempt === 0 ? 0 : randomIndex(untried, CONTENTION_WINDOW);
+        const [candidate] = untried.splice(pick, 1);
         const current = byKey.get(`${candidate.siteId ?? ''}|${candidate.number}`);
         if (!current) continue;
         const assigned = assignNumber(candidate, userId, now);
@@ -284,6 +291,13 @@ export class TableNumberInventory implements NumberInventoryRepository {
     const claim = await claims.getEntity<Row>(encodeKey(customerId), encodeKey(number));
     return typeof claim.SiteId === 'string' ? claim.SiteId : undefined;
   }
+}
+
+/** A random index among the first `window` entries that share the first entry's preference class. */
+function randomIndex(ordered: readonly NumberEntry[], window: number): number {
+  let size = 1;
+  while (size < Math.min(window, ordered.length) && ordered[size].everUsed === ordered[0].everUsed && ordered[size].siteId === ordered[0].siteId) size++;
+  return Math.floor(Math.random() * size);
 }
 
 /** Creates entities in batches; where a batch meets an existing entity, creates one by one. Returns how many were created. */
