@@ -127,6 +127,10 @@ export const customerSchema = z.object({
   name: z.string().min(1).max(256),
   /** Entra tenant id of the customer's Microsoft tenant. */
   tenantId: z.string().min(1).max(64),
+  /** Client id of the app registration consented in that tenant. */
+  clientId: z.string().min(1).max(64).optional(),
+  /** Where the app's credential is: `kv:<secret-name>` or `env:<SETTING>`; never the secret itself. */
+  credentialRef: z.string().min(1).max(300).optional(),
 });
 export type Customer = z.infer<typeof customerSchema>;
 
