@@ -171,6 +171,12 @@ export interface NumberInventoryRepository {
     entry: { number: string; userId: string; vendor: string; lineType: NumberType },
     options: { preventDuplicateNumbers: boolean },
   ): Promise<Versioned<NumberEntry>>;
+  /**
+   * Writes the customer-wide claims for every number already in the customer's inventory, for when
+   * prevent-duplicate-numbers is switched on. Numbers held by several scopes stay as they are (the first
+   * scope in key order gets the claim) and are reported so an operator can resolve them.
+   */
+  claimExisting(customerId: string): Promise<{ claimed: number; duplicates: Array<{ number: string; siteIds: Array<string | undefined> }> }>;
   /** Deletes an Available number (and its customer-wide claim). @throws ConflictError when in use. */
   remove(scope: NumberScope, number: string): Promise<void>;
 }

@@ -128,6 +128,16 @@ describe('prevent duplicate numbers', () => {
     for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(DuplicateNumberError);
   });
 
+  it('switching it on later claims the existing inventory and reports the duplicates', async () => {
+    await storage.numbers.addRange(range('dup-later', 'r1', '+15550000001', '+15550000002', 's1'), { preventDuplicateNumbers: false });
+    await storage.numbers.addRange(range('dup-later', 'r2', '+15550000002', '+15550000003'), { preventDuplicateNumbers: false });
+    const result = await storage.numbers.claimExisting('dup-later');
+    expect(result.claimed).toBe(3);
+    expect(result.duplicates).toEqual([{ number: '+15550000002', siteIds: [undefined, 's1'] }]);
+    const r = await storage.numbers.addRange(range('dup-later', 'r3', '+15550000003', '+15550000004', 's2'), { preventDuplicateNumbers: true });
+    expect(r).toEqual({ created: 1, existing: 0, duplicates: ['+15550000003'] });
+  });
+
   it('removing an available number frees it for another site', async () => {
     await storage.numbers.addRange(range('dup-free', 'r1', '+15550000001', '+15550000001', 's1'), { preventDuplicateNumbers: true });
     await storage.numbers.remove({ customerId: 'dup-free', siteId: 's1' }, '+15550000001');

@@ -38,7 +38,7 @@ import {
 import { submitBatch, type TableProvider } from './client';
 import { DocumentTable } from './documents';
 import { statusOf, toStorageError, translate } from './errors';
-import { decodeKey, encodeKey, joinKey } from './keys';
+import { decodeKey, encodeKey, joinKey, KEY_SEPARATOR } from './keys';
 import { planBatches, type BatchAction, type TableEntityShape } from './limits';
 
 export const NUMBERS_TABLE = 'Numbers';
@@ -237,6 +237,33 @@ export class TableNumberInventory implements NumberInventoryRepository {
       }
     }
     throw new ConcurrencyError(`number ${entry.number} kept changing while it was being recorded`);
+  }
+
+  async claimExisting(customerId: string): Promise<{ claimed: number; duplicates: Array<{ number: string; siteIds: Array<string | undefined> }> }> {
+    const client = await this.numbers();
+    const customer = encodeKey(customerId);
+    // Every scope key of the customer starts with `<customer>~` followed by a letter, so all sort below `<customer>~~`.
+    const from = joinKey(customer, '');
+    const to = joinKey(customer, KEY_SEPARATOR);
+    const holders = new Map<string, NumberScope[]>();
+    for await (const row of client.listEntities<Row>({ queryOptions: { filter: odata`PartitionKey ge ${from} and PartitionKey lt ${to}`, select: ['Number', 'SiteId'] } })) {
+      const number = String(row.Number);
+      const siteId = typeof row.SiteId === 'string' ? row.SiteId : undefined;
+      holders.set(number, [...(holders.get(number) ?? []), { customerId, ...(siteId !== undefined ? { siteId } : {}) }]);
+    }
+    const byScope = new Map<string, { scope: NumberScope; numbers: string[] }>();
+    for (const [number, scopes] of holders) {
+      const key = scopeKey(scopes[0]);
+      const entry = byScope.get(key) ?? { scope: scopes[0], numbers: [] };
+      entry.numbers.push(number);
+      byScope.set(key, entry);
+    }
+    let refused = 0;
+    for (const { scope, numbers } of byScope.values()) refused += (await this.claimAll(scope, numbers)).length;
+    const duplicates = [...holders]
+      .filter(([, scopes]) => scopes.length > 1)
+      .map(([number, scopes]) => ({ number, siteIds: scopes.map((s) => s.siteId) }));
+    return { claimed: holders.size - refused, duplicates };
   }
 
   async remove(scope: NumberScope, number: string): Promise<void> {
