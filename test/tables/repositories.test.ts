@@ -1,6 +1,7 @@
 import { TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTableStorage, TABLES } from '../../shared/adapters/tables';
+import { createTableStorage, TABLES, tableStorageFromSettings } from '../../shared/adapters/tables';
+import { ConfigurationError, readSettings } from '../../shared/config/settings';
 import { USER_SHARDS } from '../../shared/adapters/tables/users';
 import { newTransactionId, quickAddGroupSchema, siteSchema, type MicrosoftUser, type QuickAddGroup } from '../../shared/domain';
 import { ConcurrencyError, ConflictError, NotFoundError, PreconditionFailedError, PROVIDER_SCOPE, type Storage } from '../../shared/ports/storage';
@@ -19,6 +20,20 @@ afterAll(async () => {
 
 const group = (customerId: string, id: string, name = 'Voice'): QuickAddGroup =>
   quickAddGroupSchema.parse({ id, customerId, name, licenses: [{ skuId: 'sku-e5' }], line: { assignment: 'nextAvailable', numberType: 'DirectRouting' } });
+
+describe('connection', () => {
+  it('from the app settings; a second process creating the same tables is harmless', async () => {
+    const other = tableStorageFromSettings(readSettings({ SITESYNC_TABLES_CONNECTION_STRING: azurite.connectionString }));
+    await Promise.all([other.customers.list(), storage.customers.list(), createTableStorage({ connectionString: azurite.connectionString }).customers.list()]);
+    await other.customers.create({ id: 'c-settings', name: 'Contoso', tenantId: '00000000-0000-0000-0000-000000000001' });
+    expect((await storage.customers.get('c-settings'))?.value.name).toBe('Contoso');
+  });
+
+  it('without a connection string or endpoint, says which settings to set', () => {
+    expect(() => tableStorageFromSettings(readSettings({}))).toThrow(ConfigurationError);
+    expect(() => tableStorageFromSettings(readSettings({}))).toThrow(/SITESYNC_TABLES_CONNECTION_STRING or SITESYNC_TABLES_ENDPOINT/);
+  });
+});
 
 describe('configuration documents', () => {
   it('create, read, update with the ETag, list, delete', async () => {
