@@ -42,6 +42,18 @@ export type UserState =
 
 export type UserStateKind = UserState['kind'];
 
+/** The user's Teams side as the sync last saw it. */
+export interface TeamsState {
+  /** False while Teams does not know the user yet (licensed users appear with a delay). */
+  present: boolean;
+  enterpriseVoice: boolean;
+  numbers: string[];
+  accountType: string | null;
+  featureTypes: string[];
+  /** Effective policy name per policy type. */
+  policies: Record<string, string>;
+}
+
 export interface UserRecord {
   customerId: string;
   /** The Entra object id. */
@@ -55,6 +67,9 @@ export interface UserRecord {
   alsoMatchedSites?: string[];
   /** ISO instant of the last sync that saw the user. */
   syncedAt?: string;
+  /** Set while the user is soft-deleted in Microsoft (restorable): kept, with its number, until restored or purged. */
+  removed?: { kind: 'soft'; at: string };
+  teams?: TeamsState;
   lastTransactionId?: string;
 }
 

@@ -173,8 +173,37 @@ export interface CreateSubscriptionRequest {
   clientState?: string;
 }
 
+export interface UsersPage {
+  users: MicrosoftUser[];
+  nextLink?: string;
+}
+
+/** One page of a delta round with the link to the next page, or the delta link on the last one. */
+export interface UsersDeltaPageAt {
+  changes: MicrosoftUserChange[];
+  nextLink?: string;
+  deltaLink?: string;
+}
+
+export interface TeamsConfigurationsPage {
+  configurations: TeamsUserConfiguration[];
+  nextLink?: string;
+}
+
+/**
+ * Page-at-a-time reads, resumable from a link: a Durable activity reads one page and hands the link to the
+ * next, so a restart continues where it stopped and no activity holds a tenant.
+ */
+export interface PagedMicrosoftReads {
+  /** The first page when `link` is undefined. */
+  usersPage(link: string | undefined): Promise<UsersPage>;
+  /** A fresh round when `link` is undefined. @throws DeltaTokenExpiredError when a stored link is no longer valid. */
+  usersDeltaPage(link: string | undefined): Promise<UsersDeltaPageAt>;
+  teamsConfigurationsPage(link: string | undefined): Promise<TeamsConfigurationsPage>;
+}
+
 /** The directory, licensing and Teams administration of one customer's tenant. */
-export interface MicrosoftTenant {
+export interface MicrosoftTenant extends PagedMicrosoftReads {
   readonly tenantId: string;
 
   /** Every user, page after page ($select, $top=999). Stop iterating to stop reading. */

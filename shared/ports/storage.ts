@@ -201,6 +201,10 @@ export interface UserRepository {
    * a user new to storage reads back as at-customer.
    */
   upsertMany(customerId: string, users: Iterable<MicrosoftUser> | AsyncIterable<MicrosoftUser>, syncedAt: Date): Promise<UpsertManyResult>;
+  /** Marks a user soft-deleted in Microsoft, or clears the mark (undefined) when it is restored. */
+  markRemoved(customerId: string, userId: string, removed: UserRecord['removed']): Promise<void>;
+  /** Joins the Teams side onto stored users (merge; users not stored are skipped). */
+  setTeams(customerId: string, entries: ReadonlyArray<{ userId: string; teams: NonNullable<UserRecord['teams']> }>): Promise<void>;
   /** Every user of the customer, streamed. */
   list(customerId: string): AsyncIterable<Versioned<UserRecord>>;
   /** Deletes in batches; missing users are ignored. Returns how many were asked for. */

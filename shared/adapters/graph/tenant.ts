@@ -24,6 +24,9 @@ import {
   type NumberAssignment,
   type NumberType,
   type TeamsUserConfiguration,
+  type TeamsConfigurationsPage,
+  type UsersDeltaPageAt,
+  type UsersPage,
   type UnassignNumberRequest,
   type UsersDeltaPage,
 } from '../../ports/microsoft';
@@ -168,6 +171,36 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
     }
   }
 
+  // ── Page at a time: a Durable activity reads one page and hands its link to the next ─────────────
+
+  async usersPage(link: string | undefined): Promise<UsersPage> {
+    const url = link ?? `/users?$select=${USER_SELECT.join(',')}&$top=${this.o.pageSize}`;
+    const page = (await this.request({ method: 'GET', url, operation: 'list users', headers: PAGE_HEADERS })) as Json;
+    const next = page['@odata.nextLink'];
+    return { users: asArray(page.value).map(toUser), nextLink: typeof next === 'string' ? next : undefined };
+  }
+
+  async usersDeltaPage(link: string | undefined): Promise<UsersDeltaPageAt> {
+    const url = link ?? `/users/delta?$select=${USER_SELECT.join(',')}`;
+    // A stored link that fails with 400/410 means the sync state is gone (DeltaTokenExpiredError).
+    const page = (await this.request({ method: 'GET', url, operation: 'users delta', headers: PAGE_HEADERS, deltaLink: link !== undefined })) as Json;
+    const next = page['@odata.nextLink'];
+    const deltaLink = page['@odata.deltaLink'];
+    if (typeof next !== 'string' && typeof deltaLink !== 'string') throw new GraphTransientError('users delta: a page ended the round without a delta link');
+    return {
+      changes: mergeDeltaItems(asArray(page.value)),
+      nextLink: typeof next === 'string' ? next : undefined,
+      deltaLink: typeof deltaLink === 'string' ? deltaLink : undefined,
+    };
+  }
+
+  async teamsConfigurationsPage(link: string | undefined): Promise<TeamsConfigurationsPage> {
+    const url = link ?? TEAMS_USER_CONFIGURATIONS;
+    const page = (await this.request({ method: 'GET', url, operation: 'list Teams user configurations', headers: PAGE_HEADERS })) as Json;
+    const next = page['@odata.nextLink'];
+    return { configurations: asArray(page.value).map(toTeamsUserConfiguration), nextLink: typeof next === 'string' ? next : undefined };
+  }
+
   async latestUsersDeltaLink(): Promise<string> {
     let link: string | undefined;
     for await (const page of this.usersDeltaFrom(`/users/delta?$select=${USER_SELECT.join(',')}&$deltaToken=latest`)) link = page.deltaLink ?? link;
@@ -235,7 +268,7 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
   }
 
   listTeamsUserConfigurations(): AsyncIterable<TeamsUserConfiguration[]> {
-    return this.pages('/admin/teams/userConfigurations', 'list Teams user configurations', toTeamsUserConfiguration);
+    return this.pages(TEAMS_USER_CONFIGURATIONS, 'list Teams user configurations', toTeamsUserConfiguration);
   }
 
   async getTeamsUserConfiguration(userId: string): Promise<TeamsUserConfiguration | null> {
@@ -634,6 +667,7 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
 }
 
 const NUMBERS = '/admin/teams/telephoneNumberManagement/numberAssignments';
+const TEAMS_USER_CONFIGURATIONS = '/admin/teams/userConfigurations';
 
 /**
  * Follows every @odata.nextLink whole (headers set again on each page) and asks for the next page while the

@@ -36,6 +36,8 @@ function toEntity(record: UserRecord): TableEntityShape {
     AlsoMatchedSites: record.alsoMatchedSites ? JSON.stringify(record.alsoMatchedSites) : undefined,
     SyncedAt: record.syncedAt,
     LastTransactionId: record.lastTransactionId,
+    Removed: record.removed ? JSON.stringify(record.removed) : undefined,
+    Teams: record.teams ? JSON.stringify(record.teams) : undefined,
   };
   assertEntityFits(entity, `user ${record.userId}`);
   return entity;
@@ -60,6 +62,10 @@ function fromRow(row: Row): Versioned<UserRecord> {
   if (syncedAt !== undefined) record.syncedAt = syncedAt;
   const tx = str('LastTransactionId');
   if (tx !== undefined) record.lastTransactionId = tx;
+  const removed = str('Removed');
+  if (removed) record.removed = JSON.parse(removed) as UserRecord['removed'];
+  const teams = str('Teams');
+  if (teams) record.teams = JSON.parse(teams) as UserRecord['teams'];
   return { value: record, etag: String(row.etag) };
 }
 
@@ -111,6 +117,39 @@ export class TableUserRepository implements UserRepository {
     }
     await writer.flush();
     return { written: writer.written, batches: writer.batches };
+  }
+
+  async markRemoved(customerId: string, userId: string, removed: UserRecord['removed']): Promise<void> {
+    const client = await this.client();
+    // Merge with an empty string clears the mark (Table Storage has no per-property delete in a merge).
+    await translate(`user ${userId}`, () =>
+      client.updateEntity({ partitionKey: userPartition(customerId, userId), rowKey: encodeKey(userId), Removed: removed ? JSON.stringify(removed) : '' }, 'Merge'),
+    );
+  }
+
+  async setTeams(customerId: string, entries: ReadonlyArray<{ userId: string; teams: NonNullable<UserRecord['teams']> }>): Promise<void> {
+    const client = await this.client();
+    const writer = new BatchWriter(client, 'user Teams state');
+    for (const { userId, teams } of entries) {
+      await writer.add({
+        kind: 'update',
+        mode: 'Merge',
+        entity: { partitionKey: userPartition(customerId, userId), rowKey: encodeKey(userId), Teams: JSON.stringify(teams) },
+      });
+    }
+    try {
+      await writer.flush();
+    } catch (e) {
+      // A configuration for a user not (or no longer) stored fails its batch: retry that batch one by one.
+      if (!(e instanceof NotFoundError)) throw e;
+      for (const { userId, teams } of entries) {
+        await client
+          .updateEntity({ partitionKey: userPartition(customerId, userId), rowKey: encodeKey(userId), Teams: JSON.stringify(teams) }, 'Merge')
+          .catch((x: unknown) => {
+            if (statusOf(x) !== 404) throw x;
+          });
+      }
+    }
   }
 
   async *list(customerId: string): AsyncIterable<Versioned<UserRecord>> {

@@ -1,0 +1,36 @@
+import type { DurableClient } from 'durable-functions';
+import { ACTIVE_STATUSES, type OrchestrationState, type Orchestrations } from '../../ports/orchestrations';
+
+/** The Durable Functions client behind the Orchestrations port. */
+export class DurableOrchestrations implements Orchestrations {
+  constructor(private readonly client: DurableClient) {}
+
+  async start(name: string, instanceId: string, input: unknown): Promise<'started' | 'already-running'> {
+    const current = await this.status(instanceId);
+    if (current && ACTIVE_STATUSES.has(current.runtimeStatus)) return 'already-running';
+    try {
+      await this.client.startNew(name, { instanceId, input });
+      return 'started';
+    } catch (err) {
+      // Another starter won the race: the task hub refuses a second run of a running id with 409.
+      if (err instanceof Error && /409/.test(err.message)) return 'already-running';
+      throw err;
+    }
+  }
+
+  async status(instanceId: string): Promise<OrchestrationState | undefined> {
+    try {
+      const s = await this.client.getStatus(instanceId, { showInput: false });
+      return {
+        runtimeStatus: String(s.runtimeStatus),
+        customStatus: s.customStatus,
+        output: s.output,
+        createdTime: s.createdTime ? new Date(s.createdTime).toISOString() : undefined,
+        lastUpdatedTime: s.lastUpdatedTime ? new Date(s.lastUpdatedTime).toISOString() : undefined,
+      };
+    } catch (err) {
+      if (err instanceof Error && /HTTP 404/.test(err.message)) return undefined;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,19 @@
+/** Starting and watching Durable orchestrations, as the use cases need it. */
+export interface OrchestrationState {
+  runtimeStatus: string;
+  customStatus?: unknown;
+  output?: unknown;
+  createdTime?: string;
+  lastUpdatedTime?: string;
+}
+
+export interface Orchestrations {
+  /**
+   * Starts `name` under `instanceId` unless an instance with that id is still pending or running: one id,
+   * one run at a time, as the Durable task hub enforces.
+   */
+  start(name: string, instanceId: string, input: unknown): Promise<'started' | 'already-running'>;
+  status(instanceId: string): Promise<OrchestrationState | undefined>;
+}
+
+export const ACTIVE_STATUSES = new Set(['Pending', 'Running', 'ContinuedAsNew']);

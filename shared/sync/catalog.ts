@@ -1,0 +1,113 @@
+/**
+ * The catalog families of the pull sync: a tenant's dial plans, Teams policies and license SKUs, copied to
+ * the customer level. Each is small, so one activity reads it whole, diffs it against what is stored and
+ * applies adds, changes and (within the delete guard) deletions.
+ */
+import { createHash } from 'node:crypto';
+import { guardDeletes, type DeleteThreshold } from '../domain';
+import type { MicrosoftLicenseSku, TeamsPolicy, TenantDialPlan } from '../ports/microsoft';
+import type { EntityCounts } from './model';
+import { zeroCounts } from './model';
+import type { CatalogItem, CatalogStore, CatalogType, CustomerMicrosoft, PendingDeletionStore } from './ports';
+
+/** The policy types copied to the customer level (those a site default or Quick Add Group can name). */
+export const SYNCED_POLICY_TYPES = [
+  'TeamsCallingPolicy',
+  'OnlineVoiceRoutingPolicy',
+  'TeamsEmergencyCallingPolicy',
+  'TeamsEmergencyCallRoutingPolicy',
+  'OnlineVoicemailPolicy',
+  'CallingLineIdentity',
+] as const;
+
+export function fingerprint(value: unknown): string {
+  return createHash('sha256').update(stableJson(value)).digest('base64url').slice(0, 22);
+}
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+const item = (id: string, name: string, data: unknown): CatalogItem => ({ id, name, data, hash: fingerprint(data) });
+
+export function dialPlanItems(plans: readonly TenantDialPlan[]): CatalogItem[] {
+  return plans.map((p) => item(p.identity, p.name, p));
+}
+
+export function policyItems(policies: readonly TeamsPolicy[]): CatalogItem[] {
+  return policies.map((p) => item(`${p.policyType}:${p.identity}`, p.name, p));
+}
+
+/** Seat counts are synced too: provisioning checks them before assigning. */
+export function licenseItems(skus: readonly MicrosoftLicenseSku[]): CatalogItem[] {
+  return skus.map((s) => item(s.skuId, s.skuPartNumber, s));
+}
+
+export async function readCatalog(type: CatalogType, microsoft: CustomerMicrosoft): Promise<CatalogItem[] | undefined> {
+  switch (type) {
+    case 'licenses':
+      return licenseItems(await microsoft.tenant.listSubscribedSkus());
+    case 'dialPlans':
+      return microsoft.bridge ? dialPlanItems(await microsoft.bridge.listDialPlans()) : undefined;
+    case 'policies': {
+      const bridge = microsoft.bridge;
+      if (!bridge) return undefined;
+      const lists = await Promise.all(SYNCED_POLICY_TYPES.map((t) => bridge.listPolicies(t)));
+      return policyItems(lists.flat());
+    }
+  }
+}
+
+export interface CatalogSyncResult {
+  counts: EntityCounts;
+  /** Set when the guard held this type's deletions. */
+  heldReason?: string;
+  /** Set when the type could not be read (no Teams admin bridge configured). */
+  skipped?: string;
+}
+
+export async function syncCatalogType(
+  args: { customerId: string; runId: string; type: CatalogType; threshold: DeleteThreshold },
+  microsoft: CustomerMicrosoft,
+  catalog: CatalogStore,
+  pending: PendingDeletionStore,
+): Promise<CatalogSyncResult> {
+  const fresh = await readCatalog(args.type, microsoft);
+  if (!fresh) return { counts: zeroCounts(), skipped: 'no Teams admin bridge is configured' };
+  const stored = new Map((await catalog.list(args.customerId, args.type)).map((i) => [i.id, i]));
+  const counts = zeroCounts();
+  const writes: CatalogItem[] = [];
+  const seen = new Set<string>();
+  for (const i of fresh) {
+    seen.add(i.id);
+    const before = stored.get(i.id);
+    if (!before) counts.added++;
+    else if (before.hash !== i.hash) counts.changed++;
+    else {
+      counts.unchanged++;
+      continue;
+    }
+    writes.push(i);
+  }
+  await catalog.write(args.customerId, args.type, writes);
+  const gone = [...stored.keys()].filter((id) => !seen.has(id));
+  const decision = guardDeletes(args.type, gone.length, stored.size, args.threshold);
+  if (!decision.allow) {
+    await pending.add(
+      args.customerId,
+      gone.map((id) => ({ entityType: args.type, id, removal: 'missing' as const, runId: args.runId, held: true, heldReason: decision.reason })),
+    );
+    counts.held = gone.length;
+    return { counts, heldReason: decision.reason };
+  }
+  await catalog.remove(args.customerId, args.type, gone);
+  counts.deleted = gone.length;
+  return { counts };
+}

@@ -1,0 +1,99 @@
+/**
+ * The pull sync's own records: which syncs a customer has and when they run, and what each run did.
+ */
+import { z } from 'zod';
+
+export const SYNC_KINDS = ['full', 'delta', 'staging'] as const;
+export type SyncKind = (typeof SYNC_KINDS)[number];
+
+export const ENTITY_TYPES = ['dialPlans', 'policies', 'licenses', 'users'] as const;
+export type EntityType = (typeof ENTITY_TYPES)[number];
+
+export interface EntityCounts {
+  added: number;
+  changed: number;
+  unchanged: number;
+  deleted: number;
+  /** Deletions held back by the delete guard. */
+  held: number;
+}
+
+export const zeroCounts = (): EntityCounts => ({ added: 0, changed: 0, unchanged: 0, deleted: 0, held: 0 });
+
+export function addCounts(a: EntityCounts, b: Partial<EntityCounts>): EntityCounts {
+  return {
+    added: a.added + (b.added ?? 0),
+    changed: a.changed + (b.changed ?? 0),
+    unchanged: a.unchanged + (b.unchanged ?? 0),
+    deleted: a.deleted + (b.deleted ?? 0),
+    held: a.held + (b.held ?? 0),
+  };
+}
+
+export type SyncTrigger = 'schedule' | 'operator' | 'onboarding' | 'notification';
+export type RunStatus = 'running' | 'succeeded' | 'held' | 'failed';
+
+/** One run of a sync, as operators see it. */
+export interface SyncRun {
+  customerId: string;
+  runId: string;
+  kind: SyncKind;
+  /** What the users family did: a full read or a delta round. */
+  mode: 'full' | 'delta';
+  trigger: SyncTrigger;
+  status: RunStatus;
+  startedAt: string;
+  finishedAt?: string;
+  counts: Record<EntityType, EntityCounts>;
+  /** Why a delta run became a full resync (an expired or reset delta token). */
+  resync?: string;
+  /** Why deletions were held; an operator may allow them. */
+  heldReason?: string;
+  /** Users handed to flow-through provisioning. */
+  handedOff: number;
+  errors: string[];
+}
+
+export interface SyncDefinition {
+  customerId: string;
+  kind: SyncKind;
+  /** Six-field NCRONTAB, UTC. */
+  schedule: string;
+  enabled: boolean;
+  /** When the scheduler last started (or tried to start) it. */
+  lastStartedAt?: string;
+  lastRunId?: string;
+  /** The last time a due run was skipped, and why. */
+  lastSkipped?: { at: string; reason: string };
+}
+
+/**
+ * A customer's default syncs, created by its first sync: a nightly full pull, a frequent delta, and a
+ * staging re-check that stays off until enabled (as staging itself is opt-in).
+ */
+export const DEFAULT_SYNCS: ReadonlyArray<Pick<SyncDefinition, 'kind' | 'schedule' | 'enabled'>> = [
+  { kind: 'full', schedule: '0 0 2 * * *', enabled: true },
+  { kind: 'delta', schedule: '0 */15 * * * *', enabled: true },
+  { kind: 'staging', schedule: '0 0 */4 * * *', enabled: false },
+];
+
+const ncrontabField = /^[\d*/,\-A-Za-z?]+$/;
+export const syncDefinitionUpdateSchema = z
+  .object({
+    schedule: z
+      .string()
+      .max(120)
+      .refine((s) => {
+        const fields = s.trim().split(/\s+/);
+        return fields.length === 6 && fields.every((f) => ncrontabField.test(f));
+      }, 'a six-field NCRONTAB expression: second minute hour day month day-of-week')
+      .optional(),
+    enabled: z.boolean().optional(),
+  })
+  .strict();
+export type SyncDefinitionUpdate = z.infer<typeof syncDefinitionUpdateSchema>;
+
+/** Instance id of a sync's orchestration: one per customer and kind, so runs of a kind never overlap. */
+export function syncInstanceId(customerId: string, kind: SyncKind): string {
+  return `sync:${kind}:${customerId}`;
+}

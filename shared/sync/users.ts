@@ -1,0 +1,274 @@
+/**
+ * The users family of the pull sync. A full run reads the tenant page by page (each page one Durable
+ * activity, resumable from its link), writes each page to Table Storage in batches as it arrives and
+ * diffs it against what is stored; a delta run does the same with the changes since the kept delta link.
+ * Added users, and users whose placement-relevant attributes changed, are handed to flow-through
+ * provisioning when the customer's settings say so.
+ */
+import {
+  compileCriteria,
+  criteriaAttributes,
+  diffUser,
+  guardDeletes,
+  mergeUser,
+  resolveGlobalSettings,
+  SYNCED_USER_FIELDS,
+  type CompiledCriteria,
+  type EffectiveGlobalSettings,
+  type MicrosoftUser as DomainUser,
+  type TeamsState,
+  type UserRecord,
+} from '../domain';
+import { isUserRemoval, type MicrosoftUser, type TeamsUserConfiguration } from '../ports/microsoft';
+import { PROVIDER_SCOPE, type Storage, type Versioned } from '../ports/storage';
+import { provisionMessageId, type ProvisioningQueue, type ProvisionUserMessage } from '../provisioning/messages';
+import { zeroCounts, type EntityCounts } from './model';
+import type { CustomerMicrosoft, PendingDeletion, PendingDeletionStore, RemovalKind } from './ports';
+
+/** The Microsoft user in the domain's shape: licenses as the list of SKU ids. */
+export function toDomainUser(user: MicrosoftUser): DomainUser {
+  const out: DomainUser = { id: user.id };
+  for (const field of SYNCED_USER_FIELDS) {
+    if (field === 'assignedLicenses') out.assignedLicenses = user.assignedLicenses.map((l) => l.skuId);
+    else out[field] = (user as unknown as Record<string, DomainUser[typeof field]>)[field] ?? null;
+  }
+  return out;
+}
+
+export function toTeamsState(config: TeamsUserConfiguration | null): TeamsState {
+  if (!config) return { present: false, enterpriseVoice: false, numbers: [], accountType: null, featureTypes: [], policies: {} };
+  const policies: Record<string, string> = {};
+  for (const p of config.effectivePolicyAssignments) if (p.displayName) policies[p.policyType] = p.displayName;
+  return {
+    present: true,
+    enterpriseVoice: config.isEnterpriseVoiceEnabled,
+    numbers: config.telephoneNumbers.map((n) => n.telephoneNumber),
+    accountType: config.accountType,
+    featureTypes: config.featureTypes,
+    policies,
+  };
+}
+
+/** What a customer's settings say about handing users to flow-through, resolved once per activity. */
+export interface HandOffRules {
+  settings: EffectiveGlobalSettings;
+  placementAttributes: Set<string>;
+  addFilter?: CompiledCriteria;
+  updateFilter?: CompiledCriteria;
+}
+
+export async function handOffRules(storage: Storage, customerId: string): Promise<HandOffRules> {
+  const [provider, customer, criteria, defaults] = await Promise.all([
+    storage.globalSettings.get(PROVIDER_SCOPE),
+    storage.globalSettings.get(customerId),
+    storage.modelFilterCriteria.list(customerId),
+    storage.siteDefaults.list(customerId),
+  ]);
+  const settings = resolveGlobalSettings([provider?.value, customer?.value]);
+  const byId = new Map(criteria.map((c) => [c.value.id, c.value]));
+  const placementAttributes = new Set<string>();
+  for (const d of defaults) {
+    const c = d.value.moveUserCriteriaId ? byId.get(d.value.moveUserCriteriaId) : undefined;
+    if (c) for (const a of criteriaAttributes(c.criteria)) placementAttributes.add(a);
+  }
+  const filter = (id: string | undefined) => {
+    const c = id ? byId.get(id) : undefined;
+    return c ? compileCriteria(c.criteria) : undefined;
+  };
+  return { settings, placementAttributes, addFilter: filter(settings.addSyncCriteriaId), updateFilter: filter(settings.updateSyncCriteriaId) };
+}
+
+export interface UserSyncDeps {
+  storage: Storage;
+  pending: PendingDeletionStore;
+  queue: ProvisioningQueue;
+}
+
+export interface UsersPageResult {
+  counts: EntityCounts;
+  /** Users handed to flow-through from this page. */
+  handedOff: number;
+  nextLink?: string;
+  deltaLink?: string;
+}
+
+/** Point reads of the stored records of one page, a few dozen at a time. */
+async function readStored(storage: Storage, customerId: string, ids: readonly string[]): Promise<Map<string, Versioned<UserRecord>>> {
+  const out = new Map<string, Versioned<UserRecord>>();
+  let next = 0;
+  const worker = async () => {
+    while (next < ids.length) {
+      const id = ids[next++];
+      const found = await storage.users.get(customerId, id);
+      if (found) out.set(id, found);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(32, ids.length) }, worker));
+  return out;
+}
+
+/**
+ * Diffs fresh users against stored ones, writes the page (every user, so a full run can tell who it did
+ * not see by `syncedAt`), and hands off adds and placement-relevant changes.
+ */
+export async function applyUsers(
+  deps: UserSyncDeps,
+  args: { customerId: string; runStartedAt: string; firstSync: boolean; writeUnchanged: boolean },
+  fresh: readonly DomainUser[],
+  rules: HandOffRules,
+): Promise<{ counts: EntityCounts; handedOff: number; written: DomainUser[] }> {
+  const counts = zeroCounts();
+  const stored = args.firstSync ? new Map<string, Versioned<UserRecord>>() : await readStored(deps.storage, args.customerId, fresh.map((u) => u.id));
+  const writes: DomainUser[] = [];
+  const messages: ProvisionUserMessage[] = [];
+  const requestedAt = new Date().toISOString();
+  for (const user of fresh) {
+    const before = stored.get(user.id)?.value;
+    const wasRemoved = before?.removed !== undefined;
+    const diff = diffUser(before?.attributes, user, rules.placementAttributes);
+    if (!before || wasRemoved) counts.added++;
+    else if (diff.changed.length > 0) counts.changed++;
+    else counts.unchanged++;
+    const merged = mergeUser(before?.attributes, user);
+    if (!before || wasRemoved || diff.changed.length > 0 || args.writeUnchanged) writes.push(merged);
+    const message = (reason: 'sync-add' | 'sync-update'): ProvisionUserMessage => ({
+      customerId: args.customerId,
+      userId: user.id,
+      reason,
+      observedAt: args.runStartedAt,
+      requestedAt,
+    });
+    if ((!before || wasRemoved) && rules.settings.addSync && (rules.addFilter?.(merged) ?? true)) messages.push(message('sync-add'));
+    else if (before && !wasRemoved && diff.placementRelevant && rules.settings.updateSync && (rules.updateFilter?.(merged) ?? true)) {
+      messages.push(message('sync-update'));
+    }
+  }
+  if (writes.length > 0) await deps.storage.users.upsertMany(args.customerId, writes, new Date(args.runStartedAt));
+  // Restored users come back: clear their removal mark.
+  for (const user of fresh) {
+    const before = stored.get(user.id);
+    if (before?.value.removed) await deps.storage.users.markRemoved(args.customerId, user.id, undefined);
+  }
+  if (messages.length > 0) await deps.queue.send(messages);
+  return { counts, handedOff: messages.length, written: writes };
+}
+
+/** One page of a full read. */
+export async function syncUsersPage(
+  deps: UserSyncDeps,
+  microsoft: CustomerMicrosoft,
+  args: { customerId: string; runStartedAt: string; firstSync: boolean; link?: string },
+): Promise<UsersPageResult> {
+  const [page, rules] = await Promise.all([microsoft.tenant.usersPage(args.link), handOffRules(deps.storage, args.customerId)]);
+  const { counts, handedOff } = await applyUsers(deps, { ...args, writeUnchanged: true }, page.users.map(toDomainUser), rules);
+  return { counts, handedOff, nextLink: page.nextLink };
+}
+
+/** One page of a delta round: changed users are diffed and written, removals wait for the guard. */
+export async function syncUsersDeltaPage(
+  deps: UserSyncDeps,
+  microsoft: CustomerMicrosoft,
+  args: { customerId: string; runId: string; runStartedAt: string; link: string },
+): Promise<UsersPageResult> {
+  const [page, rules] = await Promise.all([microsoft.tenant.usersDeltaPage(args.link), handOffRules(deps.storage, args.customerId)]);
+  const users: DomainUser[] = [];
+  const removals: PendingDeletion[] = [];
+  for (const change of page.changes) {
+    if (isUserRemoval(change)) removals.push({ entityType: 'users', id: change.id, removal: change.removed, runId: args.runId, held: false });
+    else users.push(toDomainUser(change));
+  }
+  const { counts, handedOff, written } = await applyUsers(deps, { ...args, firstSync: false, writeUnchanged: false }, users, rules);
+  // The Teams side of changed users, read one by one: a delta touches few users.
+  await refreshTeams(deps.storage, microsoft, args.customerId, written.map((u) => u.id));
+  if (removals.length > 0) {
+    const known = await readStored(deps.storage, args.customerId, removals.map((r) => r.id));
+    await deps.pending.add(args.customerId, removals.filter((r) => known.has(r.id) && !(known.get(r.id)?.value.removed?.kind === 'soft' && r.removal === 'soft')));
+  }
+  return { counts, handedOff, nextLink: page.nextLink, deltaLink: page.deltaLink };
+}
+
+export async function refreshTeams(storage: Storage, microsoft: CustomerMicrosoft, customerId: string, userIds: readonly string[]): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < userIds.length) {
+      const id = userIds[next++];
+      const config = await microsoft.tenant.getTeamsUserConfiguration(id);
+      await storage.users.setTeams(customerId, [{ userId: id, teams: toTeamsState(config) }]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, userIds.length) }, worker));
+}
+
+/** One page of Teams user configurations, joined onto the stored users. */
+export async function syncTeamsPage(
+  storage: Storage,
+  microsoft: CustomerMicrosoft,
+  args: { customerId: string; link?: string },
+): Promise<{ joined: number; nextLink?: string }> {
+  const page = await microsoft.tenant.teamsConfigurationsPage(args.link);
+  await storage.users.setTeams(
+    args.customerId,
+    page.configurations.map((c) => ({ userId: c.id, teams: toTeamsState(c) })),
+  );
+  return { joined: page.configurations.length, nextLink: page.nextLink };
+}
+
+/**
+ * After a full read: every stored user the run did not see is pending deletion. Then the guard decides for
+ * the run's pending user deletions as a whole: apply them all, or hold them all with the reason.
+ */
+export async function settleUserDeletions(
+  deps: UserSyncDeps,
+  args: { customerId: string; runId: string; runStartedAt: string; mode: 'full' | 'delta'; total: number },
+): Promise<{ counts: EntityCounts; heldReason?: string }> {
+  if (args.mode === 'full') {
+    const missing: PendingDeletion[] = [];
+    for await (const { value } of deps.storage.users.list(args.customerId)) {
+      if (value.removed) continue;
+      if (!value.syncedAt || value.syncedAt < args.runStartedAt) {
+        missing.push({ entityType: 'users', id: value.userId, removal: 'missing', runId: args.runId, held: false });
+      }
+    }
+    await deps.pending.add(args.customerId, missing);
+  }
+  const pending = await deps.pending.list(args.customerId, { runId: args.runId, entityType: 'users', held: false });
+  const counts = zeroCounts();
+  if (pending.length === 0) return { counts };
+  const rules = await handOffRules(deps.storage, args.customerId);
+  const decision = guardDeletes('users', pending.length, args.total, rules.settings.deleteThresholds.users);
+  if (!decision.allow) {
+    await deps.pending.add(args.customerId, pending.map((p) => ({ ...p, held: true, heldReason: decision.reason })));
+    counts.held = pending.length;
+    return { counts, heldReason: decision.reason };
+  }
+  counts.deleted = await applyUserDeletions(deps, args.customerId, pending, rules.settings.numberCoolingDays);
+  return { counts };
+}
+
+/**
+ * A soft delete keeps the record (marked, restorable, its number kept); a hard delete, or a user no longer
+ * in the tenant at all, removes the record and sends its number to cooling.
+ */
+export async function applyUserDeletions(deps: UserSyncDeps, customerId: string, deletions: readonly PendingDeletion[], coolingDays: number): Promise<number> {
+  const now = new Date();
+  const hard: string[] = [];
+  for (const d of deletions) {
+    const stored = await deps.storage.users.get(customerId, d.id);
+    if (!stored) continue;
+    if (d.removal === 'soft') {
+      await deps.storage.users.markRemoved(customerId, d.id, { kind: 'soft', at: now.toISOString() });
+      continue;
+    }
+    const record = stored.value;
+    if (record.number) {
+      const siteId = 'siteId' in record.state ? record.state.siteId : undefined;
+      await deps.storage.numbers.release({ customerId, siteId }, record.number, record.userId, now, coolingDays);
+    }
+    hard.push(d.id);
+  }
+  await deps.storage.users.deleteMany(customerId, hard);
+  await deps.pending.remove(customerId, deletions);
+  return deletions.length;
+}
+
+export type { RemovalKind };
