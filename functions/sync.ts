@@ -1,0 +1,327 @@
+import { app, type HttpRequest, type InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import type { OrchestrationContext } from 'durable-functions';
+import { z } from 'zod';
+import { DurableOrchestrations } from '../shared/adapters/durable/orchestrations';
+import { syncDeps } from '../shared/app/sync';
+import { apiRoute, conflict, HttpProblem, json, notFound, ok, parseQuery, pathIds, readBody } from '../shared/http';
+import { SYNC_KINDS, syncDefinitionUpdateSchema, type EntityCounts, type SyncKind } from '../shared/sync/model';
+import {
+  allowHeldDeletions,
+  beginRun,
+  CATALOG_TYPES,
+  catalogActivity,
+  finishRun,
+  heldDeletions,
+  PULL_SYNC,
+  PULL_USERS,
+  recheckStaged,
+  runDueSyncs,
+  runStatus,
+  startSync,
+  SyncRefused,
+  teamsPageActivity,
+  updateSyncDefinition,
+  userDeletionsActivity,
+  usersDeltaPageActivity,
+  usersPageActivity,
+  usersStart,
+  type BeginResult,
+  type FinishInput,
+  type StartSyncInput,
+  type UsersFamilyResult,
+  type UsersStart,
+} from '../shared/sync/service';
+import type { CatalogSyncResult } from '../shared/sync/catalog';
+import type { UsersPageResult } from '../shared/sync/users';
+
+// ── Orchestrations ────────────────────────────────────────────────────────────────────────────────
+
+/** Transient Microsoft or storage faults: three more tries, 5 s then 10 s then 20 s apart. */
+const retry = new df.RetryOptions(5_000, 4);
+retry.backoffCoefficient = 2;
+
+const zero = (): EntityCounts => ({ added: 0, changed: 0, unchanged: 0, deleted: 0, held: 0 });
+const plus = (a: EntityCounts, b: EntityCounts): EntityCounts => ({
+  added: a.added + b.added,
+  changed: a.changed + b.changed,
+  unchanged: a.unchanged + b.unchanged,
+  deleted: a.deleted + b.deleted,
+  held: a.held + b.held,
+});
+
+df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
+  const input = context.df.getInput() as StartSyncInput;
+  if (input.kind === 'staging') return yield context.df.callActivityWithRetry('syncRecheckStaged', retry, input);
+  const begin = (yield context.df.callActivityWithRetry('syncBegin', retry, input)) as BeginResult;
+  context.df.setCustomStatus({ runId: begin.runId, phase: 'reading', mode: begin.mode });
+  // One family per entity type, fanned out; the users family pages in its own orchestration.
+  const catalogTasks = CATALOG_TYPES.map((type) => context.df.callActivityWithRetry('syncCatalog', retry, { customerId: begin.customerId, runId: begin.runId, type }));
+  const usersTask = context.df.callSubOrchestrator(PULL_USERS, begin, `${context.df.instanceId}:users:${begin.runId}`);
+  const finish: FinishInput = { begin, catalog: [] };
+  try {
+    const results = (yield context.df.Task.all([...catalogTasks, usersTask])) as Array<CatalogSyncResult | UsersFamilyResult>;
+    finish.catalog = results.slice(0, CATALOG_TYPES.length) as CatalogSyncResult[];
+    let users = results[CATALOG_TYPES.length] as UsersFamilyResult;
+    if (users.expired) {
+      // The delta link was refused: read the tenant in full, and say so in the run.
+      finish.resync = users.expired;
+      context.df.setCustomStatus({ runId: begin.runId, phase: 'resync', mode: 'full' });
+      users = (yield context.df.callSubOrchestrator(PULL_USERS, { ...begin, mode: 'full' }, `${context.df.instanceId}:resync:${begin.runId}`)) as UsersFamilyResult;
+    }
+    finish.users = users;
+  } catch (err) {
+    finish.error = err instanceof Error ? firstLine(err.message) : String(err);
+  }
+  context.df.setCustomStatus({ runId: begin.runId, phase: 'finishing' });
+  const run = yield context.df.callActivityWithRetry('syncFinish', retry, finish);
+  context.df.setCustomStatus({ runId: begin.runId, phase: 'done' });
+  return run;
+});
+
+df.app.orchestration(PULL_USERS, function* (context: OrchestrationContext) {
+  const begin = context.df.getInput() as BeginResult;
+  const base = { customerId: begin.customerId, runId: begin.runId, startedAt: begin.startedAt };
+  let counts = zero();
+  let handedOff = 0;
+  let deltaLink: string | undefined;
+  if (begin.mode === 'delta' && begin.deltaLink) {
+    let link: string = begin.deltaLink;
+    for (;;) {
+      const page = (yield context.df.callActivityWithRetry('syncUsersDeltaPage', retry, { ...base, link, soFar: counts })) as UsersPageResult | { expired: string };
+      if ('expired' in page) return { counts, handedOff, expired: page.expired } satisfies UsersFamilyResult;
+      counts = plus(counts, page.counts);
+      handedOff += page.handedOff;
+      if (page.deltaLink) {
+        deltaLink = page.deltaLink;
+        break;
+      }
+      if (!page.nextLink) break;
+      link = page.nextLink;
+    }
+  } else {
+    const start = (yield context.df.callActivityWithRetry('syncUsersStart', retry, { customerId: begin.customerId })) as UsersStart;
+    let link: string | undefined;
+    do {
+      const page = (yield context.df.callActivityWithRetry('syncUsersPage', retry, { ...base, firstSync: start.firstSync, link, soFar: counts })) as UsersPageResult;
+      counts = plus(counts, page.counts);
+      handedOff += page.handedOff;
+      link = page.nextLink;
+    } while (link);
+    let teamsLink: string | undefined;
+    do {
+      const page = (yield context.df.callActivityWithRetry('syncTeamsPage', retry, { customerId: begin.customerId, link: teamsLink })) as { nextLink?: string };
+      teamsLink = page.nextLink;
+    } while (teamsLink);
+    deltaLink = start.nextDeltaLink;
+  }
+  const deletions = (yield context.df.callActivityWithRetry('syncUserDeletions', retry, { ...base, mode: begin.mode, soFar: counts })) as {
+    counts: EntityCounts;
+    heldReason?: string;
+  };
+  counts = plus(counts, deletions.counts);
+  return { counts, handedOff, deltaLink, heldReason: deletions.heldReason } satisfies UsersFamilyResult;
+});
+
+function firstLine(message: string): string {
+  return message.split('\n')[0].slice(0, 500);
+}
+
+// ── Activities ────────────────────────────────────────────────────────────────────────────────────
+
+df.app.activity('syncBegin', { handler: (input: StartSyncInput) => beginRun(syncDeps(), input) });
+df.app.activity('syncCatalog', { handler: (input: Parameters<typeof catalogActivity>[1]) => catalogActivity(syncDeps(), input) });
+df.app.activity('syncUsersStart', { handler: (input: { customerId: string }) => usersStart(syncDeps(), input) });
+df.app.activity('syncUsersPage', { handler: (input: Parameters<typeof usersPageActivity>[1]) => usersPageActivity(syncDeps(), input) });
+df.app.activity('syncUsersDeltaPage', { handler: (input: Parameters<typeof usersDeltaPageActivity>[1]) => usersDeltaPageActivity(syncDeps(), input) });
+df.app.activity('syncTeamsPage', { handler: (input: { customerId: string; link?: string }) => teamsPageActivity(syncDeps(), input) });
+df.app.activity('syncUserDeletions', { handler: (input: Parameters<typeof userDeletionsActivity>[1]) => userDeletionsActivity(syncDeps(), input) });
+df.app.activity('syncFinish', { handler: (input: FinishInput) => finishRun(syncDeps(), input) });
+df.app.activity('syncRecheckStaged', { handler: (input: StartSyncInput) => recheckStaged(syncDeps(), input) });
+
+// ── Timer: every due schedule, every minute ──────────────────────────────────────────────────────
+
+app.timer('syncScheduler', {
+  schedule: '0 * * * * *',
+  extraInputs: [df.input.durableClient()],
+  handler: async (_timer, context: InvocationContext) => {
+    const report = await runDueSyncs({ ...syncDeps(), orchestrations: new DurableOrchestrations(df.getClient(context)) });
+    for (const s of report.started) context.log(`started ${s.kind} sync of ${s.customerId} (run ${s.runId})`);
+    for (const s of report.skipped) context.log(`skipped ${s.kind} sync of ${s.customerId}: ${s.reason}`);
+    for (const f of report.failed) context.error(`could not start ${f.kind} sync of ${f.customerId}: ${f.error}`);
+  },
+});
+
+// ── HTTP ──────────────────────────────────────────────────────────────────────────────────────────
+
+const kindSchema = z.enum(SYNC_KINDS);
+const runsQuerySchema = z.object({ top: z.string().regex(/^\d{1,3}$/, 'a whole number from 1 to 100').optional() }).strict();
+const countsSchema = z.object({ added: z.number(), changed: z.number(), unchanged: z.number(), deleted: z.number(), held: z.number() });
+const runSchema = z.object({
+  customerId: z.string(),
+  runId: z.string(),
+  kind: kindSchema,
+  mode: z.enum(['full', 'delta']),
+  trigger: z.string(),
+  status: z.enum(['running', 'succeeded', 'held', 'failed']),
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  counts: z.record(z.string(), countsSchema),
+  resync: z.string().optional(),
+  heldReason: z.string().optional(),
+  handedOff: z.number(),
+  errors: z.array(z.string()),
+});
+const definitionSchema = z.object({
+  customerId: z.string(),
+  kind: kindSchema,
+  schedule: z.string(),
+  enabled: z.boolean(),
+  lastStartedAt: z.string().optional(),
+  lastRunId: z.string().optional(),
+  lastSkipped: z.object({ at: z.string(), reason: z.string() }).optional(),
+});
+
+function refusal(err: unknown): never {
+  if (err instanceof SyncRefused) throw err.status === 404 ? notFound(err.message) : conflict(err.message);
+  throw err;
+}
+
+function syncKind(request: HttpRequest): SyncKind {
+  const parsed = kindSchema.safeParse(request.params.kind);
+  if (!parsed.success) throw new HttpProblem(404, `There is no "${request.params.kind}" sync; the kinds are ${SYNC_KINDS.join(', ')}.`);
+  return parsed.data;
+}
+
+app.http('syncStart', {
+  ...apiRoute({
+    name: 'syncStart',
+    method: 'POST',
+    path: 'customers/{customerId}/syncs/{kind}/run',
+    summary: 'Start a sync now; 202 with the URL of its run',
+    tags: ['sync'],
+    authLevel: 'function',
+    responses: { 202: { description: 'Started', schema: z.object({ runId: z.string(), statusUrl: z.string() }), headers: ['Location'] }, 404: { description: 'No such customer' }, 409: { description: 'A run of this kind is going' } },
+    handler: async (request, context) => {
+      const { customerId } = pathIds(request, 'customerId');
+      const kind = syncKind(request);
+      const started = await startSync({ ...syncDeps(), orchestrations: new DurableOrchestrations(df.getClient(context)) }, { customerId, kind, trigger: 'operator' }).catch(refusal);
+      const statusUrl = new URL(`/api/customers/${encodeURIComponent(customerId)}/sync-runs/${started.runId}`, request.url).toString();
+      return json(202, { runId: started.runId, statusUrl }, { location: statusUrl });
+    },
+  }),
+  extraInputs: [df.input.durableClient()],
+});
+
+app.http(
+  'syncDefinitions',
+  apiRoute({
+    name: 'syncDefinitions',
+    method: 'GET',
+    path: 'customers/{customerId}/syncs',
+    summary: "A customer's syncs and their schedules (created by its first sync)",
+    tags: ['sync'],
+    authLevel: 'function',
+    responses: { 200: { description: 'The syncs', schema: z.object({ value: z.array(definitionSchema) }) } },
+    handler: async (request) => {
+      const { customerId } = pathIds(request, 'customerId');
+      const deps = syncDeps();
+      if (!(await deps.storage.customers.get(customerId))) throw notFound(`Customer "${customerId}" does not exist.`);
+      return ok({ value: await deps.definitions.list(customerId) });
+    },
+  }),
+);
+
+app.http(
+  'syncDefinitionUpdate',
+  apiRoute({
+    name: 'syncDefinitionUpdate',
+    method: 'PATCH',
+    path: 'customers/{customerId}/syncs/{kind}',
+    summary: "Change a sync's schedule or switch it on or off",
+    tags: ['sync'],
+    authLevel: 'function',
+    body: syncDefinitionUpdateSchema,
+    responses: { 200: { description: 'The sync', schema: definitionSchema }, 404: { description: 'No such sync yet' } },
+    handler: async (request) => {
+      const { customerId } = pathIds(request, 'customerId');
+      const kind = syncKind(request);
+      const update = await readBody(request, syncDefinitionUpdateSchema);
+      return ok(await updateSyncDefinition(syncDeps(), customerId, kind, update).catch(refusal));
+    },
+  }),
+);
+
+app.http(
+  'syncRuns',
+  apiRoute({
+    name: 'syncRuns',
+    method: 'GET',
+    path: 'customers/{customerId}/sync-runs',
+    summary: "A customer's sync runs, newest first",
+    tags: ['sync'],
+    authLevel: 'function',
+    query: runsQuerySchema,
+    responses: { 200: { description: 'Runs', schema: z.object({ value: z.array(runSchema) }) } },
+    handler: async (request) => {
+      const { customerId } = pathIds(request, 'customerId');
+      const query = parseQuery(request, runsQuerySchema);
+      const top = Math.min(100, Math.max(1, Number(query.top ?? 20)));
+      return ok({ value: await syncDeps().runs.list(customerId, top) });
+    },
+  }),
+);
+
+app.http(
+  'syncRun',
+  apiRoute({
+    name: 'syncRun',
+    method: 'GET',
+    path: 'customers/{customerId}/sync-runs/{runId}',
+    summary: 'One sync run: status, timing, counts per entity type (live while it runs), errors',
+    tags: ['sync'],
+    authLevel: 'function',
+    responses: { 200: { description: 'The run', schema: runSchema }, 404: { description: 'No such run' } },
+    handler: async (request) => {
+      const { customerId, runId } = pathIds(request, 'customerId', 'runId');
+      return ok(await runStatus(syncDeps(), customerId, runId));
+    },
+  }),
+);
+
+const deletionSchema = z.object({ entityType: z.string(), id: z.string(), removal: z.string(), runId: z.string(), held: z.boolean(), heldReason: z.string().optional() });
+
+app.http(
+  'heldDeletions',
+  apiRoute({
+    name: 'heldDeletions',
+    method: 'GET',
+    path: 'customers/{customerId}/held-deletions',
+    summary: 'Deletions the delete guard is holding, for an operator to review',
+    tags: ['sync'],
+    authLevel: 'function',
+    responses: { 200: { description: 'Held deletions', schema: z.object({ value: z.array(deletionSchema) }) } },
+    handler: async (request) => {
+      const { customerId } = pathIds(request, 'customerId');
+      return ok({ value: await heldDeletions(syncDeps(), customerId) });
+    },
+  }),
+);
+
+app.http(
+  'allowHeldDeletions',
+  apiRoute({
+    name: 'allowHeldDeletions',
+    method: 'POST',
+    path: 'customers/{customerId}/held-deletions/allow',
+    summary: 'Apply every deletion the guard is holding (the operator has checked them)',
+    tags: ['sync'],
+    authLevel: 'function',
+    responses: { 200: { description: 'Deletions applied per entity type', schema: z.object({ applied: z.record(z.string(), z.number()) }) } },
+    handler: async (request) => {
+      const { customerId } = pathIds(request, 'customerId');
+      return ok({ applied: await allowHeldDeletions(syncDeps(), customerId) });
+    },
+  }),
+);
+

@@ -1,0 +1,394 @@
+/**
+ * The pull sync's use cases, one per Durable activity or HTTP/timer entry point. Every one of them tolerates
+ * a repeat: Durable runs activities at least once, and the scheduler and operators may ask twice.
+ */
+import { randomBytes } from 'node:crypto';
+import { DeltaTokenExpiredError } from '../ports/microsoft';
+import { ACTIVE_STATUSES, type Orchestrations } from '../ports/orchestrations';
+import { NotFoundError, type Storage } from '../ports/storage';
+import { syncCatalogType, type CatalogSyncResult } from './catalog';
+import {
+  addCounts,
+  DEFAULT_SYNCS,
+  ENTITY_TYPES,
+  syncInstanceId,
+  zeroCounts,
+  type EntityCounts,
+  type EntityType,
+  type SyncDefinition,
+  type SyncDefinitionUpdate,
+  type SyncKind,
+  type SyncRun,
+  type SyncTrigger,
+} from './model';
+import type { CatalogStore, CatalogType, MicrosoftAccess, PendingDeletion, PendingDeletionStore, SyncDefinitionStore, SyncRunStore } from './ports';
+import { isDue, scheduleError } from './schedule';
+import {
+  applyUserDeletions,
+  handOffRules,
+  settleUserDeletions,
+  syncTeamsPage,
+  syncUsersDeltaPage,
+  syncUsersPage,
+  type UsersPageResult,
+} from './users';
+import type { ProvisioningQueue } from '../provisioning/messages';
+
+export interface SyncDeps {
+  storage: Storage;
+  runs: SyncRunStore;
+  definitions: SyncDefinitionStore;
+  catalog: CatalogStore;
+  pending: PendingDeletionStore;
+  queue: ProvisioningQueue;
+  microsoft: MicrosoftAccess;
+  now?: () => Date;
+}
+
+export const PULL_SYNC = 'pullSync';
+export const PULL_USERS = 'pullUsers';
+export const CATALOG_TYPES: readonly CatalogType[] = ['dialPlans', 'policies', 'licenses'];
+
+export class SyncRefused extends Error {
+  override name = 'SyncRefused';
+  constructor(
+    message: string,
+    readonly status: 404 | 409,
+  ) {
+    super(message);
+  }
+}
+
+export interface StartSyncInput {
+  customerId: string;
+  kind: SyncKind;
+  runId: string;
+  trigger: SyncTrigger;
+}
+
+export interface BeginResult {
+  customerId: string;
+  runId: string;
+  kind: SyncKind;
+  mode: 'full' | 'delta';
+  startedAt: string;
+  deltaLink?: string;
+  resync?: string;
+}
+
+export interface UsersStart {
+  firstSync: boolean;
+  /** Taken before the full read, so changes made during it come with the next delta. */
+  nextDeltaLink: string;
+}
+
+export interface UsersFamilyResult {
+  counts: EntityCounts;
+  handedOff: number;
+  deltaLink?: string;
+  heldReason?: string;
+  /** Set when the delta link was refused: the parent starts a full resync. */
+  expired?: string;
+}
+
+const now = (deps: SyncDeps) => (deps.now ? deps.now() : new Date());
+const USER_COUNT_KEY = 'userCount';
+const DELTA_LINK_KEY = 'usersDeltaLink';
+
+/** Run ids sort newest first as strings, like transaction ids. */
+export function newRunId(at: Date): string {
+  return `${(8_640_000_000_000_000 - at.getTime()).toString().padStart(16, '0')}-${randomBytes(4).toString('hex')}`;
+}
+
+// ── Starting ───────────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Starts one sync of a customer unless a run of that kind is still going (its instance id is per customer
+ * and kind), or a delta while the full sync runs. A refused start is recorded on the definition.
+ */
+export async function startSync(
+  deps: SyncDeps & { orchestrations: Orchestrations },
+  request: { customerId: string; kind: SyncKind; trigger: SyncTrigger },
+): Promise<{ runId: string; instanceId: string }> {
+  const customer = await deps.storage.customers.get(request.customerId);
+  if (!customer) throw new SyncRefused(`Customer "${request.customerId}" does not exist.`, 404);
+  if (request.kind === 'delta') {
+    const full = await deps.orchestrations.status(syncInstanceId(request.customerId, 'full'));
+    if (full && ACTIVE_STATUSES.has(full.runtimeStatus)) {
+      await recordSkip(deps, request.customerId, request.kind, 'the full sync is running');
+      throw new SyncRefused('A full sync of this customer is running; the delta sync would repeat its work.', 409);
+    }
+  }
+  const at = now(deps);
+  const runId = newRunId(at);
+  const instanceId = syncInstanceId(request.customerId, request.kind);
+  const input: StartSyncInput = { ...request, runId };
+  const outcome = await deps.orchestrations.start(PULL_SYNC, instanceId, input);
+  if (outcome === 'already-running') {
+    await recordSkip(deps, request.customerId, request.kind, 'the previous run is still going');
+    throw new SyncRefused(`A ${request.kind} sync of this customer is already running.`, 409);
+  }
+  const def = await deps.definitions.get(request.customerId, request.kind);
+  if (def) await deps.definitions.put({ ...def, lastStartedAt: at.toISOString(), lastRunId: runId });
+  return { runId, instanceId };
+}
+
+async function recordSkip(deps: SyncDeps, customerId: string, kind: SyncKind, reason: string): Promise<void> {
+  const def = await deps.definitions.get(customerId, kind);
+  if (def) await deps.definitions.put({ ...def, lastSkipped: { at: now(deps).toISOString(), reason } });
+}
+
+export interface SchedulerReport {
+  started: Array<{ customerId: string; kind: SyncKind; runId: string }>;
+  skipped: Array<{ customerId: string; kind: SyncKind; reason: string }>;
+  failed: Array<{ customerId: string; kind: SyncKind; error: string }>;
+}
+
+/** The every-minute scheduler: starts each enabled sync whose schedule has come round since it last started. */
+export async function runDueSyncs(deps: SyncDeps & { orchestrations: Orchestrations }): Promise<SchedulerReport> {
+  const report: SchedulerReport = { started: [], skipped: [], failed: [] };
+  const at = now(deps);
+  for (const { value: customer } of await deps.storage.customers.list()) {
+    for (const def of await deps.definitions.list(customer.id)) {
+      if (!def.enabled) continue;
+      const since = new Date(def.lastStartedAt ?? def.lastSkipped?.at ?? at.toISOString());
+      if (!isDue(def.schedule, since, at)) continue;
+      try {
+        const { runId } = await startSync(deps, { customerId: customer.id, kind: def.kind, trigger: 'schedule' });
+        report.started.push({ customerId: customer.id, kind: def.kind, runId });
+      } catch (err) {
+        if (err instanceof SyncRefused) {
+          // Counted as handled for this occurrence, so the skip is not retried every minute.
+          const current = await deps.definitions.get(customer.id, def.kind);
+          if (current) await deps.definitions.put({ ...current, lastStartedAt: at.toISOString() });
+          report.skipped.push({ customerId: customer.id, kind: def.kind, reason: err.message });
+        } else report.failed.push({ customerId: customer.id, kind: def.kind, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+  }
+  return report;
+}
+
+/** The first sync of a customer creates its default syncs; later calls change nothing. */
+export async function ensureDefaultSyncs(deps: SyncDeps, customerId: string): Promise<SyncDefinition[]> {
+  const existing = await deps.definitions.list(customerId);
+  const created: SyncDefinition[] = [];
+  const at = now(deps).toISOString();
+  for (const d of DEFAULT_SYNCS) {
+    if (existing.some((e) => e.kind === d.kind)) continue;
+    const def: SyncDefinition = { customerId, ...d, lastStartedAt: at };
+    await deps.definitions.put(def);
+    created.push(def);
+  }
+  return [...existing, ...created];
+}
+
+export async function updateSyncDefinition(deps: SyncDeps, customerId: string, kind: SyncKind, update: SyncDefinitionUpdate): Promise<SyncDefinition> {
+  const def = await deps.definitions.get(customerId, kind);
+  if (!def) throw new NotFoundError(`customer "${customerId}" has no ${kind} sync yet (its first sync creates the default syncs)`);
+  if (update.schedule) {
+    const problem = scheduleError(update.schedule);
+    if (problem) throw new SyncRefused(`The schedule is not a valid NCRONTAB expression: ${problem}`, 409);
+  }
+  const next: SyncDefinition = { ...def, ...update, lastStartedAt: def.lastStartedAt ?? now(deps).toISOString() };
+  await deps.definitions.put(next);
+  return next;
+}
+
+// ── The orchestration's activities ─────────────────────────────────────────────────────────────────
+
+export async function beginRun(deps: SyncDeps, input: StartSyncInput): Promise<BeginResult> {
+  const existing = await deps.runs.get(input.customerId, input.runId);
+  const startedAt = existing?.startedAt ?? now(deps).toISOString();
+  await ensureDefaultSyncs(deps, input.customerId);
+  let mode: 'full' | 'delta' = input.kind === 'delta' ? 'delta' : 'full';
+  let resync: string | undefined;
+  const link = mode === 'delta' ? await deps.storage.syncState.get<string>(input.customerId, DELTA_LINK_KEY) : undefined;
+  if (mode === 'delta' && !link) {
+    mode = 'full';
+    resync = 'no delta link held yet: a full read instead';
+  }
+  const run: SyncRun = existing ?? {
+    customerId: input.customerId,
+    runId: input.runId,
+    kind: input.kind,
+    mode,
+    trigger: input.trigger,
+    status: 'running',
+    startedAt,
+    counts: Object.fromEntries(ENTITY_TYPES.map((t) => [t, zeroCounts()])) as Record<EntityType, EntityCounts>,
+    resync,
+    handedOff: 0,
+    errors: [],
+  };
+  await deps.runs.create(run);
+  return { customerId: input.customerId, runId: input.runId, kind: input.kind, mode: run.mode, startedAt, deltaLink: link?.value, resync: run.resync };
+}
+
+export async function catalogActivity(deps: SyncDeps, input: { customerId: string; runId: string; type: CatalogType }): Promise<CatalogSyncResult> {
+  const microsoft = await deps.microsoft.forCustomer(input.customerId);
+  const rules = await handOffRules(deps.storage, input.customerId);
+  const result = await syncCatalogType({ ...input, threshold: rules.settings.deleteThresholds[input.type] }, microsoft, deps.catalog, deps.pending);
+  await deps.runs.saveProgress(input.customerId, input.runId, input.type, result.counts);
+  return result;
+}
+
+export async function usersStart(deps: SyncDeps, input: { customerId: string }): Promise<UsersStart> {
+  const microsoft = await deps.microsoft.forCustomer(input.customerId);
+  const nextDeltaLink = await microsoft.tenant.latestUsersDeltaLink();
+  let firstSync = true;
+  for await (const _user of deps.storage.users.list(input.customerId)) {
+    firstSync = false;
+    break;
+  }
+  return { firstSync, nextDeltaLink };
+}
+
+export async function usersPageActivity(
+  deps: SyncDeps,
+  input: { customerId: string; runId: string; startedAt: string; firstSync: boolean; link?: string; soFar: EntityCounts },
+): Promise<UsersPageResult> {
+  const microsoft = await deps.microsoft.forCustomer(input.customerId);
+  const result = await syncUsersPage(deps, microsoft, { customerId: input.customerId, runStartedAt: input.startedAt, firstSync: input.firstSync, link: input.link });
+  await deps.runs.saveProgress(input.customerId, input.runId, 'users', addCounts(input.soFar, result.counts));
+  return result;
+}
+
+export async function usersDeltaPageActivity(
+  deps: SyncDeps,
+  input: { customerId: string; runId: string; startedAt: string; link: string; soFar: EntityCounts },
+): Promise<UsersPageResult | { expired: string }> {
+  const microsoft = await deps.microsoft.forCustomer(input.customerId);
+  try {
+    const result = await syncUsersDeltaPage(deps, microsoft, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, link: input.link });
+    await deps.runs.saveProgress(input.customerId, input.runId, 'users', addCounts(input.soFar, result.counts));
+    return result;
+  } catch (err) {
+    if (err instanceof DeltaTokenExpiredError) return { expired: `the delta link was refused (${err.code ?? err.message}): a full resync` };
+    throw err;
+  }
+}
+
+export async function teamsPageActivity(deps: SyncDeps, input: { customerId: string; link?: string }): Promise<{ joined: number; nextLink?: string }> {
+  const microsoft = await deps.microsoft.forCustomer(input.customerId);
+  return syncTeamsPage(deps.storage, microsoft, input);
+}
+
+export async function userDeletionsActivity(
+  deps: SyncDeps,
+  input: { customerId: string; runId: string; startedAt: string; mode: 'full' | 'delta'; soFar: EntityCounts },
+): Promise<{ counts: EntityCounts; heldReason?: string }> {
+  const stored = await deps.storage.syncState.get<number>(input.customerId, USER_COUNT_KEY);
+  const total = input.mode === 'full' ? input.soFar.added + input.soFar.changed + input.soFar.unchanged : (stored?.value ?? 0) + input.soFar.added;
+  // A full read's total is what it saw plus what it is about to delete.
+  const result = await settleUserDeletions(deps, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, mode: input.mode, total });
+  await deps.runs.saveProgress(input.customerId, input.runId, 'users', addCounts(input.soFar, result.counts));
+  return result;
+}
+
+export interface FinishInput {
+  begin: BeginResult;
+  catalog: Array<CatalogSyncResult | undefined>;
+  users?: UsersFamilyResult;
+  resync?: string;
+  error?: string;
+}
+
+/** Records the run's outcome, keeps the delta link of a complete users read, and the user count for the guard. */
+export async function finishRun(deps: SyncDeps, input: FinishInput): Promise<SyncRun> {
+  const { customerId, runId } = input.begin;
+  const run = await deps.runs.get(customerId, runId);
+  if (!run) throw new Error(`sync run ${runId} of customer ${customerId} has no record; beginRun creates it`);
+  const progress = await deps.runs.progress(customerId, runId);
+  for (const t of ENTITY_TYPES) run.counts[t] = progress[t] ?? run.counts[t];
+  if (input.users) run.counts.users = input.users.counts;
+  CATALOG_TYPES.forEach((type, i) => {
+    const r = input.catalog[i];
+    if (r) run.counts[type] = r.counts;
+    if (r?.skipped) run.errors.push(`${type} not synced: ${r.skipped}`);
+  });
+  if (input.resync) {
+    run.mode = 'full';
+    run.resync = input.resync;
+  }
+  run.handedOff = input.users?.handedOff ?? 0;
+  const held = [input.users?.heldReason, ...input.catalog.map((c) => c?.heldReason)].filter((r): r is string => Boolean(r));
+  if (input.error) run.errors.push(input.error);
+  run.status = input.error ? 'failed' : held.length > 0 ? 'held' : 'succeeded';
+  if (held.length > 0) run.heldReason = held.join('; ');
+  run.finishedAt = now(deps).toISOString();
+  await deps.runs.save(run);
+  if (input.users?.deltaLink) await deps.storage.syncState.put(customerId, DELTA_LINK_KEY, input.users.deltaLink);
+  if (input.users) {
+    const c = input.users.counts;
+    const previous = (await deps.storage.syncState.get<number>(customerId, USER_COUNT_KEY))?.value ?? 0;
+    const count = run.mode === 'full' ? c.added + c.changed + c.unchanged : Math.max(0, previous + c.added - c.deleted);
+    await deps.storage.syncState.put(customerId, USER_COUNT_KEY, count);
+  }
+  return run;
+}
+
+/** The staging re-check: every staged user goes through provisioning again. */
+export async function recheckStaged(deps: SyncDeps, input: StartSyncInput): Promise<{ rechecked: number }> {
+  const requestedAt = now(deps).toISOString();
+  const batch = [];
+  let rechecked = 0;
+  for await (const { value } of deps.storage.users.list(input.customerId)) {
+    if (value.state.kind !== 'staged') continue;
+    batch.push({ customerId: input.customerId, userId: value.userId, reason: 'staging-recheck' as const, observedAt: input.runId, requestedAt });
+    if (batch.length >= 100) {
+      await deps.queue.send(batch.splice(0));
+    }
+    rechecked++;
+  }
+  if (batch.length > 0) await deps.queue.send(batch);
+  return { rechecked };
+}
+
+// ── Operators ──────────────────────────────────────────────────────────────────────────────────────
+
+/** Deletions held by the guard, for an operator to review. */
+export async function heldDeletions(deps: SyncDeps, customerId: string): Promise<PendingDeletion[]> {
+  return deps.pending.list(customerId, { held: true });
+}
+
+/**
+ * An operator's word: apply every held deletion of the customer (as Entra provisioning lets an admin
+ * allow deletes past its threshold), and mark the runs that held them.
+ */
+export async function allowHeldDeletions(deps: SyncDeps, customerId: string): Promise<Record<EntityType, number>> {
+  const held = await deps.pending.list(customerId, { held: true });
+  const applied = Object.fromEntries(ENTITY_TYPES.map((t) => [t, 0])) as Record<EntityType, number>;
+  const rules = await handOffRules(deps.storage, customerId);
+  const users = held.filter((d) => d.entityType === 'users');
+  applied.users = await applyUserDeletions(deps, customerId, users, rules.settings.numberCoolingDays);
+  for (const type of CATALOG_TYPES) {
+    const ids = held.filter((d) => d.entityType === type).map((d) => d.id);
+    await deps.catalog.remove(customerId, type, ids);
+    await deps.pending.remove(customerId, held.filter((d) => d.entityType === type));
+    applied[type] = ids.length;
+  }
+  for (const runId of new Set(held.map((d) => d.runId))) {
+    const run = await deps.runs.get(customerId, runId);
+    if (!run) continue;
+    for (const t of ENTITY_TYPES) {
+      const n = held.filter((d) => d.runId === runId && d.entityType === t).length;
+      run.counts[t] = { ...run.counts[t], held: run.counts[t].held - n, deleted: run.counts[t].deleted + n };
+    }
+    run.status = 'succeeded';
+    run.errors.push(`held deletions allowed by an operator at ${now(deps).toISOString()}`);
+    await deps.runs.save(run);
+  }
+  return applied;
+}
+
+/** A run with its live progress, for the status endpoint. */
+export async function runStatus(deps: SyncDeps, customerId: string, runId: string): Promise<SyncRun> {
+  const run = await deps.runs.get(customerId, runId);
+  if (!run) throw new NotFoundError(`sync run "${runId}" of customer "${customerId}" does not exist`);
+  if (run.status === 'running') {
+    const progress = await deps.runs.progress(customerId, runId);
+    for (const t of ENTITY_TYPES) run.counts[t] = progress[t] ?? run.counts[t];
+  }
+  return run;
+}
