@@ -4,6 +4,7 @@
  */
 import { ZodError } from 'zod';
 import { ConcurrencyError, ConflictError, DuplicateNumberError, NotFoundError, StorageValidationError } from '../ports/storage';
+import { PreconditionRequiredError } from './etag';
 import { HttpProblem, PROBLEM_TYPES, type FieldError, type Problem } from './problem';
 
 /**
@@ -44,5 +45,6 @@ export function problemFor(e: unknown, instance?: string): Problem | undefined {
     return make(412, 'The resource changed since it was read (ETag mismatch); read it again and retry.', { type: PROBLEM_TYPES.precondition });
   }
   if (e instanceof StorageValidationError) return make(400, e.message);
+  if (e instanceof PreconditionRequiredError) return make(428, e.message, { type: PROBLEM_TYPES.precondition });
   return undefined;
 }

@@ -41,3 +41,11 @@ export function etagForWrite(given: string, current: { etag: string }): string {
   if (given !== current.etag) throw preconditionFailed();
   return given;
 }
+
+/** A use case's way to say "this write needs If-Match" without knowing HTTP (428). */
+export class PreconditionRequiredError extends Error {
+  override name = 'PreconditionRequiredError';
+  constructor(message = 'This write needs an If-Match header with the ETag from a read (or * for any version).') {
+    super(message);
+  }
+}

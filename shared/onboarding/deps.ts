@@ -1,0 +1,60 @@
+/** What the onboarding use cases need, and the hook that later work fills in. */
+import type { Customer } from '../domain';
+import { NotFoundError, type CustomerScopedRepository, type Storage, type Versioned } from '../ports/storage';
+import type { ConfigurationSnapshot, ItemKind, ItemTypes } from './references';
+
+/** Raised when a customer has just been onboarded (created with its tenant), once per customer. */
+export interface CustomerOnboarded {
+  customer: Customer;
+  at: Date;
+}
+
+/**
+ * Work to start once a customer exists: the first pull sync, the Graph change-notification subscription.
+ * Listeners run in order after the customer is stored; one that fails does not undo the onboarding (the
+ * customer exists and the step can be retried), it is reported in the result.
+ */
+export interface CustomerOnboardedListener {
+  /** Short name for the report, e.g. "first-sync". */
+  readonly name: string;
+  customerOnboarded(event: CustomerOnboarded): Promise<void>;
+}
+
+export interface OnboardingDeps {
+  storage: Storage;
+  /** The after-onboarding hook; empty by default. */
+  afterCustomerOnboarded?: readonly CustomerOnboardedListener[];
+  now?: () => Date;
+}
+
+export function repositoryOf<K extends ItemKind>(storage: Storage, kind: K): CustomerScopedRepository<ItemTypes[K]> {
+  const repos: { [P in ItemKind]: CustomerScopedRepository<ItemTypes[P]> } = {
+    site: storage.sites,
+    siteDefaults: storage.siteDefaults,
+    modelFilterCriteria: storage.modelFilterCriteria,
+    quickAddGroup: storage.quickAddGroups,
+    userProfile: storage.userProfiles,
+    flowThroughCriteria: storage.flowThroughCriteria,
+  };
+  return repos[kind];
+}
+
+export async function requireCustomer(storage: Storage, customerId: string): Promise<Versioned<Customer>> {
+  const customer = await storage.customers.get(customerId);
+  if (!customer) throw new NotFoundError(`customer ${customerId} does not exist`);
+  return customer;
+}
+
+export async function loadSnapshot(storage: Storage, customerId: string): Promise<ConfigurationSnapshot> {
+  const values = async <T>(p: Promise<Versioned<T>[]>) => (await p).map((v) => v.value);
+  const [site, siteDefaults, modelFilterCriteria, quickAddGroup, userProfile, flowThroughCriteria, globalSettings] = await Promise.all([
+    values(storage.sites.list(customerId)),
+    values(storage.siteDefaults.list(customerId)),
+    values(storage.modelFilterCriteria.list(customerId)),
+    values(storage.quickAddGroups.list(customerId)),
+    values(storage.userProfiles.list(customerId)),
+    values(storage.flowThroughCriteria.list(customerId)),
+    storage.globalSettings.get(customerId),
+  ]);
+  return { site, siteDefaults, modelFilterCriteria, quickAddGroup, userProfile, flowThroughCriteria, globalSettings: globalSettings?.value };
+}
