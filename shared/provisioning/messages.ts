@@ -31,13 +31,17 @@ export const provisionUserMessageSchema = z.object({
   /** Version of the user's synced state that caused this message (its syncedAt), for ordering. */
   observedAt: z.string().optional(),
   requestedAt: z.string(),
+  /** Retries of a transient failure so far (0 or absent on the first send); each retry is a new message. */
+  attempt: z.number().int().min(0).max(100).optional(),
 });
 export type ProvisionUserMessage = z.infer<typeof provisionUserMessageSchema>;
 
 /** Deterministic id: one cause for one user state, once. */
-export function provisionMessageId(message: Pick<ProvisionUserMessage, 'customerId' | 'userId' | 'reason' | 'transactionId' | 'observedAt'>): string {
+export function provisionMessageId(message: Pick<ProvisionUserMessage, 'customerId' | 'userId' | 'reason' | 'transactionId' | 'observedAt' | 'attempt'>): string {
   const cause = message.transactionId ?? message.observedAt ?? 'latest';
-  return `${message.reason}:${message.customerId}:${message.userId}:${cause}`.slice(0, 128);
+  const id = `${message.reason}:${message.customerId}:${message.userId}:${cause}`;
+  // A retry is a new message for the same cause: it must not be dropped as a duplicate of the last one.
+  return message.attempt ? `${id.slice(0, 120)}#${message.attempt}` : id.slice(0, 128);
 }
 
 /** Sends provisioning messages; implemented on Service Bus. */

@@ -1,0 +1,93 @@
+/**
+ * The provisioning queue with delayed delivery (retries with backoff) and its dead-letter queue, on
+ * Service Bus. Message ids come from the caller's rule, so duplicate detection drops repeats of a cause.
+ */
+import type { ServiceBusMessage, ServiceBusReceivedMessage } from '@azure/service-bus';
+import { QUEUES } from '../../config/queues';
+import type { ProvisionUserMessage } from '../../provisioning/messages';
+import type { DeadLetteredMessage, DeadLetterQueue, ProvisioningScheduler } from '../../provisioning/ports';
+import { sendInBatches, sender, serviceBusClient } from './client';
+
+export class ServiceBusProvisioningScheduler implements ProvisioningScheduler {
+  constructor(
+    private readonly messageId: (message: ProvisionUserMessage) => string,
+    private readonly env: Record<string, string | undefined> = process.env,
+  ) {}
+
+  private toMessage(m: ProvisionUserMessage): ServiceBusMessage {
+    return {
+      messageId: this.messageId(m),
+      body: m,
+      contentType: 'application/json',
+      subject: m.reason,
+      applicationProperties: { customerId: m.customerId, reason: m.reason },
+    };
+  }
+
+  async send(messages: readonly ProvisionUserMessage[]): Promise<void> {
+    await sendInBatches(QUEUES.userProvisioning.name, messages.map((m) => this.toMessage(m)), this.env);
+  }
+
+  async schedule(messages: readonly ProvisionUserMessage[], at: Date): Promise<void> {
+    if (messages.length === 0) return;
+    await sender(QUEUES.userProvisioning.name, this.env).scheduleMessages(messages.map((m) => this.toMessage(m)), at);
+  }
+}
+
+/** Peeks and replays `<queue>/$DeadLetterQueue` with the SDK. */
+export class ServiceBusDeadLetterQueue implements DeadLetterQueue {
+  constructor(private readonly env: Record<string, string | undefined> = process.env) {}
+
+  async peek(queueName: string, top: number): Promise<DeadLetteredMessage[]> {
+    const receiver = serviceBusClient(this.env).createReceiver(queueName, { subQueueType: 'deadLetter' });
+    try {
+      return (await receiver.peekMessages(top)).map(view);
+    } finally {
+      await receiver.close();
+    }
+  }
+
+  async replay(queueName: string, messageIds: readonly string[]): Promise<string[]> {
+    const wanted = new Set(messageIds);
+    const receiver = serviceBusClient(this.env).createReceiver(queueName, { subQueueType: 'deadLetter', receiveMode: 'peekLock' });
+    const replayed: string[] = [];
+    try {
+      for (let round = 0; round < 20 && replayed.length < wanted.size; round++) {
+        const batch = await receiver.receiveMessages(50, { maxWaitTimeInMs: 1_000 });
+        if (batch.length === 0) break;
+        for (const message of batch) {
+          const id = String(message.messageId ?? '');
+          if (!wanted.has(id) || replayed.includes(id)) {
+            await receiver.abandonMessage(message);
+            continue;
+          }
+          // A new id: the original may still be inside the duplicate-detection window.
+          await sender(queueName, this.env).sendMessages({
+            body: message.body,
+            contentType: message.contentType,
+            subject: message.subject,
+            messageId: `${id.slice(0, 100)}~replay~${Date.now().toString(36)}`,
+            applicationProperties: { ...(message.applicationProperties ?? {}), replayOf: id },
+          });
+          await receiver.completeMessage(message);
+          replayed.push(id);
+        }
+      }
+    } finally {
+      await receiver.close();
+    }
+    return replayed;
+  }
+}
+
+function view(m: ServiceBusReceivedMessage): DeadLetteredMessage {
+  return {
+    messageId: String(m.messageId ?? ''),
+    sequenceNumber: m.sequenceNumber?.toString() ?? '',
+    ...(m.deadLetterReason ? { deadLetterReason: m.deadLetterReason } : {}),
+    ...(m.deadLetterErrorDescription ? { deadLetterErrorDescription: m.deadLetterErrorDescription } : {}),
+    ...(m.enqueuedTimeUtc ? { enqueuedAt: m.enqueuedTimeUtc.toISOString() } : {}),
+    deliveryCount: m.deliveryCount,
+    body: m.body,
+  };
+}

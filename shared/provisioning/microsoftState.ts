@@ -1,0 +1,67 @@
+/** Reading a user's Microsoft state into the domain's terms, and the name mappings between the two sides. */
+import type { License, MicrosoftUserState, NumberType, QuickAddGroup, SiteDefaults, TeamsPolicies } from '../domain';
+import type { MicrosoftUser, NumberType as MicrosoftNumberType, TeamsUserConfiguration } from '../ports/microsoft';
+
+export const DIAL_PLAN_POLICY_TYPE = 'TenantDialPlan';
+
+/** Policy names are compared without Teams' `Tag:` prefix, whichever way the operator wrote them. */
+export function policyName(name: string): string {
+  return name.replace(/^Tag:/i, '');
+}
+
+export function toMicrosoftNumberType(type: NumberType): MicrosoftNumberType | undefined {
+  switch (type) {
+    case 'DirectRouting':
+      return 'directRouting';
+    case 'CallingPlan':
+      return 'callingPlan';
+    case 'OperatorConnect':
+      return 'operatorConnect';
+    default:
+      return undefined; // Teams Phone Mobile numbers are not assigned through Graph
+  }
+}
+
+export function fromMicrosoftNumberType(type: string | null | undefined): NumberType | undefined {
+  switch (type) {
+    case 'directRouting':
+      return 'DirectRouting';
+    case 'callingPlan':
+      return 'CallingPlan';
+    case 'operatorConnect':
+      return 'OperatorConnect';
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The state the plan compares against. `teams` null: the user is not in Teams (yet), so it holds no
+ * policies or number. Only direct policy assignments count as held: a group or Global one is not ours.
+ */
+export function microsoftUserState(user: MicrosoftUser, teams: TeamsUserConfiguration | null, groups: string[], numberType: NumberType): MicrosoftUserState {
+  const policies: TeamsPolicies = {};
+  let dialPlan: string | undefined;
+  for (const p of teams?.effectivePolicyAssignments ?? []) {
+    if (p.assignmentType !== 'direct' || !p.displayName || p.displayName === 'Global') continue;
+    if (p.policyType === DIAL_PLAN_POLICY_TYPE) dialPlan = policyName(p.displayName);
+    else (policies as Record<string, string>)[p.policyType] = policyName(p.displayName);
+  }
+  const primary = teams?.telephoneNumbers.find((t) => t.assignmentCategory === 'primary') ?? teams?.telephoneNumbers[0];
+  const licenses: License[] = user.assignedLicenses.map((l) => ({ skuId: l.skuId, disabledPlans: [...l.disabledPlans] }));
+  return {
+    ...(user.usageLocation ? { usageLocation: user.usageLocation } : {}),
+    licenses,
+    policies,
+    ...(dialPlan ? { dialPlan } : {}),
+    ...(primary ? { number: { number: primary.telephoneNumber, type: numberType } } : {}),
+    groups,
+  };
+}
+
+/** Site defaults and Quick Add Group with policy names in the form the state is read in. */
+export function normalizedPolicies<T extends SiteDefaults | QuickAddGroup>(doc: T): T {
+  const teamsPolicies: TeamsPolicies = {};
+  for (const [type, name] of Object.entries(doc.teamsPolicies)) if (name) (teamsPolicies as Record<string, string>)[type] = policyName(name);
+  return { ...doc, teamsPolicies, ...(doc.dialPlan ? { dialPlan: policyName(doc.dialPlan) } : {}) };
+}

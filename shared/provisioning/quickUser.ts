@@ -1,0 +1,80 @@
+/**
+ * Quick User: one user, one site, one Quick Add Group, a line. Everything is checked before anything
+ * changes; the work itself goes through the provisioning queue like every other cause, and the operator
+ * follows the transaction returned.
+ */
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { effectiveStatus, newTransactionId, type TransactionRecord } from '../domain';
+import type { Storage } from '../ports/storage';
+import { lineRequestSchema, type ProvisioningQueue, type ProvisionUserMessage } from './messages';
+import { problem, ProblemError } from './problems';
+
+export const quickUserRequestSchema = z.object({
+  userId: z.string().min(1).max(200),
+  siteId: z.string().min(1).max(200),
+  quickAddGroupId: z.string().min(1).max(200),
+  line: lineRequestSchema.default({ kind: 'none' }),
+});
+export type QuickUserRequest = z.input<typeof quickUserRequestSchema>;
+
+export interface QuickUserAccepted {
+  transactionId: string;
+  message: ProvisionUserMessage;
+}
+
+/** @throws ProblemError 400 (invalid body), 404 (customer, user, site or group unknown), 409 (number not available). */
+export async function requestQuickUser(
+  deps: { storage: Storage; queue: ProvisioningQueue; now?: () => Date },
+  customerId: string,
+  body: unknown,
+): Promise<QuickUserAccepted> {
+  const parsed = quickUserRequestSchema.safeParse(body);
+  if (!parsed.success) {
+    throw new ProblemError(problem(400, 'Invalid Quick User request', 'The request body does not match the schema.', parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }))));
+  }
+  const request = parsed.data;
+  const { storage } = deps;
+  const now = deps.now?.() ?? new Date();
+  const [customer, user, site, group] = await Promise.all([
+    storage.customers.get(customerId),
+    storage.users.get(customerId, request.userId),
+    storage.sites.get(customerId, request.siteId),
+    storage.quickAddGroups.get(customerId, request.quickAddGroupId),
+  ]);
+  if (!customer) throw new ProblemError(problem(404, 'Customer not found', `customer ${customerId} does not exist`));
+  if (!user) throw new ProblemError(problem(404, 'User not found', `user ${request.userId} is not synced to customer ${customerId}`));
+  if (!site) throw new ProblemError(problem(404, 'Site not found', `site ${request.siteId} does not exist`));
+  if (!group) throw new ProblemError(problem(404, 'Quick Add Group not found', `Quick Add Group ${request.quickAddGroupId} does not exist`));
+  if (request.line.kind === 'explicit') {
+    const number = request.line.number;
+    const entry = (await storage.numbers.get({ customerId, siteId: request.siteId }, number)) ?? (await storage.numbers.get({ customerId }, number));
+    if (!entry) throw new ProblemError(problem(409, 'Number not available', `${number} is not in the inventory of site ${request.siteId} or its customer`));
+    const held = entry.value.status === 'Used' && entry.value.userId === request.userId;
+    if (!held && effectiveStatus(entry.value, now) !== 'Available') {
+      throw new ProblemError(problem(409, 'Number not available', `${number} is ${entry.value.status}`));
+    }
+  }
+
+  const transactionId = newTransactionId(now, randomUUID());
+  const transaction: TransactionRecord = {
+    id: transactionId, customerId, kind: 'quick-user', userId: request.userId, trigger: 'quick-user',
+    startedAt: now.toISOString(), outcome: 'running',
+    steps: [{ name: 'accepted', result: 'ok', detail: `site ${site.value.name}, Quick Add Group ${group.value.name}, line ${request.line.kind}`, at: now.toISOString() }],
+  };
+  await storage.transactions.create(transaction);
+  const message: ProvisionUserMessage = {
+    customerId, userId: request.userId, reason: 'quick-user', transactionId,
+    siteId: request.siteId, quickAddGroupId: request.quickAddGroupId, line: request.line, requestedAt: now.toISOString(),
+  };
+  await deps.queue.send([message]);
+  return { transactionId, message };
+}
+
+/** Recent transactions, newest first, optionally of one user. */
+export async function recentTransactions(storage: Storage, customerId: string, options: { userId?: string; top?: number } = {}): Promise<TransactionRecord[]> {
+  const top = Math.min(Math.max(options.top ?? 50, 1), 500);
+  if (!options.userId) return storage.transactions.listRecent(customerId, top);
+  const recent = await storage.transactions.listRecent(customerId, Math.min(top * 20, 5_000));
+  return recent.filter((t) => t.userId === options.userId).slice(0, top);
+}
