@@ -128,6 +128,8 @@ export async function startSync(
     await recordSkip(deps, request.customerId, request.kind, 'the previous run is still going');
     throw new SyncRefused(`A ${request.kind} sync of this customer is already running.`, 409);
   }
+  // Visible at once; the orchestration's first activity finds it and goes on from it.
+  await deps.runs.create(newRun(input, at.toISOString()));
   const def = await deps.definitions.get(request.customerId, request.kind);
   if (def) await deps.definitions.put({ ...def, lastStartedAt: at.toISOString(), lastRunId: runId });
   return { runId, instanceId };
@@ -208,21 +210,26 @@ export async function beginRun(deps: SyncDeps, input: StartSyncInput): Promise<B
     mode = 'full';
     resync = 'no delta link held yet: a full read instead';
   }
-  const run: SyncRun = existing ?? {
+  const run: SyncRun = existing ?? newRun(input, startedAt);
+  run.mode = mode;
+  run.resync = resync;
+  await deps.runs.save(run);
+  return { customerId: input.customerId, runId: input.runId, kind: input.kind, mode, startedAt, deltaLink: link?.value, resync };
+}
+
+function newRun(input: StartSyncInput, startedAt: string): SyncRun {
+  return {
     customerId: input.customerId,
     runId: input.runId,
     kind: input.kind,
-    mode,
+    mode: input.kind === 'delta' ? 'delta' : 'full',
     trigger: input.trigger,
     status: 'running',
     startedAt,
     counts: Object.fromEntries(ENTITY_TYPES.map((t) => [t, zeroCounts()])) as Record<EntityType, EntityCounts>,
-    resync,
     handedOff: 0,
     errors: [],
   };
-  await deps.runs.create(run);
-  return { customerId: input.customerId, runId: input.runId, kind: input.kind, mode: run.mode, startedAt, deltaLink: link?.value, resync: run.resync };
 }
 
 export async function catalogActivity(deps: SyncDeps, input: { customerId: string; runId: string; type: CatalogType }): Promise<CatalogSyncResult> {
