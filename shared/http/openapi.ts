@@ -75,21 +75,22 @@ type JsonSchema = Record<string, unknown>;
 export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output', omit: readonly string[] = []): JsonSchema {
   const out = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema;
   delete out.$schema;
-  if (io === 'input') closeObjects(out);
-  if (omit.length > 0 && typeof out.properties === 'object' && out.properties !== null) {
-    const props = out.properties as Record<string, unknown>;
-    for (const name of omit) delete props[name];
-    if (Array.isArray(out.required)) out.required = (out.required as string[]).filter((n) => !omit.includes(n));
-  }
+  if (io === 'input') shapeObjects(out, omit);
   return out;
 }
 
-function closeObjects(node: unknown): void {
-  if (Array.isArray(node)) return node.forEach(closeObjects);
+/** Closes every object schema and drops the fields the path fills in (at any depth: nested items too). */
+function shapeObjects(node: unknown, omit: readonly string[]): void {
+  if (Array.isArray(node)) return node.forEach((n) => shapeObjects(n, omit));
   if (typeof node !== 'object' || node === null) return;
   const o = node as JsonSchema;
-  if (o.type === 'object' && typeof o.properties === 'object' && o.additionalProperties === undefined) o.additionalProperties = false;
-  for (const v of Object.values(o)) closeObjects(v);
+  if (o.type === 'object' && typeof o.properties === 'object' && o.properties !== null) {
+    if (o.additionalProperties === undefined) o.additionalProperties = false;
+    const props = o.properties as Record<string, unknown>;
+    for (const name of omit) delete props[name];
+    if (Array.isArray(o.required)) o.required = (o.required as string[]).filter((n) => !omit.includes(n));
+  }
+  for (const v of Object.values(o)) shapeObjects(v, omit);
 }
 
 const STATUS_TEXT: Record<number, string> = {

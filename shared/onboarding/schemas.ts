@@ -95,7 +95,9 @@ export const DEFAULT_FLOW_THROUGH_CRITERIA_ID = 'default';
 // Whole configuration document
 
 /** Items of the document carry no customer id (it is the URL's); one that names another is refused. */
-function inCustomer<S extends z.ZodType>(schema: S, customerId: string) {
+function inCustomer<S extends z.ZodType>(schema: S, customerId: string | undefined) {
+  // Without a customer (the OpenAPI form) the item schema is shown as is, its customerId left out there.
+  if (customerId === undefined) return schema;
   return z.preprocess((v) => (typeof v === 'object' && v !== null && !Array.isArray(v) && !('customerId' in v) ? { ...v, customerId } : v), schema).superRefine((v, ctx) => {
     if ((v as { customerId?: unknown }).customerId !== customerId) ctx.addIssue({ code: 'custom', path: ['customerId'], message: 'must be absent or equal to the customerId in the URL' });
   });
@@ -103,7 +105,8 @@ function inCustomer<S extends z.ZodType>(schema: S, customerId: string) {
 
 export const MAX_DOCUMENT_ITEMS = 1000;
 
-export function configurationDocumentSchema(customerId: string) {
+/** The document for one customer; without a customer id, the form the OpenAPI document shows. */
+export function configurationDocumentSchema(customerId?: string) {
   return z.object({
     /** Needed when the customer is not onboarded yet; otherwise updates it when given. */
     customer: onboardCustomerSchema.omit({ id: true }).optional(),
