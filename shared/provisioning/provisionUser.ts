@@ -271,11 +271,14 @@ class Run {
     if (!teams && byKind(['licenses']).length > 0) teams = await this.ms.tenant.getTeamsUserConfiguration(this.user.userId);
 
     const staged = !teams && provision.profile.services.teams;
-    if (staged) {
+    const licensed = msUser.assignedLicenses.length > 0 || byKind(['licenses']).some((c) => c.kind === 'licenses' && c.add.length > 0);
+    if (staged && !licensed) {
+      this.needsAttention('teams', 'the user is not in Teams and holds no license that would bring it there');
+    } else if (staged) {
       this.step('teams', 'skipped', 'the user is not in Teams yet: staged until it appears');
     } else {
       for (const change of byKind(['policy', 'dialPlan'])) await this.apply(change);
-      await this.numberStep(siteId, state, line, lineType);
+      await this.numberStep(siteId, state, line, lineType, teams?.featureTypes ?? []);
     }
     for (const change of byKind(['groups'])) await this.apply(change);
 
@@ -346,7 +349,7 @@ class Run {
   }
 
   /** The number: keep and record the one held in Teams, or take one from the inventory and assign it. */
-  private async numberStep(siteId: string, state: MicrosoftUserState, line: LineRequirement, lineType: NumberType): Promise<void> {
+  private async numberStep(siteId: string, state: MicrosoftUserState, line: LineRequirement, lineType: NumberType, features: string[]): Promise<void> {
     if (line.kind === 'none') {
       if (state.number) await this.recordHeldNumber(siteId, state.number.number, this.user.userId);
       return;
@@ -365,6 +368,11 @@ class Run {
     const microsoftType = toMicrosoftNumberType(type);
     if (!microsoftType) {
       this.step('number', 'failed', `${type} numbers cannot be assigned through Microsoft Graph`);
+      return;
+    }
+    // Teams refuses a number to a user without Teams Phone: say so without taking one from the inventory.
+    if (!features.includes('PhoneSystem') || (type === 'CallingPlan' && !features.includes('CallingPlan'))) {
+      this.step('number', 'failed', `the user has no ${type === 'CallingPlan' ? 'Calling Plan' : 'Teams Phone'} license: no number assigned`);
       return;
     }
     let number: string;
@@ -401,7 +409,8 @@ class Run {
     } catch (error) {
       if (isTransient(error)) throw error; // the inventory keeps it for this user: the retry gets it back
       if (error instanceof OperationFailedError || error instanceof MicrosoftError) {
-        await numbers.release(scope, number, userId, this.now, this.ctx.settings.numberCoolingDays);
+        // Never held by the user: back to available at once, not through cooling.
+        await numbers.release(scope, number, userId, this.now, 0);
         this.step('number', 'failed', `${number}: ${error instanceof OperationFailedError ? error.reason : error.message}`);
         return;
       }

@@ -1,0 +1,380 @@
+/**
+ * Provisioning end to end on the local stack: the real function app, Service Bus broker, Durable runtime,
+ * Azurite and the Graph emulator with a 120-user demo tenant.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMicrosoftTenant } from '../../shared/adapters/graph';
+import { microsoftConnector } from '../../shared/adapters/provisioningDeps';
+import { ServiceBusProvisioningScheduler } from '../../shared/adapters/servicebus/provisioningScheduler';
+import { sender } from '../../shared/adapters/servicebus/client';
+import { readSettings } from '../../shared/config/settings';
+import { QUEUES } from '../../shared/config/queues';
+import type { UserRecord, UserStateKind } from '../../shared/domain';
+import type { MicrosoftUser } from '../../shared/ports/microsoft';
+import {
+  forgetCustomerContexts,
+  provisionMessageId,
+  provisionUser,
+  recheckStagedUsers,
+  type ProvisionUserMessage,
+  type ProvisioningDeps,
+} from '../../shared/provisioning';
+import { generateDemoTenant } from '../../local/demo/tenant';
+import { freeRanges, OFFICE_SITES, seedCustomer, SKUS, startWorld, syncAdd, type World } from './world';
+
+const CUSTOMER = 'contoso';
+const OVERBUILD_CUSTOMER = 'contoso-ob';
+const POOL = 3;
+const officeCities = new Set(OFFICE_SITES.map((s) => s.city));
+const siteOfCity = new Map(OFFICE_SITES.map((s) => [s.city, s.id]));
+
+let world: World;
+const duplicateNumbers = () => generateDemoTenant({ seed: 'provisioning', users: 120 }).duplicateNumbers;
+/** Teams state before anything was provisioned. */
+let teamsBefore: Map<string, { numbers: string[]; features: string[] }>;
+
+beforeAll(async () => {
+  world = await startWorld({ users: 120 });
+  const control = world.stack.graph!.control;
+  teamsBefore = new Map(
+    world.users.flatMap((u) => {
+      const t = control.teamsUser(world.tenantId, u.id);
+      return t ? [[u.id, { numbers: t.telephoneNumbers.map((n) => n.telephoneNumber), features: [...t.featureTypes] }] as const] : [];
+    }),
+  );
+  await seedCustomer(world, {
+    customerId: CUSTOMER,
+    numbersPerSite: POOL,
+    settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft', preventDuplicateNumbers: 'no' },
+    extraGroups: [{ id: 'e5', name: 'E5', licenses: [SKUS.SPE_E5.skuId], usageLocation: 'US' }],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await world?.stop();
+});
+
+async function users(customerId: string): Promise<Map<string, UserRecord>> {
+  const out = new Map<string, UserRecord>();
+  for await (const { value } of world.storage.users.list(customerId)) out.set(value.userId, value);
+  return out;
+}
+
+function countStates(records: Iterable<UserRecord>): Record<UserStateKind, number> {
+  const counts: Record<UserStateKind, number> = { 'at-customer': 0, 'at-site': 0, provisioned: 0, staged: 0, 'needs-attention': 0 };
+  for (const r of records) counts[r.state.kind]++;
+  return counts;
+}
+
+type Expected = { kind: UserStateKind; siteId?: string; voice: boolean };
+function expectedFor(u: MicrosoftUser): Expected {
+  if (!u.city || !officeCities.has(u.city)) return { kind: 'at-customer', voice: false };
+  const siteId = siteOfCity.get(u.city)!;
+  const voice = u.department === 'Sales';
+  if (teamsBefore.has(u.id)) return { kind: 'provisioned', siteId, voice };
+  return { kind: u.assignedLicenses.length > 0 ? 'staged' : 'needs-attention', siteId, voice };
+}
+
+async function waitForTransaction(customerId: string, id: string) {
+  for (let i = 0; i < 300; i++) {
+    const t = await world.storage.transactions.get(customerId, id);
+    if (t && t.value.outcome !== 'running') return t.value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`transaction ${id} did not finish`);
+}
+
+describe('flow-through provisioning', () => {
+  it('places and provisions every synced user with exact counts, and never gives a number twice', async () => {
+    await world.queue.send(syncAdd(CUSTOMER, world.users.map((u) => u.id), '2026-01-01T00:00:00.000Z'));
+    await world.idle();
+    const records = await users(CUSTOMER);
+    const expected = new Map(world.users.map((u) => [u.id, expectedFor(u)]));
+    const want: Record<UserStateKind, number> = { 'at-customer': 0, 'at-site': 0, provisioned: 0, staged: 0, 'needs-attention': 0 };
+    for (const e of expected.values()) want[e.kind]++;
+    expect(countStates(records.values())).toEqual(want);
+    expect(want.provisioned).toBeGreaterThan(20);
+    expect(want['at-customer']).toBeGreaterThan(0);
+    for (const [id, e] of expected) {
+      const r = records.get(id)!;
+      expect(r.state.kind, id).toBe(e.kind);
+      if (e.siteId) expect('siteId' in r.state && r.state.siteId).toBe(e.siteId);
+      expect(r.lastTransactionId, id).toBeDefined();
+    }
+
+    // Numbers: each site's small pool goes to voice users in Teams with Teams Phone and no number yet.
+    const control = world.stack.graph!.control;
+    for (const site of OFFICE_SITES) {
+      const wanting = world.users.filter((u) => {
+        const e = expected.get(u.id)!;
+        const t = teamsBefore.get(u.id);
+        return e.siteId === site.id && e.voice && e.kind === 'provisioned' && t && t.numbers.length === 0 && t.features.includes('PhoneSystem');
+      }).length;
+      const pool = (await world.storage.numbers.list({ customerId: CUSTOMER, siteId: site.id })).filter((n) => n.value.rangeId !== undefined);
+      const used = pool.filter((n) => n.value.status === 'Used');
+      expect(used.length, site.id).toBe(Math.min(wanting, POOL));
+      expect(new Set(used.map((n) => n.value.userId)).size).toBe(used.length);
+      for (const n of used) {
+        const held = control.numbers(world.tenantId).find((a) => a.telephoneNumber === n.value.number)!;
+        expect(held.assignmentTargetId).toBe(n.value.userId);
+        expect(records.get(n.value.userId!)!.number).toBe(n.value.number);
+      }
+    }
+    // Every number held in Teams is assigned to one user only.
+    const targets = control.numbers(world.tenantId).filter((a) => a.assignmentTargetId);
+    expect(new Set(targets.map((a) => a.telephoneNumber)).size).toBe(targets.length);
+  });
+
+  it('records numbers users already hold; with prevent-duplicate-numbers off the same number enters two sites, flagged', async () => {
+    const duplicates = duplicateNumbers();
+    expect(duplicates.length).toBeGreaterThan(0);
+    for (const { telephoneNumber, userIds } of duplicates) {
+      const sea = await world.storage.numbers.get({ customerId: CUSTOMER, siteId: 'sea' }, telephoneNumber);
+      const chi = await world.storage.numbers.get({ customerId: CUSTOMER, siteId: 'chi' }, telephoneNumber);
+      expect(sea?.value).toMatchObject({ status: 'Used', userId: userIds[0] });
+      expect(chi?.value).toMatchObject({ status: 'Used', userId: userIds[1] });
+      const records = await Promise.all(userIds.map((id) => world.storage.users.get(CUSTOMER, id)));
+      const transactions = await Promise.all(records.map((r) => world.storage.transactions.get(CUSTOMER, r!.value.lastTransactionId!)));
+      const flagged = transactions.filter((t) => t!.value.steps.some((s) => s.name === 'number' && /duplicate/.test(s.detail ?? '')));
+      expect(flagged.length).toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  it('a second delivery of every message changes nothing and writes nothing to Microsoft', async () => {
+    const before = await users(CUSTOMER);
+    const writes = structuredClone(world.stack.graph!.control.counters().writes);
+    // Other ids, so that duplicate detection does not drop them: the handler must see the repeat itself.
+    const again = new ServiceBusProvisioningScheduler((m) => `${provisionMessageId(m)}~again`, world.stack.settings);
+    await again.send(syncAdd(CUSTOMER, world.users.map((u) => u.id), '2026-01-01T00:00:00.000Z'));
+    await world.idle();
+    expect(world.stack.graph!.control.counters().writes).toEqual(writes);
+    const after = await users(CUSTOMER);
+    for (const [id, r] of before) expect(after.get(id)!.state, id).toEqual(r.state);
+
+    // A new cause (a later sync) re-plans from Microsoft's state: still no write.
+    await world.queue.send(syncAdd(CUSTOMER, world.users.map((u) => u.id), '2026-01-02T00:00:00.000Z'));
+    await world.idle();
+    expect(world.stack.graph!.control.counters().writes).toEqual(writes);
+  });
+
+  it('stages licensed users not in Teams yet, and the staging re-check provisions them once Teams knows them', async () => {
+    const staged = [...(await users(CUSTOMER)).values()].filter((r) => r.state.kind === 'staged');
+    expect(staged.length).toBeGreaterThan(0);
+    const [first, ...rest] = staged;
+    world.stack.graph!.control.provisionTeamsUser(world.tenantId, first.userId);
+    const { sent } = await recheckStagedUsers({ storage: world.storage, queue: world.queue }, CUSTOMER);
+    expect(sent).toBe(staged.length);
+    await world.idle();
+    const after = await users(CUSTOMER);
+    expect(after.get(first.userId)!.state.kind).toBe('provisioned');
+    for (const r of rest) expect(after.get(r.userId)!.state.kind).toBe('staged');
+  });
+
+  it('retries a transient failure with a new scheduled message, and gives up after the limit', async () => {
+    const settings = readSettings(world.stack.settings);
+    process.env.PROVISIONING_TEST_SECRET = world.stack.settings[world.stack.demo!.secretSetting];
+    const base = microsoftConnector(settings);
+    const deps: ProvisioningDeps = {
+      storage: world.storage,
+      queue: world.queue,
+      retry: { baseDelayMs: 200, maxAttempts: 2 },
+      // Its own Graph client without retries, so that one injected 503 reaches the use case.
+      microsoft: (customer) => {
+        const ports = base({ ...customer, credentialRef: 'env:PROVISIONING_TEST_SECRET' });
+        const tenant = createMicrosoftTenant({ tenantId: customer.tenantId, clientId: customer.clientId!, credentialRef: 'env:PROVISIONING_TEST_SECRET' }, settings, { retry: { maxRetries: 0 } });
+        return { ...ports, tenant };
+      },
+    };
+    const records = await users(CUSTOMER);
+    // Users left at customer level, in Teams, without a direct calling policy: Quick User gives them one.
+    const candidates = world.users.filter((u) => records.get(u.id)!.state.kind === 'at-customer' && teamsBefore.has(u.id) && !world.stack.graph!.control.teamsUser(world.tenantId, u.id)!.effectivePolicyAssignments.some((p) => p.policyType === 'TeamsCallingPolicy' && p.policyAssignment.displayName !== 'Global'));
+    expect(candidates.length).toBeGreaterThanOrEqual(2);
+    const message = (userId: string): ProvisionUserMessage => ({ customerId: CUSTOMER, userId, reason: 'quick-user', siteId: 'sea', quickAddGroupId: 'standard', line: { kind: 'none' }, requestedAt: new Date().toISOString() });
+    const control = world.stack.graph!.control;
+    control.setFaults({ rules: [{ route: 'POST /admin/teams/policy/userAssignments/assign', status: 503, times: 1 }] });
+    const first = await provisionUser(deps, message(candidates[0].id));
+    expect(first).toMatchObject({ kind: 'retry-scheduled', attempt: 1 });
+    await world.idle();
+    const done = await waitForTransaction(CUSTOMER, first.transactionId!);
+    expect(done.outcome).toBe('succeeded');
+    expect(done.steps.map((s) => s.name)).toEqual(expect.arrayContaining(['retry', 'policy:TeamsCallingPolicy']));
+    expect((await world.storage.users.get(CUSTOMER, candidates[0].id))!.value.state).toMatchObject({ kind: 'provisioned', siteId: 'sea' });
+
+    control.setFaults({ rules: [{ route: 'POST /admin/teams/policy/userAssignments/assign', status: 503, times: 1 }] });
+    const last = await provisionUser(deps, { ...message(candidates[1].id), attempt: 1 });
+    expect(last).toMatchObject({ kind: 'done', outcome: 'failed', state: { kind: 'needs-attention' } });
+    expect((await world.storage.users.get(CUSTOMER, candidates[1].id))!.value.state).toMatchObject({ kind: 'needs-attention', reason: expect.stringContaining('gave up after 2 attempts') });
+    control.clearFaults();
+  });
+});
+
+describe('Quick User', () => {
+  it('refuses invalid requests before anything changes: 400, 404, 409 as problem+json', async () => {
+    const someone = world.users[0].id;
+    const bad = await world.api('POST', `/customers/${CUSTOMER}/quick-user`, { userId: 1 });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ status: 400, errors: expect.any(Array) });
+    const cases: Array<[unknown, number]> = [
+      [{ userId: 'nobody', siteId: 'sea', quickAddGroupId: 'voice' }, 404],
+      [{ userId: someone, siteId: 'atlantis', quickAddGroupId: 'voice' }, 404],
+      [{ userId: someone, siteId: 'sea', quickAddGroupId: 'gold' }, 404],
+      [{ userId: someone, siteId: 'sea', quickAddGroupId: 'voice', line: { kind: 'explicit', number: '+19995550100' } }, 409],
+    ];
+    const used = (await world.storage.numbers.list({ customerId: CUSTOMER, siteId: 'sea' })).find((n) => n.value.status === 'Used' && n.value.userId !== someone);
+    if (used) cases.push([{ userId: someone, siteId: 'sea', quickAddGroupId: 'voice', line: { kind: 'explicit', number: used.value.number } }, 409]);
+    const missingCustomer = await world.api('POST', '/customers/nobody/quick-user', { userId: someone, siteId: 'sea', quickAddGroupId: 'voice' });
+    expect(missingCustomer.status).toBe(404);
+    const before = (await world.storage.transactions.listRecent(CUSTOMER, 1000)).length;
+    for (const [body, status] of cases) {
+      const res = await world.api('POST', `/customers/${CUSTOMER}/quick-user`, body);
+      expect(res.status, JSON.stringify(body)).toBe(status);
+      expect(res.body.title).toEqual(expect.any(String));
+    }
+    expect((await world.storage.transactions.listRecent(CUSTOMER, 1000)).length).toBe(before);
+  });
+
+  it('moves one user to a site with an explicit number; the transaction is followed over HTTP', async () => {
+    const records = await users(CUSTOMER);
+    const control = world.stack.graph!.control;
+    const user = world.users.find((u) => {
+      const t = control.teamsUser(world.tenantId, u.id);
+      return records.get(u.id)!.state.kind === 'at-customer' && t && t.telephoneNumbers.length === 0 && t.featureTypes.includes('PhoneSystem');
+    });
+    expect(user).toBeDefined();
+    // More Sydney numbers, beyond the small pool the flow-through used.
+    const [range] = freeRanges(world, CUSTOMER).filter((r) => r.siteId === 'syd');
+    const taken = new Set((await world.storage.numbers.list({ customerId: CUSTOMER, siteId: 'syd' })).map((n) => n.value.number));
+    await world.storage.numbers.addRange({ ...range, id: 'range-syd-more' }, { preventDuplicateNumbers: false });
+    const number = control.numbers(world.tenantId).map((n) => n.telephoneNumber).filter((n) => n.startsWith('+6125550') && !taken.has(n) && n >= range.first && n <= range.last && !control.numbers(world.tenantId).find((a) => a.telephoneNumber === n)!.assignmentTargetId)[0];
+    const res = await world.api('POST', `/customers/${CUSTOMER}/quick-user`, { userId: user!.id, siteId: 'syd', quickAddGroupId: 'voice', line: { kind: 'explicit', number } });
+    expect(res.status).toBe(202);
+    const id = res.body.transactionId as string;
+    await world.idle();
+    const followed = await world.api('GET', `/customers/${CUSTOMER}/transactions/${encodeURIComponent(id)}`);
+    expect(followed.status).toBe(200);
+    expect(followed.body).toMatchObject({ id, kind: 'quick-user', outcome: 'succeeded', userId: user!.id });
+    expect(followed.body.steps.map((s: { name: string }) => s.name)).toEqual(expect.arrayContaining(['accepted', 'move', 'usage-location', 'number', 'groups']));
+    expect((await world.storage.users.get(CUSTOMER, user!.id))!.value).toMatchObject({ state: { kind: 'provisioned', siteId: 'syd' }, number });
+    expect(control.teamsUser(world.tenantId, user!.id)!.telephoneNumbers).toEqual([{ telephoneNumber: number, assignmentCategory: 'primary' }]);
+    const listed = await world.api('GET', `/customers/${CUSTOMER}/transactions?userId=${user!.id}`);
+    expect(listed.body.items[0].id).toBe(id);
+    expect(listed.body.items.every((t: { userId: string }) => t.userId === user!.id)).toBe(true);
+  });
+
+  it('licenses only as many users as there are seats; the rest need attention with the reason', async () => {
+    const unlicensed = world.users.filter((u) => u.userType === 'Member' && u.accountEnabled && u.assignedLicenses.length === 0).slice(0, 5);
+    expect(unlicensed).toHaveLength(5);
+    const sku = world.stack.graph!.control.skus(world.tenantId).find((s) => s.skuId === SKUS.SPE_E5.skuId)!;
+    const seats = sku.prepaidUnits.enabled - sku.consumedUnits;
+    expect(seats).toBeLessThan(5);
+    const accepted = await Promise.all(unlicensed.map((u) => world.api('POST', `/customers/${CUSTOMER}/quick-user`, { userId: u.id, siteId: 'sea', quickAddGroupId: 'e5' })));
+    expect(accepted.map((a) => a.status)).toEqual([202, 202, 202, 202, 202]);
+    await world.idle();
+    const states = await Promise.all(unlicensed.map(async (u) => (await world.storage.users.get(CUSTOMER, u.id))!.value.state));
+    expect(states.filter((s) => s.kind === 'provisioned')).toHaveLength(seats);
+    const refused = states.filter((s) => s.kind === 'needs-attention');
+    expect(refused).toHaveLength(5 - seats);
+    for (const s of refused) expect(s).toMatchObject({ reason: expect.stringContaining('no seats left') });
+  });
+});
+
+describe('update sync', () => {
+  it('moves a user whose attributes now match another site: old number to cooling, a new one at the new site', async () => {
+    const seaNumbers = await world.storage.numbers.list({ customerId: CUSTOMER, siteId: 'sea' });
+    const entry = seaNumbers.find((n) => n.value.status === 'Used' && n.value.rangeId !== undefined)!;
+    expect(entry).toBeDefined();
+    const userId = entry.value.userId!;
+    const [more] = freeRanges(world, CUSTOMER).filter((r) => r.siteId === 'chi');
+    await world.storage.numbers.addRange({ ...more, id: 'range-chi-more' }, { preventDuplicateNumbers: false });
+    const record = (await world.storage.users.get(CUSTOMER, userId))!.value;
+    await world.storage.users.upsertMany(CUSTOMER, [{ ...record.attributes, city: 'Chicago', officeLocation: 'Chicago Loop' }], new Date());
+    const at = new Date().toISOString();
+    await world.queue.send([{ customerId: CUSTOMER, userId, reason: 'sync-update', observedAt: at, requestedAt: at }]);
+    await world.idle();
+    const moved = (await world.storage.users.get(CUSTOMER, userId))!.value;
+    expect(moved.state).toMatchObject({ kind: 'provisioned', siteId: 'chi' });
+    expect(moved.number).toBeDefined();
+    expect(moved.number).not.toBe(entry.value.number);
+    expect((await world.storage.numbers.get({ customerId: CUSTOMER, siteId: 'sea' }, entry.value.number))!.value.status).toBe('Cooling');
+    expect((await world.storage.numbers.get({ customerId: CUSTOMER, siteId: 'chi' }, moved.number!))!.value).toMatchObject({ status: 'Used', userId });
+    const teams = world.stack.graph!.control.teamsUser(world.tenantId, userId)!;
+    expect(teams.telephoneNumbers.map((t) => t.telephoneNumber)).toEqual([moved.number]);
+    const transaction = await world.storage.transactions.get(CUSTOMER, moved.lastTransactionId!);
+    expect(transaction!.value).toMatchObject({ kind: 'move', outcome: 'succeeded' });
+  });
+});
+
+describe('overbuild', () => {
+  it('moves every matching customer-level user, records duplicates refused with prevent-duplicate-numbers on, and summarises', async () => {
+    await seedCustomer(world, { customerId: OVERBUILD_CUSTOMER, settings: { moveAndFlowThrough: 'yes', addSync: 'no', preventDuplicateNumbers: 'yes', addSyncCriteriaId: 'ft' } });
+    const writes = structuredClone(world.stack.graph!.control.counters().writes);
+    const notFound = await world.api('POST', `/customers/${OVERBUILD_CUSTOMER}/overbuilds`, { siteId: 'atlantis', provision: false });
+    expect(notFound.status).toBe(404);
+    const invalid = await world.api('POST', `/customers/${OVERBUILD_CUSTOMER}/overbuilds`, { provision: 'yes' });
+    expect(invalid.status).toBe(400);
+
+    const started = await world.api('POST', `/customers/${OVERBUILD_CUSTOMER}/overbuilds`, { provision: false, repeatEveryMinutes: 1440 });
+    expect(started.status).toBe(202);
+    await world.stack.durable!.waitForCompletion(started.body.id);
+    const status = await world.api('GET', `/customers/${OVERBUILD_CUSTOMER}/overbuilds/${started.body.id}`);
+    expect(status.status).toBe(200);
+    const matching = world.users.filter((u) => u.city && officeCities.has(u.city)).length;
+    expect(status.body).toMatchObject({ runtimeStatus: 'Completed', summary: { total: world.users.length, moved: matching, provisioned: 0, failed: [], unmatched: { count: world.users.length - matching } } });
+    // Moving writes nothing to Microsoft.
+    expect(world.stack.graph!.control.counters().writes).toEqual(writes);
+
+    const records = await users(OVERBUILD_CUSTOMER);
+    expect(countStates(records.values())).toMatchObject({ 'at-site': matching, 'at-customer': world.users.length - matching });
+    for (const { telephoneNumber, userIds } of duplicateNumbers()) {
+      const outcomes = await Promise.all(userIds.map(async (id) => {
+        const r = records.get(id)!;
+        const t = await world.storage.transactions.get(OVERBUILD_CUSTOMER, r.lastTransactionId!);
+        return t!.value.steps.find((s) => s.name === 'number')!.result;
+      }));
+      expect(outcomes.sort(), telephoneNumber).toEqual(['failed', 'ok']);
+    }
+    const schedules = await world.storage.syncState.get<unknown[]>(OVERBUILD_CUSTOMER, 'overbuild-schedules');
+    expect(schedules!.value).toEqual([expect.objectContaining({ provision: false, everyMinutes: 1440 })]);
+  });
+
+  it('previews placement page by page without changing anything', async () => {
+    forgetCustomerContexts();
+    const writes = structuredClone(world.stack.graph!.control.counters().writes);
+    const first = await world.api('GET', `/customers/${CUSTOMER}/placement-preview?top=5&mode=flow-through`);
+    expect(first.status).toBe(200);
+    const atCustomer = [...(await users(CUSTOMER)).values()].filter((r) => !('siteId' in r.state)).length;
+    let seen = first.body.items.length;
+    let continuation = first.body.continuation as string | undefined;
+    while (continuation) {
+      const page = await world.api('GET', `/customers/${CUSTOMER}/placement-preview?top=5&continuation=${continuation}`);
+      seen += page.body.items.length;
+      continuation = page.body.continuation;
+    }
+    expect(seen).toBe(atCustomer);
+    expect(world.stack.graph!.control.counters().writes).toEqual(writes);
+    expect((await world.api('GET', `/customers/${CUSTOMER}/placement-preview?mode=sideways`)).status).toBe(400);
+  });
+});
+
+describe('dead letters', () => {
+  it('dead-letters a body that is not a provisioning message, shows why over HTTP, and replays it', async () => {
+    await sender(QUEUES.userProvisioning.name, world.stack.settings).sendMessages({ messageId: 'poison-1', body: { hello: 'world' }, contentType: 'application/json' });
+    const dlq = `${QUEUES.userProvisioning.name}/$DeadLetterQueue`;
+    for (let i = 0; i < 200 && world.stack.broker.stats(dlq).active < 1; i++) await new Promise((r) => setTimeout(r, 50));
+    const listed = await world.api('GET', '/dead-letters/user-provisioning');
+    expect(listed.status).toBe(200);
+    expect(listed.body.messages).toEqual([
+      expect.objectContaining({ messageId: 'poison-1', deadLetterReason: 'MaxDeliveryCountExceeded', handlerReason: expect.stringContaining('invalid provisioning message'), body: { hello: 'world' } }),
+    ]);
+    const replay = await world.api('POST', '/dead-letters/user-provisioning/replay', { messageIds: ['poison-1'] });
+    expect(replay.body).toEqual({ replayed: ['poison-1'], notFound: [] });
+    // Still poison: it comes back to the dead-letter queue under its replay id, the original completed.
+    for (let i = 0; i < 200; i++) {
+      const again = await world.api('GET', '/dead-letters/user-provisioning');
+      if (again.body.messages.length === 1 && again.body.messages[0].messageId !== 'poison-1') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const final = await world.api('GET', '/dead-letters/user-provisioning');
+    expect(final.body.messages).toEqual([expect.objectContaining({ messageId: expect.stringMatching(/^poison-1~replay~/) })]);
+  });
+});
