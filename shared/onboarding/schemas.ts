@@ -121,7 +121,19 @@ export function configurationDocumentSchema(customerId?: string) {
   });
 }
 export type ConfigurationDocument = z.output<ReturnType<typeof configurationDocumentSchema>>;
-export type ConfigurationDocumentInput = z.input<ReturnType<typeof configurationDocumentSchema>>;
+type Item<S extends z.ZodType> = Omit<z.input<S>, 'customerId'> & { customerId?: string };
+/** What a caller writes: the items without their customer id. */
+export interface ConfigurationDocumentInput {
+  customer?: Omit<z.input<typeof onboardCustomerSchema>, 'id'>;
+  sites?: Array<Item<typeof siteSchema>>;
+  modelFilterCriteria?: Array<Item<typeof modelFilterCriteriaSchema>>;
+  siteDefaults?: Array<Item<typeof siteDefaultsSchema>>;
+  quickAddGroups?: Array<Item<typeof quickAddGroupSchema>>;
+  userProfiles?: Array<Item<typeof userProfileSchema>>;
+  flowThroughCriteria?: Item<typeof flowThroughCriteriaSchema>;
+  globalSettings?: z.input<typeof globalSettingsSchema>;
+  numberRanges?: Array<Item<typeof numberRangeSchema>>;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Query filters
