@@ -15,6 +15,8 @@ import {
   heldDeletions,
   PULL_SYNC,
   PULL_USERS,
+  PULL_USER_PAGES,
+  PULL_TEAMS_PAGES,
   recheckStaged,
   runDueSyncs,
   runStatus,
@@ -85,6 +87,7 @@ df.app.orchestration(PULL_USERS, function* (context: OrchestrationContext) {
   let counts = zero();
   let handedOff = 0;
   let deltaLink: string | undefined;
+  let firstSync = false;
   if (begin.mode === 'delta' && begin.deltaLink) {
     let link: string = begin.deltaLink;
     for (;;) {
@@ -101,26 +104,48 @@ df.app.orchestration(PULL_USERS, function* (context: OrchestrationContext) {
     }
   } else {
     const start = (yield context.df.callActivityWithRetry('syncUsersStart', retry, { customerId: begin.customerId })) as UsersStart;
-    let link: string | undefined;
-    do {
-      const page = (yield context.df.callActivityWithRetry('syncUsersPage', retry, { ...base, firstSync: start.firstSync, link, soFar: counts })) as UsersPageResult;
-      counts = plus(counts, page.counts);
-      handedOff += page.handedOff;
-      link = page.nextLink;
-    } while (link);
-    let teamsLink: string | undefined;
-    do {
-      const page = (yield context.df.callActivityWithRetry('syncTeamsPage', retry, { customerId: begin.customerId, link: teamsLink })) as { nextLink?: string };
-      teamsLink = page.nextLink;
-    } while (teamsLink);
+    // Users and their Teams side are read side by side; both merge into the same records.
+    const [pages] = (yield context.df.Task.all([
+      context.df.callSubOrchestrator(PULL_USER_PAGES, { ...base, firstSync: start.firstSync }, `${context.df.instanceId}:pages`),
+      context.df.callSubOrchestrator(PULL_TEAMS_PAGES, { customerId: begin.customerId }, `${context.df.instanceId}:teams`),
+    ])) as [{ counts: EntityCounts; handedOff: number }, unknown];
+    counts = pages.counts;
+    handedOff = pages.handedOff;
     deltaLink = start.nextDeltaLink;
+    firstSync = start.firstSync;
   }
-  const deletions = (yield context.df.callActivityWithRetry('syncUserDeletions', retry, { ...base, mode: begin.mode, soFar: counts })) as {
+  const deletions = (yield context.df.callActivityWithRetry('syncUserDeletions', retry, { ...base, mode: begin.mode, soFar: counts, firstSync })) as {
     counts: EntityCounts;
     heldReason?: string;
   };
   counts = plus(counts, deletions.counts);
   return { counts, handedOff, deltaLink, heldReason: deletions.heldReason } satisfies UsersFamilyResult;
+});
+
+df.app.orchestration(PULL_USER_PAGES, function* (context: OrchestrationContext) {
+  const input = context.df.getInput() as { customerId: string; runId: string; startedAt: string; firstSync: boolean };
+  let counts = zero();
+  let handedOff = 0;
+  let link: string | undefined;
+  do {
+    const page = (yield context.df.callActivityWithRetry('syncUsersPage', retry, { ...input, link, soFar: counts })) as UsersPageResult;
+    counts = plus(counts, page.counts);
+    handedOff += page.handedOff;
+    link = page.nextLink;
+  } while (link);
+  return { counts, handedOff };
+});
+
+df.app.orchestration(PULL_TEAMS_PAGES, function* (context: OrchestrationContext) {
+  const input = context.df.getInput() as { customerId: string };
+  let joined = 0;
+  let link: string | undefined;
+  do {
+    const page = (yield context.df.callActivityWithRetry('syncTeamsPage', retry, { customerId: input.customerId, link })) as { joined: number; nextLink?: string };
+    joined += page.joined;
+    link = page.nextLink;
+  } while (link);
+  return { joined };
 });
 
 function firstLine(message: string): string {

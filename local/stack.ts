@@ -27,6 +27,8 @@ export interface LocalStackOptions {
   hostPort?: number;
   /** Keep Table Storage in this folder instead of memory. */
   persistDir?: string;
+  /** Use this Table Storage instead of starting Azurite (benchmarks keep it in another process). */
+  tablesConnectionString?: string;
   /** Where the emulator's CA file and other run files go (default: a temp folder). */
   runDir?: string;
   clock?: Clock;
@@ -70,7 +72,9 @@ export interface LocalStack {
   host: LocalHost;
   durable?: DurableExtension;
   serviceBus?: ServiceBusExtension;
-  tables: TableServerHandle;
+  /** Azurite, when the stack started it. */
+  tables?: TableServerHandle;
+  tablesConnectionString: string;
   broker: LocalBroker;
   graph?: GraphEmulator;
   /** The demo tenant's app registration, when the emulator runs. */
@@ -91,8 +95,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
   };
   try {
-    const tables = await startTableServer({ port: 0, persistDir: options.persistDir });
-    cleanups.push(() => tables.stop());
+    const tables = options.tablesConnectionString ? undefined : await startTableServer({ port: 0, persistDir: options.persistDir });
+    if (tables) cleanups.push(() => tables.stop());
+    const tablesConnectionString = options.tablesConnectionString ?? tables!.connectionString;
     const broker = await startBroker({ port: 0, queues: brokerQueues(), clock: options.clock });
     cleanups.push(() => broker.stop());
 
@@ -133,8 +138,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
     const settings: Record<string, string> = {
       ...fileSettings,
-      AzureWebJobsStorage: tables.connectionString,
-      SITESYNC_TABLES_CONNECTION_STRING: tables.connectionString,
+      AzureWebJobsStorage: tablesConnectionString,
+      SITESYNC_TABLES_CONNECTION_STRING: tablesConnectionString,
       [SERVICE_BUS_CONNECTION]: broker.connectionString,
       ...graphSettings,
       ...options.settings,
@@ -144,7 +149,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const without = new Set(options.without ?? []);
 
     const launch = async (port: number) => {
-      const durable = without.has('durable') ? undefined : new DurableExtension({ connectionString: tables.connectionString });
+      const durable = without.has('durable') ? undefined : new DurableExtension({ connectionString: tablesConnectionString });
       const serviceBus = without.has('serviceBus') ? undefined : new ServiceBusExtension({ broker });
       const extensions: HostExtension[] = [durable, serviceBus].filter((e): e is DurableExtension | ServiceBusExtension => e !== undefined);
       const host = await LocalHost.start({
@@ -157,7 +162,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         logger: options.logger,
         extensions,
         enableTimers: options.enableTimers,
-        timerStatusStore: new TableTimerStatusStore(tables.connectionString),
+        timerStatusStore: new TableTimerStatusStore(tablesConnectionString),
       });
       return { host, durable, serviceBus };
     };
@@ -168,7 +173,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       apiUrl: current.host.apiUrl,
       functionKey: keys.functionKey,
       masterKey: keys.masterKey,
-      tablesConnectionString: tables.connectionString,
+      tablesConnectionString: tablesConnectionString,
       serviceBusConnectionString: broker.connectionString,
       ...current.host.endpoints(),
       ...(graph
@@ -180,6 +185,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       durable: current.durable,
       serviceBus: current.serviceBus,
       tables,
+      tablesConnectionString,
       broker,
       graph,
       demo,

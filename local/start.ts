@@ -75,7 +75,7 @@ async function main(): Promise<number> {
   console.log('sitesync local runtime');
   console.log(`  functions      ${e.apiUrl}   (keys in .local/endpoints.json)`);
   console.log(`  durable        ${e.durableClientUrl ?? 'off'}`);
-  console.log(`  tables         ${stack.tables.url}`);
+  console.log(`  tables         ${stack.tables?.url ?? 'external'}`);
   console.log(`  service bus    ${stack.broker.connectionString.split(';')[0].replace('Endpoint=', '')}   (connection string in .local/endpoints.json)`);
   if (stack.graph) console.log(`  graph emulator ${e.graphUrl}   (demo tenant ${stack.demo?.tenantId}, ${users} users; CA ${path.relative(process.cwd(), e.graphCaFile)})`);
   else if (graphUrl) console.log(`  graph          ${graphUrl}`);

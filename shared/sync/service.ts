@@ -47,6 +47,8 @@ export interface SyncDeps {
 
 export const PULL_SYNC = 'pullSync';
 export const PULL_USERS = 'pullUsers';
+export const PULL_USER_PAGES = 'pullUserPages';
+export const PULL_TEAMS_PAGES = 'pullTeamsPages';
 export const CATALOG_TYPES: readonly CatalogType[] = ['dialPlans', 'policies', 'licenses'];
 
 export class SyncRefused extends Error {
@@ -283,12 +285,12 @@ export async function teamsPageActivity(deps: SyncDeps, input: { customerId: str
 
 export async function userDeletionsActivity(
   deps: SyncDeps,
-  input: { customerId: string; runId: string; startedAt: string; mode: 'full' | 'delta'; soFar: EntityCounts },
+  input: { customerId: string; runId: string; startedAt: string; mode: 'full' | 'delta'; soFar: EntityCounts; firstSync?: boolean },
 ): Promise<{ counts: EntityCounts; heldReason?: string }> {
   const stored = await deps.storage.syncState.get<number>(input.customerId, USER_COUNT_KEY);
   const total = input.mode === 'full' ? input.soFar.added + input.soFar.changed + input.soFar.unchanged : (stored?.value ?? 0) + input.soFar.added;
   // A full read's total is what it saw plus what it is about to delete.
-  const result = await settleUserDeletions(deps, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, mode: input.mode, total });
+  const result = await settleUserDeletions(deps, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, mode: input.mode, total, firstSync: input.firstSync });
   await deps.runs.saveProgress(input.customerId, input.runId, 'users', addCounts(input.soFar, result.counts));
   return result;
 }

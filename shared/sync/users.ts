@@ -116,14 +116,17 @@ export async function applyUsers(
   args: { customerId: string; runStartedAt: string; firstSync: boolean; writeUnchanged: boolean },
   fresh: readonly DomainUser[],
   rules: HandOffRules,
-): Promise<{ counts: EntityCounts; handedOff: number; written: DomainUser[] }> {
+): Promise<{ counts: EntityCounts; handedOff: number; /** New users whose Teams side is not stored yet. */ added: string[] }> {
   const counts = zeroCounts();
   const stored = args.firstSync ? new Map<string, Versioned<UserRecord>>() : await readStored(deps.storage, args.customerId, fresh.map((u) => u.id));
   const writes: DomainUser[] = [];
+  const newWithTeams = new Set<string>();
   const messages: ProvisionUserMessage[] = [];
   const requestedAt = new Date().toISOString();
   for (const user of fresh) {
-    const before = stored.get(user.id)?.value;
+    // A record without syncedAt holds only what the Teams pass wrote ahead of this one: the user is new.
+    const found = stored.get(user.id)?.value;
+    const before = found?.syncedAt ? found : undefined;
     const wasRemoved = before?.removed !== undefined;
     const diff = diffUser(before?.attributes, user, rules.placementAttributes);
     if (!before || wasRemoved) counts.added++;
@@ -131,6 +134,7 @@ export async function applyUsers(
     else counts.unchanged++;
     const merged = mergeUser(before?.attributes, user);
     if (!before || wasRemoved || diff.changed.length > 0 || args.writeUnchanged) writes.push(merged);
+    if (!before && found?.teams) newWithTeams.add(user.id);
     const message = (reason: 'sync-add' | 'sync-update'): ProvisionUserMessage => ({
       customerId: args.customerId,
       userId: user.id,
@@ -150,7 +154,7 @@ export async function applyUsers(
     if (before?.value.removed) await deps.storage.users.markRemoved(args.customerId, user.id, undefined);
   }
   if (messages.length > 0) await deps.queue.send(messages);
-  return { counts, handedOff: messages.length, written: writes };
+  return { counts, handedOff: messages.length, added: fresh.filter((u) => !stored.get(u.id)?.value.syncedAt && !newWithTeams.has(u.id)).map((u) => u.id) };
 }
 
 /** One page of a full read. */
@@ -177,9 +181,9 @@ export async function syncUsersDeltaPage(
     if (isUserRemoval(change)) removals.push({ entityType: 'users', id: change.id, removal: change.removed, runId: args.runId, held: false });
     else users.push(toDomainUser(change));
   }
-  const { counts, handedOff, written } = await applyUsers(deps, { ...args, firstSync: false, writeUnchanged: false }, users, rules);
-  // The Teams side of changed users, read one by one: a delta touches few users.
-  await refreshTeams(deps.storage, microsoft, args.customerId, written.map((u) => u.id));
+  const { counts, handedOff, added } = await applyUsers(deps, { ...args, firstSync: false, writeUnchanged: false }, users, rules);
+  // A directory change leaves the Teams side as it was; a new user's Teams side is read once.
+  await refreshTeams(deps.storage, microsoft, args.customerId, added);
   if (removals.length > 0) {
     const known = await readStored(deps.storage, args.customerId, removals.map((r) => r.id));
     await deps.pending.add(args.customerId, removals.filter((r) => known.has(r.id) && !(known.get(r.id)?.value.removed?.kind === 'soft' && r.removal === 'soft')));
@@ -188,15 +192,16 @@ export async function syncUsersDeltaPage(
 }
 
 export async function refreshTeams(storage: Storage, microsoft: CustomerMicrosoft, customerId: string, userIds: readonly string[]): Promise<void> {
+  const entries: Array<{ userId: string; teams: TeamsState }> = [];
   let next = 0;
   const worker = async () => {
     while (next < userIds.length) {
       const id = userIds[next++];
-      const config = await microsoft.tenant.getTeamsUserConfiguration(id);
-      await storage.users.setTeams(customerId, [{ userId: id, teams: toTeamsState(config) }]);
+      entries.push({ userId: id, teams: toTeamsState(await microsoft.tenant.getTeamsUserConfiguration(id)) });
     }
   };
-  await Promise.all(Array.from({ length: Math.min(8, userIds.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(16, userIds.length) }, worker));
+  await storage.users.setTeams(customerId, entries);
 }
 
 /** One page of Teams user configurations, joined onto the stored users. */
@@ -219,12 +224,14 @@ export async function syncTeamsPage(
  */
 export async function settleUserDeletions(
   deps: UserSyncDeps,
-  args: { customerId: string; runId: string; runStartedAt: string; mode: 'full' | 'delta'; total: number },
+  args: { customerId: string; runId: string; runStartedAt: string; mode: 'full' | 'delta'; total: number; firstSync?: boolean },
 ): Promise<{ counts: EntityCounts; heldReason?: string }> {
-  if (args.mode === 'full') {
+  // A first read cannot miss anyone: nothing was stored before it.
+  if (args.mode === 'full' && !args.firstSync) {
     const missing: PendingDeletion[] = [];
     for await (const { value } of deps.storage.users.list(args.customerId)) {
       if (value.removed) continue;
+      // Not seen by this read; a record with no syncedAt was only ever known to Teams.
       if (!value.syncedAt || value.syncedAt < args.runStartedAt) {
         missing.push({ entityType: 'users', id: value.userId, removal: 'missing', runId: args.runId, held: false });
       }

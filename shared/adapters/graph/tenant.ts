@@ -667,7 +667,8 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
 }
 
 const NUMBERS = '/admin/teams/telephoneNumberManagement/numberAssignments';
-const TEAMS_USER_CONFIGURATIONS = '/admin/teams/userConfigurations';
+/** Asked in pages of 999 like users; the service's own default page is 100. */
+const TEAMS_USER_CONFIGURATIONS = '/admin/teams/userConfigurations?$top=999';
 
 /**
  * Follows every @odata.nextLink whole (headers set again on each page) and asks for the next page while the

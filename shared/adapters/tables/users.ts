@@ -128,28 +128,16 @@ export class TableUserRepository implements UserRepository {
   }
 
   async setTeams(customerId: string, entries: ReadonlyArray<{ userId: string; teams: NonNullable<UserRecord['teams']> }>): Promise<void> {
-    const client = await this.client();
-    const writer = new BatchWriter(client, 'user Teams state');
+    // Upsert-merge: the Teams pass may run ahead of the users pass; the user's attributes merge in later.
+    const writer = new BatchWriter(await this.client(), 'user Teams state');
     for (const { userId, teams } of entries) {
       await writer.add({
-        kind: 'update',
+        kind: 'upsert',
         mode: 'Merge',
-        entity: { partitionKey: userPartition(customerId, userId), rowKey: encodeKey(userId), Teams: JSON.stringify(teams) },
+        entity: { partitionKey: userPartition(customerId, userId), rowKey: encodeKey(userId), CustomerId: customerId, UserId: userId, Teams: JSON.stringify(teams) },
       });
     }
-    try {
-      await writer.flush();
-    } catch (e) {
-      // A configuration for a user not (or no longer) stored fails its batch: retry that batch one by one.
-      if (!(e instanceof NotFoundError)) throw e;
-      for (const { userId, teams } of entries) {
-        await client
-          .updateEntity({ partitionKey: userPartition(customerId, userId), rowKey: encodeKey(userId), Teams: JSON.stringify(teams) }, 'Merge')
-          .catch((x: unknown) => {
-            if (statusOf(x) !== 404) throw x;
-          });
-      }
-    }
+    await writer.flush();
   }
 
   async *list(customerId: string): AsyncIterable<Versioned<UserRecord>> {

@@ -1,0 +1,61 @@
+import { Presets, SingleBar } from 'cli-progress';
+
+/** `--name value` and `--flag` arguments. */
+export function cliArgs(argv = process.argv.slice(2)): Map<string, string> {
+  const args = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) continue;
+    const next = argv[i + 1];
+    if (next !== undefined && !next.startsWith('--')) {
+      args.set(arg.slice(2), next);
+      i++;
+    } else args.set(arg.slice(2), 'true');
+  }
+  return args;
+}
+
+/** Wall time and peak RSS/heap of this process while `run` is in flight, sampled every 20 ms. */
+export async function measured<T>(run: () => Promise<T>): Promise<{ result: T; ms: number; peakRss: number; peakHeap: number }> {
+  global.gc?.();
+  let peakRss = 0;
+  let peakHeap = 0;
+  const sample = () => {
+    const m = process.memoryUsage();
+    peakRss = Math.max(peakRss, m.rss);
+    peakHeap = Math.max(peakHeap, m.heapUsed);
+  };
+  sample();
+  const timer = setInterval(sample, 20);
+  const started = performance.now();
+  try {
+    const result = await run();
+    return { result, ms: performance.now() - started, peakRss, peakHeap };
+  } finally {
+    clearInterval(timer);
+    sample();
+  }
+}
+
+/** A progress bar on stderr (a counter line when stderr is not a terminal). */
+export function progressBar(label: string, total: number, unit = 'users'): { update(value: number): void; stop(): void } {
+  if (process.stderr.isTTY) {
+    const bar = new SingleBar({ format: `${label.padEnd(12)} {bar} {value}/{total} ${unit}  {duration_formatted}`, stream: process.stderr, clearOnComplete: false }, Presets.shades_classic);
+    bar.start(total, 0);
+    return { update: (v) => bar.update(Math.min(v, total)), stop: () => bar.stop() };
+  }
+  let last = -1;
+  return {
+    update(v) {
+      const step = Math.floor((v / Math.max(1, total)) * 10);
+      if (step !== last) {
+        last = step;
+        process.stderr.write(`${label} ${Math.min(v, total)}/${total} ${unit}\n`);
+      }
+    },
+    stop() {},
+  };
+}
+
+export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
