@@ -1,4 +1,7 @@
-import { app, type HttpRequest } from '@azure/functions';
+import { app, type HttpRequest, type InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import { DurableOrchestrations } from '../shared/adapters/durable/orchestrations';
+import { firstSyncOnOnboarding } from '../shared/app/onboarding';
 import { z } from 'zod';
 import { customerSchema } from '../shared/domain';
 import { tableStorageFromSettings } from '../shared/adapters/tables';
@@ -33,16 +36,18 @@ import {
 
 let storage: Storage | undefined;
 /** The after-onboarding listeners (first sync, Graph subscription) are wired here when they exist. */
-const deps = (): OnboardingDeps => ({ storage: (storage ??= tableStorageFromSettings(readSettings())), afterCustomerOnboarded: [] });
+const deps = (context?: InvocationContext): OnboardingDeps => ({
+  storage: (storage ??= tableStorageFromSettings(readSettings())),
+  afterCustomerOnboarded: context ? [firstSyncOnOnboarding(() => new DurableOrchestrations(df.getClient(context)))] : [],
+});
 
 const tags = ['customers'];
 const customerList = z.object({ items: z.array(customerSchema), continuation: z.string().optional() });
 const followUps = z.array(z.object({ name: z.string(), ok: z.boolean(), error: z.string().optional() }));
 const location = (req: HttpRequest, id: string) => `${new URL(req.url).pathname.replace(/\/$/, '')}/${encodeURIComponent(id)}`;
 
-app.http(
-  'customers-onboard',
-  apiRoute({
+app.http('customers-onboard', {
+  ...apiRoute({
     name: 'customers-onboard',
     method: 'POST',
     path: 'customers',
@@ -52,13 +57,14 @@ app.http(
     authLevel: 'function',
     body: onboardCustomerSchema,
     responses: { 201: { description: 'Onboarded', schema: z.object({ customer: customerSchema, followUps }), headers: ['ETag', 'Location'] } },
-    handler: async (req) => {
+    handler: async (req, context) => {
       const input = await readBody(req, onboardCustomerSchema);
-      const result = await onboardCustomer(deps(), input);
+      const result = await onboardCustomer(deps(context), input);
       return created({ customer: result.customer.value, followUps: result.followUps }, { etag: result.customer.etag, location: location(req, input.id) });
     },
   }),
-);
+  extraInputs: [df.input.durableClient()],
+});
 
 app.http(
   'customers-list',
@@ -144,9 +150,8 @@ const applyReport = z.object({
   followUps: followUps.optional(),
 });
 
-app.http(
-  'customers-configuration-apply',
-  apiRoute({
+app.http('customers-configuration-apply', {
+  ...apiRoute({
     name: 'customers-configuration-apply',
     method: 'PUT',
     path: 'customers/{customerId}/configuration',
@@ -158,11 +163,12 @@ app.http(
     body: configurationDocumentSchema(),
     bodyFromPath: ['customerId'],
     responses: { 200: { description: 'What was created, updated or unchanged', schema: applyReport } },
-    handler: async (req) => {
+    handler: async (req, context) => {
       const customerId = pathId(req, 'customerId');
       const body = await readJson(req, { maxBytes: CONFIGURATION_MAX_BYTES });
       const doc = validate(configurationDocumentSchema(customerId), withPathFields(body, {}));
-      return ok(await applyConfiguration(deps(), customerId, doc));
+      return ok(await applyConfiguration(deps(context), customerId, doc));
     },
   }),
-);
+  extraInputs: [df.input.durableClient()],
+});

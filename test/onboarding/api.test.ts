@@ -25,7 +25,8 @@ describe('customers', () => {
     expect(r.headers.get('etag')).toBeTruthy();
     expect(r.headers.get('location')).toBe('/api/customers/globex');
     expect(r.body.customer).toEqual({ id: 'globex', name: 'Customer globex', ...TENANT });
-    expect(r.body.followUps).toEqual([]);
+    // This host runs without the Durable extension: the first sync cannot start, and the report says so.
+    expect(r.body.followUps).toEqual([expect.objectContaining({ name: 'first-sync', ok: false })]);
     expect((await api.call('POST', '/customers', { body: customerBody('globex') })).status).toBe(409);
   });
 
