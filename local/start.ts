@@ -1,20 +1,21 @@
 /**
  * `npm start`: the whole product on this machine, nothing to configure. Starts every part, prints where
- * each listens, writes .local/endpoints.json, and runs until Ctrl-C.
- * `npm start -- --once [--report FILE]` runs the demo job once, prints its report and exits non-zero if
- * any step failed.
+ * each listens, writes .local/endpoints.json, runs the demo job (onboard the demo customer, sync its tenant,
+ * provision its users) and prints its report, then runs until Ctrl-C.
+ * `npm start -- --once [--report FILE]` exits after the demo job, non-zero if any step failed.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PROJECT_ROOT } from './host/load';
 import type { HostLogger } from './host/host';
-import { runDemoScenario, ScenarioRecorder } from './demo/scenario';
+import { runDemoScenario, ScenarioRecorder, type DemoContext } from './demo/scenario';
+import { progressBar } from './progress';
 import { startLocalStack } from './stack';
 
 const USAGE = `Usage: npm start -- [options]
-  --once              run the demo job once, print its report, exit (non-zero if anything failed)
-  --report FILE       with --once, also write the report as JSON to FILE
+  --once              exit after the demo job (non-zero if any step failed) instead of running on
+  --report FILE       also write the demo job's report as JSON to FILE
   --port N            HTTP port of the function host (default 7071; 0 = any free port)
   --persist           keep Table Storage in .local/data instead of memory
   --users N           size of the emulator's demo tenant (default 2000)
@@ -81,17 +82,24 @@ async function main(): Promise<number> {
   else if (graphUrl) console.log(`  graph          ${graphUrl}`);
   console.log(`  endpoints      ${path.relative(process.cwd(), endpointsFile) || endpointsFile}`);
 
+  const demoContext: DemoContext = {
+    endpoints: stack.endpoints,
+    tenant: stack.demo ? { tenantId: stack.demo.tenantId, clientId: stack.demo.clientId, credentialReference: `env:${stack.demo.secretSetting}` } : undefined,
+    expectedUsers: stack.graph ? users : undefined,
+    progress: progressBar,
+  };
+
+  const recorder = new ScenarioRecorder((step) => console.log(`  ${step.ok ? 'ok  ' : 'FAIL'} ${step.name}: ${step.detail} (${step.ms} ms)`));
+  console.log('\nDemo job');
+  const report = await runDemoScenario(demoContext, recorder);
+  if (values.report) writeFileSync(path.resolve(values.report), JSON.stringify(report, null, 2) + '\n');
+  console.log(`\n${report.ok ? 'Demo job succeeded' : 'Demo job FAILED'}: ${report.steps.filter((s) => s.ok).length} of ${report.steps.length} steps ok`);
   if (values.once) {
-    const recorder = new ScenarioRecorder((step) => console.log(`  ${step.ok ? 'ok  ' : 'FAIL'} ${step.name}: ${step.detail} (${step.ms} ms)`));
-    console.log('\nDemo job');
-    const report = await runDemoScenario(stack.endpoints, recorder);
-    if (values.report) writeFileSync(path.resolve(values.report), JSON.stringify(report, null, 2) + '\n');
-    console.log(`\n${report.ok ? 'Demo job succeeded' : 'Demo job FAILED'}: ${report.steps.filter((s) => s.ok).length} of ${report.steps.length} steps ok`);
     await stack.stop();
     return report.ok ? 0 : 1;
   }
 
-  console.log('\nRunning. Press Ctrl-C to stop.');
+  console.log(`\nRunning: the API at ${e.apiUrl}, timers on schedule. Press Ctrl-C to stop.`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -1,5 +1,3 @@
-import { Presets, SingleBar } from 'cli-progress';
-
 /** `--name value` and `--flag` arguments. */
 export function cliArgs(argv = process.argv.slice(2)): Map<string, string> {
   const args = new Map<string, string>();
@@ -37,25 +35,7 @@ export async function measured<T>(run: () => Promise<T>): Promise<{ result: T; m
   }
 }
 
-/** A progress bar on stderr (a counter line when stderr is not a terminal). */
-export function progressBar(label: string, total: number, unit = 'users'): { update(value: number): void; stop(): void } {
-  if (process.stderr.isTTY) {
-    const bar = new SingleBar({ format: `${label.padEnd(12)} {bar} {value}/{total} ${unit}  {duration_formatted}`, stream: process.stderr, clearOnComplete: false }, Presets.shades_classic);
-    bar.start(total, 0);
-    return { update: (v) => bar.update(Math.min(v, total)), stop: () => bar.stop() };
-  }
-  let last = -1;
-  return {
-    update(v) {
-      const step = Math.floor((v / Math.max(1, total)) * 10);
-      if (step !== last) {
-        last = step;
-        process.stderr.write(`${label} ${Math.min(v, total)}/${total} ${unit}\n`);
-      }
-    },
-    stop() {},
-  };
-}
+export { progressBar } from '../../local/progress';
 
 export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;

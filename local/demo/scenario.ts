@@ -95,7 +95,38 @@ interface HealthBody {
   heartbeat?: { count: number; at: string };
 }
 
-export async function runDemoScenario(endpoints: Endpoints, recorder: ScenarioRecorder): Promise<ScenarioReport> {
+interface Counts {
+  added: number;
+  changed: number;
+  unchanged: number;
+  deleted: number;
+  held: number;
+}
+
+export interface SyncRunView {
+  runId: string;
+  status: string;
+  mode: string;
+  startedAt: string;
+  finishedAt?: string;
+  counts: Record<string, Counts>;
+  handedOff: number;
+  errors: string[];
+}
+
+/** What the demo job needs to know about the stack it drives. */
+export interface DemoContext {
+  endpoints: Endpoints;
+  /** The demo tenant's app registration, when the stack runs the Graph emulator. */
+  tenant?: { tenantId: string; clientId: string; credentialReference: string };
+  /** Users in the demo tenant (for the progress bar). */
+  expectedUsers?: number;
+  /** Shows progress of long steps; returns a function that ends it. */
+  progress?: (label: string, total: number) => { update(value: number): void; stop(): void };
+}
+
+export async function runDemoScenario(context: DemoContext, recorder: ScenarioRecorder): Promise<ScenarioReport> {
+  const { endpoints } = context;
   const api = new ApiClient(endpoints);
   await recorder.step('health endpoint answers', async () => {
     const body = await api.json<HealthBody>('GET', '/health');
@@ -111,5 +142,59 @@ export async function runDemoScenario(endpoints: Endpoints, recorder: ScenarioRe
     });
     return { value: beat, detail: `heartbeat ${beat.count} recorded at ${beat.at}` };
   });
+  if (!context.tenant) return recorder.report();
+
+  const { applyDemoCustomer, DEMO_CUSTOMER_ID } = await import('./customer');
+  const customerId = DEMO_CUSTOMER_ID;
+  await recorder.step('onboard the demo customer with its whole configuration', async () => {
+    const report = await applyDemoCustomer({ apiUrl: endpoints.apiUrl, functionKey: endpoints.functionKey }, context.tenant!, { customerId });
+    const s = report.summary;
+    return { value: report, detail: `${s.created} created, ${s.updated} updated, ${s.unchanged} unchanged (sites, defaults, criteria, Quick Add Groups, profiles, numbers)` };
+  });
+
+  const run = await recorder.step('first full sync of the demo tenant', async () => {
+    // Onboarding starts the first sync; a customer already onboarded (a persisted run) gets a fresh one.
+    let runs = await api.json<{ value: SyncRunView[] }>('GET', `/customers/${customerId}/sync-runs?top=1`);
+    let runId = runs.value[0]?.runId;
+    if (!runId || runs.value[0].status !== 'running') {
+      const started = await api.request('POST', `/customers/${customerId}/syncs/full/run`);
+      if (started.status === 202) runId = ((await started.json()) as { runId: string }).runId;
+      else if (started.status !== 409) throw new Error(`starting the sync answered ${started.status}`);
+      runs = await api.json<{ value: SyncRunView[] }>('GET', `/customers/${customerId}/sync-runs?top=1`);
+      runId ??= runs.value[0]?.runId;
+    }
+    const bar = context.progress?.('full sync', context.expectedUsers ?? 0);
+    const done = await waitFor(
+      'the first sync',
+      async () => {
+        const r = await api.json<SyncRunView>('GET', `/customers/${customerId}/sync-runs/${runId}`);
+        const u = r.counts.users;
+        bar?.update(u.added + u.changed + u.unchanged);
+        return r.status === 'running' ? undefined : r;
+      },
+      30 * 60_000,
+      200,
+    );
+    bar?.stop();
+    if (done.status !== 'succeeded') throw new Error(`the sync ended ${done.status}: ${done.errors.join('; ')}`);
+    const u = done.counts.users;
+    const seconds = ((Date.parse(done.finishedAt ?? done.startedAt) - Date.parse(done.startedAt)) / 1000).toFixed(1);
+    return {
+      value: done,
+      detail: `${u.added} users added, ${done.counts.licenses.added} licenses, ${done.counts.dialPlans.added} dial plans, ${done.counts.policies.added} policies in ${seconds} s; ${done.handedOff} users handed to flow-through`,
+    };
+  });
+  if (run) {
+    recorder.extra.sync = {
+      runId: run.runId,
+      status: run.status,
+      startedAt: run.startedAt,
+      finishedAt: run.finishedAt,
+      seconds: (Date.parse(run.finishedAt ?? run.startedAt) - Date.parse(run.startedAt)) / 1000,
+      counts: run.counts,
+      handedOff: run.handedOff,
+      errors: run.errors,
+    };
+  }
   return recorder.report();
 }
