@@ -1,7 +1,7 @@
 import { type HttpRequest, type HttpResponseInit, type InvocationContext, type Timer } from '@azure/functions';
 import * as df from 'durable-functions';
 import type { OrchestrationContext } from 'durable-functions';
-import { provisioningDeps } from '../shared/adapters/provisioningDeps';
+import { provisioningDeps } from '../shared/app/provisioning';
 import {
   claimDueOverbuilds,
   customerContext,

@@ -1,5 +1,5 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { provisioningDeps } from '../shared/adapters/provisioningDeps';
+import { provisioningDeps } from '../shared/app/provisioning';
 import { QUEUES, SERVICE_BUS_CONNECTION } from '../shared/config/queues';
 import {
   handleProvisioningMessage,

@@ -1,5 +1,5 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
-import { provisioningDeps } from '../shared/adapters/provisioningDeps';
+import { provisioningDeps } from '../shared/app/provisioning';
 import { problem, ProblemError, provisionMessageId, recentTransactions, requestQuickUser, type Problem } from '../shared/provisioning';
 
 const deps = () => provisioningDeps({ messageId: provisionMessageId });

@@ -1,7 +1,8 @@
 /** Wires the pull sync's use cases to Table Storage, Service Bus and Microsoft, once per process. */
 import { TableProvider, connectionFromSettings, tableStorageFromSettings } from '../adapters/tables';
 import { TableCatalogStore, TablePendingDeletionStore, TableSyncDefinitionStore, TableSyncRunStore } from '../adapters/tables/sync';
-import { ServiceBusProvisioningQueue } from '../adapters/servicebus/provisioningQueue';
+import { ServiceBusProvisioningScheduler } from '../adapters/servicebus/provisioningScheduler';
+import { provisionMessageId } from '../provisioning/messages';
 import { readSettings } from '../config/settings';
 import type { SyncDeps } from '../sync/service';
 import { CustomerMicrosoftAccess } from './microsoft';
@@ -20,7 +21,7 @@ export function syncDeps(): SyncDeps {
     definitions: new TableSyncDefinitionStore(tables),
     catalog: new TableCatalogStore(tables),
     pending: new TablePendingDeletionStore(tables),
-    queue: new ServiceBusProvisioningQueue(),
+    queue: new ServiceBusProvisioningScheduler(provisionMessageId),
     microsoft: new CustomerMicrosoftAccess(storage),
   };
   cached = { key, deps };

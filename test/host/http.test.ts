@@ -17,7 +17,7 @@ describe('HTTP routing', () => {
     const res = await fetch(`${host.apiUrl}/items/42/parts/wheel?q=blue`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('application/json');
-    const body = await res.json();
+    const body = (await res.json()) as Record<string, unknown>;
     expect(body).toMatchObject({ id: '42', part: 'wheel', q: 'blue', functionName: 'echo' });
     expect(body.invocationId).toMatch(/^[0-9a-f-]{36}$/);
   });
@@ -68,7 +68,7 @@ describe('auth levels', () => {
   it.each(cases)('%s', async (_name, route, headers, query, status) => {
     const res = await fetch(`${host.apiUrl}/${route}${query}`, { headers });
     expect(res.status).toBe(status);
-    if (status === 401) expect((await res.json()).title).toBe('Unauthorized');
+    if (status === 401) expect(((await res.json()) as { title: string }).title).toBe('Unauthorized');
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMicrosoftTenant } from '../../shared/adapters/graph';
-import { microsoftConnector } from '../../shared/adapters/provisioningDeps';
+import { microsoftConnector } from '../../shared/app/provisioning';
 import { ServiceBusProvisioningScheduler } from '../../shared/adapters/servicebus/provisioningScheduler';
 import { sender } from '../../shared/adapters/servicebus/client';
 import { readSettings } from '../../shared/config/settings';

@@ -52,6 +52,8 @@ export async function seedDemoCustomer(t: TestStack, customerId = 'contoso'): Pr
 
 export interface RunView {
   runId: string;
+  kind: string;
+  trigger: string;
   status: string;
   mode: string;
   resync?: string;

@@ -1,7 +1,6 @@
 /**
  * Wires provisioning's ports to Table Storage, Microsoft Graph (with the Teams admin bridge) and Service
- * Bus from the app settings, once per process. Function files call it; the message id rule is passed in
- * because adapters do not import use cases.
+ * Bus from the app settings, once per process (again when the settings change, as in tests).
  */
 import { readSettings, type Settings } from '../config/settings';
 import type { Customer } from '../domain';
@@ -9,10 +8,10 @@ import { MicrosoftError } from '../ports/microsoft';
 import type { Storage } from '../ports/storage';
 import type { ProvisionUserMessage } from '../provisioning/messages';
 import type { DeadLetterQueue, MicrosoftConnector, ProvisioningDeps, ProvisioningMicrosoft } from '../provisioning/ports';
-import { microsoftPorts } from './graph';
-import type { GraphMicrosoftTenant } from './graph/tenant';
-import { ServiceBusDeadLetterQueue, ServiceBusProvisioningScheduler } from './servicebus/provisioningScheduler';
-import { tableStorageFromSettings } from './tables';
+import { microsoftPorts } from '../adapters/graph';
+import type { GraphMicrosoftTenant } from '../adapters/graph/tenant';
+import { ServiceBusDeadLetterQueue, ServiceBusProvisioningScheduler } from '../adapters/servicebus/provisioningScheduler';
+import { tableStorageFromSettings } from '../adapters/tables';
 
 export interface ProvisioningWiring extends ProvisioningDeps {
   deadLetters: DeadLetterQueue;
