@@ -11,6 +11,7 @@ import { PROJECT_ROOT } from './host/load';
 import type { HostLogger } from './host/host';
 import { runDemoScenario, ScenarioRecorder, type DemoContext } from './demo/scenario';
 import { progressBar } from './progress';
+import { QUEUES } from '../shared/config/queues';
 import { startLocalStack } from './stack';
 
 const USAGE = `Usage: npm start -- [options]
@@ -87,6 +88,10 @@ async function main(): Promise<number> {
     tenant: stack.demo ? { tenantId: stack.demo.tenantId, clientId: stack.demo.clientId, credentialReference: `env:${stack.demo.secretSetting}` } : undefined,
     expectedUsers: stack.graph ? users : undefined,
     progress: progressBar,
+    provisioningBacklog: () => {
+      const q = stack.broker.stats(QUEUES.userProvisioning.name);
+      return q.active;
+    },
   };
 
   const recorder = new ScenarioRecorder((step) => console.log(`  ${step.ok ? 'ok  ' : 'FAIL'} ${step.name}: ${step.detail} (${step.ms} ms)`));

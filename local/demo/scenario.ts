@@ -121,6 +121,8 @@ export interface DemoContext {
   tenant?: { tenantId: string; clientId: string; credentialReference: string };
   /** Users in the demo tenant (for the progress bar). */
   expectedUsers?: number;
+  /** Messages still waiting or in flight on the provisioning queue (the local broker knows). */
+  provisioningBacklog?: () => number;
   /** Shows progress of long steps; returns a function that ends it. */
   progress?: (label: string, total: number) => { update(value: number): void; stop(): void };
 }
@@ -196,5 +198,46 @@ export async function runDemoScenario(context: DemoContext, recorder: ScenarioRe
       errors: run.errors,
     };
   }
+  if (run && run.handedOff > 0 && context.provisioningBacklog) {
+    await recorder.step('flow-through provisioning of the synced users', async () => {
+      const bar = context.progress?.('provisioning', run.handedOff);
+      const backlog = context.provisioningBacklog!;
+      let settledFor = 0;
+      await waitFor(
+        'provisioning to settle',
+        async () => {
+          const left = backlog();
+          bar?.update(run.handedOff - Math.min(run.handedOff, left));
+          // Settled once the queue stays empty (retries are scheduled messages, counted in the backlog).
+          settledFor = left === 0 ? settledFor + 1 : 0;
+          return settledFor >= 3 ? true : undefined;
+        },
+        60 * 60_000,
+        250,
+      );
+      bar?.stop();
+      const summary = await api.json<CustomerSummaryView>('GET', `/customers/${customerId}/summary`);
+      recorder.extra.provisioning = summary;
+      const p = summary.provisioning;
+      const sites = Object.entries(summary.bySite).map(([site, n]) => `${site} ${n}`).join(', ');
+      return {
+        value: summary,
+        detail: [
+          `${summary.byState.provisioned} provisioned, ${summary.byState.staged} staged, ${summary.byState['needs-attention']} need attention, ${summary.byState['at-customer']} left at customer`,
+          `by site: ${sites || 'none'}`,
+          `${p.numbersAssigned} numbers assigned, ${p.numbersRecordedInUse} held numbers recorded (${p.duplicatesFlagged} duplicates flagged, ${p.duplicatesPrevented} prevented), ${p.licensesAssigned} users licensed`,
+        ].join('; '),
+      };
+    });
+  }
   return recorder.report();
+}
+
+interface CustomerSummaryView {
+  users: number;
+  byState: Record<string, number>;
+  bySite: Record<string, number>;
+  unplaced: Record<string, number>;
+  needsAttention: Record<string, number>;
+  provisioning: Record<string, number>;
 }

@@ -638,10 +638,11 @@ function numberAssignment(rnd: () => number, telephoneNumber: string, office: De
 }
 
 function skusFor(tenantId: string, consumed: Map<string, number>, size: number): DemoSku[] {
-  // Seats are limited on purpose: a few spare, and the international calling plan exhausted.
+  // Seats are limited on purpose: enough spare for most new users, the domestic calling plan nearly
+  // exhausted and the international one exhausted, so that running out of seats is part of every demo.
   const spare: Record<DemoSkuName, number> = {
-    SPE_E3: Math.max(5, Math.ceil(size * 0.02)), SPE_E5: Math.max(3, Math.ceil(size * 0.005)),
-    MCOEV: Math.max(3, Math.ceil(size * 0.01)), MCOPSTN1: 2, MCOPSTN2: 0, MCOMEETADV: Math.max(2, Math.ceil(size * 0.002)),
+    SPE_E3: Math.max(5, Math.ceil(size * 0.35)), SPE_E5: Math.max(3, Math.ceil(size * 0.3)),
+    MCOEV: Math.max(3, Math.ceil(size * 0.45)), MCOPSTN1: 2, MCOPSTN2: 0, MCOMEETADV: Math.max(2, Math.ceil(size * 0.002)),
   };
   let n = 0;
   return (Object.keys(DEMO_SKUS) as DemoSkuName[]).map((name) => {

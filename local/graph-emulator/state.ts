@@ -369,6 +369,32 @@ export class TenantState {
     }
   }
 
+  private addDirectRoutingNumber(telephoneNumber: string): DemoNumberAssignment {
+    const number: DemoNumberAssignment = {
+      id: telephoneNumber.replace(/^\+/, ''),
+      telephoneNumber,
+      numberType: 'directRouting',
+      activationState: 'activated',
+      assignmentStatus: 'unassigned',
+      assignmentTargetId: null,
+      assignmentCategory: null,
+      capabilities: ['userAssignment'],
+      locationId: null,
+      civicAddressId: null,
+      networkSiteId: null,
+      operatorId: null,
+      isoCountryCode: '',
+      city: '',
+      numberSource: 'onPremises',
+      portInStatus: null,
+      supportedCustomerActions: [],
+      reverseNumberLookupOptions: [],
+    };
+    this.numbers.push(number);
+    this.numberIndex.set(telephoneNumber, number);
+    return number;
+  }
+
   /** Runs an operation's outcome once its delay has passed; the rules follow Set-CsPhoneNumberAssignment. */
   completeOperation(op: TelephoneOperation): void {
     if (op.final) return;
@@ -376,7 +402,9 @@ export class TenantState {
       op.final = { status: 'failed', statusDetail: detail };
     };
     op.finishedDateTime = isoNow(this.clock());
-    const number = this.numberIndex.get(op.telephoneNumber);
+    let number = this.numberIndex.get(op.telephoneNumber);
+    // Direct Routing numbers belong to the customer's carrier: Teams records one when it is first assigned.
+    if (!number && op.kind === 'assignNumber' && op.numberType === 'directRouting') number = this.addDirectRoutingNumber(op.telephoneNumber);
     if (!number) return fail(`Telephone Number '${op.telephoneNumber}' was not found in the tenant.`);
     if (number.numberType !== op.numberType) return fail(`Telephone Number '${op.telephoneNumber}' is of type '${number.numberType}', not '${op.numberType}'.`);
     if (op.kind === 'unassignNumber') {

@@ -268,7 +268,9 @@ class Run {
     for (const change of byKind(['usageLocation', 'licenses'])) {
       if (!(await this.apply(change))) return { kind: 'needs-attention', reason: this.attention!, siteId };
     }
-    if (!teams && byKind(['licenses']).length > 0) teams = await this.ms.tenant.getTeamsUserConfiguration(this.user.userId);
+    // Licenses just granted change the user's Teams features: read them again rather than plan on stale ones.
+    const licensedNow = byKind(['licenses']).some((c) => c.kind === 'licenses' && c.add.length > 0);
+    if (licensedNow || (!teams && byKind(['licenses']).length > 0)) teams = await this.ms.tenant.getTeamsUserConfiguration(this.user.userId);
 
     const staged = !teams && provision.profile.services.teams;
     const licensed = msUser.assignedLicenses.length > 0 || byKind(['licenses']).some((c) => c.kind === 'licenses' && c.add.length > 0);
@@ -278,12 +280,12 @@ class Run {
       this.step('teams', 'skipped', 'the user is not in Teams yet: staged until it appears');
     } else {
       for (const change of byKind(['policy', 'dialPlan'])) await this.apply(change);
-      await this.numberStep(siteId, state, line, lineType, teams?.featureTypes ?? []);
+      await this.numberStep(siteId, state, line, lineType, teams?.featureTypes ?? [], licensedNow);
     }
     for (const change of byKind(['groups'])) await this.apply(change);
 
     if (this.attention) return { kind: 'needs-attention', reason: this.attention, siteId };
-    if (staged) return { kind: 'staged', siteId, profileId: provision.profile.id, since: this.user.state.kind === 'staged' ? this.user.state.since : this.now.toISOString() };
+    if (staged || this.awaitingTeamsPhone) return { kind: 'staged', siteId, profileId: provision.profile.id, since: this.user.state.kind === 'staged' ? this.user.state.since : this.now.toISOString() };
     return { kind: 'provisioned', siteId, profileId: provision.profile.id };
   }
 
@@ -349,7 +351,10 @@ class Run {
   }
 
   /** The number: keep and record the one held in Teams, or take one from the inventory and assign it. */
-  private async numberStep(siteId: string, state: MicrosoftUserState, line: LineRequirement, lineType: NumberType, features: string[]): Promise<void> {
+  /** Set when a license granted in this pass has not reached Teams yet: the number waits for the staging re-check. */
+  private awaitingTeamsPhone = false;
+
+  private async numberStep(siteId: string, state: MicrosoftUserState, line: LineRequirement, lineType: NumberType, features: string[], licensedNow = false): Promise<void> {
     if (line.kind === 'none') {
       if (state.number) await this.recordHeldNumber(siteId, state.number.number, this.user.userId);
       return;
@@ -372,6 +377,12 @@ class Run {
     }
     // Teams refuses a number to a user without Teams Phone: say so without taking one from the inventory.
     if (!features.includes('PhoneSystem') || (type === 'CallingPlan' && !features.includes('CallingPlan'))) {
+      if (licensedNow) {
+        // Microsoft takes a while to carry a new license into Teams; the staging re-check assigns the number.
+        this.awaitingTeamsPhone = true;
+        this.step('number', 'skipped', `the ${type === 'CallingPlan' ? 'Calling Plan' : 'Teams Phone'} license just granted is not active in Teams yet: staged`);
+        return;
+      }
       this.step('number', 'failed', `the user has no ${type === 'CallingPlan' ? 'Calling Plan' : 'Teams Phone'} license: no number assigned`);
       return;
     }

@@ -258,9 +258,20 @@ describe('Teams', () => {
     expect(emu.control.teamsUser(tenant.tenantId, cfg.id)!.isEnterpriseVoiceEnabled).toBe(true);
     expect(free.assignmentTargetId).toBe(cfg.id);
 
-    const unknown = await pollOperation(String((await assign('+19995550000')).headers.location));
+    // A Direct Routing number is the customer's own: Teams records an unknown one when it is assigned.
+    const unassign = (telephoneNumber: string) =>
+      g.send('POST', `${emu.graphBaseUrl}/admin/teams/telephoneNumberManagement/numberAssignments/unassignNumber`, { telephoneNumber, numberType: 'directRouting' });
+    const carrierNumber = await pollOperation(String((await assign('+19995550000')).headers.location));
+    expect(carrierNumber.status).toBe('succeeded');
+    expect(state.numberIndex.get('+19995550000')?.assignmentTargetId).toBe(cfg.id);
+    await pollOperation(String((await unassign('+19995550000')).headers.location));
+    // Unknown Calling Plan numbers are refused: Microsoft owns those.
+    const unknown = await pollOperation(
+      String((await g.send('POST', `${emu.graphBaseUrl}/admin/teams/telephoneNumberManagement/numberAssignments/assignNumber`, { telephoneNumber: '+19995550001', assignmentTargetId: cfg.id, numberType: 'callingPlan' })).headers.location),
+    );
     expect(unknown.status).toBe('failed');
     expect(unknown.statusDetail).toContain('not found');
+    await pollOperation(String((await assign(free.telephoneNumber)).headers.location));
 
     const taken = state.numbers.find((n) => n.assignmentTargetId && n.assignmentTargetId !== cfg.id && n.numberType === 'directRouting')!;
     const takenOp = await pollOperation(String((await assign(taken.telephoneNumber)).headers.location));
@@ -270,7 +281,7 @@ describe('Teams', () => {
     const un = await g.send('POST', `${emu.graphBaseUrl}/admin/teams/telephoneNumberManagement/numberAssignments/unassignNumber`, { telephoneNumber: free.telephoneNumber, numberType: 'directRouting' });
     expect((await pollOperation(String(un.headers.location))).status).toBe('succeeded');
     expect(free.assignmentStatus).toBe('unassigned');
-    expect(emu.counters.snapshot().writesByUser[cfg.id]['teams.assignNumber']).toBe(3);
+    expect(emu.counters.snapshot().writesByUser[cfg.id]['teams.assignNumber']).toBe(5);
   });
 
   it('assigns policies through Graph and through the Teams bridge', async () => {
