@@ -2,6 +2,7 @@ import { app, type HttpRequest, type InvocationContext } from '@azure/functions'
 import * as df from 'durable-functions';
 import { DurableOrchestrations } from '../shared/adapters/durable/orchestrations';
 import { firstSyncOnOnboarding } from '../shared/app/onboarding';
+import { subscriptionOnOnboarding } from '../shared/app/notifications';
 import { z } from 'zod';
 import { customerSchema } from '../shared/domain';
 import { tableStorageFromSettings } from '../shared/adapters/tables';
@@ -38,7 +39,7 @@ let storage: Storage | undefined;
 /** The after-onboarding listeners (first sync, Graph subscription) are wired here when they exist. */
 const deps = (context?: InvocationContext): OnboardingDeps => ({
   storage: (storage ??= tableStorageFromSettings(readSettings())),
-  afterCustomerOnboarded: context ? [firstSyncOnOnboarding(() => new DurableOrchestrations(df.getClient(context)))] : [],
+  afterCustomerOnboarded: context ? [firstSyncOnOnboarding(() => new DurableOrchestrations(df.getClient(context))), subscriptionOnOnboarding()] : [],
 });
 
 const tags = ['customers'];

@@ -168,6 +168,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
 
     let current = await launch(options.hostPort ?? 0);
+    // Graph's notifications come back to this host; its address is known only once it listens.
+    if (!options.settings?.SITESYNC_WEBHOOK_BASE_URL) settings.SITESYNC_WEBHOOK_BASE_URL = process.env.SITESYNC_WEBHOOK_BASE_URL = current.host.url;
     const endpoints: Endpoints = {
       hostUrl: current.host.url,
       apiUrl: current.host.apiUrl,

@@ -94,7 +94,7 @@ export interface UsersFamilyResult {
 }
 
 const now = (deps: SyncDeps) => (deps.now ? deps.now() : new Date());
-const USER_COUNT_KEY = 'userCount';
+export const USER_COUNT_KEY = 'userCount';
 const DELTA_LINK_KEY = 'usersDeltaLink';
 
 /** Run ids sort newest first as strings, like transaction ids. */
