@@ -150,7 +150,8 @@ function leave(deps: NotificationDeps, message: ChangeMessage, holder: string, c
       if (!mayContinue) throw new ConcurrencyError(`user ${message.userId} kept changing over ${MAX_ROUNDS} reads; delivered again later`);
       const next = nextClaim(deps, c);
       return {
-        next: { ...c, claimedAt: next, leaseUntil: new Date(nowOf(deps).getTime() + LEASE_MS).toISOString(), rerun: false, hardDelete: false },
+        // The lease kept other writers out, so the read just written covers what was accepted before it.
+        next: { ...c, claimedAt: next, appliedFrom: claimedAt, leaseUntil: new Date(nowOf(deps).getTime() + LEASE_MS).toISOString(), rerun: false, hardDelete: false },
         result: { claimedAt: next, hardDelete: c.hardDelete === true },
       };
     }
