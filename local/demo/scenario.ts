@@ -230,7 +230,91 @@ export async function runDemoScenario(context: DemoContext, recorder: ScenarioRe
       };
     });
   }
+  await newHireThroughNotifications(context, recorder, api, customerId);
   return recorder.report();
+}
+
+interface SubscriptionCounters {
+  subscriptionId: string;
+  expiresAt: string;
+  accepted: number;
+  dropped: number;
+  processed: number;
+  coalesced: number;
+}
+
+/** The emulator's control API over HTTPS, trusting its own CA. */
+async function control<T>(endpoints: Endpoints, method: string, path: string, body?: unknown): Promise<T> {
+  const https = await import('node:https');
+  const { readFileSync } = await import('node:fs');
+  const url = new URL(`${endpoints.graphControlUrl}${path}`);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise<T>((resolve, reject) => {
+    const req = https.request(url, { method, ca: readFileSync(endpoints.graphCaFile), headers: payload ? { 'content-type': 'application/json' } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if ((res.statusCode ?? 500) >= 300) reject(new Error(`${method} ${url.pathname} answered ${res.statusCode}: ${text.slice(0, 300)}`));
+        else resolve((text ? JSON.parse(text) : undefined) as T);
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/**
+ * Between syncs: HR creates a new hire in the tenant; Graph notifies the webhook, and flow-through places the
+ * user at its office with a number. Reports the seconds that took and what the webhook counted.
+ */
+async function newHireThroughNotifications(context: DemoContext, recorder: ScenarioRecorder, api: ApiClient, customerId: string): Promise<void> {
+  const { endpoints, tenant } = context;
+  if (!tenant || !endpoints.graphControlUrl || !endpoints.graphCaFile) return;
+  const subscribed = await recorder.step('the demo customer is subscribed to change notifications', async () => {
+    const repair = await api.json<{ action: string; subscriptionId: string; expiresAt: string }>('POST', `/customers/${customerId}/subscriptions/repair`);
+    return { value: repair, detail: `subscription ${repair.subscriptionId} (${repair.action}), expires ${repair.expiresAt}` };
+  });
+  if (!subscribed) return;
+  const { DEMO_OFFICES } = await import('./tenant');
+  const office = DEMO_OFFICES[0];
+  const nick = `new.hire.${Date.now().toString(36)}`;
+  const hire = await recorder.step('a new hire created in the tenant is provisioned at its site, between syncs', async () => {
+    const started = Date.now();
+    const user = await control<{ id: string; userPrincipalName: string }>(endpoints, 'POST', `/tenants/${tenant.tenantId}/users`, {
+      mailNickname: nick,
+      displayName: 'New Hire',
+      givenName: 'New',
+      surname: 'Hire',
+      city: office.city,
+      country: office.country,
+      officeLocation: office.officeLocation,
+      department: 'Sales',
+      jobTitle: 'Account Executive',
+    });
+    const done = await waitFor(
+      'the new hire to be provisioned',
+      async () => {
+        const page = await api.json<{ items: Array<{ userId: string; state: { kind: string; siteId?: string }; number?: string }> }>('GET', `/customers/${customerId}/users?search=${encodeURIComponent(nick)}`);
+        const u = page.items[0];
+        return u && ((u.state.kind === 'provisioned' && u.number) || u.state.kind === 'needs-attention' || u.state.kind === 'staged') ? u : undefined;
+      },
+      120_000,
+      100,
+    );
+    const seconds = (Date.now() - started) / 1000;
+    if (done.state.kind !== 'provisioned') throw new Error(`the new hire ended ${done.state.kind} after ${seconds.toFixed(1)} s`);
+    return { value: { ...done, upn: user.userPrincipalName, seconds }, detail: `${user.userPrincipalName} provisioned at ${done.state.siteId} with ${done.number} ${seconds.toFixed(1)} s after HR created it` };
+  });
+  const counters = await recorder.step('change notifications counted by the webhook', async () => {
+    const view = (await api.json<{ value: SubscriptionCounters[] }>('GET', `/customers/${customerId}/subscriptions`)).value[0];
+    if (!view) throw new Error('the customer holds no subscription');
+    return { value: view, detail: `${view.accepted} accepted, ${view.dropped} dropped, ${view.processed} processed (${view.coalesced} covered by another read of the same user)` };
+  });
+  recorder.extra.notifications = {
+    ...(hire ? { newHire: { userId: hire.userId, userPrincipalName: hire.upn, siteId: hire.state.siteId, number: hire.number, seconds: hire.seconds } } : {}),
+    ...(counters ? { subscriptionId: counters.subscriptionId, expiresAt: counters.expiresAt, accepted: counters.accepted, dropped: counters.dropped, processed: counters.processed, coalesced: counters.coalesced } : {}),
+  };
 }
 
 interface CustomerSummaryView {
