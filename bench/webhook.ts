@@ -12,6 +12,7 @@
  * consumer processed to completion (or dropped as a repeat) within a grace period after the last post.
  * Graph's own bar: 2xx within 3 s, and under 2.9 s for 90% of deliveries or it slows the endpoint down.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { QUEUES } from '../shared/config/queues';
 import { changeNotification, CUSTOMER, startNotificationWorld } from '../test/notifications/support';
 import { cliArgs, progressBar, seconds } from './support/measure';
@@ -83,6 +84,8 @@ async function main(): Promise<void> {
     const broker0 = w.stack.broker.stats(QUEUE);
     const view0 = (await w.subscriptions())[0];
     console.log(`posting ${requests} requests (${notifications} notifications) at ${rate}/s for ${duration} s…`);
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
     const bar = progressBar('acknowledged', requests, 'requests');
     let sequence = 0;
     const t0 = performance.now();
@@ -99,6 +102,7 @@ async function main(): Promise<void> {
       (n) => bar.update(n),
     );
     bar.stop();
+    loop.disable();
     const postingMs = performance.now() - t0;
 
     // The consumer's share: processed, or dropped by the queue as a repeat, within the grace period.
@@ -133,6 +137,7 @@ async function main(): Promise<void> {
         `${broker.completed - broker0.completed} processed (${view.coalesced - view0.coalesced} covered by another read of the same user), ` +
         `${broker.duplicatesDropped - broker0.duplicatesDropped} repeats dropped, ${broker.deadLettered - broker0.deadLettered} dead-lettered, ${broker.active} still queued`,
     );
+    console.log(`event loop delay while posting (stack, consumer and load in one process): p50 ${ms(loop.percentile(50) / 1e6)}  p99 ${ms(loop.percentile(99) / 1e6)}`);
     console.log(`subscription counters: accepted ${view.accepted - view0.accepted}, dropped ${view.dropped - view0.dropped}, processed ${view.processed - view0.processed}`);
   } finally {
     await w.stop();

@@ -245,6 +245,8 @@ export interface MicrosoftTenant extends PagedMicrosoftReads {
   unassignNumber(request: UnassignNumberRequest): Promise<void>;
   /** Graph policy assignment (TeamsCallingPolicy, TeamsMeetingPolicy, …); the name is resolved to its id. */
   assignTeamsPolicy(userId: string, policyType: string, policyName: string): Promise<void>;
+  /** Several policy types for one user in one request (Graph takes a list of assignments). */
+  assignTeamsPolicies(userId: string, assignments: ReadonlyArray<{ policyType: string; policyName: string }>): Promise<void>;
 
   createSubscription(request: CreateSubscriptionRequest): Promise<GraphSubscription>;
   renewSubscription(id: string, expirationDateTime: string): Promise<GraphSubscription>;

@@ -270,7 +270,8 @@ class Run {
     }
     // Licenses just granted change the user's Teams features: read them again rather than plan on stale ones.
     const licensedNow = byKind(['licenses']).some((c) => c.kind === 'licenses' && c.add.length > 0);
-    if (licensedNow || (!teams && byKind(['licenses']).length > 0)) teams = await this.ms.tenant.getTeamsUserConfiguration(this.user.userId);
+    const voiceReady = teams?.featureTypes.includes('PhoneSystem') ?? false;
+    if ((licensedNow && !voiceReady) || (!teams && byKind(['licenses']).length > 0)) teams = await this.ms.tenant.getTeamsUserConfiguration(this.user.userId);
 
     const staged = !teams && provision.profile.services.teams;
     const licensed = msUser.assignedLicenses.length > 0 || byKind(['licenses']).some((c) => c.kind === 'licenses' && c.add.length > 0);
@@ -279,7 +280,8 @@ class Run {
     } else if (staged) {
       this.step('teams', 'skipped', 'the user is not in Teams yet: staged until it appears');
     } else {
-      for (const change of byKind(['policy', 'dialPlan'])) await this.apply(change);
+      await this.applyPolicies(byKind(['policy']));
+      for (const change of byKind(['dialPlan'])) await this.apply(change);
       await this.numberStep(siteId, state, line, lineType, teams?.featureTypes ?? [], licensedNow);
     }
     for (const change of byKind(['groups'])) await this.apply(change);
@@ -287,6 +289,22 @@ class Run {
     if (this.attention) return { kind: 'needs-attention', reason: this.attention, siteId };
     if (staged || this.awaitingTeamsPhone) return { kind: 'staged', siteId, profileId: provision.profile.id, since: this.user.state.kind === 'staged' ? this.user.state.since : this.now.toISOString() };
     return { kind: 'provisioned', siteId, profileId: provision.profile.id };
+  }
+
+  /**
+   * Every Teams policy of the plan in one request; when Microsoft refuses the whole, each is tried alone so
+   * the step that failed is the one recorded.
+   */
+  private async applyPolicies(changes: ProvisioningChange[]): Promise<void> {
+    const policies = changes.filter((c): c is Extract<ProvisioningChange, { kind: 'policy' }> => c.kind === 'policy');
+    if (policies.length === 0) return;
+    try {
+      await this.ms.tenant.assignTeamsPolicies(this.user.userId, policies);
+      for (const p of policies) this.step(`policy:${p.policyType}`, 'ok', p.policyName);
+    } catch (error) {
+      if (isTransient(error) || !(error instanceof MicrosoftError)) throw error;
+      for (const change of policies) await this.apply(change);
+    }
   }
 
   /** One planned change; false when it failed in a way that stops provisioning. */

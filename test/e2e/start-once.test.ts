@@ -13,11 +13,16 @@ describe('npm start -- --once', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sitesync-once-'));
     const reportFile = path.join(dir, 'report.json');
     const tsx = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
-    const { stdout } = await run(tsx, ['local/start.ts', '--once', '--report', reportFile], { cwd: PROJECT_ROOT, timeout: 240_000 });
+    const { stdout } = await run(tsx, ['local/start.ts', '--once', '--users', '200', '--report', reportFile], { cwd: PROJECT_ROOT, timeout: 240_000 });
     expect(stdout).toContain('Demo job succeeded');
     const report = JSON.parse(readFileSync(reportFile, 'utf8'));
     expect(report.ok).toBe(true);
-    expect(report.steps.length).toBeGreaterThan(0);
+    expect(report.steps.map((s: { name: string }) => s.name)).toEqual(
+      expect.arrayContaining(['onboard the demo customer with its whole configuration', 'first full sync of the demo tenant', 'flow-through provisioning of the synced users']),
+    );
+    expect(report.sync.counts.users.added).toBe(200);
+    expect(report.provisioning.users).toBe(200);
+    expect(report.provisioning.byState.provisioned).toBeGreaterThan(100);
     const endpoints = JSON.parse(readFileSync(path.join(PROJECT_ROOT, '.local', 'endpoints.json'), 'utf8'));
     expect(endpoints).toMatchObject({ apiUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/api$/), functionKey: expect.any(String) });
   }, 300_000);

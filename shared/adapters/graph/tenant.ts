@@ -387,13 +387,21 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
   }
 
   async assignTeamsPolicy(userId: string, policyType: string, policyName: string): Promise<void> {
-    const policyId = await this.policyId(policyType, policyName);
+    await this.assignTeamsPolicies(userId, [{ policyType, policyName }]);
+  }
+
+  async assignTeamsPolicies(userId: string, assignments: ReadonlyArray<{ policyType: string; policyName: string }>): Promise<void> {
+    if (assignments.length === 0) return;
+    const value = [];
+    for (const a of assignments) {
+      value.push({ '@odata.type': '#microsoft.graph.teamsAdministration.teamsPolicyUserAssignment', userId, policyType: a.policyType, policyId: await this.policyId(a.policyType, a.policyName) });
+    }
     await this.request({
       method: 'POST',
       url: '/admin/teams/policy/userAssignments/assign',
       version: this.o.teamsPolicyVersion,
-      body: { value: [{ '@odata.type': '#microsoft.graph.teamsAdministration.teamsPolicyUserAssignment', userId, policyType, policyId }] },
-      operation: `assign ${policyType}`,
+      body: { value },
+      operation: `assign ${assignments.map((a) => a.policyType).join(', ')}`,
       idempotent: true, // assigning the policy a user already holds changes nothing
     });
   }
@@ -561,17 +569,21 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
     deadline: number,
     operation: string,
   ): Promise<'done' | 'notApplied'> {
+    let wait = Math.min(250, this.o.operationPollMs);
     for (;;) {
       const verdict = judge(await this.getNumberAssignment(number));
       if (verdict !== 'pending') return verdict;
       if (this.clock.now() >= deadline) throw new OperationTimedOutError(`${operation}: ${number} still pending at the deadline`, undefined);
-      await this.clock.sleep(this.o.operationPollMs);
+      await this.clock.sleep(wait);
+      wait = Math.min(wait * 2, this.o.operationPollMs);
     }
   }
 
   private async pollOperation(location: string, deadline: number, operation: string): Promise<void> {
     const url = /^https?:\/\//.test(location) ? location : `${this.options.graphBaseUrl.replace(/\/+$/, '')}/v1.0/${location.replace(/^\/+/, '')}`;
     const operationId = /operations(?:\('([^']+)'\)|\/([^/?]+))/.exec(location)?.slice(1).find(Boolean);
+    // Most operations finish within seconds: look early, then back off to the configured interval.
+    let wait = Math.min(250, this.o.operationPollMs);
     for (;;) {
       const state = unwrapEntity(await this.request({ method: 'GET', url, operation: `${operation} (status)` }));
       const status = String(state.status ?? '');
@@ -584,7 +596,8 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
         throw new OperationFailedError(`${operation} failed: ${reason}`, operationId, reason);
       }
       if (this.clock.now() >= deadline) throw new OperationTimedOutError(`${operation}: operation ${operationId ?? ''} still ${status || 'running'} at the deadline`, operationId);
-      await this.clock.sleep(this.o.operationPollMs);
+      await this.clock.sleep(wait);
+      wait = Math.min(wait * 2, this.o.operationPollMs);
     }
   }
 
