@@ -12,6 +12,8 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
+import { measured, mb } from './support/measure';
+import { getJson, getToken } from './support/rawGraph';
 import { USER_SELECT, createMicrosoftTenant, resetMicrosoftTenants, type TenantSize } from '../shared/adapters/graph';
 
 const args = new Map<string, string>();
@@ -56,28 +58,6 @@ function startEmulatorProcess(users: number): Promise<{ child: ChildProcess; inf
   });
 }
 
-/** Peak RSS and heap while `run` is in flight, sampled every 20 ms. */
-async function measured<T>(run: () => Promise<T>): Promise<{ result: T; ms: number; peakRss: number; peakHeap: number }> {
-  global.gc?.();
-  let peakRss = 0;
-  let peakHeap = 0;
-  const sample = () => {
-    const m = process.memoryUsage();
-    peakRss = Math.max(peakRss, m.rss);
-    peakHeap = Math.max(peakHeap, m.heapUsed);
-  };
-  sample();
-  const timer = setInterval(sample, 20);
-  const started = performance.now();
-  try {
-    const result = await run();
-    return { result, ms: performance.now() - started, peakRss, peakHeap };
-  } finally {
-    clearInterval(timer);
-    sample();
-  }
-}
-
 function progress(label: string, total: number): SingleBar | undefined {
   if (!process.stderr.isTTY || total < 20_000) return undefined;
   const bar = new SingleBar({ format: `${label.padEnd(8)} {bar} {value}/{total} users {duration_formatted}`, stream: process.stderr, clearOnComplete: true }, Presets.shades_classic);
@@ -99,36 +79,6 @@ async function rawRead(info: EmulatorInfo, agent: https.Agent, token: string, ba
   return count;
 }
 
-function getJson(url: string, agent: https.Agent, token: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    https
-      .get(url, { agent, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          if (res.statusCode !== 200) reject(new Error(`raw read: ${res.statusCode} ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}`));
-          else resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
-        });
-        res.on('error', reject);
-      })
-      .on('error', reject);
-  });
-}
-
-async function token(info: EmulatorInfo, agent: https.Agent): Promise<string> {
-  const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: info.clientId, client_secret: info.secret, scope: 'https://graph.microsoft.com/.default' }).toString();
-  return new Promise((resolve, reject) => {
-    const req = https.request(`${info.url}/${info.tenantId}/oauth2/v2.0/token`, { method: 'POST', agent, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { access_token: string }).access_token));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 const perSecond = (count: number, ms: number) => `${Math.round((count / ms) * 1000).toLocaleString('en-US')} users/s`;
 
 async function main(): Promise<void> {
@@ -143,7 +93,7 @@ async function main(): Promise<void> {
   writeFileSync(caFile, info.caPem);
   const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: info.caPem });
   try {
-    const bearer = await token(info, agent);
+    const bearer = await getToken({ authority: info.url, tenantId: info.tenantId, clientId: info.clientId, secret: info.secret }, agent);
     const settings = { SITESYNC_GRAPH_BASE_URL: info.url, SITESYNC_AUTHORITY_HOST: info.url, SITESYNC_GRAPH_CA_FILE: caFile };
     const config = { tenantId: info.tenantId, clientId: info.clientId, credentialRef: 'env:BENCH_APP_SECRET', tenantSize };
 

@@ -24,6 +24,7 @@ import { readSettings } from '../shared/config/settings';
 import { closeServiceBusClients } from '../shared/adapters/servicebus/client';
 import { startInfraProcess, type InfraInfo } from './support/infra';
 import { cliArgs, mb, measured, progressBar, seconds } from './support/measure';
+import { getJson, getToken } from './support/rawGraph';
 
 interface RunView {
   status: string;
@@ -111,7 +112,7 @@ async function main(): Promise<void> {
 /** The floor: raw pages in, raw batches out, overlapped, with no other work. */
 async function floorRun(info: InfraInfo, bar: { update(v: number): void }): Promise<number> {
   const agent = new https.Agent({ keepAlive: true, ca: info.caPem });
-  const token = await getToken(info, agent);
+  const token = await getToken({ authority: info.graphUrl, tenantId: info.tenantId, clientId: info.clientId, secret: info.secret }, agent);
   const table = TableClient.fromConnectionString(info.tablesConnectionString, 'FloorUsers', { allowInsecureConnection: true });
   await table.createTable();
   const writes = new Set<Promise<void>>();
@@ -153,34 +154,6 @@ async function floorRun(info: InfraInfo, bar: { update(v: number): void }): Prom
   await Promise.all(writes);
   agent.destroy();
   return count;
-}
-
-function getJson(url: string, agent: https.Agent, token: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    https
-      .get(url, { agent, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          if (res.statusCode !== 200) reject(new Error(`GET ${url}: ${res.statusCode}`));
-          else resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
-        });
-      })
-      .on('error', reject);
-  });
-}
-
-function getToken(info: InfraInfo, agent: https.Agent): Promise<string> {
-  const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: info.clientId, client_secret: info.secret, scope: 'https://graph.microsoft.com/.default' }).toString();
-  return new Promise((resolve, reject) => {
-    const req = https.request(`${info.graphUrl}/${info.tenantId}/oauth2/v2.0/token`, { method: 'POST', agent, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { access_token: string }).access_token));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 main().then(

@@ -21,7 +21,7 @@ import {
 } from '../domain';
 import { isUserRemoval, type MicrosoftUser, type TeamsUserConfiguration } from '../ports/microsoft';
 import { PROVIDER_SCOPE, type Storage, type Versioned } from '../ports/storage';
-import { provisionMessageId, type ProvisioningQueue, type ProvisionUserMessage } from '../provisioning/messages';
+import type { ProvisioningQueue, ProvisionUserMessage } from '../provisioning/messages';
 import { zeroCounts, type EntityCounts } from './model';
 import type { CustomerMicrosoft, PendingDeletion, PendingDeletionStore, RemovalKind } from './ports';
 
