@@ -20,8 +20,8 @@ const USAGE = `Usage: npm start -- [options]
   --port N            HTTP port of the function host (default 7071; 0 = any free port)
   --persist           keep Table Storage in .local/data instead of memory
   --users N           size of the emulator's demo tenant (default 2000)
-  --graph-url URL     use this Graph-compatible endpoint instead of the emulator (tenant and client ids and
-                      the secret from the environment, as for a real tenant)
+  --graph-url URL     use this Graph-compatible endpoint instead of the emulator; the tenant to onboard comes
+                      from SITESYNC_TENANT_ID, SITESYNC_CLIENT_ID and SITESYNC_CLIENT_SECRET
   --graph-ca FILE     with --graph-url, a PEM file of a CA to trust
   --authority-host URL with --graph-url, the token authority (default https://login.microsoftonline.com)
   --bridge-url URL    with --graph-url, the Teams admin bridge
@@ -85,7 +85,7 @@ async function main(): Promise<number> {
 
   const demoContext: DemoContext = {
     endpoints: stack.endpoints,
-    tenant: stack.demo ? { tenantId: stack.demo.tenantId, clientId: stack.demo.clientId, credentialReference: `env:${stack.demo.secretSetting}` } : undefined,
+    tenant: stack.demo ? { tenantId: stack.demo.tenantId, clientId: stack.demo.clientId, credentialReference: `env:${stack.demo.secretSetting}` } : externalTenant(),
     expectedUsers: stack.graph ? users : undefined,
     progress: progressBar,
     provisioningBacklog: () => {
@@ -112,6 +112,20 @@ async function main(): Promise<number> {
   console.log('\nStopping...');
   await stack.stop();
   return 0;
+}
+
+/**
+ * With --graph-url, the tenant to onboard comes from the environment, as for a real customer: its tenant id,
+ * the app's client id, and the secret in SITESYNC_CLIENT_SECRET (read through an env: reference, never stored).
+ */
+function externalTenant(): DemoContext['tenant'] {
+  const tenantId = process.env.SITESYNC_TENANT_ID;
+  const clientId = process.env.SITESYNC_CLIENT_ID;
+  if (!tenantId || !clientId || !process.env.SITESYNC_CLIENT_SECRET) {
+    console.log('  (set SITESYNC_TENANT_ID, SITESYNC_CLIENT_ID and SITESYNC_CLIENT_SECRET to onboard and sync that tenant)');
+    return undefined;
+  }
+  return { tenantId, clientId, credentialReference: 'env:SITESYNC_CLIENT_SECRET' };
 }
 
 function firstLine(message: string): string {
