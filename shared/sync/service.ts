@@ -33,6 +33,7 @@ import {
   type UsersPageResult,
 } from './users';
 import type { ProvisioningQueue } from '../provisioning/messages';
+import { recheckStagedUsers } from '../provisioning/staging';
 
 export interface SyncDeps {
   storage: Storage;
@@ -337,21 +338,12 @@ export async function finishRun(deps: SyncDeps, input: FinishInput): Promise<Syn
   return run;
 }
 
-/** The staging re-check: every staged user goes through provisioning again. */
+/** The staging re-check: every staged user goes through provisioning again (its run id dates the cause). */
 export async function recheckStaged(deps: SyncDeps, input: StartSyncInput): Promise<{ rechecked: number }> {
-  const requestedAt = now(deps).toISOString();
-  const batch = [];
-  let rechecked = 0;
-  for await (const { value } of deps.storage.users.list(input.customerId)) {
-    if (value.state.kind !== 'staged') continue;
-    batch.push({ customerId: input.customerId, userId: value.userId, reason: 'staging-recheck' as const, observedAt: input.runId, requestedAt });
-    if (batch.length >= 100) {
-      await deps.queue.send(batch.splice(0));
-    }
-    rechecked++;
-  }
-  if (batch.length > 0) await deps.queue.send(batch);
-  return { rechecked };
+  const { sent } = await recheckStagedUsers({ storage: deps.storage, queue: deps.queue, now: deps.now }, input.customerId);
+  const run = (await deps.runs.get(input.customerId, input.runId)) ?? newRun(input, now(deps).toISOString());
+  await deps.runs.save({ ...run, status: 'succeeded', handedOff: sent, finishedAt: now(deps).toISOString() });
+  return { rechecked: sent };
 }
 
 // ── Operators ──────────────────────────────────────────────────────────────────────────────────────

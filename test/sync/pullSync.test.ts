@@ -132,6 +132,16 @@ describe('pull sync through the local host, the emulator, Azurite and the broker
     expect((await t.api.request('GET', `/customers/${customerId}/sync-runs?top=abc`)).status).toBe(400);
   });
 
+  it('a staging run re-checks every staged user through provisioning and is recorded', async () => {
+    const staged = [...(await storedUsers()).values()].slice(0, 3);
+    for (const u of staged) {
+      const current = await t.storage.users.get(customerId, u.userId);
+      await t.storage.users.update({ ...current!.value, state: { kind: 'staged', siteId: 'nowhere', profileId: 'p', since: new Date().toISOString() } }, current!.etag);
+    }
+    const run = await runSync(t, customerId, 'staging');
+    expect(run).toMatchObject({ kind: 'staging', status: 'succeeded', handedOff: 3 });
+  });
+
   it('schedules are editable and validated', async () => {
     const res = await t.api.request('PATCH', `/customers/${customerId}/syncs/staging`, { enabled: true, schedule: '0 30 */2 * * *' });
     expect(res.status).toBe(200);
