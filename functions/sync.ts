@@ -75,7 +75,7 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
   } catch (err) {
     finish.error = err instanceof Error ? firstLine(err.message) : String(err);
   }
-  context.df.setCustomStatus({ runId: begin.runId, phase: 'finishing' });
+  context.df.setCustomStatus({ runId: begin.runId, phase: 'finishing', users: finish.users?.counts, catalog: finish.catalog.map((c) => c?.counts) });
   const run = yield context.df.callActivityWithRetry('syncFinish', retry, finish);
   context.df.setCustomStatus({ runId: begin.runId, phase: 'done' });
   return run;
@@ -95,6 +95,7 @@ df.app.orchestration(PULL_USERS, function* (context: OrchestrationContext) {
       if ('expired' in page) return { counts, handedOff, expired: page.expired } satisfies UsersFamilyResult;
       counts = plus(counts, page.counts);
       handedOff += page.handedOff;
+      context.df.setCustomStatus({ runId: begin.runId, mode: 'delta', users: counts, handedOff });
       if (page.deltaLink) {
         deltaLink = page.deltaLink;
         break;
@@ -126,12 +127,15 @@ df.app.orchestration(PULL_USER_PAGES, function* (context: OrchestrationContext) 
   const input = context.df.getInput() as { customerId: string; runId: string; startedAt: string; firstSync: boolean };
   let counts = zero();
   let handedOff = 0;
+  let pages = 0;
   let link: string | undefined;
   do {
     const page = (yield context.df.callActivityWithRetry('syncUsersPage', retry, { ...input, link, soFar: counts })) as UsersPageResult;
     counts = plus(counts, page.counts);
     handedOff += page.handedOff;
     link = page.nextLink;
+    pages++;
+    context.df.setCustomStatus({ runId: input.runId, pages, users: counts, handedOff });
   } while (link);
   return { counts, handedOff };
 });
