@@ -1,7 +1,9 @@
-import { type HttpRequest, type HttpResponseInit, type InvocationContext, type Timer } from '@azure/functions';
+import { app, type InvocationContext, type Timer } from '@azure/functions';
 import * as df from 'durable-functions';
 import type { OrchestrationContext } from 'durable-functions';
+import { z } from 'zod';
 import { provisioningDeps } from '../shared/app/provisioning';
+import { apiRoute, conflict, json, notFound, ok, pathIds, readBody } from '../shared/http';
 import {
   claimDueOverbuilds,
   customerContext,
@@ -9,7 +11,6 @@ import {
   overbuildRequestSchema,
   overbuildUsers,
   placementFor,
-  problem,
   provisionMessageId,
   saveOverbuildSchedule,
   selectOverbuildUsers,
@@ -17,13 +18,24 @@ import {
   type OverbuildChunkResult,
   type OverbuildInput,
   type OverbuildSelection,
-  type Problem,
 } from '../shared/provisioning';
 
 const deps = () => provisioningDeps({ messageId: provisionMessageId });
 /** Users per activity, and activities running at once per overbuild. */
 const CHUNK = 20;
 const WAVE = 4;
+const tags = ['provisioning'];
+
+const overbuildStatusSchema = z.object({
+  id: z.string(),
+  runtimeStatus: z.string(),
+  createdTime: z.string(),
+  lastUpdatedTime: z.string(),
+  /** Users matched and done so far, while it runs. */
+  progress: z.object({ matched: z.number(), done: z.number() }).nullable(),
+  /** The run's summary (moved, provisioned, staged, pending, failed, unmatched) once completed. */
+  summary: z.record(z.string(), z.unknown()).nullable(),
+});
 
 df.app.orchestration('overbuild', function* (context: OrchestrationContext) {
   const input = context.df.getInput<OverbuildInput>();
@@ -47,56 +59,61 @@ df.app.activity('overbuildChunk', {
   handler: async (work: { input: OverbuildInput; users: OverbuildSelection['matched'] }) => overbuildUsers(deps(), work.input, work.users),
 });
 
-df.app.client.http('overbuildStart', {
-  route: 'customers/{customerId}/overbuilds',
-  methods: ['POST'],
-  authLevel: 'function',
-  handler: async (request: HttpRequest, client: df.DurableClient) => {
-    const customerId = request.params.customerId;
-    const parsed = overbuildRequestSchema.safeParse(await request.json().catch(() => ({})));
-    if (!parsed.success) {
-      return problemResponse(problem(400, 'Invalid overbuild request', undefined, parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }))));
-    }
-    const { storage } = deps();
-    let ctx;
-    try {
-      ctx = await customerContext(storage, customerId);
-    } catch {
-      return problemResponse(problem(404, 'Customer not found', `customer ${customerId} does not exist`));
-    }
-    const body = parsed.data;
-    if (body.siteId !== undefined) {
-      if (!ctx.sites.has(body.siteId)) return problemResponse(problem(404, 'Site not found', `site ${body.siteId} does not exist`));
-      if (placementFor(ctx, body.siteId).sites.length === 0) return problemResponse(problem(409, 'Site not enabled for overbuild', `site ${body.siteId} is not included for overbuild with Microsoft users and move-user criteria`));
-    }
-    const now = new Date();
-    await saveOverbuildSchedule(storage, customerId, body, now);
-    const id = await startOverbuild(client, customerId, body.siteId, body.provision, now);
-    const location = `${new URL(request.url).origin}/api/customers/${encodeURIComponent(customerId)}/overbuilds/${encodeURIComponent(id)}`;
-    return { status: 202, headers: { location }, jsonBody: { id, location } };
-  },
+app.http('overbuildStart', {
+  ...apiRoute({
+    name: 'overbuildStart',
+    method: 'POST',
+    path: 'customers/{customerId}/overbuilds',
+    summary: 'Start an overbuild: move (and optionally provision) every matching customer-level user',
+    description: 'With repeatEveryMinutes the overbuild is also stored as the customer\'s schedule (0 removes it).',
+    tags,
+    authLevel: 'function',
+    body: overbuildRequestSchema,
+    responses: { 202: { description: 'Started; follow the overbuild', schema: z.object({ id: z.string(), location: z.string() }), headers: ['Location'] } },
+    handler: async (request, context) => {
+      const { customerId } = pathIds(request, 'customerId');
+      const body = await readBody(request, overbuildRequestSchema);
+      const { storage } = deps();
+      const ctx = await customerContext(storage, customerId);
+      if (body.siteId !== undefined) {
+        if (!ctx.sites.has(body.siteId)) throw notFound(`site ${body.siteId} does not exist`);
+        if (placementFor(ctx, body.siteId).sites.length === 0) throw conflict(`site ${body.siteId} is not included for overbuild with Microsoft users and move-user criteria`);
+      }
+      const now = new Date();
+      await saveOverbuildSchedule(storage, customerId, body, now);
+      const id = await startOverbuild(df.getClient(context), customerId, body.siteId, body.provision, now);
+      const location = `${new URL(request.url).origin}/api/customers/${encodeURIComponent(customerId)}/overbuilds/${encodeURIComponent(id)}`;
+      return json(202, { id, location }, { location });
+    },
+  }),
+  extraInputs: [df.input.durableClient()],
 });
 
-df.app.client.http('overbuildStatus', {
-  route: 'customers/{customerId}/overbuilds/{id}',
-  methods: ['GET'],
-  authLevel: 'function',
-  handler: async (request: HttpRequest, client: df.DurableClient) => {
-    const status = await client.getStatus(request.params.id).catch(() => undefined);
-    const input = status?.input as OverbuildInput | undefined;
-    if (!status || input?.customerId !== request.params.customerId) return problemResponse(problem(404, 'Overbuild not found', `overbuild ${request.params.id} does not exist`));
-    return {
-      status: 200,
-      jsonBody: {
+app.http('overbuildStatus', {
+  ...apiRoute({
+    name: 'overbuildStatus',
+    method: 'GET',
+    path: 'customers/{customerId}/overbuilds/{id}',
+    summary: 'An overbuild\'s progress and, once done, its summary',
+    tags,
+    authLevel: 'function',
+    responses: { 200: { description: 'The overbuild', schema: overbuildStatusSchema } },
+    handler: async (request, context) => {
+      const { customerId, id } = pathIds(request, 'customerId', 'id');
+      const status = await df.getClient(context).getStatus(id).catch(() => undefined);
+      const input = status?.input as OverbuildInput | undefined;
+      if (!status || input?.customerId !== customerId) throw notFound(`overbuild ${id} does not exist`);
+      return ok({
         id: status.instanceId,
         runtimeStatus: status.runtimeStatus,
         createdTime: status.createdTime,
         lastUpdatedTime: status.lastUpdatedTime,
         progress: status.customStatus ?? null,
         summary: status.output ?? null,
-      },
-    };
-  },
+      });
+    },
+  }),
+  extraInputs: [df.input.durableClient()],
 });
 
 df.app.client.timer('overbuildSchedules', {
@@ -114,8 +131,4 @@ async function startOverbuild(client: df.DurableClient, customerId: string, site
   const instanceId = overbuildInstanceId(customerId, now);
   const input: OverbuildInput = { customerId, overbuildId: instanceId, provision, startedAt: now.toISOString(), ...(siteId ? { siteId } : {}) };
   return client.startNew('overbuild', { instanceId, input });
-}
-
-function problemResponse(p: Problem): HttpResponseInit {
-  return { status: p.status, jsonBody: p, headers: { 'content-type': 'application/problem+json' } };
 }

@@ -1,15 +1,9 @@
-import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { app, type InvocationContext } from '@azure/functions';
+import { z } from 'zod';
 import { provisioningDeps } from '../shared/app/provisioning';
 import { QUEUES, SERVICE_BUS_CONNECTION } from '../shared/config/queues';
-import {
-  handleProvisioningMessage,
-  listDeadLetters,
-  placementPreview,
-  problem,
-  provisionMessageId,
-  replayDeadLetters,
-  type Problem,
-} from '../shared/provisioning';
+import { apiRoute, ok, parseQuery, pathIds, readBody, topSchema } from '../shared/http';
+import { handleProvisioningMessage, listDeadLetters, placementPreview, provisionMessageId, replayDeadLetters } from '../shared/provisioning';
 
 const deps = () => provisioningDeps({ messageId: provisionMessageId });
 const QUEUE = QUEUES.userProvisioning.name;
@@ -27,52 +21,110 @@ app.serviceBusQueue('provisionUser', {
   },
 });
 
-app.http('deadLetters', {
-  route: `dead-letters/${QUEUE}`,
-  methods: ['GET'],
-  authLevel: 'function',
-  handler: async (request: HttpRequest) => {
-    const top = Number(request.query.get('top') ?? 50);
-    const d = deps();
-    return { status: 200, jsonBody: { queue: QUEUE, messages: await listDeadLetters({ deadLetters: d.deadLetters, store: d.storage.syncState }, QUEUE, Number.isFinite(top) ? top : 50) } };
-  },
+const tags = ['provisioning'];
+/** Message ids as Service Bus bounds them, with room for the replay suffix. */
+const messageIdSchema = z.string().min(1).max(256);
+
+const DEAD_LETTERS_MAX = 250;
+const deadLettersQuerySchema = z.object({
+  top: topSchema.pipe(z.number().max(DEAD_LETTERS_MAX, `must be a whole number from 1 to ${DEAD_LETTERS_MAX}`)).optional(),
+});
+const deadLetterViewSchema = z.object({
+  messageId: z.string(),
+  sequenceNumber: z.string(),
+  deadLetterReason: z.string().optional(),
+  deadLetterErrorDescription: z.string().optional(),
+  enqueuedAt: z.string().optional(),
+  deliveryCount: z.number().optional(),
+  body: z.unknown(),
+  /** What the handler recorded on its last failed delivery. */
+  handlerReason: z.string().optional(),
 });
 
-app.http('deadLettersReplay', {
-  route: `dead-letters/${QUEUE}/replay`,
-  methods: ['POST'],
-  authLevel: 'function',
-  handler: async (request: HttpRequest) => {
-    const body = (await request.json().catch(() => undefined)) as { messageIds?: unknown } | undefined;
-    const ids = Array.isArray(body?.messageIds) ? body.messageIds.filter((i): i is string => typeof i === 'string') : [];
-    if (ids.length === 0) return problemResponse(problem(400, 'Nothing to replay', 'Send {"messageIds": [...]} with the ids of dead-lettered messages.'));
-    const replayed = await replayDeadLetters({ deadLetters: deps().deadLetters }, QUEUE, ids);
-    return { status: 200, jsonBody: { replayed, notFound: ids.filter((i) => !replayed.includes(i)) } };
-  },
+const replayBodySchema = z.object({
+  messageIds: z.array(messageIdSchema).min(1, 'name at least one dead-lettered message').max(1000),
 });
 
-app.http('placementPreview', {
-  route: 'customers/{customerId}/placement-preview',
-  methods: ['GET'],
-  authLevel: 'function',
-  handler: async (request: HttpRequest) => {
-    const mode = request.query.get('mode') ?? 'flow-through';
-    if (mode !== 'flow-through' && mode !== 'overbuild') return problemResponse(problem(400, 'Invalid mode', 'mode is flow-through or overbuild'));
-    const top = request.query.get('top');
-    try {
-      const page = await placementPreview(deps(), request.params.customerId, {
-        mode,
-        ...(top ? { top: Number(top) } : {}),
-        ...(request.query.get('continuation') ? { continuation: request.query.get('continuation')! } : {}),
+const PREVIEW_MAX = 100;
+const previewQuerySchema = z.object({
+  mode: z.enum(['flow-through', 'overbuild']).optional(),
+  top: topSchema.pipe(z.number().max(PREVIEW_MAX, `must be a whole number from 1 to ${PREVIEW_MAX}`)).optional(),
+  continuation: z.string().max(2048).regex(/^[A-Za-z0-9_-]+$/, 'is not a continuation token from this API').optional(),
+});
+const previewPageSchema = z.object({
+  mode: z.enum(['flow-through', 'overbuild']),
+  flowThroughEnabled: z.boolean(),
+  items: z.array(
+    z.object({
+      userId: z.string(),
+      userPrincipalName: z.string().optional(),
+      placement: z.record(z.string(), z.unknown()),
+      profileId: z.string().optional(),
+      plan: z.object({ changes: z.array(z.unknown()), line: z.unknown(), inTeams: z.boolean(), unmet: z.array(z.string()) }).optional(),
+      note: z.string().optional(),
+    }),
+  ),
+  continuation: z.string().optional(),
+});
+
+app.http(
+  'deadLetters',
+  apiRoute({
+    name: 'deadLetters',
+    method: 'GET',
+    path: `dead-letters/${QUEUE}`,
+    summary: 'Dead-lettered provisioning messages, oldest first, with why the handler refused them',
+    tags,
+    authLevel: 'function',
+    query: deadLettersQuerySchema,
+    responses: { 200: { description: 'The dead-lettered messages (50 unless top says otherwise)', schema: z.object({ queue: z.string(), messages: z.array(deadLetterViewSchema) }) } },
+    handler: async (request) => {
+      const { top } = parseQuery(request, deadLettersQuerySchema);
+      const d = deps();
+      return ok({ queue: QUEUE, messages: await listDeadLetters({ deadLetters: d.deadLetters, store: d.storage.syncState }, QUEUE, top ?? 50) });
+    },
+  }),
+);
+
+app.http(
+  'deadLettersReplay',
+  apiRoute({
+    name: 'deadLettersReplay',
+    method: 'POST',
+    path: `dead-letters/${QUEUE}/replay`,
+    summary: 'Send dead-lettered provisioning messages back to their queue',
+    tags,
+    authLevel: 'function',
+    body: replayBodySchema,
+    responses: { 200: { description: 'Which ids were replayed and which were not found', schema: z.object({ replayed: z.array(z.string()), notFound: z.array(z.string()) }) } },
+    handler: async (request) => {
+      const { messageIds } = await readBody(request, replayBodySchema);
+      const replayed = await replayDeadLetters({ deadLetters: deps().deadLetters }, QUEUE, messageIds);
+      return ok({ replayed, notFound: messageIds.filter((i) => !replayed.includes(i)) });
+    },
+  }),
+);
+
+app.http(
+  'placementPreview',
+  apiRoute({
+    name: 'placementPreview',
+    method: 'GET',
+    path: 'customers/{customerId}/placement-preview',
+    summary: 'Where flow-through or overbuild would place each customer-level user, and what it would change',
+    tags,
+    authLevel: 'function',
+    query: previewQuerySchema,
+    responses: { 200: { description: 'A page of the preview', schema: previewPageSchema } },
+    handler: async (request) => {
+      const { customerId } = pathIds(request, 'customerId');
+      const query = parseQuery(request, previewQuerySchema);
+      const page = await placementPreview(deps(), customerId, {
+        mode: query.mode ?? 'flow-through',
+        ...(query.top !== undefined ? { top: query.top } : {}),
+        ...(query.continuation ? { continuation: query.continuation } : {}),
       });
-      return { status: 200, jsonBody: page };
-    } catch (error) {
-      if (error instanceof Error && error.name === 'CustomerNotFoundError') return problemResponse(problem(404, 'Customer not found', error.message));
-      throw error;
-    }
-  },
-});
-
-function problemResponse(p: Problem): HttpResponseInit {
-  return { status: p.status, jsonBody: p, headers: { 'content-type': 'application/problem+json' } };
-}
+      return ok(page);
+    },
+  }),
+);

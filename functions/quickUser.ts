@@ -1,49 +1,80 @@
-import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
+import { app, type HttpRequest } from '@azure/functions';
+import { z } from 'zod';
 import { provisioningDeps } from '../shared/app/provisioning';
-import { problem, ProblemError, provisionMessageId, recentTransactions, requestQuickUser, type Problem } from '../shared/provisioning';
+import { transactionRecordSchema } from '../shared/domain';
+import { apiIdSchema, apiRoute, json, notFound, ok, parseQuery, pathIds, readBody, topSchema } from '../shared/http';
+import { provisionMessageId, quickUserRequestSchema, recentTransactions, requestQuickUser } from '../shared/provisioning';
 
 const deps = () => provisioningDeps({ messageId: provisionMessageId });
+const tags = ['provisioning'];
 
-app.http('quickUser', {
-  route: 'customers/{customerId}/quick-user',
-  methods: ['POST'],
-  authLevel: 'function',
-  handler: async (request: HttpRequest) => {
-    const body: unknown = await request.json().catch(() => undefined);
-    try {
-      const accepted = await requestQuickUser(deps(), request.params.customerId, body);
-      const location = `${new URL(request.url).origin}/api/customers/${encodeURIComponent(request.params.customerId)}/transactions/${encodeURIComponent(accepted.transactionId)}`;
-      return { status: 202, headers: { location }, jsonBody: { transactionId: accepted.transactionId, location } };
-    } catch (error) {
-      if (error instanceof ProblemError) return problemResponse(error.problem);
-      throw error;
-    }
-  },
+/** The most transactions one list returns (the use case reads no further). */
+const MAX_TRANSACTIONS = 500;
+const transactionsQuerySchema = z.object({
+  top: topSchema.pipe(z.number().max(MAX_TRANSACTIONS, `must be a whole number from 1 to ${MAX_TRANSACTIONS}`)).optional(),
+  userId: apiIdSchema.optional(),
 });
 
-app.http('transaction', {
-  route: 'customers/{customerId}/transactions/{transactionId}',
-  methods: ['GET'],
-  authLevel: 'function',
-  handler: async (request: HttpRequest) => {
-    const found = await deps().storage.transactions.get(request.params.customerId, request.params.transactionId);
-    if (!found) return problemResponse(problem(404, 'Transaction not found', `transaction ${request.params.transactionId} does not exist`));
-    return { status: 200, jsonBody: found.value };
-  },
-});
+const transactionUrl = (request: HttpRequest, customerId: string, transactionId: string) =>
+  `${new URL(request.url).origin}/api/customers/${encodeURIComponent(customerId)}/transactions/${encodeURIComponent(transactionId)}`;
 
-app.http('transactions', {
-  route: 'customers/{customerId}/transactions',
-  methods: ['GET'],
-  authLevel: 'function',
-  handler: async (request: HttpRequest) => {
-    const top = Number(request.query.get('top') ?? 50);
-    const userId = request.query.get('userId') ?? undefined;
-    const items = await recentTransactions(deps().storage, request.params.customerId, { top: Number.isFinite(top) ? top : 50, ...(userId ? { userId } : {}) });
-    return { status: 200, jsonBody: { items } };
-  },
-});
+app.http(
+  'quickUser',
+  apiRoute({
+    name: 'quickUser',
+    method: 'POST',
+    path: 'customers/{customerId}/quick-user',
+    summary: 'Move one user to a site with a Quick Add Group and a line',
+    description: 'Everything is checked before anything changes; the work is queued and followed through the transaction in Location.',
+    tags,
+    authLevel: 'function',
+    body: quickUserRequestSchema,
+    responses: { 202: { description: 'Accepted; follow the transaction', schema: z.object({ transactionId: z.string(), location: z.string() }), headers: ['Location'] } },
+    handler: async (request) => {
+      const { customerId } = pathIds(request, 'customerId');
+      const body = await readBody(request, quickUserRequestSchema);
+      const accepted = await requestQuickUser(deps(), customerId, body);
+      const location = transactionUrl(request, customerId, accepted.transactionId);
+      return json(202, { transactionId: accepted.transactionId, location }, { location });
+    },
+  }),
+);
 
-function problemResponse(p: Problem): HttpResponseInit {
-  return { status: p.status, jsonBody: p, headers: { 'content-type': 'application/problem+json' } };
-}
+app.http(
+  'transaction',
+  apiRoute({
+    name: 'transaction',
+    method: 'GET',
+    path: 'customers/{customerId}/transactions/{transactionId}',
+    summary: 'One provisioning transaction with its steps',
+    tags,
+    authLevel: 'function',
+    responses: { 200: { description: 'The transaction', schema: transactionRecordSchema } },
+    handler: async (request) => {
+      const { customerId, transactionId } = pathIds(request, 'customerId', 'transactionId');
+      const found = await deps().storage.transactions.get(customerId, transactionId);
+      if (!found) throw notFound(`transaction ${transactionId} does not exist`);
+      return ok(found.value);
+    },
+  }),
+);
+
+app.http(
+  'transactions',
+  apiRoute({
+    name: 'transactions',
+    method: 'GET',
+    path: 'customers/{customerId}/transactions',
+    summary: 'Recent transactions, newest first, optionally of one user',
+    tags,
+    authLevel: 'function',
+    query: transactionsQuerySchema,
+    responses: { 200: { description: 'The most recent transactions (50 unless top says otherwise)', schema: z.object({ items: z.array(transactionRecordSchema) }) } },
+    handler: async (request) => {
+      const { customerId } = pathIds(request, 'customerId');
+      const query = parseQuery(request, transactionsQuerySchema);
+      const items = await recentTransactions(deps().storage, customerId, { ...(query.top !== undefined ? { top: query.top } : {}), ...(query.userId ? { userId: query.userId } : {}) });
+      return ok({ items });
+    },
+  }),
+);

@@ -19,7 +19,7 @@ import {
   type SiteDefaults,
   type UserProfile,
 } from '../domain';
-import { PROVIDER_SCOPE, type Storage } from '../ports/storage';
+import { NotFoundError, PROVIDER_SCOPE, type Storage } from '../ports/storage';
 
 export interface CustomerContext {
   customer: Customer;
@@ -35,7 +35,8 @@ export interface CustomerContext {
   loadedAt: number;
 }
 
-export class CustomerNotFoundError extends Error {
+/** A storage not-found, so that callers over HTTP answer 404 without knowing this class. */
+export class CustomerNotFoundError extends NotFoundError {
   override name = 'CustomerNotFoundError';
 }
 

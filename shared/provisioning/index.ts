@@ -9,5 +9,4 @@ export * from './staging';
 export * from './quickUser';
 export * from './overbuild';
 export * from './preview';
-export * from './problems';
 export * from './deadLetters';

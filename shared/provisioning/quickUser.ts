@@ -6,9 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { effectiveStatus, newTransactionId, type TransactionRecord } from '../domain';
-import type { Storage } from '../ports/storage';
+import { ConflictError, NotFoundError, type Storage } from '../ports/storage';
 import { lineRequestSchema, type ProvisioningQueue, type ProvisionUserMessage } from './messages';
-import { problem, ProblemError } from './problems';
 
 export const quickUserRequestSchema = z.object({
   userId: z.string().min(1).max(200),
@@ -23,17 +22,16 @@ export interface QuickUserAccepted {
   message: ProvisionUserMessage;
 }
 
-/** @throws ProblemError 400 (invalid body), 404 (customer, user, site or group unknown), 409 (number not available). */
+/**
+ * @throws ZodError for an invalid request, NotFoundError when the customer, user, site or group is unknown,
+ * ConflictError when the explicit number is not available: the HTTP layer answers them 400, 404 and 409.
+ */
 export async function requestQuickUser(
   deps: { storage: Storage; queue: ProvisioningQueue; now?: () => Date },
   customerId: string,
   body: unknown,
 ): Promise<QuickUserAccepted> {
-  const parsed = quickUserRequestSchema.safeParse(body);
-  if (!parsed.success) {
-    throw new ProblemError(problem(400, 'Invalid Quick User request', 'The request body does not match the schema.', parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }))));
-  }
-  const request = parsed.data;
+  const request = quickUserRequestSchema.parse(body);
   const { storage } = deps;
   const now = deps.now?.() ?? new Date();
   const [customer, user, site, group] = await Promise.all([
@@ -42,17 +40,17 @@ export async function requestQuickUser(
     storage.sites.get(customerId, request.siteId),
     storage.quickAddGroups.get(customerId, request.quickAddGroupId),
   ]);
-  if (!customer) throw new ProblemError(problem(404, 'Customer not found', `customer ${customerId} does not exist`));
-  if (!user) throw new ProblemError(problem(404, 'User not found', `user ${request.userId} is not synced to customer ${customerId}`));
-  if (!site) throw new ProblemError(problem(404, 'Site not found', `site ${request.siteId} does not exist`));
-  if (!group) throw new ProblemError(problem(404, 'Quick Add Group not found', `Quick Add Group ${request.quickAddGroupId} does not exist`));
+  if (!customer) throw new NotFoundError(`customer ${customerId} does not exist`);
+  if (!user) throw new NotFoundError(`user ${request.userId} is not synced to customer ${customerId}`);
+  if (!site) throw new NotFoundError(`site ${request.siteId} does not exist`);
+  if (!group) throw new NotFoundError(`Quick Add Group ${request.quickAddGroupId} does not exist`);
   if (request.line.kind === 'explicit') {
     const number = request.line.number;
     const entry = (await storage.numbers.get({ customerId, siteId: request.siteId }, number)) ?? (await storage.numbers.get({ customerId }, number));
-    if (!entry) throw new ProblemError(problem(409, 'Number not available', `${number} is not in the inventory of site ${request.siteId} or its customer`));
+    if (!entry) throw new ConflictError(`${number} is not in the inventory of site ${request.siteId} or its customer`);
     const held = entry.value.status === 'Used' && entry.value.userId === request.userId;
     if (!held && effectiveStatus(entry.value, now) !== 'Available') {
-      throw new ProblemError(problem(409, 'Number not available', `${number} is ${entry.value.status}`));
+      throw new ConflictError(`${number} is not available: it is ${entry.value.status}`);
     }
   }
 

@@ -365,6 +365,8 @@ describe('overbuild', () => {
 
 describe('dead letters', () => {
   it('dead-letters a body that is not a provisioning message, shows why over HTTP, and replays it', async () => {
+    // The handler's refusals are logged as errors: expected here, kept in the world's log.
+    world.log.expectErrors(/PoisonMessageError/);
     await sender(QUEUES.userProvisioning.name, world.stack.settings).sendMessages({ messageId: 'poison-1', body: { hello: 'world' }, contentType: 'application/json' });
     const dlq = `${QUEUES.userProvisioning.name}/$DeadLetterQueue`;
     for (let i = 0; i < 200 && world.stack.broker.stats(dlq).active < 1; i++) await new Promise((r) => setTimeout(r, 50));
@@ -383,5 +385,95 @@ describe('dead letters', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(seen).toEqual([expect.objectContaining({ messageId: expect.stringMatching(/^poison-1~replay~/) })]);
+    expect(world.log.errors()).toEqual(expect.arrayContaining([expect.objectContaining({ source: 'provisionUser', message: expect.stringContaining('invalid provisioning message') })]));
+  });
+});
+
+describe('HTTP contract', () => {
+  const ROUTES: Array<[string, string]> = [
+    ['post', '/api/customers/{customerId}/quick-user'],
+    ['get', '/api/customers/{customerId}/transactions/{transactionId}'],
+    ['get', '/api/customers/{customerId}/transactions'],
+    ['post', '/api/customers/{customerId}/overbuilds'],
+    ['get', '/api/customers/{customerId}/overbuilds/{id}'],
+    ['get', '/api/dead-letters/user-provisioning'],
+    ['post', '/api/dead-letters/user-provisioning/replay'],
+    ['get', '/api/customers/{customerId}/placement-preview'],
+  ];
+
+  it('lists every provisioning route in the OpenAPI document, with its body, statuses and Location', async () => {
+    const doc = await world.api('GET', '/openapi.json');
+    expect(doc.status).toBe(200);
+    for (const [method, path] of ROUTES) expect(doc.body.paths[path]?.[method], `${method} ${path}`).toMatchObject({ operationId: expect.any(String), responses: expect.any(Object) });
+    const quickUser = doc.body.paths['/api/customers/{customerId}/quick-user'].post;
+    expect(quickUser.requestBody.content['application/json'].schema).toMatchObject({ additionalProperties: false, required: expect.arrayContaining(['userId', 'siteId', 'quickAddGroupId']) });
+    expect(quickUser.responses['202']).toMatchObject({ headers: { Location: expect.any(Object) } });
+    expect(quickUser.responses['404']).toBeDefined();
+    const overbuild = doc.body.paths['/api/customers/{customerId}/overbuilds'].post;
+    expect(Object.keys(overbuild.requestBody.content['application/json'].schema.properties).sort()).toEqual(['provision', 'repeatEveryMinutes', 'siteId']);
+    expect(overbuild.responses['202']).toMatchObject({ headers: { Location: expect.any(Object) } });
+    const listed = doc.body.paths['/api/customers/{customerId}/transactions'].get.parameters.map((p: { name: string }) => p.name);
+    expect(listed).toEqual(expect.arrayContaining(['customerId', 'top', 'userId']));
+  });
+
+  it('answers bad input with a 4xx problem naming the field, never a 5xx, and changes nothing', async () => {
+    const someone = world.users[0].id;
+    const valid = { userId: someone, siteId: 'sea', quickAddGroupId: 'voice' };
+    const quickUser = `/customers/${CUSTOMER}/quick-user`;
+    const overbuilds = `/customers/${CUSTOMER}/overbuilds`;
+    // [method, path, body, status, field named in errors]
+    const cases: Array<[string, string, unknown, number, string?]> = [
+      ['POST', quickUser, '{"userId":', 400],
+      ['POST', quickUser, '[]', 400],
+      ['POST', quickUser, 'null', 400],
+      ['POST', quickUser, { ...valid, extra: true }, 400, '/extra'],
+      ['POST', quickUser, { ...valid, line: { kind: 'none', number: '+14255550100' } }, 400, '/line/number'],
+      ['POST', quickUser, { ...valid, userId: 42 }, 400, '/userId'],
+      ['POST', quickUser, { ...valid, line: { kind: 'explicit', number: 'tomorrow' } }, 400, '/line/number'],
+      ['POST', quickUser, { ...valid, line: { kind: 'sideways' } }, 400, '/line/kind'],
+      ['POST', quickUser, { ...valid, siteId: 'x'.repeat(201) }, 400, '/siteId'],
+      ['POST', quickUser, { ...valid, siteId: '../sea' }, 404],
+      ['POST', quickUser, { ...valid, quickAddGroupId: "voice' or 1 eq 1" }, 404],
+      ['POST', '/customers/-contoso/quick-user', valid, 400, 'customerId'],
+      ['POST', `/customers/${'c'.repeat(129)}/quick-user`, valid, 400, 'customerId'],
+      ['POST', '/customers/con%20toso/quick-user', valid, 400, 'customerId'],
+      ['POST', overbuilds, '{provision: true}', 400],
+      ['POST', overbuilds, { provision: false, everyday: true }, 400, '/everyday'],
+      ['POST', overbuilds, { provision: 'yes' }, 400, '/provision'],
+      ['POST', overbuilds, { provision: true, repeatEveryMinutes: 1.5 }, 400, '/repeatEveryMinutes'],
+      ['POST', overbuilds, { provision: true, repeatEveryMinutes: -1 }, 400, '/repeatEveryMinutes'],
+      ['POST', overbuilds, { siteId: 7 }, 400, '/siteId'],
+      ['POST', overbuilds, { siteId: '../sea' }, 404],
+      ['POST', '/customers/nobody/overbuilds', { provision: false }, 404],
+      ['POST', '/customers/_x/overbuilds', { provision: false }, 400, 'customerId'],
+      ['GET', `/customers/${CUSTOMER}/overbuilds/over%20build`, undefined, 400, 'id'],
+      ['GET', `/customers/${CUSTOMER}/overbuilds/overbuild-nothing`, undefined, 404],
+      ['GET', `/customers/${CUSTOMER}/transactions/not%27one`, undefined, 400, 'transactionId'],
+      ['GET', `/customers/${CUSTOMER}/transactions/0000`, undefined, 404],
+      ['GET', `/customers/${CUSTOMER}/transactions?top=lots`, undefined, 400, 'top'],
+      ['GET', `/customers/${CUSTOMER}/transactions?top=501`, undefined, 400, 'top'],
+      ['GET', `/customers/${CUSTOMER}/transactions?user=someone`, undefined, 400, 'user'],
+      ['GET', `/customers/${CUSTOMER}/placement-preview?mode=sideways`, undefined, 400, 'mode'],
+      ['GET', `/customers/${CUSTOMER}/placement-preview?top=0`, undefined, 400, 'top'],
+      ['GET', '/customers/nobody/placement-preview', undefined, 404],
+      ['GET', '/dead-letters/user-provisioning?top=-1', undefined, 400, 'top'],
+      ['POST', '/dead-letters/user-provisioning/replay', { messageIds: [] }, 400, '/messageIds'],
+      ['POST', '/dead-letters/user-provisioning/replay', { messageIds: [1] }, 400, '/messageIds/0'],
+      ['POST', '/dead-letters/user-provisioning/replay', { messageIds: ['a'], all: true }, 400, '/all'],
+    ];
+    const errorsBefore = world.log.errors().length;
+    const transactionsBefore = (await world.storage.transactions.listRecent(CUSTOMER, 1000)).length;
+    for (const [method, path, body, status, field] of cases) {
+      const what = `${method} ${path} ${typeof body === 'string' ? body : JSON.stringify(body)}`;
+      const res = await world.api(method, path, body);
+      expect(res.status, what).toBe(status);
+      expect(res.contentType, what).toBe('application/problem+json');
+      expect(res.body, what).toMatchObject({ status, title: expect.any(String) });
+      if (field) expect(res.body.errors.map((e: { path: string }) => e.path), what).toContain(field);
+    }
+    expect((await world.storage.transactions.listRecent(CUSTOMER, 1000)).length).toBe(transactionsBefore);
+    expect(await world.storage.syncState.get(CUSTOMER, 'overbuild-schedules')).toBeUndefined();
+    // A 500 would have been logged by the route wrapper.
+    expect(world.log.errors().slice(errorsBefore)).toEqual([]);
   });
 });

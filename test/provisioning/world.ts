@@ -10,21 +10,61 @@ import { ServiceBusProvisioningScheduler } from '../../shared/adapters/servicebu
 import { readSettings } from '../../shared/config/settings';
 import { QUEUES } from '../../shared/config/queues';
 import { DEMO_OFFICES, DEMO_SKUS } from '../../local/demo/tenant';
+import type { HostLogger, LogLevel } from '../../local/host/host';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/stack';
 import type { GlobalSettingsInput, MicrosoftUser as DomainUser, NumberRange } from '../../shared/domain';
 import type { MicrosoftUser } from '../../shared/ports/microsoft';
 import type { Storage } from '../../shared/ports/storage';
 import { forgetCustomerContexts, provisionMessageId, type ProvisionUserMessage } from '../../shared/provisioning';
 
+export interface LogEntry {
+  level: LogLevel;
+  source: string;
+  message: string;
+}
+
+/**
+ * The host's log, kept in memory so that a passing run prints nothing. Errors a test provokes on purpose
+ * are declared with `expectErrors`; any other error is printed (first line) as it happens.
+ */
+export interface HostLog {
+  readonly entries: readonly LogEntry[];
+  errors(): LogEntry[];
+  expectErrors(pattern: RegExp): void;
+}
+
+function memoryLog(forward?: HostLogger): { log: HostLog; logger: HostLogger } {
+  const entries: LogEntry[] = [];
+  const expected: RegExp[] = [];
+  const isError = (e: LogEntry) => e.level === 'error' || e.level === 'critical';
+  const logger: HostLogger = (level, source, message) => {
+    const entry = { level, source, message };
+    entries.push(entry);
+    if (forward) forward(level, source, message);
+    else if (isError(entry) && !expected.some((p) => p.test(message))) console.error(`[${source}] ${message.split('\n')[0]}`);
+  };
+  return {
+    logger,
+    log: {
+      entries,
+      errors: () => entries.filter(isError),
+      expectErrors: (pattern) => void expected.push(pattern),
+    },
+  };
+}
+
 export interface World {
   stack: LocalStack;
+  /** Everything the host logged. */
+  log: HostLog;
   storage: Storage;
   tenantId: string;
   queue: ServiceBusProvisioningScheduler;
   users: MicrosoftUser[];
   /** Entra group the voice Quick Add Group adds its users to. */
   voiceGroupId: string;
-  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test responses of many shapes
+  /** A string body is sent as it is (malformed JSON included). */
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; contentType: string; headers: Headers; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test responses of many shapes
   /** Waits until the provisioning queue holds nothing (available, locked or scheduled). */
   idle(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -33,7 +73,8 @@ export interface World {
 export const OFFICE_SITES = DEMO_OFFICES.map((o) => ({ id: o.key.toLowerCase(), name: o.city, city: o.city, country: o.country, countryCode: o.countryCode }));
 
 export async function startWorld(options: { users: number; seed?: string; stack?: Partial<LocalStackOptions> }): Promise<World> {
-  const stack = await startLocalStack({ graph: { emulator: { users: options.users, seed: options.seed ?? 'provisioning' } }, enableTimers: false, ...options.stack });
+  const { log, logger } = memoryLog(options.stack?.logger);
+  const stack = await startLocalStack({ graph: { emulator: { users: options.users, seed: options.seed ?? 'provisioning' } }, enableTimers: false, ...options.stack, logger });
   const settings = readSettings(stack.settings);
   const storage = createTableStorage(connectionFromSettings(settings));
   const demo = stack.demo!;
@@ -45,6 +86,7 @@ export async function startWorld(options: { users: number; seed?: string; stack?
   const queue = new ServiceBusProvisioningScheduler(provisionMessageId, stack.settings);
   return {
     stack,
+    log,
     storage,
     tenantId: demo.tenantId,
     queue,
@@ -57,7 +99,7 @@ export async function startWorld(options: { users: number; seed?: string; stack?
         body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       });
       const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+      return { status: res.status, contentType: res.headers.get('content-type') ?? '', headers: res.headers, body: text ? JSON.parse(text) : undefined };
     },
     async idle(timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
