@@ -289,8 +289,9 @@ async function newHireThroughNotifications(context: DemoContext, recorder: Scena
       city: office.city,
       country: office.country,
       officeLocation: office.officeLocation,
-      department: 'Sales',
-      jobTitle: 'Account Executive',
+      // Flow-through gives engineers Direct Routing on E3 with Teams Phone: the seats the demo keeps free.
+      department: 'Engineering',
+      jobTitle: 'Software Engineer',
     });
     const done = await waitFor(
       'the new hire to be provisioned',

@@ -641,7 +641,7 @@ function skusFor(tenantId: string, consumed: Map<string, number>, size: number):
   // Seats are limited on purpose: enough spare for most new users, the domestic calling plan nearly
   // exhausted and the international one exhausted, so that running out of seats is part of every demo.
   const spare: Record<DemoSkuName, number> = {
-    SPE_E3: Math.max(5, Math.ceil(size * 0.35)), SPE_E5: Math.max(3, Math.ceil(size * 0.3)),
+    SPE_E3: Math.max(5, Math.ceil(size * 0.35)), SPE_E5: Math.max(3, Math.ceil(size * 0.4)),
     MCOEV: Math.max(3, Math.ceil(size * 0.45)), MCOPSTN1: 2, MCOPSTN2: 0, MCOMEETADV: Math.max(2, Math.ceil(size * 0.002)),
   };
   let n = 0;
