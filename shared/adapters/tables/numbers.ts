@@ -50,6 +50,8 @@ const MAX_ALLOCATION_ROUNDS = 50;
 const MAX_UPDATE_ATTEMPTS = 10;
 /** How many of the best candidates a writer that lost a race chooses among. */
 const CONTENTION_WINDOW = 16;
+/** Never-used candidates read per allocation: enough for concurrent allocators to spread over. */
+const CANDIDATE_PAGE = 64;
 
 type Row = Record<string, unknown> & { etag?: string };
 
@@ -161,9 +163,9 @@ export class TableNumberInventory implements NumberInventoryRepository {
     const client = await this.numbers();
     const scopes = [scopeKey({ customerId, siteId }), scopeKey({ customerId })];
     for (let round = 0; round < MAX_ALLOCATION_ROUNDS; round++) {
-      const rows = (await Promise.all(scopes.map((pk) => this.query(pk, { userId })))).flat();
-      const held = rows.find((r) => r.value.status === 'Used' && r.value.userId === userId && (lineType === undefined || r.value.lineType === lineType));
+      const held = await this.heldBy(scopes, userId, lineType);
       if (held) return { ok: true, entry: held };
+      const rows = await this.candidates(scopes, now, lineType);
       const byKey = new Map(rows.map((r) => [`${r.value.siteId ?? ''}|${r.value.number}`, r]));
       const ordered = allocationOrder(rows.map((r) => r.value), now, lineType);
       if (ordered.length === 0) {
@@ -188,6 +190,40 @@ export class TableNumberInventory implements NumberInventoryRepository {
       }
     }
     throw new ConcurrencyError(`could not allocate a number for user ${userId} after ${MAX_ALLOCATION_ROUNDS} rounds of contention`);
+  }
+
+  /** A number the user already holds in these scopes (a repeat gets it back). */
+  private async heldBy(scopes: readonly string[], userId: string, lineType: NumberType | undefined): Promise<Versioned<NumberEntry> | undefined> {
+    const client = await this.numbers();
+    for (const pk of scopes) {
+      for await (const row of client.listEntities<Row>({ queryOptions: { filter: odata`PartitionKey eq ${pk} and UserId eq ${userId} and Status eq 'Used'` } })) {
+        const entry = fromRow(row);
+        if (lineType === undefined || entry.value.lineType === lineType) return entry;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * The best candidates in preference order without reading whole inventories: the first never-used
+   * numbers of a scope (rows come in number order, which is the tie-break) suffice; only when a scope has
+   * none are its released numbers read. Site before customer, as allocationOrder ranks them.
+   */
+  private async candidates(scopes: readonly string[], now: Date, lineType: NumberType | undefined): Promise<Versioned<NumberEntry>[]> {
+    const client = await this.numbers();
+    for (const pk of scopes) {
+      const fresh = lineType
+        ? odata`PartitionKey eq ${pk} and Status eq 'Available' and EverUsed eq false and LineType eq ${lineType}`
+        : odata`PartitionKey eq ${pk} and Status eq 'Available' and EverUsed eq false`;
+      const firstPage = await client.listEntities<Row>({ queryOptions: { filter: fresh } }).byPage({ maxPageSize: CANDIDATE_PAGE }).next();
+      const never = (firstPage.done ? [] : firstPage.value).map((row) => fromRow(row));
+      if (never.length > 0) return never;
+      const released: Versioned<NumberEntry>[] = [];
+      const used = odata`PartitionKey eq ${pk} and (Status eq 'Available' or Status eq 'Cooling')`;
+      for await (const row of client.listEntities<Row>({ queryOptions: { filter: used } })) released.push(fromRow(row));
+      if (allocationOrder(released.map((r) => r.value), now, lineType).length > 0) return released;
+    }
+    return [];
   }
 
   async assign(scope: NumberScope, number: string, userId: string, now: Date): Promise<Versioned<NumberEntry>> {
