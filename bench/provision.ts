@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     const quotaPerMinute = (WRITES_PER_150S / 150) * 60;
     const ceiling = chargedPerUser > 0 ? quotaPerMinute / chargedPerUser : Infinity;
     const perMinute = provisioned / (elapsedMs / 60_000);
+    // Graph's Teams endpoints share one budget; the Teams admin bridge (PowerShell) is paced on its own.
     const teamsRequests = Object.entries(counters.requests as Record<string, number>).filter(([k]) => k.startsWith('teams.')).reduce((sum, [, v]) => sum + v, 0);
     const teamsPerUser = teamsRequests / Math.max(provisioned, 1);
     const teamsCeiling = teamsPerUser > 0 ? (TEAMS_REQUESTS_PER_SECOND * 60) / teamsPerUser : Infinity;

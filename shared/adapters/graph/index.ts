@@ -89,12 +89,14 @@ function entryFor(config: CustomerTenantConfig, settings: GraphSettings, options
     clock: options.clock,
     ...options.tenant,
   });
+  // The bridge runs Teams PowerShell, a service apart from Graph's Teams endpoints: its calls are paced
+  // with the same Teams rate but do not spend Graph's budget.
   const bridge = settings.SITESYNC_TEAMS_BRIDGE_URL
     ? new TeamsBridgeClient({
         tenantId: config.tenantId,
         baseUrl: settings.SITESYNC_TEAMS_BRIDGE_URL,
         credential,
-        pacer,
+        pacer: new Pacer({ ...microsoftQuotas(config.tenantSize), ...options.quotas }, options.clock),
         transport: transport.send,
         retry,
         clock: options.clock,

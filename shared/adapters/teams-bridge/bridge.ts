@@ -7,7 +7,8 @@
  *   GET  {base}/tenants/{tenantId}/policies/{policyType}      → { value: [Get-Cs<policyType> objects] }
  *   POST {base}/tenants/{tenantId}/policyAssignments          { userId, policyType, policyName } → 204
  *
- * Calls share the tenant's pacer (Teams admin budget) and retry policy; errors use Graph's error shape.
+ * Calls are paced at the Teams rate by the bridge's own pacer and use the tenant's retry policy; errors use
+ * Graph's error shape.
  */
 import type { TokenCredential } from '@azure/identity';
 import {
