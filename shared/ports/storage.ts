@@ -203,7 +203,7 @@ export interface UserRepository {
   upsertMany(customerId: string, users: Iterable<MicrosoftUser> | AsyncIterable<MicrosoftUser>, syncedAt: Date): Promise<UpsertManyResult>;
   /** Marks a user soft-deleted in Microsoft, or clears the mark (undefined) when it is restored. */
   markRemoved(customerId: string, userId: string, removed: UserRecord['removed']): Promise<void>;
-  /** Joins the Teams side onto users (merge; a user not stored yet gets a record its synced attributes complete). */
+  /** Stores the Teams side of users; reads join it onto their records. */
   setTeams(customerId: string, entries: ReadonlyArray<{ userId: string; teams: NonNullable<UserRecord['teams']> }>): Promise<void>;
   /** Every user of the customer, streamed. */
   list(customerId: string): AsyncIterable<Versioned<UserRecord>>;

@@ -120,13 +120,10 @@ export async function applyUsers(
   const counts = zeroCounts();
   const stored = args.firstSync ? new Map<string, Versioned<UserRecord>>() : await readStored(deps.storage, args.customerId, fresh.map((u) => u.id));
   const writes: DomainUser[] = [];
-  const newWithTeams = new Set<string>();
   const messages: ProvisionUserMessage[] = [];
   const requestedAt = new Date().toISOString();
   for (const user of fresh) {
-    // A record without syncedAt holds only what the Teams pass wrote ahead of this one: the user is new.
-    const found = stored.get(user.id)?.value;
-    const before = found?.syncedAt ? found : undefined;
+    const before = stored.get(user.id)?.value;
     const wasRemoved = before?.removed !== undefined;
     const diff = diffUser(before?.attributes, user, rules.placementAttributes);
     if (!before || wasRemoved) counts.added++;
@@ -134,7 +131,6 @@ export async function applyUsers(
     else counts.unchanged++;
     const merged = mergeUser(before?.attributes, user);
     if (!before || wasRemoved || diff.changed.length > 0 || args.writeUnchanged) writes.push(merged);
-    if (!before && found?.teams) newWithTeams.add(user.id);
     const message = (reason: 'sync-add' | 'sync-update'): ProvisionUserMessage => ({
       customerId: args.customerId,
       userId: user.id,
@@ -154,7 +150,7 @@ export async function applyUsers(
     if (before?.value.removed) await deps.storage.users.markRemoved(args.customerId, user.id, undefined);
   }
   if (messages.length > 0) await deps.queue.send(messages);
-  return { counts, handedOff: messages.length, added: fresh.filter((u) => !stored.get(u.id)?.value.syncedAt && !newWithTeams.has(u.id)).map((u) => u.id) };
+  return { counts, handedOff: messages.length, added: fresh.filter((u) => !stored.has(u.id)).map((u) => u.id) };
 }
 
 /** One page of a full read. */
@@ -231,7 +227,6 @@ export async function settleUserDeletions(
     const missing: PendingDeletion[] = [];
     for await (const { value } of deps.storage.users.list(args.customerId)) {
       if (value.removed) continue;
-      // Not seen by this read; a record with no syncedAt was only ever known to Teams.
       if (!value.syncedAt || value.syncedAt < args.runStartedAt) {
         missing.push({ entityType: 'users', id: value.userId, removal: 'missing', runId: args.runId, held: false });
       }

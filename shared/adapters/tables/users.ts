@@ -13,6 +13,11 @@ import { encodeKey, joinKey, shardOf } from './keys';
 import { assertEntityFits, packJson, planBatches, unpackJson, type BatchAction, type TableEntityShape } from './limits';
 
 export const USERS_TABLE = 'Users';
+/**
+ * The Teams side of each user, keyed as in Users. Kept apart because the sync's Teams pass runs beside its
+ * users pass: writing small rows of their own costs far less than merging into every user row.
+ */
+export const USER_TEAMS_TABLE = 'UserTeams';
 export const USER_SHARDS = 16;
 
 type Row = Record<string, unknown> & { etag?: string };
@@ -37,7 +42,6 @@ function toEntity(record: UserRecord): TableEntityShape {
     SyncedAt: record.syncedAt,
     LastTransactionId: record.lastTransactionId,
     Removed: record.removed ? JSON.stringify(record.removed) : undefined,
-    Teams: record.teams ? JSON.stringify(record.teams) : undefined,
   };
   assertEntityFits(entity, `user ${record.userId}`);
   return entity;
@@ -64,9 +68,14 @@ function fromRow(row: Row): Versioned<UserRecord> {
   if (tx !== undefined) record.lastTransactionId = tx;
   const removed = str('Removed');
   if (removed) record.removed = JSON.parse(removed) as UserRecord['removed'];
-  const teams = str('Teams');
-  if (teams) record.teams = JSON.parse(teams) as UserRecord['teams'];
   return { value: record, etag: String(row.etag) };
+}
+
+/** The record with its Teams side joined from the UserTeams row, when there is one. */
+function withTeams(user: Versioned<UserRecord>, teamsRow: Row | undefined): Versioned<UserRecord> {
+  const teams = teamsRow && typeof teamsRow.Teams === 'string' ? (JSON.parse(teamsRow.Teams) as UserRecord['teams']) : undefined;
+  if (teams) user.value.teams = teams;
+  return user;
 }
 
 export class TableUserRepository implements UserRepository {
@@ -76,14 +85,24 @@ export class TableUserRepository implements UserRepository {
     return this.tables.table(USERS_TABLE);
   }
 
+  private teamsClient(): Promise<TableClient> {
+    return this.tables.table(USER_TEAMS_TABLE);
+  }
+
   async get(customerId: string, userId: string): Promise<Versioned<UserRecord> | undefined> {
-    const client = await this.client();
-    try {
-      return fromRow(await client.getEntity<Row>(userPartition(customerId, userId), encodeKey(userId)));
-    } catch (e) {
-      if (statusOf(e) === 404) return undefined;
-      throw e;
-    }
+    const [client, teams] = await Promise.all([this.client(), this.teamsClient()]);
+    const pk = userPartition(customerId, userId);
+    const rk = encodeKey(userId);
+    const read = async (c: TableClient) => {
+      try {
+        return await c.getEntity<Row>(pk, rk);
+      } catch (e) {
+        if (statusOf(e) === 404) return undefined;
+        throw e;
+      }
+    };
+    const [row, teamsRow] = await Promise.all([read(client), read(teams)]);
+    return row ? withTeams(fromRow(row), teamsRow) : undefined;
   }
 
   async create(record: UserRecord): Promise<Versioned<UserRecord>> {
@@ -128,41 +147,43 @@ export class TableUserRepository implements UserRepository {
   }
 
   async setTeams(customerId: string, entries: ReadonlyArray<{ userId: string; teams: NonNullable<UserRecord['teams']> }>): Promise<void> {
-    // Upsert-merge: the Teams pass may run ahead of the users pass; the user's attributes merge in later.
-    const writer = new BatchWriter(await this.client(), 'user Teams state');
+    const writer = new BatchWriter(await this.teamsClient(), 'user Teams state');
     for (const { userId, teams } of entries) {
-      await writer.add({
-        kind: 'upsert',
-        mode: 'Merge',
-        entity: { partitionKey: userPartition(customerId, userId), rowKey: encodeKey(userId), CustomerId: customerId, UserId: userId, Teams: JSON.stringify(teams) },
-      });
+      await writer.add({ kind: 'upsert', mode: 'Replace', entity: { partitionKey: userPartition(customerId, userId), rowKey: encodeKey(userId), Teams: JSON.stringify(teams) } });
     }
     await writer.flush();
   }
 
   async *list(customerId: string): AsyncIterable<Versioned<UserRecord>> {
-    const client = await this.client();
+    const [client, teams] = await Promise.all([this.client(), this.teamsClient()]);
     const customer = encodeKey(customerId);
     for (let shard = 0; shard < USER_SHARDS; shard++) {
       const partitionKey = joinKey(customer, shard.toString(16).padStart(2, '0'));
-      for await (const row of client.listEntities<Row>({ queryOptions: { filter: odata`PartitionKey eq ${partitionKey}` } })) yield fromRow(row);
+      // One shard's Teams rows (a sixteenth of the tenant, small rows) joined onto its users as they stream.
+      const teamsRows = new Map<string, Row>();
+      for await (const row of teams.listEntities<Row>({ queryOptions: { filter: odata`PartitionKey eq ${partitionKey}` } })) teamsRows.set(String(row.rowKey), row);
+      for await (const row of client.listEntities<Row>({ queryOptions: { filter: odata`PartitionKey eq ${partitionKey}` } })) {
+        yield withTeams(fromRow(row), teamsRows.get(String(row.rowKey)));
+      }
     }
   }
 
   async deleteMany(customerId: string, userIds: Iterable<string>): Promise<number> {
-    const client = await this.client();
+    const [client, teams] = await Promise.all([this.client(), this.teamsClient()]);
     const actions: BatchAction[] = [];
     for (const id of userIds) actions.push({ kind: 'delete', entity: { partitionKey: userPartition(customerId, id), rowKey: encodeKey(id) } });
-    for (const batch of planBatches(actions)) {
-      try {
-        await submitBatch(client, batch, 'user');
-      } catch (e) {
-        // One missing user fails the whole batch; delete that batch one by one, ignoring the missing.
-        if (!(e instanceof NotFoundError) && !(e instanceof ConflictError)) throw e;
-        for (const { entity } of batch) {
-          await client.deleteEntity(entity.partitionKey, entity.rowKey).catch((x: unknown) => {
-            if (statusOf(x) !== 404) throw x;
-          });
+    for (const table of [client, teams]) {
+      for (const batch of planBatches(actions)) {
+        try {
+          await submitBatch(table, batch, 'user');
+        } catch (e) {
+          // One missing row fails the whole batch; delete that batch one by one, ignoring the missing.
+          if (!(e instanceof NotFoundError) && !(e instanceof ConflictError)) throw e;
+          for (const { entity } of batch) {
+            await table.deleteEntity(entity.partitionKey, entity.rowKey).catch((x: unknown) => {
+              if (statusOf(x) !== 404) throw x;
+            });
+          }
         }
       }
     }
