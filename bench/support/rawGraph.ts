@@ -1,7 +1,18 @@
 /** The floor's side of Graph: plain HTTPS GETs with a bearer token, JSON parsed, nothing else. */
 import https from 'node:https';
 
-export function getJson(url: string, agent: https.Agent, token: string): Promise<Record<string, unknown>> {
+/** One GET; a connection the server closed while idle (keep-alive timeout) is retried once on a new one. */
+export async function getJson(url: string, agent: https.Agent, token: string): Promise<Record<string, unknown>> {
+  try {
+    return await getJsonOnce(url, agent, token);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ECONNRESET' && !/socket hang up/.test(String(err))) throw err;
+    return getJsonOnce(url, agent, token);
+  }
+}
+
+function getJsonOnce(url: string, agent: https.Agent, token: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     https
       .get(url, { agent, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } }, (res) => {
