@@ -191,6 +191,11 @@ export interface UpsertManyResult {
 
 export interface UserRepository {
   get(customerId: string, userId: string): Promise<Versioned<UserRecord> | undefined>;
+  /**
+   * Several users' records at once (synced attributes and state, without the Teams side), in a few queries
+   * rather than a read each: what the sync needs to diff a page. Missing users are absent from the map.
+   */
+  getMany(customerId: string, userIds: readonly string[]): Promise<Map<string, Versioned<UserRecord>>>;
   /** @throws ConflictError when the user exists. */
   create(record: UserRecord): Promise<Versioned<UserRecord>>;
   /** Replaces the record. @throws ConcurrencyError when `etag` is stale. */

@@ -19,6 +19,8 @@ export const USERS_TABLE = 'Users';
  */
 export const USER_TEAMS_TABLE = 'UserTeams';
 export const USER_SHARDS = 16;
+/** Row keys per filtered query in getMany: Table Storage allows 15 comparisons in a filter, one is the partition's. */
+const GET_MANY_CHUNK = 14;
 
 type Row = Record<string, unknown> & { etag?: string };
 
@@ -103,6 +105,32 @@ export class TableUserRepository implements UserRepository {
     };
     const [row, teamsRow] = await Promise.all([read(client), read(teams)]);
     return row ? withTeams(fromRow(row), teamsRow) : undefined;
+  }
+
+  async getMany(customerId: string, userIds: readonly string[]): Promise<Map<string, Versioned<UserRecord>>> {
+    const client = await this.client();
+    const byPartition = new Map<string, string[]>();
+    for (const id of new Set(userIds)) {
+      const pk = userPartition(customerId, id);
+      byPartition.set(pk, [...(byPartition.get(pk) ?? []), encodeKey(id)]);
+    }
+    const queries: Array<{ pk: string; keys: string[] }> = [];
+    for (const [pk, keys] of byPartition) for (let i = 0; i < keys.length; i += GET_MANY_CHUNK) queries.push({ pk, keys: keys.slice(i, i + GET_MANY_CHUNK) });
+    const out = new Map<string, Versioned<UserRecord>>();
+    let next = 0;
+    const worker = async () => {
+      while (next < queries.length) {
+        const { pk, keys } = queries[next++];
+        // Keys are encoded (no quotes survive encoding) and still passed through odata for escaping.
+        const filter = `${odata`PartitionKey eq ${pk}`} and (${keys.map((k) => odata`RowKey eq ${k}`).join(' or ')})`;
+        for await (const row of client.listEntities<Row>({ queryOptions: { filter } })) {
+          const user = fromRow(row);
+          out.set(user.value.userId, user);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(4, queries.length) }, worker));
+    return out;
   }
 
   async create(record: UserRecord): Promise<Versioned<UserRecord>> {
