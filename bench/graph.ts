@@ -12,20 +12,11 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
-import { measured, mb } from './support/measure';
+import { cliArgs, measured, mb } from './support/measure';
 import { getJson, getToken } from './support/rawGraph';
 import { USER_SELECT, createMicrosoftTenant, resetMicrosoftTenants, type TenantSize } from '../shared/adapters/graph';
 
-const args = new Map<string, string>();
-for (let i = 2; i < process.argv.length; i++) {
-  const arg = process.argv[i];
-  if (!arg.startsWith('--')) continue;
-  const next = process.argv[i + 1];
-  if (next !== undefined && !next.startsWith('--')) {
-    args.set(arg.slice(2), next);
-    i++;
-  } else args.set(arg.slice(2), 'true');
-}
+const args = cliArgs();
 
 interface EmulatorInfo {
   url: string;

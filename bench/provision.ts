@@ -15,10 +15,9 @@
 import { SingleBar, Presets } from 'cli-progress';
 import { QUEUES } from '../shared/config/queues';
 import { seedCustomer, startWorld, syncAdd } from '../test/provisioning/world';
+import { cliArgs } from './support/measure';
 
-const args = process.argv.slice(2);
-const usersArg = args.indexOf('--users');
-const users = usersArg >= 0 ? Number(args[usersArg + 1]) : 10_000;
+const users = Number(cliArgs().get('users') ?? 10_000);
 if (!Number.isInteger(users) || users < 10) {
   console.error('usage: npm run bench:provision -- --users N   (N >= 10)');
   process.exit(2);

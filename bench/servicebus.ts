@@ -8,9 +8,9 @@
 import net, { type AddressInfo } from 'node:net';
 import { ServiceBusClient } from '@azure/service-bus';
 import { startBroker } from '../local/servicebus/broker';
+import { cliArgs } from './support/measure';
 
-const args = new Map<string, string>();
-for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1]);
+const args = cliArgs();
 const MESSAGES = Number(args.get('messages') ?? 20_000);
 const BYTES = Number(args.get('bytes') ?? 512);
 const RECEIVE_BATCH = 500;

@@ -1,4 +1,5 @@
-import { Cron } from 'croner';
+import type { Cron } from 'croner';
+import { ncrontab } from '../../shared/sync/schedule';
 
 /**
  * NCRONTAB as Azure Functions reads it: six fields (seconds first), UTC, and day-of-month AND
@@ -12,7 +13,7 @@ export class NcrontabSchedule {
     if (fields.length !== 6) {
       throw new Error(`Schedule "${expression}" must have six fields: second minute hour day month day-of-week`);
     }
-    this.cron = new Cron(expression, { timezone: 'UTC', domAndDow: true, paused: true });
+    this.cron = ncrontab(expression);
   }
 
   /** The first occurrence strictly after `after`. */

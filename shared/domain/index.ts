@@ -10,3 +10,4 @@ export * from './numbers';
 export * from './plan';
 export * from './reconcile';
 export * from './user';
+export * from './canonicalJson';

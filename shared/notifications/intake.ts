@@ -5,6 +5,7 @@
  * 3 seconds and flags endpoints that are slow.
  */
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../domain';
 import { clientStateMatches } from './clientState';
 import { ActivityCounters, UNKNOWN_SUBSCRIPTION } from './activity';
 import type { SubscriptionDirectory } from './directory';
@@ -68,22 +69,12 @@ function userOf(item: Json): string | undefined {
   return match?.[1];
 }
 
-/** Identical JSON whatever the key order; the clientState is left out (it is a secret, not content). */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (isRecord(value)) {
-    return `{${Object.keys(value)
-      .filter((k) => k !== 'clientState')
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
+/** The clientState is a secret, not content: left out of the fingerprint. */
+const NOT_CONTENT: ReadonlySet<string> = new Set(['clientState']);
 
 /** Same subscription, resource, change and content: same id, so Graph's repeats are dropped by the queue. */
 export function notificationMessageId(subscriptionId: string, resource: string, kind: string, item: unknown): string {
-  const content = createHash('sha256').update(canonical(item)).digest('base64url');
+  const content = createHash('sha256').update(canonicalJson(item, NOT_CONTENT)).digest('base64url');
   const digest = createHash('sha256').update(`${subscriptionId}\n${resource}\n${kind}\n${content}`).digest('base64url');
   return `gn:${digest}`;
 }

@@ -4,7 +4,7 @@
  * written, item by item, each compared with what is stored so that a second run changes nothing and says
  * so. Items absent from the document are left alone: the document adds and updates, it never deletes.
  */
-import type { Customer, NumberRange } from '../domain';
+import { canonicalJson, type Customer, type NumberRange } from '../domain';
 import type { Storage } from '../ports/storage';
 import { customerOnboarded, toCustomer, type OnboardingResult } from './customers';
 import { loadSnapshot, repositoryOf, type OnboardingDeps } from './deps';
@@ -164,17 +164,6 @@ function emptySnapshot(): ConfigurationSnapshot {
 
 /** Deep equality of JSON values, key order ignored. */
 export function same(a: unknown, b: unknown): boolean {
-  return canonical(a) === canonical(b);
+  return canonicalJson(a) === canonicalJson(b);
 }
 
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v)
-      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}

@@ -4,7 +4,7 @@
  * applies adds, changes and (within the delete guard) deletions.
  */
 import { createHash } from 'node:crypto';
-import { guardDeletes, type DeleteThreshold } from '../domain';
+import { canonicalJson, guardDeletes, type DeleteThreshold } from '../domain';
 import type { MicrosoftLicenseSku, TeamsPolicy, TenantDialPlan } from '../ports/microsoft';
 import type { EntityCounts } from './model';
 import { zeroCounts } from './model';
@@ -21,18 +21,7 @@ export const SYNCED_POLICY_TYPES = [
 ] as const;
 
 export function fingerprint(value: unknown): string {
-  return createHash('sha256').update(stableJson(value)).digest('base64url').slice(0, 22);
-}
-
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value ?? null);
+  return createHash('sha256').update(canonicalJson(value)).digest('base64url').slice(0, 22);
 }
 
 const item = (id: string, name: string, data: unknown): CatalogItem => ({ id, name, data, hash: fingerprint(data) });

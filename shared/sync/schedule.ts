@@ -1,8 +1,15 @@
 import { Cron } from 'croner';
 
-/** NCRONTAB (six fields, UTC, day-of-month AND day-of-week), as the Functions timer reads it. */
+/**
+ * NCRONTAB as the Functions timer reads it: six fields, UTC, and day-of-month AND day-of-week both required
+ * when both are restricted (Vixie cron ORs them; NCrontab does not).
+ */
+export function ncrontab(schedule: string): Cron {
+  return new Cron(schedule, { timezone: 'UTC', domAndDow: true, paused: true });
+}
+
 export function nextOccurrence(schedule: string, after: Date): Date | undefined {
-  return new Cron(schedule, { timezone: 'UTC', domAndDow: true, paused: true }).nextRun(after) ?? undefined;
+  return ncrontab(schedule).nextRun(after) ?? undefined;
 }
 
 /** Whether a schedule has an occurrence in (lastStartedAt, now]: the run it describes is due. */
@@ -14,7 +21,7 @@ export function isDue(schedule: string, lastStartedAt: Date, now: Date): boolean
 /** Refuses an expression croner cannot read, with its reason. */
 export function scheduleError(schedule: string): string | undefined {
   try {
-    new Cron(schedule, { timezone: 'UTC', domAndDow: true, paused: true });
+    ncrontab(schedule);
     return undefined;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { DeltaTokenExpiredError } from '../ports/microsoft';
 import { ACTIVE_STATUSES, type Orchestrations } from '../ports/orchestrations';
+import { newTransactionId } from '../domain';
 import { NotFoundError, type Storage } from '../ports/storage';
 import { syncCatalogType, type CatalogSyncResult } from './catalog';
 import {
@@ -98,9 +99,9 @@ const now = (deps: SyncDeps) => (deps.now ? deps.now() : new Date());
 export const USER_COUNT_KEY = 'userCount';
 const DELTA_LINK_KEY = 'usersDeltaLink';
 
-/** Run ids sort newest first as strings, like transaction ids. */
+/** Run ids sort newest first as strings, by the same rule as transaction ids. */
 export function newRunId(at: Date): string {
-  return `${(8_640_000_000_000_000 - at.getTime()).toString().padStart(16, '0')}-${randomBytes(4).toString('hex')}`;
+  return newTransactionId(at, randomBytes(4).toString('hex'));
 }
 
 // ── Starting ───────────────────────────────────────────────────────────────────────────────────────

@@ -1,8 +1,10 @@
 import { TableClient } from '@azure/data-tables';
 import type { Heartbeat, HeartbeatStore } from '../../health/heartbeat';
-import { openTable } from './connect';
+import { readSettings } from '../../config/settings';
+import { connectionFromSettings, TableProvider } from './client';
 
 const PARTITION = 'host';
+const stores = new Map<string, TableHeartbeatStore>();
 const ROW = 'heartbeat';
 
 interface HeartbeatEntity {
@@ -17,8 +19,16 @@ interface HeartbeatEntity {
 export class TableHeartbeatStore implements HeartbeatStore {
   constructor(private readonly table: Promise<TableClient>) {}
 
+  /** One store per connection and process: the table is created once, not on every beat. */
   static fromSettings(env: Record<string, string | undefined> = process.env): TableHeartbeatStore {
-    return new TableHeartbeatStore(openTable('HostHeartbeat', env));
+    const connection = connectionFromSettings(readSettings(env));
+    const key = connection.connectionString ?? connection.endpoint ?? '';
+    let store = stores.get(key);
+    if (!store) {
+      store = new TableHeartbeatStore(new TableProvider(connection).table('HostHeartbeat'));
+      stores.set(key, store);
+    }
+    return store;
   }
 
   async read(): Promise<Heartbeat | undefined> {
