@@ -13,6 +13,7 @@ import {
   catalogActivity,
   finishRun,
   heldDeletions,
+  listRuns,
   PULL_SYNC,
   PULL_USERS,
   PULL_USER_PAGES,
@@ -281,9 +282,8 @@ app.http(
   }),
 );
 
-app.http(
-  'syncRuns',
-  apiRoute({
+app.http('syncRuns', {
+  ...apiRoute({
     name: 'syncRuns',
     method: 'GET',
     path: 'customers/{customerId}/sync-runs',
@@ -292,31 +292,32 @@ app.http(
     authLevel: 'function',
     query: runsQuerySchema,
     responses: { 200: { description: 'Runs', schema: z.object({ value: z.array(runSchema) }) } },
-    handler: async (request) => {
+    handler: async (request, context) => {
       const { customerId } = pathIds(request, 'customerId');
       const query = parseQuery(request, runsQuerySchema);
       const top = Math.min(100, Math.max(1, Number(query.top ?? 20)));
-      return ok({ value: await syncDeps().runs.list(customerId, top) });
+      return ok({ value: await listRuns({ ...syncDeps(), orchestrations: new DurableOrchestrations(df.getClient(context)) }, customerId, top) });
     },
   }),
-);
+  extraInputs: [df.input.durableClient()],
+});
 
-app.http(
-  'syncRun',
-  apiRoute({
+app.http('syncRun', {
+  ...apiRoute({
     name: 'syncRun',
     method: 'GET',
     path: 'customers/{customerId}/sync-runs/{runId}',
-    summary: 'One sync run: status, timing, counts per entity type (live while it runs), errors',
+    summary: 'One sync run: status, timing, counts per entity type (live while it runs), errors. It reads finished only once its orchestration has ended',
     tags: ['sync'],
     authLevel: 'function',
     responses: { 200: { description: 'The run', schema: runSchema }, 404: { description: 'No such run' } },
-    handler: async (request) => {
+    handler: async (request, context) => {
       const { customerId, runId } = pathIds(request, 'customerId', 'runId');
-      return ok(await runStatus(syncDeps(), customerId, runId));
+      return ok(await runStatus({ ...syncDeps(), orchestrations: new DurableOrchestrations(df.getClient(context)) }, customerId, runId));
     },
   }),
-);
+  extraInputs: [df.input.durableClient()],
+});
 
 const deletionSchema = z.object({ entityType: z.string(), id: z.string(), removal: z.string(), runId: z.string(), held: z.boolean(), heldReason: z.string().optional() });
 

@@ -41,6 +41,8 @@ export interface LocalStackOptions {
    * external Graph-compatible endpoint, or none.
    */
   graph?: { emulator: GraphEmulatorOptions & { users?: number; seed?: string } } | { external: ExternalGraph } | false;
+  /** Options of the local Durable runtime (tests widen its delivery delay). */
+  durable?: { deliveryDelayMs?: number };
   /** Host extensions to leave out (for focused tests). */
   without?: Array<'durable' | 'serviceBus'>;
 }
@@ -149,7 +151,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const without = new Set(options.without ?? []);
 
     const launch = async (port: number) => {
-      const durable = without.has('durable') ? undefined : new DurableExtension({ connectionString: tablesConnectionString });
+      const durable = without.has('durable') ? undefined : new DurableExtension({ connectionString: tablesConnectionString, ...options.durable });
       const serviceBus = without.has('serviceBus') ? undefined : new ServiceBusExtension({ broker });
       const extensions: HostExtension[] = [durable, serviceBus].filter((e): e is DurableExtension | ServiceBusExtension => e !== undefined);
       const host = await LocalHost.start({

@@ -33,6 +33,13 @@ export interface DurableExtensionOptions {
    * useGracefulShutdown in Azure; their completions are not recorded, so they run again after a restart.
    */
   shutdownGraceMs?: number;
+  /**
+   * How long an activity's result waits before its orchestrator sees it. Default 0. In Azure the result
+   * travels through a control queue whose polling backs off to maxQueuePollingInterval (30 s by default)
+   * when idle, so an orchestration may complete well after its last activity; tests widen the window to
+   * prove nothing relies on it being short.
+   */
+  deliveryDelayMs?: number;
 }
 
 /** The status shape of the Durable HTTP API (and of `DurableOrchestrationStatus`). */
@@ -608,6 +615,8 @@ export class DurableExtension implements HostExtension {
       .run(async () => {
         if (this.stopping) return;
         const outcome = await this.invokeActivity(name, inputJson, id);
+        const delay = this.options.deliveryDelayMs ?? 0;
+        if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
         // After stop() the result is dropped: the activity runs again after a restart.
         if (this.stopping || this.instances.get(instance.record.instanceId) !== instance || instance.record.executionId !== executionId) return;
         instance.pending.push(outcome);

@@ -1,6 +1,8 @@
 /** Starting and watching Durable orchestrations, as the use cases need it. */
 export interface OrchestrationState {
   runtimeStatus: string;
+  /** What the instance was started with (it says which run an instance id reused across runs serves now). */
+  input?: unknown;
   customStatus?: unknown;
   output?: unknown;
   createdTime?: string;

@@ -97,3 +97,27 @@ export type SyncDefinitionUpdate = z.infer<typeof syncDefinitionUpdateSchema>;
 export function syncInstanceId(customerId: string, kind: SyncKind): string {
   return `sync:${kind}:${customerId}`;
 }
+
+/** What the start path knows of a sync's orchestration: its runtime status and the run it serves. */
+export interface RunInstance {
+  active: boolean;
+  runtimeStatus: string;
+  runId?: string;
+}
+
+/**
+ * A run as operators, clients and the start path see it. Its record is written by the orchestration's last
+ * activity, a moment before the orchestration itself completes; until it has, the run reads `running`, so
+ * a run never reads finished while a new start of its kind would be refused. A record still `running`
+ * whose orchestration has ended (failed, terminated, purged, or replaced by a later run) reads `failed`,
+ * with the reason: nothing will finish it any more.
+ */
+export function runAsSeen(run: SyncRun, instance: RunInstance | undefined): SyncRun {
+  const ours = instance !== undefined && instance.runId === run.runId;
+  if (ours && instance.active) return run.status === 'running' ? run : { ...run, status: 'running', finishedAt: undefined };
+  if (run.status !== 'running') return run;
+  const why = !ours
+    ? 'its orchestration is gone: the run was never finished'
+    : `its orchestration ended (${instance.runtimeStatus}) before the run was finished`;
+  return { ...run, status: 'failed', errors: [...run.errors, why] };
+}

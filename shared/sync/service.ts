@@ -12,10 +12,13 @@ import {
   addCounts,
   DEFAULT_SYNCS,
   ENTITY_TYPES,
+  runAsSeen,
+  SYNC_KINDS,
   syncInstanceId,
   zeroCounts,
   type EntityCounts,
   type EntityType,
+  type RunInstance,
   type SyncDefinition,
   type SyncDefinitionUpdate,
   type SyncKind,
@@ -78,6 +81,8 @@ export interface BeginResult {
   startedAt: string;
   deltaLink?: string;
   resync?: string;
+  /** The guard's user count when the run began (a delta run adds its adds and deletions to it). */
+  userCount?: number;
 }
 
 export interface UsersStart {
@@ -116,12 +121,11 @@ export async function startSync(
 ): Promise<{ runId: string; instanceId: string }> {
   const customer = await deps.storage.customers.get(request.customerId);
   if (!customer) throw new SyncRefused(`Customer "${request.customerId}" does not exist.`, 404);
-  if (request.kind === 'delta') {
-    const full = await deps.orchestrations.status(syncInstanceId(request.customerId, 'full'));
-    if (full && ACTIVE_STATUSES.has(full.runtimeStatus)) {
-      await recordSkip(deps, request.customerId, request.kind, 'the full sync is running');
-      throw new SyncRefused('A full sync of this customer is running; the delta sync would repeat its work.', 409);
-    }
+  // "Running" means what the runs read (runAsSeen): an orchestration still active, even in the moment
+  // between its run's last write and its own completion.
+  if (request.kind === 'delta' && (await runInstance(deps, request.customerId, 'full'))?.active) {
+    await recordSkip(deps, request.customerId, request.kind, 'the full sync is running');
+    throw new SyncRefused('A full sync of this customer is running; the delta sync would repeat its work.', 409);
   }
   const at = now(deps);
   const runId = newRunId(at);
@@ -137,6 +141,14 @@ export async function startSync(
   const def = await deps.definitions.get(request.customerId, request.kind);
   if (def) await deps.definitions.put({ ...def, lastStartedAt: at.toISOString(), lastRunId: runId });
   return { runId, instanceId };
+}
+
+/** The orchestration of a customer's sync kind, and the run it serves (its input names it). */
+export async function runInstance(deps: { orchestrations: Orchestrations }, customerId: string, kind: SyncKind): Promise<RunInstance | undefined> {
+  const state = await deps.orchestrations.status(syncInstanceId(customerId, kind));
+  if (!state) return undefined;
+  const input = state.input as Partial<StartSyncInput> | null | undefined;
+  return { active: ACTIVE_STATUSES.has(state.runtimeStatus), runtimeStatus: state.runtimeStatus, runId: typeof input?.runId === 'string' ? input.runId : undefined };
 }
 
 async function recordSkip(deps: SyncDeps, customerId: string, kind: SyncKind, reason: string): Promise<void> {
@@ -210,6 +222,7 @@ export async function beginRun(deps: SyncDeps, input: StartSyncInput): Promise<B
   let mode: 'full' | 'delta' = input.kind === 'delta' ? 'delta' : 'full';
   let resync: string | undefined;
   const link = mode === 'delta' ? await deps.storage.syncState.get<string>(input.customerId, DELTA_LINK_KEY) : undefined;
+  const userCount = (await deps.storage.syncState.get<number>(input.customerId, USER_COUNT_KEY))?.value ?? 0;
   if (mode === 'delta' && !link) {
     mode = 'full';
     resync = 'no delta link held yet: a full read instead';
@@ -218,7 +231,7 @@ export async function beginRun(deps: SyncDeps, input: StartSyncInput): Promise<B
   run.mode = mode;
   run.resync = resync;
   await deps.runs.save(run);
-  return { customerId: input.customerId, runId: input.runId, kind: input.kind, mode, startedAt, deltaLink: link?.value, resync };
+  return { customerId: input.customerId, runId: input.runId, kind: input.kind, mode, startedAt, deltaLink: link?.value, resync, userCount };
 }
 
 function newRun(input: StartSyncInput, startedAt: string): SyncRun {
@@ -305,11 +318,16 @@ export interface FinishInput {
   error?: string;
 }
 
-/** Records the run's outcome, keeps the delta link of a complete users read, and the user count for the guard. */
+/**
+ * Records the run's outcome: first the delta link of a complete users read and the user count for the
+ * guard, then the run itself, last, so a run that reads finished has nothing left to write. A repeat
+ * (activities run at least once) of a finished run changes nothing.
+ */
 export async function finishRun(deps: SyncDeps, input: FinishInput): Promise<SyncRun> {
   const { customerId, runId } = input.begin;
   const run = await deps.runs.get(customerId, runId);
   if (!run) throw new Error(`sync run ${runId} of customer ${customerId} has no record; beginRun creates it`);
+  if (run.status !== 'running') return run;
   const progress = await deps.runs.progress(customerId, runId);
   for (const t of ENTITY_TYPES) run.counts[t] = progress[t] ?? run.counts[t];
   if (input.users) run.counts.users = input.users.counts;
@@ -325,17 +343,18 @@ export async function finishRun(deps: SyncDeps, input: FinishInput): Promise<Syn
   run.handedOff = input.users?.handedOff ?? 0;
   const held = [input.users?.heldReason, ...input.catalog.map((c) => c?.heldReason)].filter((r): r is string => Boolean(r));
   if (input.error) run.errors.push(input.error);
+  if (input.users?.deltaLink) await deps.storage.syncState.put(customerId, DELTA_LINK_KEY, input.users.deltaLink);
+  if (input.users) {
+    const c = input.users.counts;
+    // The count before this run is the one its beginning read, so a repeat computes the same value.
+    const previous = input.begin.userCount ?? (await deps.storage.syncState.get<number>(customerId, USER_COUNT_KEY))?.value ?? 0;
+    const count = run.mode === 'full' ? c.added + c.changed + c.unchanged : Math.max(0, previous + c.added - c.deleted);
+    await deps.storage.syncState.put(customerId, USER_COUNT_KEY, count);
+  }
   run.status = input.error ? 'failed' : held.length > 0 ? 'held' : 'succeeded';
   if (held.length > 0) run.heldReason = held.join('; ');
   run.finishedAt = now(deps).toISOString();
   await deps.runs.save(run);
-  if (input.users?.deltaLink) await deps.storage.syncState.put(customerId, DELTA_LINK_KEY, input.users.deltaLink);
-  if (input.users) {
-    const c = input.users.counts;
-    const previous = (await deps.storage.syncState.get<number>(customerId, USER_COUNT_KEY))?.value ?? 0;
-    const count = run.mode === 'full' ? c.added + c.changed + c.unchanged : Math.max(0, previous + c.added - c.deleted);
-    await deps.storage.syncState.put(customerId, USER_COUNT_KEY, count);
-  }
   return run;
 }
 
@@ -384,13 +403,23 @@ export async function allowHeldDeletions(deps: SyncDeps, customerId: string): Pr
   return applied;
 }
 
-/** A run with its live progress, for the status endpoint. */
-export async function runStatus(deps: SyncDeps, customerId: string, runId: string): Promise<SyncRun> {
-  const run = await deps.runs.get(customerId, runId);
-  if (!run) throw new NotFoundError(`sync run "${runId}" of customer "${customerId}" does not exist`);
+/** A run as it is (runAsSeen), with its live progress while it runs. */
+export async function runStatus(deps: SyncDeps & { orchestrations: Orchestrations }, customerId: string, runId: string): Promise<SyncRun> {
+  const first = await deps.runs.get(customerId, runId);
+  if (!first) throw new NotFoundError(`sync run "${runId}" of customer "${customerId}" does not exist`);
+  // The orchestration is read before the record: a record read after an ended orchestration is final.
+  const instance = await runInstance(deps, customerId, first.kind);
+  const run = runAsSeen((await deps.runs.get(customerId, runId)) ?? first, instance);
   if (run.status === 'running') {
     const progress = await deps.runs.progress(customerId, runId);
     for (const t of ENTITY_TYPES) run.counts[t] = progress[t] ?? run.counts[t];
   }
   return run;
+}
+
+/** A customer's runs, newest first, each as it is (one orchestration read per sync kind). */
+export async function listRuns(deps: SyncDeps & { orchestrations: Orchestrations }, customerId: string, top: number): Promise<SyncRun[]> {
+  const instances = new Map(await Promise.all(SYNC_KINDS.map(async (kind) => [kind, await runInstance(deps, customerId, kind)] as const)));
+  const runs = await deps.runs.list(customerId, top);
+  return runs.map((run) => runAsSeen(run, instances.get(run.kind)));
 }

@@ -20,9 +20,10 @@ export class DurableOrchestrations implements Orchestrations {
 
   async status(instanceId: string): Promise<OrchestrationState | undefined> {
     try {
-      const s = await this.client.getStatus(instanceId, { showInput: false });
+      const s = await this.client.getStatus(instanceId, { showInput: true });
       return {
         runtimeStatus: String(s.runtimeStatus),
+        input: s.input,
         customStatus: s.customStatus,
         output: s.output,
         createdTime: s.createdTime ? new Date(s.createdTime).toISOString() : undefined,
