@@ -13,7 +13,13 @@ const GRANTABLE = new Set<string>([...TEAMS_POLICY_TYPES, 'TenantDialPlan']);
 
 export function handleBridge(
   req: EmuRequest,
-  ctx: { findTenant(id: string): TenantState | undefined; issuer: TokenIssuer; counters: Counters },
+  ctx: {
+    findTenant(id: string): TenantState | undefined;
+    issuer: TokenIssuer;
+    counters: Counters;
+    /** The quota's refusal (429) when the app + tenant is over its rate, else undefined. */
+    admit(appId: string, tenantId: string): EmuResponse | undefined;
+  },
 ): EmuResponse {
   const seg = req.path.slice(BRIDGE_PREFIX.length).split('/').filter(Boolean).map(decodeURIComponent);
   if (seg[0] !== 'tenants' || seg.length < 3) return bridgeError(404, 'NotFound', `No route for ${req.method} ${req.path}.`);
@@ -22,6 +28,8 @@ export function handleBridge(
   const tenant = ctx.findTenant(seg[1]);
   if (!tenant) return bridgeError(404, 'TenantNotFound', `Tenant '${seg[1]}' is not served by this bridge.`);
   if (auth.claims.tid !== tenant.tenantId) return bridgeError(403, 'Forbidden', `The token was issued for tenant '${auth.claims.tid}', not '${tenant.tenantId}'.`);
+  const refused = ctx.admit(auth.claims.appid, tenant.tenantId);
+  if (refused) return refused;
   const rest = seg.slice(2);
 
   if (req.method === 'GET' && rest.length === 1 && rest[0] === 'dialPlans') {

@@ -3,7 +3,8 @@
  * counters, lifecycle events. The same methods are served over HTTP under `/_control`.
  */
 import { generateDemoTenant, type DemoApp, type DemoNumberAssignment, type DemoSku, type DemoTeamsUserConfiguration, type DemoTenant, type DemoTenantSpec, type DemoUser } from '../demo/tenant';
-import { Counters, Faults, Quotas, type CountersSnapshot, type FaultSettings, type QuotaSettings } from './faults';
+import type { Arrival, Counters, CountersSnapshot, FaultSettings, Faults } from './faults';
+import type { Quotas, QuotaSettings } from './quotas';
 import { bridgeError, isRecord, parseJsonBody, type EmuRequest, type EmuResponse } from './http';
 import { ServiceError, TenantState } from './state';
 import type { DeliveryRecord, LifecycleEvent, Subscription, SubscriptionHub } from './subscriptions';
@@ -21,6 +22,7 @@ export class EmulatorControl {
     private readonly quotaSwitch: { enabled: boolean },
     private readonly counterStore: Counters,
     private readonly hub: SubscriptionHub,
+    private readonly latency: { ms: number },
   ) {}
 
   /** The tenant's live state, for assertions beyond the methods below. */
@@ -127,6 +129,25 @@ export class EmulatorControl {
     this.quotas.reset();
   }
 
+  /** Latency added to every call from now on. */
+  setLatency(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError('latency must be 0 or more milliseconds');
+    this.latency.ms = ms;
+  }
+
+  latencyMs(): number {
+    return this.latency.ms;
+  }
+
+  /** Keeps (or stops keeping) the arrival time of every request a quota class saw. */
+  recordArrivals(on: boolean): void {
+    this.counterStore.recordArrivals(on);
+  }
+
+  arrivals(): Arrival[] {
+    return this.counterStore.arrivalLog();
+  }
+
   counters(): CountersSnapshot {
     return this.counterStore.snapshot();
   }
@@ -221,6 +242,21 @@ export async function handleControl(req: EmuRequest, control: EmulatorControl): 
       const { enabled, ...settings } = b;
       control.setQuotas(enabled !== false, settings as QuotaSettings);
       return { status: 204 };
+    }
+    if (seg[0] === 'latency' && seg.length === 1) {
+      if (m === 'GET') return json({ ms: control.latencyMs() });
+      if (m === 'PUT') {
+        if (typeof b.ms !== 'number') return bridgeError(400, 'BadRequest', 'ms must be a number of milliseconds.');
+        control.setLatency(b.ms);
+        return { status: 204 };
+      }
+    }
+    if (seg[0] === 'arrivals' && seg.length === 1) {
+      if (m === 'GET') return json({ value: control.arrivals() });
+      if (m === 'PUT') {
+        control.recordArrivals(b.enabled !== false);
+        return { status: 204 };
+      }
     }
     if (seg[0] === 'counters') {
       if (seg.length === 1 && m === 'GET') return json(control.counters());

@@ -1,4 +1,4 @@
-/** Fault injection (seeded), Microsoft's identity quotas, and counters tests assert on. */
+/** Fault injection (seeded) and the counters tests assert on. */
 import { graphError, type EmuResponse } from './http';
 import { seededRandom } from '../demo/tenant';
 
@@ -105,90 +105,6 @@ export function tooManyRequests(headers: Record<string, string>): EmuResponse {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Quotas (graph.md §6): resource units per 10 s and writes per 150 s, per app and tenant.
-
-export interface QuotaSettings {
-  /** Resource units per 10 s per app+tenant; default by tenant size: 3,500 (<50 users), 5,000 (50–500), 8,000. */
-  readUnitsPer10s?: number;
-  /** Writes per 150 s per app+tenant; default 3,000. */
-  writesPer150s?: number;
-}
-
-interface Bucket { tokens: number; last: number }
-
-export class Quotas {
-  private readonly ru = new Map<string, Bucket>();
-  private readonly writes = new Map<string, Bucket>();
-
-  constructor(private readonly clock: () => number, public settings: QuotaSettings = {}) {}
-
-  static readCapacity(tenantUsers: number): number {
-    return tenantUsers < 50 ? 3500 : tenantUsers <= 500 ? 5000 : 8000;
-  }
-
-  reset(): void {
-    this.ru.clear();
-    this.writes.clear();
-  }
-
-  /** Spends the request's cost or answers the 429 Microsoft would send. */
-  charge(appId: string, tenantId: string, tenantUsers: number, cost: { ru: number; write: number }): { ok: true; ru: number } | { ok: false; response: EmuResponse } {
-    const now = this.clock();
-    const key = `${appId}/${tenantId}`;
-    const ruCap = this.settings.readUnitsPer10s ?? Quotas.readCapacity(tenantUsers);
-    const wCap = this.settings.writesPer150s ?? 3000;
-    const ru = refill(this.ru, key, now, ruCap, ruCap / 10_000);
-    const w = refill(this.writes, key, now, wCap, wCap / 150_000);
-    let waitMs = 0;
-    let info = '';
-    if (ru.tokens < cost.ru) {
-      waitMs = (cost.ru - ru.tokens) / (ruCap / 10_000);
-      info = 'ResourceUnitLimitExceeded';
-    }
-    if (cost.write > 0 && w.tokens < cost.write) {
-      const wWait = (cost.write - w.tokens) / (wCap / 150_000);
-      if (wWait > waitMs) {
-        waitMs = wWait;
-        info = 'WriteLimitExceeded';
-      }
-    }
-    if (waitMs > 0) {
-      const seconds = Math.ceil(waitMs) / 1000;
-      return {
-        ok: false,
-        response: tooManyRequests({
-          'retry-after': String(seconds),
-          'x-ms-throttle-scope': `Tenant_Application/${cost.write ? 'ReadWrite' : 'Read'}/${appId}/${tenantId}`,
-          'x-ms-throttle-information': info,
-        }),
-      };
-    }
-    ru.tokens -= cost.ru;
-    w.tokens -= cost.write;
-    return { ok: true, ru: cost.ru };
-  }
-}
-
-function refill(map: Map<string, Bucket>, key: string, now: number, cap: number, perMs: number): Bucket {
-  let b = map.get(key);
-  if (!b) map.set(key, (b = { tokens: cap, last: now }));
-  b.tokens = Math.min(cap, b.tokens + (now - b.last) * perMs);
-  b.last = now;
-  return b;
-}
-
-/** Cost of an identity request per Microsoft's table: base by resource, adjusted by query options. */
-export function requestCost(method: string, resource: 'users' | 'subscribedSkus' | 'other', query: URLSearchParams): { ru: number; write: number } {
-  if (method !== 'GET') return { ru: 1, write: 1 };
-  let ru = resource === 'users' ? 2 : resource === 'subscribedSkus' ? 3 : 1;
-  if (query.has('$select')) ru -= 1;
-  if (query.has('$expand')) ru += 1;
-  const top = Number(query.get('$top'));
-  if (query.has('$top') && top < 20) ru -= 1;
-  return { ru: Math.max(1, ru), write: 0 };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Counters
 
 export interface CountersSnapshot {
@@ -200,6 +116,8 @@ export interface CountersSnapshot {
   writesByUser: Record<string, Record<string, number>>;
   /** Answers 429 from quota enforcement. */
   throttled: number;
+  /** The same answers by the quota that refused: identity, teamsAdmin, bridge. */
+  throttledBy: Record<string, number>;
   /** Answers from fault rules. */
   faultsInjected: number;
   tokensIssued: number;
@@ -210,7 +128,7 @@ export class Counters {
   private s: CountersSnapshot = Counters.empty();
 
   private static empty(): CountersSnapshot {
-    return { requests: {}, writes: {}, writesByUser: {}, throttled: 0, faultsInjected: 0, tokensIssued: 0, notifications: { delivered: 0, failed: 0, lifecycle: 0, validations: 0 } };
+    return { requests: {}, writes: {}, writesByUser: {}, throttled: 0, throttledBy: {}, faultsInjected: 0, tokensIssued: 0, notifications: { delivered: 0, failed: 0, lifecycle: 0, validations: 0 } };
   }
 
   request(kind: string): void {
@@ -228,7 +146,10 @@ export class Counters {
     per[kind] = (per[kind] ?? 0) + 1;
   }
 
-  throttled(): void { this.s.throttled++; }
+  throttled(quota: string): void {
+    this.s.throttled++;
+    this.s.throttledBy[quota] = (this.s.throttledBy[quota] ?? 0) + 1;
+  }
   faultInjected(): void { this.s.faultsInjected++; }
   tokenIssued(): void { this.s.tokensIssued++; }
   notification(kind: keyof CountersSnapshot['notifications']): void { this.s.notifications[kind]++; }
@@ -246,5 +167,29 @@ export class Counters {
 
   reset(): void {
     this.s = Counters.empty();
+    if (this.arrivals) this.arrivals = [];
   }
+
+  private arrivals: Arrival[] | undefined;
+
+  /** Starts (or stops) keeping the time of every request a quota class admitted or refused. */
+  recordArrivals(on: boolean): void {
+    this.arrivals = on ? [] : undefined;
+  }
+
+  arrival(entry: Arrival): void {
+    this.arrivals?.push(entry);
+  }
+
+  /** Requests seen since recording started, oldest first. */
+  arrivalLog(): Arrival[] {
+    return [...(this.arrivals ?? [])];
+  }
+}
+
+/** One request as a quota class saw it. */
+export interface Arrival {
+  at: number;
+  quota: string;
+  admitted: boolean;
 }

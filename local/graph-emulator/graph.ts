@@ -6,6 +6,7 @@ import { decodeToken, encodeToken, graphError, GUID_RE, isRecord, noContent, ok,
 import { ServiceError, type TelephoneOperation, type TenantState, type UserRecord } from './state';
 import type { SubscriptionHub } from './subscriptions';
 import type { Counters } from './faults';
+import type { IdentityResource } from './quotas';
 import type { AssignedLicense, DemoUser } from '../demo/tenant';
 import { teamsPolicyId } from '../demo/tenant';
 
@@ -492,8 +493,8 @@ function assignPolicies(call: GraphCall, env: GraphEnv, unassign: boolean): EmuR
 
 export interface RouteMatch {
   kind: string;
-  /** Quota class for identity routes; Teams and subscriptions are not charged against identity quotas. */
-  quota: 'users' | 'subscribedSkus' | 'other' | null;
+  /** Cost class for identity routes; Teams and subscriptions are not charged against identity quotas. */
+  quota: IdentityResource | null;
   write: boolean;
   roles: readonly string[] | null;
   run: () => EmuResponse | Promise<EmuResponse>;
@@ -525,7 +526,7 @@ export function route(call: GraphCall, env: GraphEnv): RouteMatch | null {
     if (n === 2 && m === 'PATCH') return T('users.patch', 'other', true, P.writeUsers, () => patchUser(call, env, s[1]));
     if (n === 3 && s[2] === 'assignLicense' && m === 'POST') return T('users.assignLicense', 'other', true, P.assignLicense, () => assignLicense(call, env, s[1]));
     if (n === 3 && s[2] === 'memberOf' && m === 'GET') {
-      return T('users.memberOf', 'other', false, P.readGroups, () => {
+      return T('users.memberOf', 'memberOf', false, P.readGroups, () => {
         const rec = tenant.requireUser(s[1]);
         const groups = tenant.groupOrder.map((id) => tenant.groups.get(id)!).filter((g) => g.members.has(rec.u.id));
         return listPaged(call, groups, 'directoryObjects', 100, 999, (g) => ({ '@odata.type': '#microsoft.graph.group', ...groupView(g) }), null);
@@ -544,7 +545,7 @@ export function route(call: GraphCall, env: GraphEnv): RouteMatch | null {
     }
     if (n === 2 && m === 'GET') return T('groups.get', 'other', false, P.readGroups, () => ok(groupView(tenant.requireGroup(s[1]))));
     if (n === 3 && s[2] === 'members' && m === 'GET') {
-      return T('groups.members.list', 'other', false, P.readGroups, () => {
+      return T('groups.members.list', 'groupMembers', false, P.readGroups, () => {
         const g = tenant.requireGroup(s[1]);
         const recs = [...g.members].map((id) => tenant.byId.get(id)).filter((r): r is UserRecord => !!r && !r.deletedDateTime);
         return listPaged(call, recs, 'directoryObjects', 100, 999, (r) => ({ '@odata.type': '#microsoft.graph.user', ...projectUser(tenant, r, null) }), null);

@@ -11,14 +11,17 @@ import { generateDemoTenant, type DemoTenant, type DemoTenantSpec } from '../dem
 import { handleIdentity, TokenIssuer } from './auth';
 import { BRIDGE_PREFIX, handleBridge } from './bridge';
 import { EmulatorControl, handleControl } from './control';
-import { Counters, Faults, Quotas, requestCost, type FaultSettings, type QuotaSettings } from './faults';
+import { Counters, Faults, type FaultSettings } from './faults';
+import { DEFAULT_LATENCY_MS, NUMBER_OPERATION_MS } from './limits';
+import { Quotas, requestCost, type QuotaSettings } from './quotas';
 import { requireRole, route, runRoute, type GraphConfig, type GraphEnv } from './graph';
 import { graphError, isRecord, JSON_TYPE, parseJsonBody, sleep, type EmuRequest, type EmuResponse } from './http';
 import { TenantState, type TelephoneOperation } from './state';
 import { SubscriptionHub, type NotificationOptions } from './subscriptions';
 
 export type { DemoTenant, DemoTenantSpec } from '../demo/tenant';
-export type { FaultRule, FaultSettings, QuotaSettings, CountersSnapshot } from './faults';
+export type { FaultRule, FaultSettings, CountersSnapshot, Arrival } from './faults';
+export type { QuotaSettings } from './quotas';
 export type { Subscription, LifecycleEvent, DeliveryRecord, NotificationOptions } from './subscriptions';
 export type { EmulatorControl, TenantSummary, ControlUser } from './control';
 export type { Counters, Faults } from './faults';
@@ -34,14 +37,19 @@ export interface GraphEmulatorOptions {
   deltaTokenMaxAgeMs?: number;
   /** Status for an expired delta token: 410 Gone (default, with Location) or 400 Bad Request; code syncStateNotFound either way. */
   expiredDeltaStatus?: 400 | 410;
-  /** Enforce Microsoft's identity quotas (resource units per 10 s, writes per 150 s, per app+tenant). */
+  /**
+   * Enforce the quotas per app + tenant: Microsoft's identity quotas (resource units per 10 s, writes per
+   * 150 s) and the request rates of the Teams administration routes and the bridge (docs/limits.md).
+   */
   enforceQuotas?: boolean;
   quotas?: QuotaSettings;
   /** Time source for token expiry, delta token age, operations, subscriptions and quotas. */
   clock?: () => number;
   faults?: FaultSettings;
-  /** Time a Teams number operation takes to finish (default 50 ms). */
+  /** Time a Teams number operation takes to finish (default 5 s, assumed: docs/limits.md). */
   operationDelayMs?: number;
+  /** Added to every call before it is answered (default 0; the benchmarks use 150 ms). */
+  latencyMs?: number;
   /** Users per delta page (the server decides on Graph; default 500). */
   deltaPageSize?: number;
   /** Default /users page size (Graph: 100). */
@@ -101,6 +109,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
   if (opts.faults) faults.set(opts.faults);
   const quotas = new Quotas(clock, opts.quotas);
   const quotaSwitch = { enabled: opts.enforceQuotas ?? false };
+  const latency = { ms: opts.latencyMs ?? DEFAULT_LATENCY_MS };
   const issuer = new TokenIssuer(clock);
   const hub = new SubscriptionHub(clock, counters, {
     validationTimeoutMs: 10_000, deliveryTimeoutMs: 3_000, deliveryAttempts: 3, retryDelayMs: 1_000, maxBatch: 100, ...opts.notifications,
@@ -111,7 +120,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
     deltaPageSize: opts.deltaPageSize ?? 500,
     deltaTokenMaxAgeMs: opts.deltaTokenMaxAgeMs ?? SEVEN_DAYS,
     expiredDeltaStatus: opts.expiredDeltaStatus ?? 410,
-    operationDelayMs: opts.operationDelayMs ?? 50,
+    operationDelayMs: opts.operationDelayMs ?? NUMBER_OPERATION_MS,
     maxScanPerPage: 20_000,
   };
   const timers = new Set<NodeJS.Timeout>();
@@ -140,7 +149,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
     register('users' in t && Array.isArray(t.users) ? (t as DemoTenant) : generateDemoTenant(t as DemoTenantSpec));
   }
   const findTenant = (ref: string): TenantState | undefined => tenants.get(ref) ?? tenants.get(ref.toLowerCase());
-  const control = new EmulatorControl(tenants, register, faults, quotas, quotaSwitch, counters, hub);
+  const control = new EmulatorControl(tenants, register, faults, quotas, quotaSwitch, counters, hub, latency);
 
   async function graph(req: EmuRequest, version: string, rest: string): Promise<EmuResponse> {
     const auth = issuer.verify(req.headers.authorization);
@@ -164,11 +173,19 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
     let ru: number | null = null;
     if (quotaSwitch.enabled && match.quota) {
       const charge = quotas.charge(claims.appid, tenant.tenantId, tenant.activeCount, requestCost(req.method, match.quota, req.query));
+      counters.arrival({ at: clock(), quota: 'identity', admitted: charge.ok });
       if (!charge.ok) {
-        counters.throttled();
+        counters.throttled('identity');
         return charge.response;
       }
       ru = charge.ru;
+    } else if (quotaSwitch.enabled && match.kind.startsWith('teams.')) {
+      const charge = quotas.chargeTeamsAdmin(claims.appid, tenant.tenantId);
+      counters.arrival({ at: clock(), quota: 'teamsAdmin', admitted: charge.ok });
+      if (!charge.ok) {
+        counters.throttled('teamsAdmin');
+        return charge.response;
+      }
     }
     counters.request(match.kind);
     if (match.write) counters.write(match.kind);
@@ -229,6 +246,8 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
 
   async function dispatch(req: EmuRequest): Promise<EmuResponse> {
     if (req.path === '/_control' || req.path.startsWith('/_control/')) return handleControl(req, control);
+    // Microsoft's round trip: every call (a $batch once, not per item) takes this long to be answered.
+    if (latency.ms > 0) await sleep(latency.ms);
     const fault = faults.decide(req.method, req.path);
     if (fault.latencyMs) await sleep(fault.latencyMs);
     if (fault.response) {
@@ -237,7 +256,19 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
     }
     const identity = handleIdentity(req, { findTenant, issuer, onToken: () => counters.tokenIssued() });
     if (identity) return identity;
-    if (req.path === BRIDGE_PREFIX || req.path.startsWith(`${BRIDGE_PREFIX}/`)) return handleBridge(req, { findTenant, issuer, counters });
+    if (req.path === BRIDGE_PREFIX || req.path.startsWith(`${BRIDGE_PREFIX}/`)) {
+      return handleBridge(req, {
+        findTenant, issuer, counters,
+        admit(appId, tenantId) {
+          if (!quotaSwitch.enabled) return undefined;
+          const charge = quotas.chargeBridge(appId, tenantId);
+          counters.arrival({ at: clock(), quota: 'bridge', admitted: charge.ok });
+          if (charge.ok) return undefined;
+          counters.throttled('bridge');
+          return charge.response;
+        },
+      });
+    }
     const m = /^\/(v1\.0|beta)(\/.*)?$/.exec(req.path);
     if (m) return graph(req, m[1], m[2] ?? '/');
     return graphError(404, 'NotFound', `No route for ${req.method} ${req.path}.`);

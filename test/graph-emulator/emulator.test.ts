@@ -284,6 +284,29 @@ describe('Teams', () => {
     expect(emu.counters.snapshot().writesByUser[cfg.id]['teams.assignNumber']).toBe(5);
   });
 
+  it('finishes a number operation after seconds by default, as Teams does', async () => {
+    let at = Date.UTC(2026, 0, 5, 12);
+    const slow = await startGraphEmulator({ tenants: [{ seed: 'emu-slow', users: 60 }], clock: () => at });
+    try {
+      const t = slow.tenants[0];
+      const client = http.withToken(await tokenFor(slow, t.tenantId, t.apps[0].clientId, t.apps[0].secret));
+      const state = slow.control.state(t.tenantId);
+      const cfg = [...state.teams.values()].find((c) => c.featureTypes.includes('PhoneSystem') && c.telephoneNumbers.length === 0)!;
+      const free = state.numbers.find((n) => n.assignmentStatus === 'unassigned' && n.numberType === 'directRouting')!;
+      const res = await client.send('POST', `${slow.graphBaseUrl}/admin/teams/telephoneNumberManagement/numberAssignments/assignNumber`,
+        { telephoneNumber: free.telephoneNumber, assignmentTargetId: cfg.id, numberType: 'directRouting' });
+      const location = String(res.headers.location);
+      at += 1_000;
+      expect((await client.get(location)).body.status).toBe('notStarted');
+      at += 2_000;
+      expect((await client.get(location)).body.status).toBe('running');
+      at += 2_000;
+      expect((await client.get(location)).body.status).toBe('succeeded');
+    } finally {
+      await slow.stop();
+    }
+  });
+
   it('assigns policies through Graph and through the Teams bridge', async () => {
     const t = tenant.tenantId;
     const cfg = [...emu.control.state(t).teams.values()][0];
@@ -383,6 +406,63 @@ describe('faults and quotas', () => {
     expect(w.headers['x-ms-throttle-information']).toBe('WriteLimitExceeded');
     expect(emu.counters.snapshot().writesByUser[u.id]['users.patch']).toBe(2);
     emu.control.setQuotas(false);
+  });
+
+  it('answers throttling with Retry-After in whole seconds', async () => {
+    emu.control.setQuotas(true, { readUnitsPer10s: 1 });
+    const url = `${emu.graphBaseUrl}/users?$select=id`;
+    now += 60_000;
+    expect((await g.get(url)).status).toBe(200);
+    now += 1; // a hundredth of a unit refilled: 9.999 s to wait, sent as 10
+    const r = await g.get(url);
+    expect(r.status).toBe(429);
+    expect(r.headers['retry-after']).toBe('10');
+    emu.control.setQuotas(false);
+  });
+
+  it('throttles the Teams admin routes and the bridge per app and tenant, per second', async () => {
+    emu.control.setQuotas(true, { teamsAdminPerSecond: 3, bridgePerSecond: 2 });
+    now += 60_000;
+    const teams = `${emu.graphBaseUrl}/admin/teams/userConfigurations?$top=1`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await g.get(teams)).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const refused = await g.get(teams);
+    expect(refused.body.error.code).toBe('TooManyRequests');
+    expect(refused.headers['retry-after']).toBe('1');
+    now += 1_000;
+    expect((await g.get(teams)).status).toBe(200);
+
+    const app = tenant.apps[0];
+    const bridge = http.withToken(await tokenFor(emu, tenant.tenantId, app.clientId, app.secret, '48ac35b8-9aa8-4d74-927d-1f4a14a0b239/.default'));
+    const dialPlans = `${emu.teamsBridgeUrl}/tenants/${tenant.tenantId}/dialPlans`;
+    const bridged = [await bridge.get(dialPlans), await bridge.get(dialPlans), await bridge.get(dialPlans)];
+    expect(bridged.map((r) => r.status)).toEqual([200, 200, 429]);
+    expect(bridged[2].headers['retry-after']).toBe('1');
+    expect(bridged[2].body).toMatchObject({ error: { code: 'TooManyRequests' } });
+    const counters = emu.control.counters();
+    expect(counters.throttledBy).toMatchObject({ teamsAdmin: 2, bridge: 1 });
+    emu.control.setQuotas(false);
+  });
+
+  it('adds the configured latency to every call, a batch once', async () => {
+    emu.control.setLatency(150);
+    try {
+      let started = performance.now();
+      expect((await g.get(`${emu.graphBaseUrl}/users?$top=1`)).status).toBe(200);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(145);
+      started = performance.now();
+      const batch = await g.send('POST', `${emu.graphBaseUrl}/$batch`, {
+        requests: Array.from({ length: 5 }, (_, i) => ({ id: String(i), method: 'GET', url: '/users?$top=1' })),
+      });
+      expect(batch.status).toBe(200);
+      const took = performance.now() - started;
+      expect(took).toBeGreaterThanOrEqual(145);
+      expect(took).toBeLessThan(5 * 150);
+      expect((await http.get(`${emu.url}/_control/latency`)).body).toEqual({ ms: 150 });
+    } finally {
+      emu.control.setLatency(0);
+    }
   });
 });
 
