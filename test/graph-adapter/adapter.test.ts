@@ -139,6 +139,42 @@ describe('throttling and retries', () => {
     expect(server.requests).toHaveLength(3);
   });
 
+  it('holds the whole tenant for the last Retry-After of a request that ran out of retries', async () => {
+    const arrivals: Array<{ path: string; at: number }> = [];
+    server.handle((req) => {
+      const path = new URL(req.url, server.origin).pathname;
+      arrivals.push({ path, at: Date.now() });
+      if (path.endsWith('/subscribedSkus')) return graphErrorReply(429, 'TooManyRequests', 'Please retry again later.', { 'retry-after': '0.4' });
+      return { status: 200, json: user('u1') };
+    });
+    const t = tenant({ maxRetries: 1 });
+    const failed = await t.listSubscribedSkus().catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(GraphThrottledError);
+    // Other requests of the tenant, sent the moment the throttled one gave up, wait out its Retry-After.
+    await Promise.all([t.getUser('u1'), t.getUser('u2'), t.getUser('u3')]);
+    const lastThrottled = arrivals.filter((a) => a.path.endsWith('/subscribedSkus')).at(-1)!.at;
+    const others = arrivals.filter((a) => !a.path.endsWith('/subscribedSkus'));
+    expect(others).toHaveLength(3);
+    for (const a of others) expect(a.at - lastThrottled).toBeGreaterThanOrEqual(390);
+  });
+
+  it('holds the whole tenant for a throttled item of a batch that is not retried', async () => {
+    const arrivals: number[] = [];
+    server.handle((req) => {
+      arrivals.push(Date.now());
+      if (req.method === 'POST') {
+        const { requests } = JSON.parse(req.body) as { requests: Array<{ id: string }> };
+        return { status: 200, json: { responses: requests.map((r) => ({ id: r.id, status: 429, headers: { 'Retry-After': '0.4' }, body: { error: { code: 'TooManyRequests', message: 'later' } } })) } };
+      }
+      return { status: 200, json: user('u1') };
+    });
+    const t = tenant({ maxRetries: 0 });
+    await t.getUsers(['u1']).catch(() => undefined);
+    await t.getUser('u1');
+    expect(arrivals).toHaveLength(2);
+    expect(arrivals[1] - arrivals[0]).toBeGreaterThanOrEqual(390);
+  });
+
   it('retries 503 and 504 on reads with backoff', async () => {
     let calls = 0;
     server.handle(() => (++calls === 1 ? { status: 503, json: {} } : calls === 2 ? { status: 504, json: {} } : { status: 200, json: { value: [] } }));

@@ -8,6 +8,7 @@ import {
   parseRetryAfter,
   type Clock,
 } from '../../shared/adapters/graph/pacer';
+import { InMemoryQuotaLedger } from '../../shared/adapters/graph/ledger';
 
 /** Virtual time: sleeping advances the clock at once, so the test measures quota arithmetic, not wall time. */
 function virtualClock(): Clock & { elapsed(): number } {
@@ -49,12 +50,12 @@ describe('request cost (Microsoft identity and access table)', () => {
 describe('pacer', () => {
   it('spreads writes over the write quota instead of bursting', async () => {
     const clock = virtualClock();
-    // 3,000 writes per 150 s = 20 per second; one second of burst.
+    // 3,000 writes per 150 s = 20 per second; half a second of burst.
     const pacer = new Pacer(microsoftQuotas('L'), clock);
     for (let i = 0; i < 100; i++) (await pacer.acquire(write))();
-    // The first 20 ride the burst; the other 80 need 4 s of refill at 20/s.
-    expect(clock.elapsed()).toBeGreaterThanOrEqual(3_999);
-    expect(clock.elapsed()).toBeLessThan(4_100);
+    // The first 10 ride the burst; the other 90 need 4.5 s of refill at 20/s (slices of 250 ms).
+    expect(clock.elapsed()).toBeGreaterThanOrEqual(4_499);
+    expect(clock.elapsed()).toBeLessThan(4_500 + 260);
     expect(pacer.stats.writes).toBe(100);
   });
 
@@ -62,8 +63,9 @@ describe('pacer', () => {
     const clock = virtualClock();
     const pacer = new Pacer(microsoftQuotas('S'), clock); // 3,500 RU per 10 s = 350 per second
     for (let i = 0; i < 1_050; i++) (await pacer.acquire({ resourceUnits: 1, writes: 0, teamsAdmin: 0 }))();
-    expect(clock.elapsed()).toBeGreaterThanOrEqual(1_999);
-    expect(clock.elapsed()).toBeLessThan(2_100);
+    // 175 ride the burst; 875 need 2.5 s of refill, taken in slices of 250 ms (the last one whole).
+    expect(clock.elapsed()).toBeGreaterThanOrEqual(2_499);
+    expect(clock.elapsed()).toBeLessThan(2_500 + 260);
   });
 
   it('holds every request of the tenant until a Retry-After has passed', async () => {
@@ -121,5 +123,125 @@ describe('Retry-After and backoff', () => {
     const jittered = backoffDelay(2, policy, () => 0.5);
     expect(jittered).toBeGreaterThanOrEqual(200);
     expect(jittered).toBeLessThanOrEqual(400);
+  });
+});
+
+/**
+ * Virtual time for several pacers at once: a sleep wakes when the driver advances the clock to it, so
+ * concurrent pacers interleave as they would in real time.
+ */
+function scheduler(): Clock & { run(until: number): Promise<void>; at(): number } {
+  let now = 0;
+  const timers: Array<{ at: number; wake: () => void }> = [];
+  const settle = () => new Promise<void>((r) => setImmediate(r));
+  return {
+    now: () => now,
+    at: () => now,
+    sleep: (ms) => new Promise<void>((wake) => timers.push({ at: now + Math.max(0, ms), wake })),
+    async run(until) {
+      for (;;) {
+        await settle();
+        timers.sort((a, b) => a.at - b.at);
+        const next = timers[0];
+        if (!next || next.at > until) {
+          now = until;
+          return;
+        }
+        timers.shift();
+        now = next.at;
+        next.wake();
+      }
+    },
+  };
+}
+
+describe('one budget shared by several pacers (one per instance)', () => {
+  const teamsOnly = { resourceUnits: 0, writes: 0, teamsAdmin: 1 };
+  const quotas = { ...microsoftQuotas('L'), teamsAdmin: { units: 10, windowMs: 1_000 } };
+
+  /** A pacer that sends Teams requests back to back until stopped, recording when each went. */
+  function worker(pacer: Pacer, sent: number[], clock: Clock) {
+    let running = true;
+    const done = (async () => {
+      while (running) {
+        const release = await pacer.acquire(teamsOnly);
+        if (!running) return release();
+        sent.push(clock.now());
+        release();
+      }
+    })();
+    return { stop: async () => { running = false; await done; } };
+  }
+
+  it('keeps the total rate of three instances within one quota, and lets the others take a stopped one\'s share', async () => {
+    const clock = scheduler();
+    const ledger = new InMemoryQuotaLedger();
+    const sent: number[][] = [[], [], []];
+    const pacers = sent.map(() => new Pacer(quotas, clock, { ledger, scope: 'app|tenant' }));
+    const workers = pacers.map((p, i) => worker(p, sent[i], clock));
+    await clock.run(10_000);
+    const stopping = workers[0].stop();
+    await clock.run(20_000);
+    await stopping;
+    await Promise.race([Promise.all(workers.slice(1).map((w) => w.stop())), clock.run(21_000)]);
+
+    const all = sent.flat().sort((a, b) => a - b);
+    // Within any window, no more than the rate plus the burst (half a second) and one slice (a quarter).
+    for (let i = 0; i < all.length; i++) {
+      const inSecond = all.filter((t) => t >= all[i] && t < all[i] + 1_000).length;
+      expect(inSecond).toBeLessThanOrEqual(10 + 5 + 3);
+    }
+    const inFirst = all.filter((t) => t < 10_000).length;
+    expect(inFirst).toBeGreaterThanOrEqual(95);
+    expect(inFirst).toBeLessThanOrEqual(100 + 5 + 3);
+    // After the first instance stopped, the other two still spend the whole quota.
+    const after = [...sent[1], ...sent[2]].filter((t) => t >= 11_000 && t < 20_000).length;
+    expect(after).toBeGreaterThanOrEqual(85);
+    expect(after).toBeLessThanOrEqual(90 + 3);
+    expect(sent[1].length).toBeGreaterThan(0);
+    expect(sent[2].length).toBeGreaterThan(0);
+  });
+
+  it('holds every instance once one of them is asked to wait', async () => {
+    const clock = scheduler();
+    const ledger = new InMemoryQuotaLedger();
+    const a = new Pacer(quotas, clock, { ledger, scope: 's' });
+    const b = new Pacer(quotas, clock, { ledger, scope: 's' });
+    (await a.acquire(teamsOnly))();
+    a.holdUntilTime(clock.now() + 3_000);
+    await clock.run(1);
+    let bWentAt = -1;
+    const going = b.acquire(teamsOnly).then((release) => {
+      bWentAt = clock.now();
+      release();
+    });
+    await clock.run(5_000);
+    await going;
+    expect(bWentAt).toBeGreaterThanOrEqual(3_000);
+  });
+
+  it('gives back what an instance leased and did not spend', async () => {
+    const clock = virtualClock();
+    const ledger = new InMemoryQuotaLedger();
+    const budgets = { teamsAdmin: { ratePerMs: 0.01, capacity: 5 } };
+    const a = new Pacer(quotas, clock, { ledger, scope: 's' });
+    (await a.acquire(teamsOnly))();
+    const before = await ledger.lease({ scope: 's', budgets, now: clock.now() });
+    await a.close();
+    const after = await ledger.lease({ scope: 's', budgets, now: clock.now() });
+    expect(after.left.teamsAdmin).toBeGreaterThan(before.left.teamsAdmin);
+    expect(after.left.teamsAdmin).toBeCloseTo(4, 5); // a full bucket of 5 less the one request spent
+  });
+
+  it('paces on its own when the shared ledger fails, and says so once', async () => {
+    const clock = virtualClock();
+    const errors: unknown[] = [];
+    const broken = { lease: async () => Promise.reject(new Error('storage unreachable')) };
+    const pacer = new Pacer(quotas, clock, { ledger: broken, scope: 's', onLedgerError: (e) => errors.push(e) });
+    for (let i = 0; i < 30; i++) (await pacer.acquire(teamsOnly))();
+    expect(errors).toHaveLength(1);
+    expect(pacer.stats.ledgerErrors).toBe(1);
+    // Still paced: 30 requests at 10 per second after a burst of 5.
+    expect(clock.elapsed()).toBeGreaterThanOrEqual(2_400);
   });
 });

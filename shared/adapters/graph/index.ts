@@ -9,10 +9,14 @@ import type { Settings } from '../../config/settings';
 import { TeamsBridgeClient, type TeamsBridgeOptions } from '../teams-bridge/bridge';
 import { createSecretSource, createTenantCredential, type SecretSource } from './credentials';
 import { DEFAULT_RETRY, Pacer, microsoftQuotas, type Clock, type PacerQuotas, type RetryPolicy, type TenantSize } from './pacer';
+import { InMemoryQuotaLedger, type QuotaLedger } from './ledger';
+import { TableProvider, connectionFromSettings } from '../tables/client';
+import { TableQuotaLedger } from '../tables/quotaLedger';
 import { GraphMicrosoftTenant, type GraphTenantOptions } from './tenant';
 import { createTransport, type Transport } from './transport';
 
 export * from './pacer';
+export { InMemoryQuotaLedger, settle, type QuotaLedger, type LeaseRequest, type LeaseGrant, type BudgetRate } from './ledger';
 export { GraphMicrosoftTenant, type GraphTenantOptions } from './tenant';
 export { CallOptions, PacedGraphMiddleware } from './pipeline';
 export { createTransport, TransportError, type Transport, type TransportRequest } from './transport';
@@ -32,7 +36,7 @@ export interface CustomerTenantConfig {
 }
 
 export type GraphSettings = Pick<Settings, 'SITESYNC_GRAPH_BASE_URL' | 'SITESYNC_AUTHORITY_HOST'> &
-  Partial<Pick<Settings, 'SITESYNC_KEY_VAULT_URL' | 'SITESYNC_GRAPH_CA_FILE' | 'SITESYNC_TEAMS_BRIDGE_URL'>>;
+  Partial<Pick<Settings, 'SITESYNC_KEY_VAULT_URL' | 'SITESYNC_GRAPH_CA_FILE' | 'SITESYNC_TEAMS_BRIDGE_URL' | 'SITESYNC_TABLES_CONNECTION_STRING' | 'SITESYNC_TABLES_ENDPOINT'>>;
 
 export interface MicrosoftAdapterOptions {
   /** Overrides Microsoft's quotas (benches, tests). */
@@ -46,6 +50,11 @@ export interface MicrosoftAdapterOptions {
   clock?: Clock;
   tenant?: Partial<Pick<GraphTenantOptions, 'pageSize' | 'numberPageSize' | 'operationPollMs' | 'operationDeadlineMs' | 'usageLocationRetry' | 'teamsPolicyVersion'>>;
   bridge?: Partial<Pick<TeamsBridgeOptions, 'scope' | 'timeoutMs'>>;
+  /**
+   * Where the quota budgets live. By default in Table Storage when the settings name it, so that every
+   * instance of the app spends one budget per app + tenant; else in this process.
+   */
+  ledger?: QuotaLedger;
 }
 
 interface TenantEntry {
@@ -53,9 +62,27 @@ interface TenantEntry {
   bridge?: TeamsBridgeClient;
   credential: TokenCredential;
   pacer: Pacer;
+  bridgePacer?: Pacer;
 }
 
 const cache = new Map<string, TenantEntry>();
+const ledgers = new Map<string, QuotaLedger>();
+
+/** One ledger per storage account (or one in memory), shared by every tenant's pacers in this process. */
+function ledgerFor(settings: GraphSettings): QuotaLedger {
+  const key = settings.SITESYNC_TABLES_CONNECTION_STRING ?? settings.SITESYNC_TABLES_ENDPOINT ?? '';
+  let ledger = ledgers.get(key);
+  if (!ledger) {
+    ledger = key ? new TableQuotaLedger(new TableProvider(connectionFromSettings(settings as Settings))) : new InMemoryQuotaLedger();
+    ledgers.set(key, ledger);
+  }
+  return ledger;
+}
+
+function reportLedgerError(error: unknown): void {
+  // Once per pacer: the process goes on pacing with its own buckets and tries the ledger again later.
+  console.warn(`quota ledger unavailable, pacing this instance on its own for now: ${error instanceof Error ? error.message : String(error)}`);
+}
 const transports = new Map<string, { send: Transport; agent: import('node:https').Agent; close(): void }>();
 
 function transportFor(caFile: string | undefined) {
@@ -77,7 +104,9 @@ function entryFor(config: CustomerTenantConfig, settings: GraphSettings, options
   const credential =
     options.credential?.(config) ??
     createTenantCredential(config, secrets, { authorityHost: settings.SITESYNC_AUTHORITY_HOST, agent: settings.SITESYNC_GRAPH_CA_FILE ? transport.agent : undefined });
-  const pacer = new Pacer({ ...microsoftQuotas(config.tenantSize), ...options.quotas }, options.clock);
+  const ledger = options.ledger ?? ledgerFor(settings);
+  const scope = (service: string) => [service, new URL(settings.SITESYNC_GRAPH_BASE_URL).host, config.clientId, config.tenantId].join('|');
+  const pacer = new Pacer({ ...microsoftQuotas(config.tenantSize), ...options.quotas }, options.clock, { ledger, scope: scope('graph'), onLedgerError: reportLedgerError });
   const retry = { ...DEFAULT_RETRY, ...options.retry };
   const tenant = new GraphMicrosoftTenant({
     tenantId: config.tenantId,
@@ -90,20 +119,23 @@ function entryFor(config: CustomerTenantConfig, settings: GraphSettings, options
     ...options.tenant,
   });
   // The bridge runs Teams PowerShell, a service apart from Graph's Teams endpoints: its calls are paced
-  // with the same Teams rate but do not spend Graph's budget.
-  const bridge = settings.SITESYNC_TEAMS_BRIDGE_URL
+  // at the (assumed) Teams rate on a budget of their own, not Graph's.
+  const bridgePacer = settings.SITESYNC_TEAMS_BRIDGE_URL
+    ? new Pacer({ ...microsoftQuotas(config.tenantSize), ...options.quotas }, options.clock, { ledger, scope: scope('bridge'), onLedgerError: reportLedgerError })
+    : undefined;
+  const bridge = settings.SITESYNC_TEAMS_BRIDGE_URL && bridgePacer
     ? new TeamsBridgeClient({
         tenantId: config.tenantId,
         baseUrl: settings.SITESYNC_TEAMS_BRIDGE_URL,
         credential,
-        pacer: new Pacer({ ...microsoftQuotas(config.tenantSize), ...options.quotas }, options.clock),
+        pacer: bridgePacer,
         transport: transport.send,
         retry,
         clock: options.clock,
         ...options.bridge,
       })
     : undefined;
-  const entry = { tenant, bridge, credential, pacer };
+  const entry = { tenant, bridge, credential, pacer, bridgePacer };
   cache.set(key, entry);
   return entry;
 }
@@ -129,9 +161,17 @@ export function microsoftPorts(config: CustomerTenantConfig, settings: GraphSett
   return { tenant: entry.tenant, bridge: entry.bridge };
 }
 
+/** Gives back every pacer's unspent slices (an instance shutting down), then forgets the tenants. */
+export async function closeMicrosoftTenants(): Promise<void> {
+  const entries = [...cache.values()];
+  await Promise.all(entries.flatMap((e) => [e.pacer.close(), e.bridgePacer?.close()]).map((p) => p?.catch(() => undefined)));
+  resetMicrosoftTenants();
+}
+
 /** Forgets every cached tenant and closes idle sockets (tests, shutdown). */
 export function resetMicrosoftTenants(): void {
   cache.clear();
+  ledgers.clear();
   for (const transport of transports.values()) transport.close();
   transports.clear();
 }

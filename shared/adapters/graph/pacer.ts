@@ -2,9 +2,13 @@
  * One pacer per app + tenant: spends Microsoft's per-app-per-tenant quotas evenly instead of bursting into
  * 429s, and holds every request of the tenant while Microsoft asks us to wait (Retry-After).
  *
- * Quotas are token buckets refilled continuously; a bucket holds at most `burstMs` worth of quota so that a
- * window's allowance is spread over the window rather than spent at its start.
+ * Quotas are token buckets refilled continuously, kept in a ledger that every instance of the app shares
+ * (./ledger.ts): the pacer leases a slice of each budget, spends it locally without a round trip, and
+ * gives back what it did not spend within `sliceMs`. A bucket holds at most `burstMs` worth of quota so that
+ * a window's allowance is spread over the window rather than spent at its start. The figures and their
+ * sources are listed in docs/limits.md.
  */
+import { InMemoryQuotaLedger, type BudgetRate, type LeaseGrant, type QuotaLedger } from './ledger';
 
 export interface QuotaWindow {
   /** Units Microsoft allows per window. */
@@ -17,12 +21,17 @@ export interface PacerQuotas {
   resourceUnits: QuotaWindow;
   /** Identity and access writes per app + tenant. */
   writes: QuotaWindow;
-  /** Requests to /admin/teams/* (no documented limit: the Teams service's 30 rps per app per tenant). */
+  /** Requests to /admin/teams/* per app + tenant (no documented limit: assumed, docs/limits.md). */
   teamsAdmin: QuotaWindow;
-  /** Requests in flight at once for the tenant. */
+  /** Requests in flight at once from this process for the tenant. */
   maxConcurrent: number;
-  /** How much quota may be spent at once, as a span of the refill rate. */
+  /** How much quota the shared bucket may hold, as a span of the refill rate. */
   burstMs: number;
+  /**
+   * How long a leased slice may wait to be spent before what is left goes back: bounds the extra burst
+   * slices add to `burstMs`, and how late a Retry-After hold reached by another instance is seen here.
+   */
+  sliceMs: number;
 }
 
 export type TenantSize = 'S' | 'M' | 'L';
@@ -30,14 +39,24 @@ export type TenantSize = 'S' | 'M' | 'L';
 /** Microsoft's identity and access resource-unit quota per app + tenant, per 10 s, by tenant size (S < 50 users, M ≤ 500, L above). */
 export const RESOURCE_UNITS_PER_10S: Record<TenantSize, number> = { S: 3_500, M: 5_000, L: 8_000 };
 
-/** Microsoft's documented figures; the tenant size picks the resource-unit quota. */
+/** Microsoft's identity write quota per app + tenant. */
+export const WRITES_PER_150S = 3_000;
+
+/** Requests per second per app + tenant on Graph's Teams administration routes and on the bridge: assumed. */
+export const TEAMS_ADMIN_REQUESTS_PER_SECOND = 30;
+
+/**
+ * Microsoft's documented identity figures, the assumed Teams rate; the tenant size picks the resource-unit
+ * quota. Burst and slice together stay under one second of a per-second rate.
+ */
 export function microsoftQuotas(size: TenantSize = 'S'): PacerQuotas {
   return {
     resourceUnits: { units: RESOURCE_UNITS_PER_10S[size], windowMs: 10_000 },
-    writes: { units: 3_000, windowMs: 150_000 },
-    teamsAdmin: { units: 30, windowMs: 1_000 },
+    writes: { units: WRITES_PER_150S, windowMs: 150_000 },
+    teamsAdmin: { units: TEAMS_ADMIN_REQUESTS_PER_SECOND, windowMs: 1_000 },
     maxConcurrent: 8,
-    burstMs: 1_000,
+    burstMs: 500,
+    sliceMs: 250,
   };
 }
 
@@ -54,9 +73,9 @@ export function addCosts(a: RequestCost, b: RequestCost): RequestCost {
 }
 
 /**
- * Microsoft's published cost of one request: GET users 2, subscribedSkus 3, group members 3, other GETs 1;
- * writes 1 + one write; `$select` −1, `$top` below 20 −1, `$expand` +1; at least 1. Teams admin calls count
- * against their own budget.
+ * Microsoft's published cost of one request: GET users 2, subscribedSkus 3, group members 3, a user's
+ * memberOf 2, other GETs 1; writes 1 + one write; `$select` −1, `$top` below 20 −1, `$expand` +1; at least
+ * 1. Teams admin calls count against their own budget.
  */
 export function costOf(method: string, url: string): RequestCost {
   const parsed = new URL(url, 'https://graph.invalid');
@@ -68,6 +87,7 @@ export function costOf(method: string, url: string): RequestCost {
   if (/^\/users\/?(delta)?$/.test(path) || /^\/users\/delta\(\)$/.test(path)) units = 2;
   else if (/^\/subscribedskus\/?$/.test(path)) units = 3;
   else if (/^\/groups\/[^/]+\/members/.test(path)) units = 3;
+  else if (/^\/(me|users\/[^/]+)\/memberof/.test(path)) units = 2;
   const query = parsed.searchParams;
   if (query.has('$select')) units -= 1;
   if (query.has('$expand')) units += 1;
@@ -86,39 +106,6 @@ export const systemClock: Clock = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
 };
 
-class TokenBucket {
-  private tokens: number;
-  private last: number;
-  private readonly ratePerMs: number;
-  private readonly capacity: number;
-
-  constructor(quota: QuotaWindow, burstMs: number, now: number) {
-    this.ratePerMs = quota.units / quota.windowMs;
-    // At least one request's worth, at most the whole window.
-    this.capacity = Math.min(quota.units, Math.max(1, this.ratePerMs * burstMs));
-    this.tokens = this.capacity;
-    this.last = now;
-  }
-
-  private refill(now: number): void {
-    this.tokens = Math.min(this.capacity, this.tokens + (now - this.last) * this.ratePerMs);
-    this.last = now;
-  }
-
-  /** ms until `units` can be taken (a cost above capacity waits for a full bucket and goes into debt). */
-  waitFor(units: number, now: number): number {
-    if (units <= 0) return 0;
-    this.refill(now);
-    const needed = Math.min(units, this.capacity);
-    return this.tokens >= needed ? 0 : (needed - this.tokens) / this.ratePerMs;
-  }
-
-  take(units: number, now: number): void {
-    this.refill(now);
-    this.tokens -= units;
-  }
-}
-
 export interface PacerStats {
   requests: number;
   resourceUnits: number;
@@ -127,26 +114,58 @@ export interface PacerStats {
   /** Total time requests spent waiting on the quotas or a Retry-After hold. */
   waitedMs: number;
   throttledResponses: number;
+  /** Round trips to the shared ledger, and those that failed (the pacer then paces on its own). */
+  leases: number;
+  ledgerErrors: number;
+}
+
+type Budget = keyof RequestCost;
+const BUDGETS: readonly Budget[] = ['resourceUnits', 'writes', 'teamsAdmin'];
+/** Float dust: a slice that is short by less than this counts as enough. */
+const EPSILON = 1e-9;
+/** After the shared ledger fails, pace on this process's own buckets for this long before trying it again. */
+const LEDGER_RETRY_MS = 10_000;
+
+export interface PacerOptions {
+  /** Where the budgets live; one private to this pacer when absent. */
+  ledger?: QuotaLedger;
+  /** The app + tenant (and service) the budgets belong to. */
+  scope?: string;
+  /** Told once when the shared ledger fails (the pacer goes on with its own buckets meanwhile). */
+  onLedgerError?: (error: unknown) => void;
 }
 
 export class Pacer {
-  private readonly resourceUnits: TokenBucket;
-  private readonly writes: TokenBucket;
-  private readonly teamsAdmin: TokenBucket;
+  private readonly rates: Record<Budget, BudgetRate>;
+  private readonly sliceUnits: Record<Budget, number>;
+  private readonly ledger: QuotaLedger;
+  private readonly scope: string;
+  private readonly fallback = new InMemoryQuotaLedger();
+  private ledgerDownUntil = 0;
+  /** Units leased and not yet spent. */
+  private readonly local: Record<Budget, number> = { resourceUnits: 0, writes: 0, teamsAdmin: 0 };
+  private sliceExpires = 0;
   private holdUntil = 0;
   private queue: Promise<void> = Promise.resolve();
   private inFlight = 0;
   private readonly slotWaiters: Array<() => void> = [];
-  readonly stats: PacerStats = { requests: 0, resourceUnits: 0, writes: 0, teamsAdmin: 0, waitedMs: 0, throttledResponses: 0 };
+  readonly stats: PacerStats = { requests: 0, resourceUnits: 0, writes: 0, teamsAdmin: 0, waitedMs: 0, throttledResponses: 0, leases: 0, ledgerErrors: 0 };
 
   constructor(
     readonly quotas: PacerQuotas = microsoftQuotas(),
     private readonly clock: Clock = systemClock,
+    private readonly options: PacerOptions = {},
   ) {
-    const now = clock.now();
-    this.resourceUnits = new TokenBucket(quotas.resourceUnits, quotas.burstMs, now);
-    this.writes = new TokenBucket(quotas.writes, quotas.burstMs, now);
-    this.teamsAdmin = new TokenBucket(quotas.teamsAdmin, quotas.burstMs, now);
+    this.ledger = options.ledger ?? new InMemoryQuotaLedger();
+    this.scope = options.scope ?? 'local';
+    const rate = (q: QuotaWindow): BudgetRate => {
+      const ratePerMs = q.units / q.windowMs;
+      // At least one request's worth, at most the whole window.
+      return { ratePerMs, capacity: Math.min(q.units, Math.max(1, ratePerMs * quotas.burstMs)) };
+    };
+    this.rates = { resourceUnits: rate(quotas.resourceUnits), writes: rate(quotas.writes), teamsAdmin: rate(quotas.teamsAdmin) };
+    const slice = (b: Budget) => Math.min(this.rates[b].capacity, Math.max(1, this.rates[b].ratePerMs * quotas.sliceMs));
+    this.sliceUnits = { resourceUnits: slice('resourceUnits'), writes: slice('writes'), teamsAdmin: slice('teamsAdmin') };
   }
 
   /**
@@ -172,38 +191,99 @@ export class Pacer {
     };
   }
 
-  /** Holds every request of the tenant until `epochMs` (a 429 or 503 with Retry-After). */
+  /**
+   * Holds every request of the tenant until `epochMs` (a 429 or 503 with Retry-After): here at once, in
+   * every other instance from its next lease.
+   */
   holdUntilTime(epochMs: number): void {
-    if (epochMs > this.holdUntil) this.holdUntil = epochMs;
+    if (epochMs <= this.holdUntil) return;
+    this.holdUntil = epochMs;
+    void this.lease({ holdUntil: epochMs }).catch(() => undefined);
   }
 
   noteThrottled(): void {
     this.stats.throttledResponses += 1;
   }
 
+  /** Gives back what this process leased and did not spend (an instance shutting down). */
+  async close(): Promise<void> {
+    await this.queue;
+    await this.returnLeftovers();
+  }
+
   private async spend(cost: RequestCost): Promise<void> {
+    if (this.clock.now() >= this.sliceExpires) await this.returnLeftovers();
     for (;;) {
       const now = this.clock.now();
-      const wait = Math.max(
-        this.holdUntil - now,
-        this.resourceUnits.waitFor(cost.resourceUnits, now),
-        this.writes.waitFor(cost.writes, now),
-        this.teamsAdmin.waitFor(cost.teamsAdmin, now),
+      if (this.holdUntil > now) {
+        await this.wait(this.holdUntil - now);
+        continue;
+      }
+      const short = BUDGETS.filter((b) => cost[b] > 0 && this.local[b] + EPSILON < cost[b]);
+      if (short.length === 0) break;
+      const want: Partial<Record<Budget, number>> = {};
+      for (const b of short) want[b] = Math.max(cost[b], this.sliceUnits[b]) - this.local[b];
+      const grant = await this.lease({ want });
+      for (const b of short) this.local[b] += grant.granted[b] ?? 0;
+      this.sliceExpires = this.clock.now() + this.quotas.sliceMs;
+      const still = short.filter((b) => this.local[b] + EPSILON < cost[b]);
+      if (still.length === 0) continue; // re-check the hold the lease may have brought
+      // Wait for a whole slice to refill rather than one request's worth: fewer round trips to the ledger
+      // for the same rate.
+      const waitMs = Math.max(
+        ...still.map((b) => {
+          const wanted = Math.max(cost[b], this.sliceUnits[b]) - this.local[b];
+          return (Math.min(wanted, this.rates[b].capacity) - (grant.left[b] ?? 0)) / this.rates[b].ratePerMs;
+        }),
       );
-      if (wait <= 0) break;
-      // Whole milliseconds: a fractional sleep could leave float rounding short of the need forever.
-      const ms = Math.ceil(wait);
-      this.stats.waitedMs += ms;
-      await this.clock.sleep(ms);
+      await this.wait(Math.max(1, waitMs));
     }
-    const now = this.clock.now();
-    this.resourceUnits.take(cost.resourceUnits, now);
-    this.writes.take(cost.writes, now);
-    this.teamsAdmin.take(cost.teamsAdmin, now);
+    for (const b of BUDGETS) {
+      this.local[b] = Math.max(0, this.local[b] - cost[b]);
+      this.stats[b] += cost[b];
+    }
     this.stats.requests += 1;
-    this.stats.resourceUnits += cost.resourceUnits;
-    this.stats.writes += cost.writes;
-    this.stats.teamsAdmin += cost.teamsAdmin;
+  }
+
+  private async wait(ms: number): Promise<void> {
+    // Whole milliseconds: a fractional sleep could leave float rounding short of the need forever.
+    const whole = Math.ceil(ms);
+    this.stats.waitedMs += whole;
+    await this.clock.sleep(whole);
+  }
+
+  private async returnLeftovers(): Promise<void> {
+    const giveBack: Partial<Record<Budget, number>> = {};
+    let any = false;
+    for (const b of BUDGETS) {
+      if (this.local[b] > EPSILON) {
+        giveBack[b] = this.local[b];
+        any = true;
+      }
+      this.local[b] = 0;
+    }
+    if (any) await this.lease({ giveBack }).catch(() => undefined);
+  }
+
+  /** One round trip to the ledger; on failure this process paces on its own buckets for a while. */
+  private async lease(parts: { want?: Partial<Record<Budget, number>>; giveBack?: Partial<Record<Budget, number>>; holdUntil?: number }): Promise<LeaseGrant> {
+    const now = this.clock.now();
+    const request = { scope: this.scope, budgets: this.rates, now, ...parts } as Parameters<QuotaLedger['lease']>[0];
+    this.stats.leases += 1;
+    let grant: LeaseGrant;
+    if (now < this.ledgerDownUntil) grant = await this.fallback.lease(request);
+    else {
+      try {
+        grant = await this.ledger.lease(request);
+      } catch (error) {
+        this.stats.ledgerErrors += 1;
+        if (this.stats.ledgerErrors === 1) this.options.onLedgerError?.(error);
+        this.ledgerDownUntil = now + LEDGER_RETRY_MS;
+        grant = await this.fallback.lease(request);
+      }
+    }
+    if (grant.holdUntil > this.holdUntil) this.holdUntil = grant.holdUntil;
+    return grant;
   }
 
   private slot(): Promise<void> {

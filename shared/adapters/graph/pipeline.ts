@@ -95,17 +95,18 @@ export class PacedGraphMiddleware implements Middleware {
       }
       release();
 
+      const retryAfter = RETRYABLE.has(response.status) ? parseRetryAfter(response.headers.get('retry-after'), this.clock.now()) : undefined;
+      // Microsoft throttles the app + tenant, not the request: hold the whole tenant, whether or not this
+      // request goes again.
+      if (retryAfter !== undefined) this.deps.pacer.holdUntilTime(this.clock.now() + retryAfter);
+      if (response.status === 429) this.deps.pacer.noteThrottled();
       // A write is repeated only on answers that say it was not processed (429, 503).
       const retryable = RETRYABLE.has(response.status) && (idempotent || response.status !== 504);
       if (!retryable || attempt >= this.deps.retry.maxRetries) {
         context.response = response;
         return;
       }
-      const retryAfter = parseRetryAfter(response.headers.get('retry-after'), this.clock.now());
-      if (response.status === 429) this.deps.pacer.noteThrottled();
       const delay = retryAfter ?? backoffDelay(attempt, this.deps.retry, this.random);
-      // Microsoft throttles the app + tenant, not the request: hold the whole tenant.
-      if (retryAfter !== undefined) this.deps.pacer.holdUntilTime(this.clock.now() + retryAfter);
       await response.arrayBuffer().catch(() => undefined);
       callOptions.retries += 1;
       await this.clock.sleep(delay);

@@ -648,31 +648,33 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
         idempotent: allReads,
       })) as Json;
       let waitMs = 0;
+      let holdMs = 0;
       const retry: number[] = [];
       for (const item of asArray(reply.responses)) {
         const index = Number(item.id);
         if (!Number.isInteger(index) || index < 0 || index >= requests.length) continue;
         const headers = lowerKeys((item.headers ?? {}) as Record<string, unknown>);
         const status = Number(item.status);
+        const transient = status === 429 || status === 503 || status === 504;
+        const after = transient ? parseRetryAfter(headers['retry-after'], this.clock.now()) : undefined;
+        if (after !== undefined) holdMs = Math.max(holdMs, after);
+        if (status === 429) this.options.pacer.noteThrottled();
         const retryable = status === 429 || status === 503 || (status === 504 && requests[index].method === 'GET');
         if (retryable && round < this.options.retry.maxRetries) {
           retry.push(index);
-          const after = parseRetryAfter(headers['retry-after'], this.clock.now());
           waitMs = Math.max(waitMs, after ?? this.options.retry.baseDelayMs * 2 ** round);
-          if (status === 429) this.options.pacer.noteThrottled();
         } else {
           results[index] = { status, headers, body: item.body };
         }
       }
+      // Each item is throttled on its own, but Microsoft throttles the app + tenant: hold it whole.
+      if (holdMs > 0) this.options.pacer.holdUntilTime(this.clock.now() + holdMs);
       // Items the reply left out are sent again too.
       for (const index of pending) if (results[index] === undefined && !retry.includes(index)) retry.push(index);
       if (retry.length > 0 && round >= this.options.retry.maxRetries) {
         throw new GraphThrottledError(`${operation}: batch items still throttled after ${round} retries`, 429, 'TooManyRequests', undefined, waitMs);
       }
-      if (retry.length > 0) {
-        this.options.pacer.holdUntilTime(this.clock.now() + waitMs);
-        await this.clock.sleep(waitMs);
-      }
+      if (retry.length > 0) await this.clock.sleep(waitMs);
       pending = retry;
     }
     return results.map((r) => r!);

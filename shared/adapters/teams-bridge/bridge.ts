@@ -104,10 +104,13 @@ export class TeamsBridgeClient implements TeamsAdminBridge {
       const text = await response.text();
       const parsed = text ? safeJson(text) : undefined;
       if (response.ok) return parsed;
-      if ((response.status === 429 || response.status === 503 || response.status === 504) && attempt < retry.maxRetries) {
-        const after = parseRetryAfter(response.headers.get('retry-after'), this.clock.now());
-        if (after !== undefined) pacer.holdUntilTime(this.clock.now() + after);
-        if (response.status === 429) pacer.noteThrottled();
+      const transient = response.status === 429 || response.status === 503 || response.status === 504;
+      const after = transient ? parseRetryAfter(response.headers.get('retry-after'), this.clock.now()) : undefined;
+      // The bridge's tenant waits out a Retry-After whether or not this call goes again.
+      if (after !== undefined) pacer.holdUntilTime(this.clock.now() + after);
+      if (response.status === 429) pacer.noteThrottled();
+      // A grant repeated after a 504 is harmless: granting what the user holds changes nothing.
+      if (transient && attempt < retry.maxRetries) {
         await this.clock.sleep(after ?? backoffDelay(attempt, retry));
         continue;
       }

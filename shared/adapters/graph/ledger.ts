@@ -1,0 +1,87 @@
+/**
+ * The shared side of the pacer: one set of token buckets per app + tenant (a scope), kept where every
+ * process of the app sees it. A process leases a slice of a budget, spends it without asking anyone, and
+ * gives back what it did not spend; Microsoft's quota is therefore one budget however many instances run.
+ *
+ * The bucket arithmetic is one pure function (`settle`), so the in-memory ledger (one process, tests) and
+ * the Table Storage ledger (every instance) grant exactly alike.
+ */
+
+/** A budget's refill rate and the most it may hold. */
+export interface BudgetRate {
+  ratePerMs: number;
+  capacity: number;
+}
+
+export interface LeaseRequest {
+  /** The app + tenant (and service) whose budgets these are. */
+  scope: string;
+  /** Each budget's rate, so the bucket can be refilled; budgets not named are left alone. */
+  budgets: Readonly<Record<string, BudgetRate>>;
+  /** Units wanted per budget. */
+  want?: Readonly<Record<string, number>>;
+  /** Units leased earlier and not spent, returned. */
+  giveBack?: Readonly<Record<string, number>>;
+  /** Microsoft asked to wait: every process holds the scope until this epoch ms. */
+  holdUntil?: number;
+  now: number;
+}
+
+export interface LeaseGrant {
+  /** Units granted per budget (at most what was wanted; zero when the bucket was empty). */
+  granted: Record<string, number>;
+  /** Units left in the shared bucket after the grant, per budget. */
+  left: Record<string, number>;
+  /** The scope's hold (0 when none). */
+  holdUntil: number;
+}
+
+export interface QuotaLedger {
+  lease(request: LeaseRequest): Promise<LeaseGrant>;
+}
+
+/** What a ledger keeps per scope. */
+export interface LedgerState {
+  buckets: Record<string, { tokens: number; at: number }>;
+  holdUntil: number;
+}
+
+export function emptyLedgerState(): LedgerState {
+  return { buckets: {}, holdUntil: 0 };
+}
+
+/**
+ * Applies a lease to a scope's state: refill each named bucket to `now`, take back returned units, grant
+ * what is there up to what is wanted, raise the hold. A bucket starts full. Time never runs backwards for a
+ * bucket (another instance's clock may be a little behind).
+ */
+export function settle(state: LedgerState, request: LeaseRequest): { state: LedgerState; grant: LeaseGrant } {
+  const buckets = { ...state.buckets };
+  const granted: Record<string, number> = {};
+  const left: Record<string, number> = {};
+  for (const [name, rate] of Object.entries(request.budgets)) {
+    const before = buckets[name] ?? { tokens: rate.capacity, at: request.now };
+    const at = Math.max(before.at, request.now);
+    let tokens = Math.min(rate.capacity, before.tokens + (at - before.at) * rate.ratePerMs);
+    tokens = Math.min(rate.capacity, tokens + Math.max(0, request.giveBack?.[name] ?? 0));
+    const wanted = Math.max(0, request.want?.[name] ?? 0);
+    const grant = Math.max(0, Math.min(wanted, tokens));
+    tokens -= grant;
+    buckets[name] = { tokens, at };
+    granted[name] = grant;
+    left[name] = tokens;
+  }
+  const holdUntil = Math.max(state.holdUntil, request.holdUntil ?? 0);
+  return { state: { buckets, holdUntil }, grant: { granted, left, holdUntil } };
+}
+
+/** One process's ledger: the budgets live in memory. */
+export class InMemoryQuotaLedger implements QuotaLedger {
+  private readonly scopes = new Map<string, LedgerState>();
+
+  async lease(request: LeaseRequest): Promise<LeaseGrant> {
+    const { state, grant } = settle(this.scopes.get(request.scope) ?? emptyLedgerState(), request);
+    this.scopes.set(request.scope, state);
+    return grant;
+  }
+}
