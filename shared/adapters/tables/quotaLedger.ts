@@ -12,14 +12,28 @@ import { encodeKey } from './keys';
 export const QUOTA_LEDGER_TABLE = 'QuotaLedger';
 const ROW = 'budgets';
 /** How long a lease keeps losing races before it gives up (the pacer then paces on its own for a while). */
-const CONTENTION_DEADLINE_MS = 10_000;
+const CONTENTION_DEADLINE_MS = 30_000;
 
 type Row = { partitionKey: string; rowKey: string; State?: string; etag?: string };
 
 export class TableQuotaLedger implements QuotaLedger {
+  /** The lease in flight per scope: an instance races the others, never itself. */
+  private readonly tails = new Map<string, Promise<unknown>>();
+
   constructor(private readonly tables: TableProvider) {}
 
-  async lease(request: LeaseRequest): Promise<LeaseGrant> {
+  lease(request: LeaseRequest): Promise<LeaseGrant> {
+    const tail = this.tails.get(request.scope) ?? Promise.resolve();
+    const next = tail.then(() => this.leaseNow(request));
+    const settled = next.catch(() => undefined);
+    this.tails.set(request.scope, settled);
+    void settled.then(() => {
+      if (this.tails.get(request.scope) === settled) this.tails.delete(request.scope);
+    });
+    return next;
+  }
+
+  private async leaseNow(request: LeaseRequest): Promise<LeaseGrant> {
     const client = await this.tables.table(QUOTA_LEDGER_TABLE);
     const partitionKey = encodeKey(request.scope);
     const deadline = Date.now() + CONTENTION_DEADLINE_MS;
@@ -35,8 +49,8 @@ export class TableQuotaLedger implements QuotaLedger {
         const status = statusOf(error);
         // 412: another instance leased since our read; 409: another created the row first.
         if ((status !== 412 && status !== 409) || Date.now() >= deadline) throw error;
-        // Jittered, growing a little with each lost race, so that racing instances spread out.
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, attempt * 5)));
+        // Full jitter over a window that doubles with each lost race, so that racing instances spread out.
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(1_000, 10 * 2 ** attempt)));
       }
     }
   }
