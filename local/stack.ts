@@ -14,13 +14,14 @@ import { readHostJson } from './host/hostJson';
 import { loadFunctionApp, PROJECT_ROOT } from './host/load';
 import { TableTimerStatusStore } from './host/tableTimerStatusStore';
 import { startTableServer, type TableServerHandle } from './azurite';
-import { readLocalSettings } from './settings';
+import { readLocalSettings, resolveSettings, type SettingValues } from './settings';
 import { DurableExtension } from './durable';
 import { startBroker, type LocalBroker } from './servicebus/broker';
 import { brokerQueues } from './servicebus/queues';
 import { ServiceBusExtension } from './servicebus/trigger';
 import { startGraphEmulator, type GraphEmulator, type GraphEmulatorOptions } from './graph-emulator';
 import { SERVICE_BUS_CONNECTION } from '../shared/config/queues';
+import { SETTINGS } from '../shared/config/settings';
 
 export interface LocalStackOptions {
   /** Port of the HTTP host; 0 picks a free one. */
@@ -34,8 +35,12 @@ export interface LocalStackOptions {
   clock?: Clock;
   logger?: HostLogger;
   enableTimers?: boolean;
-  /** Settings that win over local.settings(.sample).json. */
+  /** Settings given as flags: they win over the environment, local.settings.json and the defaults. */
   settings?: Record<string, string>;
+  /** The environment the settings are resolved against (default: process.env as it is at start). */
+  environment?: SettingValues;
+  /** Read local.settings.json from this folder (default: the project root). */
+  settingsRoot?: string;
   /**
    * The Microsoft side: the Graph emulator with a generated demo tenant (default 2,000 users), or an
    * external Graph-compatible endpoint, or none.
@@ -91,7 +96,8 @@ export interface LocalStack {
 export const DEMO_SECRET_SETTING = 'SITESYNC_DEMO_CLIENT_SECRET';
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
-  const fileSettings = readLocalSettings(PROJECT_ROOT);
+  const fileSettings = readLocalSettings(options.settingsRoot ?? PROJECT_ROOT);
+  const environment = options.environment ?? { ...process.env };
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async () => {
     for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
@@ -127,6 +133,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         [DEMO_SECRET_SETTING]: app.secret,
       });
     } else if (graphOption && 'external' in graphOption) {
+      // Only what was given: the authority, the CA and the bridge otherwise come from the environment,
+      // local.settings.json or the app's defaults (Microsoft's authority, the system's CAs, no bridge).
       const ext = graphOption.external;
       graphSettings.SITESYNC_GRAPH_BASE_URL = ext.graphBaseUrl;
       if (ext.authorityHost) graphSettings.SITESYNC_AUTHORITY_HOST = ext.authorityHost;
@@ -134,18 +142,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (ext.teamsBridgeUrl) graphSettings.SITESYNC_TEAMS_BRIDGE_URL = ext.teamsBridgeUrl;
     }
 
-    const keys: HostKeys = {
-      functionKey: options.settings?.SITESYNC_LOCAL_FUNCTION_KEY ?? fileSettings.SITESYNC_LOCAL_FUNCTION_KEY ?? randomKey(),
-      masterKey: options.settings?.SITESYNC_LOCAL_MASTER_KEY ?? fileSettings.SITESYNC_LOCAL_MASTER_KEY ?? randomKey(),
-    };
-    const settings: Record<string, string> = {
-      ...fileSettings,
+    // The parts started here are as good as flags: their addresses are the only ones that work.
+    const flags: Record<string, string> = {
       AzureWebJobsStorage: tablesConnectionString,
       SITESYNC_TABLES_CONNECTION_STRING: tablesConnectionString,
       [SERVICE_BUS_CONNECTION]: broker.connectionString,
       ...graphSettings,
       ...options.settings,
     };
+    const resolved = resolveSettings(
+      { flags, environment, file: fileSettings, defaults: { SITESYNC_LOCAL_FUNCTION_KEY: randomKey(), SITESYNC_LOCAL_MASTER_KEY: randomKey() } },
+      SETTINGS.map((s) => s.name),
+    );
+    const settings: Record<string, string> = resolved.values;
+    const keys: HostKeys = { functionKey: settings.SITESYNC_LOCAL_FUNCTION_KEY, masterKey: settings.SITESYNC_LOCAL_MASTER_KEY };
     const registry = await loadFunctionApp();
     const hostJson = readHostJson(PROJECT_ROOT);
     const without = new Set(options.without ?? []);
@@ -170,8 +180,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
 
     let current = await launch(options.hostPort ?? 0);
-    // Graph's notifications come back to this host; its address is known only once it listens.
-    if (!options.settings?.SITESYNC_WEBHOOK_BASE_URL) settings.SITESYNC_WEBHOOK_BASE_URL = process.env.SITESYNC_WEBHOOK_BASE_URL = current.host.url;
+    // Graph's notifications come back to this host unless a public URL was given; its address is known
+    // only once it listens.
+    if (!settings.SITESYNC_WEBHOOK_BASE_URL) {
+      settings.SITESYNC_WEBHOOK_BASE_URL = current.host.url;
+      current.host.setSetting('SITESYNC_WEBHOOK_BASE_URL', current.host.url);
+    }
     const endpoints: Endpoints = {
       hostUrl: current.host.url,
       apiUrl: current.host.apiUrl,

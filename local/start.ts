@@ -3,90 +3,76 @@
  * each listens, writes .local/endpoints.json, runs the demo job (onboard the demo customer, sync its tenant,
  * provision its users) and prints its report, then runs until Ctrl-C.
  * `npm start -- --once [--report FILE]` exits after the demo job, non-zero if any step failed.
+ * `npm start -- --graph-url URL --tenant-id T --client-id C` syncs a real tenant instead (README, "Sync your
+ * own tenant"), reading its users and licenses and changing none of them.
+ *
+ * Exit codes: 0 the job ran and no step failed; 1 a step failed or the runtime could not start; 2 the
+ * command line or the settings it needs are wrong (nothing was started).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { PROJECT_ROOT } from './host/load';
 import type { HostLogger } from './host/host';
-import { runDemoScenario, ScenarioRecorder, type DemoContext } from './demo/scenario';
+import { runDemoScenario, ScenarioRecorder, type DemoContext, type ScenarioStep } from './demo/scenario';
 import { progressBar } from './progress';
+import { readLocalSettings } from './settings';
+import { parseStartOptions, UsageError, USAGE } from './startOptions';
 import { QUEUES } from '../shared/config/queues';
 import { startLocalStack } from './stack';
 
-const USAGE = `Usage: npm start -- [options]
-  --once              exit after the demo job (non-zero if any step failed) instead of running on
-  --report FILE       also write the demo job's report as JSON to FILE
-  --port N            HTTP port of the function host (default 7071; 0 = any free port)
-  --persist           keep Table Storage in .local/data instead of memory
-  --users N           size of the emulator's demo tenant (default 2000)
-  --graph-url URL     use this Graph-compatible endpoint instead of the emulator; the tenant to onboard comes
-                      from SITESYNC_TENANT_ID, SITESYNC_CLIENT_ID and SITESYNC_CLIENT_SECRET
-  --graph-ca FILE     with --graph-url, a PEM file of a CA to trust
-  --authority-host URL with --graph-url, the token authority (default https://login.microsoftonline.com)
-  --bridge-url URL    with --graph-url, the Teams admin bridge
-  --verbose           print every function log line
-  --help              this text`;
+const MARK: Record<ScenarioStep['status'], string> = { ok: 'ok  ', skipped: 'skip', failed: 'FAIL' };
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      once: { type: 'boolean', default: false },
-      report: { type: 'string' },
-      port: { type: 'string' },
-      persist: { type: 'boolean', default: false },
-      users: { type: 'string' },
-      'graph-url': { type: 'string' },
-      'graph-ca': { type: 'string' },
-      'authority-host': { type: 'string' },
-      'bridge-url': { type: 'string' },
-      verbose: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
-  if (values.help) {
+async function main(argv: string[]): Promise<number> {
+  const layers = { environment: process.env, file: readLocalSettings(PROJECT_ROOT) };
+  const options = parseStartOptions(argv, layers);
+  if (options.help) {
     console.log(USAGE);
     return 0;
   }
-  const port = values.port === undefined ? (values.once ? 0 : 7071) : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, not "${values.port}"`);
-
   const logger: HostLogger = (level, source, message) => {
     if (level === 'error' || level === 'critical' || level === 'warning') console.error(`  ${level} ${source}: ${firstLine(message)}`);
-    else if (values.verbose && level !== 'trace' && level !== 'debug') console.log(`  ${source}: ${message}`);
+    else if (options.verbose && level !== 'trace' && level !== 'debug') console.log(`  ${source}: ${message}`);
   };
-  const users = values.users === undefined ? 2_000 : Number(values.users);
-  if (!Number.isInteger(users) || users < 10 || users > 200_000) throw new Error(`--users must be a whole number from 10 to 200000, not "${values.users}"`);
   const localDir = path.join(PROJECT_ROOT, '.local');
   mkdirSync(localDir, { recursive: true });
-  const graphUrl = values['graph-url'];
+  const external = options.external;
   const stack = await startLocalStack({
-    hostPort: port,
-    persistDir: values.persist ? path.join(localDir, 'data') : undefined,
+    hostPort: options.port,
+    persistDir: options.persist ? path.join(localDir, 'data') : undefined,
     runDir: localDir,
     logger,
-    graph: graphUrl
-      ? { external: { graphBaseUrl: graphUrl, caFile: values['graph-ca'], authorityHost: values['authority-host'], teamsBridgeUrl: values['bridge-url'] } }
-      : { emulator: { users } },
+    environment: layers.environment,
+    graph: external
+      ? { external: { graphBaseUrl: external.graphUrl, caFile: external.caFile, authorityHost: external.authorityHost, teamsBridgeUrl: external.bridgeUrl } }
+      : { emulator: { users: options.users } },
   });
   const endpointsFile = path.join(localDir, 'endpoints.json');
   writeFileSync(endpointsFile, JSON.stringify(stack.endpoints, null, 2) + '\n');
 
   const e = stack.endpoints;
+  const s = stack.settings;
   console.log('sitesync local runtime');
   console.log(`  functions      ${e.apiUrl}   (keys in .local/endpoints.json)`);
   console.log(`  durable        ${e.durableClientUrl ?? 'off'}`);
   console.log(`  tables         ${stack.tables?.url ?? 'external'}`);
   console.log(`  service bus    ${stack.broker.connectionString.split(';')[0].replace('Endpoint=', '')}   (connection string in .local/endpoints.json)`);
-  if (stack.graph) console.log(`  graph emulator ${e.graphUrl}   (demo tenant ${stack.demo?.tenantId}, ${users} users; CA ${path.relative(process.cwd(), e.graphCaFile)})`);
-  else if (graphUrl) console.log(`  graph          ${graphUrl}`);
+  if (stack.graph) console.log(`  graph emulator ${e.graphUrl}   (demo tenant ${stack.demo?.tenantId}, ${options.users} users; CA ${path.relative(process.cwd(), e.graphCaFile)})`);
+  else {
+    console.log(`  graph          ${s.SITESYNC_GRAPH_BASE_URL}   (tenant ${external?.tenant.tenantId}, app ${external?.tenant.clientId})`);
+    console.log(`  authority      ${s.SITESYNC_AUTHORITY_HOST ?? 'https://login.microsoftonline.com'}`);
+    console.log(`  teams bridge   ${s.SITESYNC_TEAMS_BRIDGE_URL ?? 'none (dial plans and policies are not synced)'}`);
+    if (s.SITESYNC_GRAPH_CA_FILE) console.log(`  extra CA       ${s.SITESYNC_GRAPH_CA_FILE}`);
+  }
   console.log(`  endpoints      ${path.relative(process.cwd(), endpointsFile) || endpointsFile}`);
 
   const demoContext: DemoContext = {
     endpoints: stack.endpoints,
-    tenant: stack.demo ? { tenantId: stack.demo.tenantId, clientId: stack.demo.clientId, credentialReference: `env:${stack.demo.secretSetting}` } : externalTenant(),
-    expectedUsers: stack.graph ? users : undefined,
+    tenant: stack.demo
+      ? { kind: 'demo', tenantId: stack.demo.tenantId, clientId: stack.demo.clientId, credentialReference: `env:${stack.demo.secretSetting}` }
+      : { kind: 'own', customerId: external!.customerId, ...external!.tenant },
+    graphBaseUrl: s.SITESYNC_GRAPH_BASE_URL,
+    webhookBaseUrl: s.SITESYNC_WEBHOOK_BASE_URL,
+    expectedUsers: stack.graph ? options.users : undefined,
     progress: progressBar,
     provisioningBacklog: () => {
       const q = stack.broker.stats(QUEUES.userProvisioning.name);
@@ -94,12 +80,13 @@ async function main(): Promise<number> {
     },
   };
 
-  const recorder = new ScenarioRecorder((step) => console.log(`  ${step.ok ? 'ok  ' : 'FAIL'} ${step.name}: ${step.detail} (${step.ms} ms)`));
+  const recorder = new ScenarioRecorder((step) => console.log(`  ${MARK[step.status]} ${step.name}: ${step.detail}${step.status === 'skipped' ? '' : ` (${step.ms} ms)`}`));
   console.log('\nDemo job');
   const report = await runDemoScenario(demoContext, recorder);
-  if (values.report) writeFileSync(path.resolve(values.report), JSON.stringify(report, null, 2) + '\n');
-  console.log(`\n${report.ok ? 'Demo job succeeded' : 'Demo job FAILED'}: ${report.steps.filter((s) => s.ok).length} of ${report.steps.length} steps ok`);
-  if (values.once) {
+  if (options.report) writeFileSync(path.resolve(options.report), JSON.stringify(report, null, 2) + '\n');
+  const count = (status: ScenarioStep['status']) => report.steps.filter((step) => step.status === status).length;
+  console.log(`\n${report.ok ? 'Demo job succeeded' : 'Demo job FAILED'}: ${count('ok')} ok, ${count('skipped')} skipped, ${count('failed')} failed`);
+  if (options.once) {
     await stack.stop();
     return report.ok ? 0 : 1;
   }
@@ -114,27 +101,17 @@ async function main(): Promise<number> {
   return 0;
 }
 
-/**
- * With --graph-url, the tenant to onboard comes from the environment, as for a real customer: its tenant id,
- * the app's client id, and the secret in SITESYNC_CLIENT_SECRET (read through an env: reference, never stored).
- */
-function externalTenant(): DemoContext['tenant'] {
-  const tenantId = process.env.SITESYNC_TENANT_ID;
-  const clientId = process.env.SITESYNC_CLIENT_ID;
-  if (!tenantId || !clientId || !process.env.SITESYNC_CLIENT_SECRET) {
-    console.log('  (set SITESYNC_TENANT_ID, SITESYNC_CLIENT_ID and SITESYNC_CLIENT_SECRET to onboard and sync that tenant)');
-    return undefined;
-  }
-  return { tenantId, clientId, credentialReference: 'env:SITESYNC_CLIENT_SECRET' };
-}
-
 function firstLine(message: string): string {
   return message.split('\n')[0];
 }
 
-main().then(
+main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
+    if (err instanceof UsageError) {
+      console.error(`${err.message}\nRun "npm start -- --help" for every option.`);
+      process.exit(2);
+    }
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);
   },

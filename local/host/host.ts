@@ -65,7 +65,10 @@ export class MemoryTimerStatusStore implements TimerStatusStore {
 export interface LocalHostOptions {
   registry: FunctionRegistry;
   hostJson: HostJson;
-  /** App settings, applied to process.env as the host does for its worker. */
+  /**
+   * App settings, applied to process.env as the host does for its worker (already resolved: flag >
+   * environment > local.settings.json > default, see local/settings.ts). stop() puts back what was there.
+   */
   settings?: Record<string, string>;
   keys: HostKeys;
   port?: number;
@@ -107,6 +110,8 @@ export class LocalHost {
   private server?: http.Server;
   private stopped = false;
   private baseUrl = '';
+  /** What process.env held before this host applied its settings, for stop() to put back. */
+  private readonly environmentBefore = new Map<string, string | undefined>();
 
   constructor(private readonly options: LocalHostOptions) {
     this.registry = options.registry;
@@ -148,7 +153,7 @@ export class LocalHost {
   }
 
   async start(): Promise<void> {
-    for (const [key, value] of Object.entries(this.options.settings ?? {})) process.env[key] = value;
+    for (const [key, value] of Object.entries(this.options.settings ?? {})) this.setSetting(key, value);
     this.server = http.createServer((req, res) => {
       const work = this.handle(req, res).catch((err: unknown) => {
         this.log('error', 'host', `Unhandled error serving ${req.method} ${req.url}: ${describe(err)}`);
@@ -179,6 +184,18 @@ export class LocalHost {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+    // A later host in this process must see the environment, not this host's settings posing as it.
+    for (const [key, value] of this.environmentBefore) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+    this.environmentBefore.clear();
+  }
+
+  /** Sets one app setting for the worker (process.env), as the host does; undone by stop(). */
+  setSetting(key: string, value: string): void {
+    if (!this.environmentBefore.has(key)) this.environmentBefore.set(key, process.env[key]);
+    process.env[key] = value;
   }
 
   get isStopped(): boolean {

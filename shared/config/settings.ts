@@ -54,9 +54,13 @@ export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
 }
 
-/** Reads and validates settings; a bad value fails at start with the setting's name, not deep in a call. */
+/**
+ * Reads and validates settings; a bad value fails at start with the setting's name, not deep in a call.
+ * An empty value counts as unset (so the default applies), as the Functions tools treat one.
+ */
 export function readSettings(env: Record<string, string | undefined> = process.env): Settings {
-  const parsed = settingsSchema.safeParse(env);
+  const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = settingsSchema.safeParse(given);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ConfigurationError(`Invalid app settings: ${issues}`);
