@@ -4,7 +4,6 @@
  * Service Bus extensions. Used by `npm start`, the end-to-end tests and the benchmarks, so all three
  * exercise the same wiring.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import { loadFunctionApp, PROJECT_ROOT } from './host/load';
 import { TableTimerStatusStore } from './host/tableTimerStatusStore';
 import { startTableServer, type TableServerHandle } from './azurite';
 import { readLocalSettings, resolveSettings, type SettingValues } from './settings';
+import { generateKeys, type LocalKeys } from './keys';
 import { DurableExtension } from './durable';
 import { startBroker, type LocalBroker } from './servicebus/broker';
 import { brokerQueues } from './servicebus/queues';
@@ -50,6 +50,8 @@ export interface LocalStackOptions {
   durable?: { deliveryDelayMs?: number };
   /** Host extensions to leave out (for focused tests). */
   without?: Array<'durable' | 'serviceBus'>;
+  /** The runtime's keys (`npm start` keeps them in .local/keys.json); default: fresh ones. */
+  keys?: LocalKeys;
 }
 
 export interface ExternalGraph {
@@ -64,6 +66,8 @@ export interface Endpoints {
   apiUrl: string;
   functionKey: string;
   masterKey: string;
+  /** The Durable extension's system key, for `/runtime/webhooks/durabletask`. */
+  durableSystemKey: string;
   tablesConnectionString: string;
   [part: string]: string;
 }
@@ -98,6 +102,7 @@ export const DEMO_SECRET_SETTING = 'SITESYNC_DEMO_CLIENT_SECRET';
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const fileSettings = readLocalSettings(options.settingsRoot ?? PROJECT_ROOT);
   const environment = options.environment ?? { ...process.env };
+  const localKeys = options.keys ?? generateKeys();
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async () => {
     for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
@@ -106,7 +111,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const tables = options.tablesConnectionString ? undefined : await startTableServer({ port: 0, persistDir: options.persistDir });
     if (tables) cleanups.push(() => tables.stop());
     const tablesConnectionString = options.tablesConnectionString ?? tables!.connectionString;
-    const broker = await startBroker({ port: 0, queues: brokerQueues(), clock: options.clock });
+    const broker = await startBroker({ port: 0, queues: brokerQueues(), clock: options.clock, sharedAccessKey: localKeys.serviceBus });
     cleanups.push(() => broker.stop());
 
     const runDir = options.runDir ?? mkdtempSync(path.join(os.tmpdir(), 'sitesync-'));
@@ -118,6 +123,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const { users, seed, ...emulatorOptions } = graphOption.emulator;
       graph = await startGraphEmulator({
         tenants: [{ seed: seed ?? 'demo', users: users ?? 2_000 }],
+        controlKey: localKeys.emulatorControlKey,
         ...emulatorOptions,
       });
       const started = graph;
@@ -151,11 +157,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...options.settings,
     };
     const resolved = resolveSettings(
-      { flags, environment, file: fileSettings, defaults: { SITESYNC_LOCAL_FUNCTION_KEY: randomKey(), SITESYNC_LOCAL_MASTER_KEY: randomKey() } },
+      { flags, environment, file: fileSettings, defaults: {} },
       SETTINGS.map((s) => s.name),
     );
     const settings: Record<string, string> = resolved.values;
-    const keys: HostKeys = { functionKey: settings.SITESYNC_LOCAL_FUNCTION_KEY, masterKey: settings.SITESYNC_LOCAL_MASTER_KEY };
+    const keys: HostKeys = { functionKey: localKeys.functionKey, masterKey: localKeys.masterKey, systemKeys: { ...localKeys.systemKeys } };
     const registry = await loadFunctionApp();
     const hostJson = readHostJson(PROJECT_ROOT);
     const without = new Set(options.without ?? []);
@@ -191,11 +197,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       apiUrl: current.host.apiUrl,
       functionKey: keys.functionKey,
       masterKey: keys.masterKey,
+      durableSystemKey: localKeys.systemKeys.durabletask_extension,
       tablesConnectionString: tablesConnectionString,
       serviceBusConnectionString: broker.connectionString,
       ...current.host.endpoints(),
       ...(graph
-        ? { graphUrl: graph.url, graphCaFile: graphSettings.SITESYNC_GRAPH_CA_FILE, teamsBridgeUrl: graph.teamsBridgeUrl, graphControlUrl: `${graph.url}/_control` }
+        ? { graphUrl: graph.url, graphCaFile: graphSettings.SITESYNC_GRAPH_CA_FILE, teamsBridgeUrl: graph.teamsBridgeUrl, graphControlUrl: `${graph.url}/_control`, graphControlKey: graph.controlKey }
         : {}),
     };
     const stack: LocalStack = {
@@ -228,8 +235,4 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await cleanup();
     throw err;
   }
-}
-
-function randomKey(): string {
-  return randomBytes(24).toString('base64url');
 }

@@ -19,6 +19,7 @@ import { readLocalSettings } from './settings';
 import { parseStartOptions, UsageError, USAGE } from './startOptions';
 import { QUEUES } from '../shared/config/queues';
 import { startLocalStack } from './stack';
+import { loadOrCreateKeys } from './keys';
 
 const MARK: Record<ScenarioStep['status'], string> = { ok: 'ok  ', skipped: 'skip', failed: 'FAIL' };
 
@@ -40,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
     hostPort: options.port,
     persistDir: options.persist ? path.join(localDir, 'data') : undefined,
     runDir: localDir,
+    keys: loadOrCreateKeys(path.join(localDir, 'keys.json')),
     logger,
     environment: layers.environment,
     graph: external
@@ -52,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
   const e = stack.endpoints;
   const s = stack.settings;
   console.log('sitesync local runtime');
-  console.log(`  functions      ${e.apiUrl}   (keys in .local/endpoints.json)`);
+  console.log(`  functions      ${e.apiUrl}   (keys in .local/keys.json and .local/endpoints.json)`);
   console.log(`  durable        ${e.durableClientUrl ?? 'off'}`);
   console.log(`  tables         ${stack.tables?.url ?? 'external'}`);
   console.log(`  service bus    ${stack.broker.connectionString.split(';')[0].replace('Endpoint=', '')}   (connection string in .local/endpoints.json)`);

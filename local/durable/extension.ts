@@ -118,6 +118,7 @@ export class DurableExtension implements HostExtension {
     this.store = new DurableStore(this.options.connectionString, this.hub);
     await this.store.init();
     this.api = new DurableHttpApi(this, host, this.hub);
+    await this.api.listen();
     // Core Tools sets this; without it the SDK rewrites management URLs to localhost:7071.
     if (!process.env.WEBSITE_HOSTNAME || process.env.WEBSITE_HOSTNAME === ownedHostname) {
       ownedHostname = new URL(host.url).host;
@@ -139,6 +140,7 @@ export class DurableExtension implements HostExtension {
       await Promise.race([Promise.allSettled([...this.activityRuns]), new Promise((resolve) => setTimeout(resolve, grace).unref())]);
     }
     await Promise.allSettled([...this.background]);
+    await this.api?.close();
     this.releaseIdleWaiters();
   }
 
@@ -152,7 +154,7 @@ export class DurableExtension implements HostExtension {
   }
 
   endpoints(): Record<string, string> {
-    return this.host ? { durableClientUrl: this.http().webhookBaseUrl() } : {};
+    return this.host ? { durableClientUrl: this.http().webhookBaseUrl(), durableRpcUrl: this.http().rpcBaseUrl() } : {};
   }
 
   // ---- Management operations (the HTTP API and tests use these) ----

@@ -1,29 +1,74 @@
 /**
- * The Durable client HTTP API. It is served twice on the host's server, as in Azure:
- * - `/runtime/webhooks/durabletask/...`, the public management webhooks behind the extension's system
- *   key (here the host's function or master key, in `code` or `x-functions-key`); the check-status
- *   URLs point there;
- * - `/durabletask/...`, the `rpcBaseUrl` the SDK's DurableClient calls. Azure serves it on a
- *   loopback-only listener without keys, so here it answers loopback callers only.
+ * The Durable client HTTP API. It is served twice, as in Azure:
+ * - `/runtime/webhooks/durabletask/...` on the host's public port, the management webhooks behind the
+ *   extension's system key (`durabletask_extension`) or the master key, in `code` or `x-functions-key`;
+ *   a function key is refused. The check-status URLs point there and carry the system key;
+ * - `/durabletask/...`, the `rpcBaseUrl` the SDK's DurableClient calls, on a listener of its own bound to
+ *   the loopback interface, as the extension's local RPC endpoint is in Azure: the public port does not
+ *   serve it at all.
  */
-import { timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { LocalHost } from '../host/host';
 import type { DurableExtension, OrchestrationStatus } from './extension';
 import { BadRequestError, InstanceConflictError, NotFoundError } from './errors';
 import type { InstanceQuery, RuntimeStatus } from './store';
 
 const WEBHOOK_PREFIX = '/runtime/webhooks/durabletask/';
+/** The extension's name for its system key, as the Functions host names it. */
+export const DURABLE_EXTENSION_KEY = 'durabletask_extension';
 const RPC_PREFIX = '/durabletask/';
 const INSTANCE_PLACEHOLDER = 'INSTANCEID';
 const DEFAULT_PAGE_SIZE = 100;
 
 export class DurableHttpApi {
+  private rpcServer?: http.Server;
+  private rpcUrl = '';
+
   constructor(
     private readonly extension: DurableExtension,
     private readonly host: LocalHost,
     private readonly hubName: string,
   ) {}
+
+  /** Opens the loopback RPC listener the SDK's DurableClient talks to. */
+  async listen(): Promise<void> {
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      const work = url.pathname.startsWith(RPC_PREFIX)
+        ? this.serve(req, res, url, url.pathname.slice(RPC_PREFIX.length))
+        : Promise.resolve(send(res, 404, { Message: `No Durable API at ${url.pathname}` }));
+      void this.host.track(work.catch(() => {
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      }));
+    });
+    server.keepAliveTimeout = 5_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.rpcServer = server;
+    this.rpcUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}${RPC_PREFIX}`;
+  }
+
+  async close(): Promise<void> {
+    const server = this.rpcServer;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  /** Where the SDK's DurableClient sends its calls. */
+  rpcBaseUrl(): string {
+    return this.rpcUrl;
+  }
+
+  private systemKey(): string {
+    return this.host.keys.systemKeys?.[DURABLE_EXTENSION_KEY] ?? this.host.keys.masterKey;
+  }
 
   webhookBaseUrl(): string {
     return `${this.host.url}${WEBHOOK_PREFIX.slice(0, -1)}`;
@@ -36,13 +81,13 @@ export class DurableHttpApi {
     return {
       taskHubName: this.hubName,
       creationUrls: {
-        createNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]?code=${this.host.keys.functionKey}`,
-        createAndWaitOnNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}&code=${this.host.keys.functionKey}`,
+        createNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]?code=${encodeURIComponent(this.systemKey())}`,
+        createAndWaitOnNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}&code=${encodeURIComponent(this.systemKey())}`,
       },
       managementUrls: this.managementUrls(base, INSTANCE_PLACEHOLDER),
       baseUrl: base,
       requiredQueryStringParameters: query,
-      rpcBaseUrl: `${this.host.url}${RPC_PREFIX}`,
+      rpcBaseUrl: this.rpcUrl,
       httpBaseUrl: '',
       maxGrpcMessageSizeInBytes: 0,
       grpcHttpClientTimeout: '00:01:40',
@@ -50,7 +95,7 @@ export class DurableHttpApi {
   }
 
   private requiredQuery(): string {
-    return `taskHub=${encodeURIComponent(this.hubName)}&connection=Storage&code=${encodeURIComponent(this.host.keys.functionKey)}`;
+    return `taskHub=${encodeURIComponent(this.hubName)}&connection=Storage&code=${encodeURIComponent(this.systemKey())}`;
   }
 
   private managementUrls(base: string, id: string): Record<string, string> {
@@ -69,46 +114,39 @@ export class DurableHttpApi {
     };
   }
 
+  /** The public webhooks, on the host's port; other paths are left to the host. */
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
-    let rest: string;
-    if (url.pathname.startsWith(WEBHOOK_PREFIX)) {
-      rest = url.pathname.slice(WEBHOOK_PREFIX.length);
-      if (!this.authorized(req, url)) {
-        send(res, 401, { Message: 'A valid system key is required (code query parameter or x-functions-key header).' });
-        return true;
-      }
-    } else if (url.pathname.startsWith(RPC_PREFIX)) {
-      rest = url.pathname.slice(RPC_PREFIX.length);
-      if (!isLoopback(req.socket.remoteAddress)) {
-        send(res, 403, { Message: 'The Durable RPC endpoint accepts local callers only.' });
-        return true;
-      }
-    } else {
-      return false;
+    if (!url.pathname.startsWith(WEBHOOK_PREFIX)) return false;
+    if (!this.host.authorizedSystem(DURABLE_EXTENSION_KEY, req, url)) {
+      send(res, 401, { Message: `The Durable extension's system key (${DURABLE_EXTENSION_KEY}) or the master key is required, in the code query parameter or the x-functions-key header.` });
+      return true;
+    }
+    await this.serve(req, res, url, url.pathname.slice(WEBHOOK_PREFIX.length));
+    return true;
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse, url: URL, rest: string): Promise<void> {
+    let parts: string[];
+    try {
+      parts = rest.split('/').map(decodeURIComponent);
+    } catch {
+      return send(res, 400, { Message: 'The request path is not valid percent-encoding.' });
     }
     const hub = url.searchParams.get('taskHub');
     if (hub && hub.toLowerCase() !== this.hubName.toLowerCase()) {
-      send(res, 400, { Message: `This host serves task hub '${this.hubName}', not '${hub}'.` });
-      return true;
+      return send(res, 400, { Message: `This host serves task hub '${this.hubName}', not '${hub}'.` });
     }
     try {
-      await this.route(req, res, url, rest.split('/').map(decodeURIComponent));
+      await this.route(req, res, url, parts);
     } catch (err) {
       if (err instanceof InstanceConflictError) send(res, 409, { Message: err.message });
       else if (err instanceof NotFoundError) send(res, 404, { Message: err.message });
       else if (err instanceof BadRequestError) send(res, 400, { Message: err.message });
       else {
         this.host.log('error', 'durable', `Durable HTTP API ${req.method} ${url.pathname}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-        send(res, 500, { Message: err instanceof Error ? err.message : String(err) });
+        send(res, 500, { Message: 'The Durable runtime failed to serve the request; the host log has the details.' });
       }
     }
-    return true;
-  }
-
-  private authorized(req: IncomingMessage, url: URL): boolean {
-    const header = req.headers['x-functions-key'];
-    const presented = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get('code') ?? '';
-    return [this.host.keys.functionKey, this.host.keys.masterKey].some((key) => keyEquals(presented, key));
   }
 
   private async route(req: IncomingMessage, res: ServerResponse, url: URL, parts: string[]): Promise<void> {
@@ -218,13 +256,4 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function keyEquals(presented: string, expected: string): boolean {
-  if (!expected) return false;
-  const a = Buffer.from(presented);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
-function isLoopback(address: string | undefined): boolean {
-  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1' || (address?.startsWith('127.') ?? false);
-}

@@ -147,8 +147,12 @@ export function handleIdentity(req: EmuRequest, ctx: IdentityContext): EmuRespon
   const basic = req.headers.authorization;
   if (basic && /^basic /i.test(basic)) {
     const [id, pw] = Buffer.from(basic.slice(6), 'base64').toString('utf8').split(':');
-    clientId ||= decodeURIComponent(id ?? '');
-    secret ||= decodeURIComponent(pw ?? '');
+    try {
+      clientId ||= decodeURIComponent(id ?? '');
+      secret ||= decodeURIComponent(pw ?? '');
+    } catch {
+      return aadError(401, 'invalid_client', 7000216, 'The client credentials in the Authorization header are not valid.');
+    }
   }
   if (form.get('grant_type') !== 'client_credentials') {
     return aadError(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${form.get('grant_type') ?? ''}'.`);

@@ -2,6 +2,7 @@
  * The control surface tests and `npm start` use to change the world behind Graph: users, faults, quotas,
  * counters, lifecycle events. The same methods are served over HTTP under `/_control`.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { generateDemoTenant, type DemoApp, type DemoNumberAssignment, type DemoSku, type DemoTeamsUserConfiguration, type DemoTenant, type DemoTenantSpec, type DemoUser } from '../demo/tenant';
 import type { Arrival, Counters, CountersSnapshot, FaultSettings, Faults } from './faults';
 import type { Quotas, QuotaSettings } from './quotas';
@@ -176,9 +177,20 @@ export class EmulatorControl {
 
 const LIFECYCLE = new Set(['reauthorizationRequired', 'subscriptionRemoved', 'missed']);
 
-/** `/_control/...` over HTTP. No auth: it listens on the loopback interface for tests and the local runtime. */
-export async function handleControl(req: EmuRequest, control: EmulatorControl): Promise<EmuResponse> {
-  const seg = req.path.split('/').filter(Boolean).slice(1).map(decodeURIComponent);
+/**
+ * `/_control/...` over HTTP, for the local runtime's tools. It changes the world behind Graph and shows
+ * subscriptions' clientState, so it needs the emulator's own key (`x-emulator-key`), which no Graph client has.
+ */
+export async function handleControl(req: EmuRequest, control: EmulatorControl, controlKey: string): Promise<EmuResponse> {
+  if (!keyMatches(req.headers['x-emulator-key'], controlKey)) {
+    return bridgeError(401, 'Unauthorized', "The emulator's control API needs its key in the x-emulator-key header.");
+  }
+  let seg: string[];
+  try {
+    seg = req.path.split('/').filter(Boolean).slice(1).map(decodeURIComponent);
+  } catch {
+    return bridgeError(400, 'BadRequest', 'The request path is not valid percent-encoding.');
+  }
   const m = req.method;
   const body = parseJsonBody(req);
   if (!body.ok) return bridgeError(400, 'BadRequest', 'The body is not valid JSON.');
@@ -284,4 +296,10 @@ export async function handleControl(req: EmuRequest, control: EmulatorControl): 
     throw e;
   }
   return bridgeError(404, 'NotFound', `No control route for ${m} ${req.path}.`);
+}
+
+function keyMatches(presented: string | undefined, expected: string): boolean {
+  const a = Buffer.from(presented ?? '');
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

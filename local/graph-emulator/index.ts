@@ -3,6 +3,7 @@
  * admin bridge. Start as many as needed in one process, each on its own port (0 = free port).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -57,6 +58,8 @@ export interface GraphEmulatorOptions {
   notifications?: Partial<NotificationOptions>;
   /** A certificate to serve instead of a freshly generated self-signed one. */
   certificate?: { key: string; cert: string };
+  /** The key the `/_control` API requires in the `x-emulator-key` header; default: a random one. */
+  controlKey?: string;
 }
 
 export interface GraphEmulator {
@@ -70,6 +73,8 @@ export interface GraphEmulator {
   teamsBridgeUrl: string;
   /** The self-signed certificate (its own CA) to trust. */
   caPem: string;
+  /** What `/_control` over HTTP requires in the `x-emulator-key` header. */
+  controlKey: string;
   /** Writes the CA PEM into dir and returns the file's path. */
   caFile(dir: string): string;
   port: number;
@@ -150,6 +155,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
   }
   const findTenant = (ref: string): TenantState | undefined => tenants.get(ref) ?? tenants.get(ref.toLowerCase());
   const control = new EmulatorControl(tenants, register, faults, quotas, quotaSwitch, counters, hub, latency);
+  const controlKey = opts.controlKey ?? randomBytes(32).toString('base64url');
 
   async function graph(req: EmuRequest, version: string, rest: string): Promise<EmuResponse> {
     const auth = issuer.verify(req.headers.authorization);
@@ -245,7 +251,12 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
   }
 
   async function dispatch(req: EmuRequest): Promise<EmuResponse> {
-    if (req.path === '/_control' || req.path.startsWith('/_control/')) return handleControl(req, control);
+    try {
+      decodeURIComponent(req.path);
+    } catch {
+      return graphError(400, 'BadRequest', 'The request URI is not valid percent-encoding.');
+    }
+    if (req.path === '/_control' || req.path.startsWith('/_control/')) return handleControl(req, control, controlKey);
     // Microsoft's round trip: every call (a $batch once, not per item) takes this long to be answered.
     if (latency.ms > 0) await sleep(latency.ms);
     const fault = faults.decide(req.method, req.path);
@@ -325,6 +336,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
     authorityHost: url,
     teamsBridgeUrl: `${url}${BRIDGE_PREFIX}`,
     caPem: tls.cert,
+    controlKey,
     caFile(dir: string): string {
       mkdirSync(dir, { recursive: true });
       const file = join(dir, 'graph-emulator-ca.pem');

@@ -23,6 +23,8 @@ export interface HostKeys {
   functionKey: string;
   /** Accepted for every auth level; the only key for "admin". */
   masterKey: string;
+  /** Keys of the extensions' own webhooks (`/runtime/webhooks/<extension>`), by name; the master key opens them too. */
+  systemKeys?: Record<string, string>;
 }
 
 /** A part of the runtime that serves a trigger kind or a binding the HTTP/timer host does not. */
@@ -250,6 +252,8 @@ export class LocalHost {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.baseUrl);
+    // A path that does not decode (a stray `%`, `%zz`) is the client's fault, whichever route it aims at.
+    if (!decodablePath(url.pathname)) return sendProblem(res, 400, 'Bad Request', 'The request path is not valid percent-encoding.');
     for (const extension of this.extensions) {
       if (extension.handleHttp && (await extension.handleHttp(req, res, url))) return;
     }
@@ -313,10 +317,16 @@ export class LocalHost {
 
   private authorized(level: HttpRoute['authLevel'], req: IncomingMessage, url: URL): boolean {
     if (level === 'anonymous') return true;
-    const header = req.headers['x-functions-key'];
-    const presented = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get('code') ?? '';
+    const presented = presentedKey(req, url);
     if (keyEquals(presented, this.keys.masterKey)) return true;
     return level === 'function' && keyEquals(presented, this.keys.functionKey);
+  }
+
+  /** An extension webhook's check, as the host's System auth level: that extension's system key or the master key. */
+  authorizedSystem(extension: string, req: IncomingMessage, url: URL): boolean {
+    const presented = presentedKey(req, url);
+    const systemKey = this.keys.systemKeys?.[extension];
+    return keyEquals(presented, this.keys.masterKey) || (systemKey !== undefined && keyEquals(presented, systemKey));
   }
 
   private async serveHttp(route: HttpRoute, params: Record<string, string>, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -414,6 +424,20 @@ export class LocalHost {
 }
 
 const PAST_DUE_TOLERANCE_MS = 1_000;
+
+function presentedKey(req: IncomingMessage, url: URL): string {
+  const header = req.headers['x-functions-key'];
+  return (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get('code') ?? '';
+}
+
+function decodablePath(pathname: string): boolean {
+  try {
+    decodeURIComponent(pathname);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function keyEquals(presented: string, expected: string): boolean {
   if (!expected) return false;

@@ -3,10 +3,11 @@
  * emulator (which needs Docker). It speaks the parts of the Service Bus protocol the SDK relies on:
  * SASL ANONYMOUS and the CBS put-token exchange, queue senders (single messages and batches), peek-lock and
  * receive-and-delete receivers with credit drain, link settlement, and the `$management` operations
- * (renew-lock, peek-message, schedule-message, cancel-scheduled-message, update-disposition).
+ * (renew-lock, peek-message, schedule-message, cancel-scheduled-message, update-disposition). Every link
+ * needs a valid SAS token for its entity first, as in Service Bus: the key name and the signature are checked.
  * What it does not support (sessions, topics, transactions, deferral) is refused with an AMQP error.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import rhea, { type Connection, type Delivery, type EventContext, type Message, type Receiver, type Sender } from 'rhea';
@@ -27,6 +28,11 @@ export interface BrokerOptions {
   maxMessageSizeBytes?: number;
   /** Protocol problems worth knowing about (refused links, unknown operations). */
   log?: (message: string) => void;
+  /**
+   * The namespace's shared access policy. As in Service Bus, a client must put a SAS token signed with this
+   * key, naming this key, for an entity before it may attach a link to it. Default: a random key.
+   */
+  sharedAccessKey?: { keyName: string; key: string };
 }
 
 export interface QueueStats extends EntityStats {
@@ -52,6 +58,7 @@ const SESSION_FILTER = 'com.microsoft:session-filter';
 
 const Conditions = {
   notFound: 'amqp:not-found',
+  unauthorized: 'amqp:unauthorized-access',
   notImplemented: 'amqp:not-implemented',
   notAllowed: 'amqp:not-allowed',
   invalidField: 'amqp:invalid-field',
@@ -124,7 +131,9 @@ class Broker implements LocalBroker {
   private readonly sockets = new Set<Socket>();
   private readonly maxMessageSize: number;
   private readonly log: (message: string) => void;
-  private readonly sasKey = randomBytes(32).toString('base64');
+  private readonly sas: { keyName: string; key: string };
+  /** Per connection: the entity paths its SAS tokens cover ('' is the whole namespace), with their expiry in ms. */
+  private readonly claims = new WeakMap<Connection, Map<string, number>>();
   private server?: Server;
   private pumping = new Set<QueueEntity>();
   port = 0;
@@ -133,11 +142,12 @@ class Broker implements LocalBroker {
     this.clock = options.clock ?? new SystemClock();
     this.maxMessageSize = options.maxMessageSizeBytes ?? 256 * 1024;
     this.log = options.log ?? (() => undefined);
+    this.sas = options.sharedAccessKey ?? { keyName: 'RootManageSharedAccessKey', key: randomBytes(32).toString('base64') };
     for (const spec of options.queues) this.declare(spec);
   }
 
   get connectionString(): string {
-    return `Endpoint=sb://127.0.0.1:${this.port};SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=${this.sasKey};UseDevelopmentEmulator=true`;
+    return `Endpoint=sb://127.0.0.1:${this.port};SharedAccessKeyName=${this.sas.keyName};SharedAccessKey=${this.sas.key};UseDevelopmentEmulator=true`;
   }
 
   stats(queue: string): QueueStats {
@@ -280,6 +290,7 @@ class Broker implements LocalBroker {
     if (address !== CBS_ADDRESS) {
       const entityAddress = address.endsWith(MANAGEMENT_SUFFIX) ? address.slice(0, -MANAGEMENT_SUFFIX.length) : address;
       const entity = this.entity(entityAddress);
+      this.authorize(link.connection, address.endsWith(MANAGEMENT_SUFFIX) ? entity.path + MANAGEMENT_SUFFIX : entity.path);
       if (!address.endsWith(MANAGEMENT_SUFFIX) && entity.path.endsWith(DEAD_LETTER_SUFFIX)) {
         throw new AmqpFailure(Conditions.notAllowed, `Messages cannot be sent to a dead-letter queue ('${entity.path}').`, 403);
       }
@@ -299,7 +310,7 @@ class Broker implements LocalBroker {
     local.snd_settle_mode = link.snd_settle_mode;
     local.rcv_settle_mode = link.rcv_settle_mode;
     if (address === CBS_ADDRESS || address?.endsWith(MANAGEMENT_SUFFIX)) {
-      if (address !== CBS_ADDRESS) this.entity(address.slice(0, -MANAGEMENT_SUFFIX.length));
+      if (address !== CBS_ADDRESS) this.authorize(link.connection, this.entity(address.slice(0, -MANAGEMENT_SUFFIX.length)).path + MANAGEMENT_SUFFIX);
       link.set_source({ address });
       if (link.target) link.set_target(link.target);
       return;
@@ -308,6 +319,7 @@ class Broker implements LocalBroker {
       throw new AmqpFailure(Conditions.notImplemented, 'Session receivers are not supported by the local broker.', 501);
     }
     const entity = this.entity(address);
+    this.authorize(link.connection, entity.path);
     link.set_source({ address: address! });
     if (link.target) link.set_target(link.target);
     const consumer: Consumer = { link, entity, receiveAndDelete: link.snd_settle_mode === 1, unsent: new Deque<DeliveryInternals>(64) };
@@ -343,8 +355,7 @@ class Broker implements LocalBroker {
     const address = (link.target as { address?: string } | undefined)?.address ?? '';
     try {
       if (address === CBS_ADDRESS) {
-        // The SDK signs its own SAS token; the local broker trusts any.
-        this.reply(context.connection, context.message!, 200, {});
+        this.onPutToken(context.connection, context.message!);
         delivery.accept();
         return;
       }
@@ -365,6 +376,42 @@ class Broker implements LocalBroker {
       const failure = err instanceof AmqpFailure ? err : new AmqpFailure(Conditions.internal, err instanceof Error ? err.message : String(err));
       delivery.reject({ condition: failure.condition, description: failure.message });
     }
+  }
+
+  // ---- claims-based security ----
+
+  /** `$cbs` put-token: a SAS token naming our key, signed with it, not expired, for an audience in this namespace. */
+  private onPutToken(connection: Connection, request: Message): void {
+    const properties = request.application_properties ?? {};
+    const refuse = (description: string) => {
+      this.log(`refused a SAS token: ${description}`);
+      this.reply(connection, request, 401, {}, new AmqpFailure(Conditions.unauthorized, description, 401));
+    };
+    if (properties.operation !== 'put-token') return refuse(`the $cbs operation '${String(properties.operation)}' is not supported`);
+    if (properties.type !== 'servicebus.windows.net:sastoken') {
+      return refuse(`token type '${String(properties.type)}' is not accepted here: the local broker takes shared access signatures only`);
+    }
+    const token = typeof request.body === 'string' ? request.body : '';
+    const checked = checkSasToken(token, this.sas, this.clock.now());
+    if (typeof checked === 'string') return refuse(checked);
+    const audience = entityPathOf(String(properties.name ?? ''));
+    if (audience !== checked.resource && !audience.startsWith(`${checked.resource}/`) && checked.resource !== '') {
+      return refuse(`the token's resource does not cover '${audience}'`);
+    }
+    let claims = this.claims.get(connection);
+    if (!claims) this.claims.set(connection, (claims = new Map()));
+    claims.set(checked.resource, checked.expiresAt);
+    this.reply(connection, request, 202, {});
+  }
+
+  /** Refuses a link to an entity (or its `$management` node) unless the connection put a live token covering it. */
+  private authorize(connection: Connection, entityPath: string): void {
+    const path = entityPath.toLowerCase();
+    const now = this.clock.now();
+    for (const [resource, expiresAt] of this.claims.get(connection) ?? []) {
+      if (expiresAt > now && (resource === '' || path === resource || path.startsWith(`${resource}/`))) return;
+    }
+    throw new AmqpFailure(Conditions.unauthorized, `Unauthorized access. A valid shared access signature for '${entityPath}' is required.`, 401);
   }
 
   // ---- $management ----
@@ -530,6 +577,47 @@ class Broker implements LocalBroker {
     this.log(description);
     settleBack(delivery, rejected(condition, description));
   }
+}
+
+/** The entity path of a resource URI (`sb://host/queue` → `queue`), lower-cased; '' for the namespace itself. */
+function entityPathOf(resource: string): string {
+  return resource.replace(/^[a-z]+:\/\/[^/]+/i, '').replace(/^\/+|\/+$/g, '').toLowerCase();
+}
+
+/**
+ * Checks `SharedAccessSignature sr=<encoded resource>&sig=<signature>&se=<expiry>&skn=<key name>` as Service Bus
+ * does: the key name is ours, the signature is HMAC-SHA256 with our key over `<sr as sent>\n<se>`, and it has
+ * not expired. Returns the resource and expiry, or why the token is refused (never echoing the signature).
+ */
+export function checkSasToken(token: string, policy: { keyName: string; key: string }, now: number): { resource: string; expiresAt: number } | string {
+  const prefix = 'SharedAccessSignature ';
+  if (!token.startsWith(prefix)) return 'the token is not a shared access signature';
+  const fields = new Map<string, string>();
+  for (const part of token.slice(prefix.length).split('&')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) fields.set(part.slice(0, eq), part.slice(eq + 1));
+  }
+  const sr = fields.get('sr');
+  const sig = fields.get('sig');
+  const se = fields.get('se');
+  const skn = fields.get('skn');
+  if (!sr || !sig || !se || !skn) return 'the token lacks one of sr, sig, se, skn';
+  let keyName: string;
+  let signature: Buffer;
+  let resource: string;
+  try {
+    keyName = decodeURIComponent(skn);
+    signature = Buffer.from(decodeURIComponent(sig), 'base64');
+    resource = entityPathOf(decodeURIComponent(sr));
+  } catch {
+    return 'the token is not valid percent-encoding';
+  }
+  if (keyName !== policy.keyName) return `the shared access key name '${keyName.slice(0, 64)}' is not a policy of this namespace`;
+  const expected = createHmac('sha256', policy.key).update(`${sr}\n${se}`).digest();
+  if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) return 'the signature does not match the shared access key';
+  const expiresAt = Number(se) * 1000;
+  if (!Number.isFinite(expiresAt) || expiresAt <= now) return 'the token has expired';
+  return { resource, expiresAt };
 }
 
 /** Credit the receiver granted that rhea has not used up yet. */

@@ -27,8 +27,6 @@ export const SETTINGS: readonly SettingSpec[] = [
   { name: 'SITESYNC_GRAPH_BASE_URL', description: 'Microsoft Graph base URL, without version (default https://graph.microsoft.com).' },
   { name: 'SITESYNC_AUTHORITY_HOST', description: 'Microsoft Entra authority host for app tokens (default https://login.microsoftonline.com).' },
   { name: 'SITESYNC_GRAPH_CA_FILE', description: 'PEM file of an extra CA to trust for Graph, token and Teams bridge calls (the local emulator).', localOnly: true },
-  { name: 'SITESYNC_LOCAL_FUNCTION_KEY', description: 'Function key of the local host (Azure keeps its keys in host storage).', localOnly: true },
-  { name: 'SITESYNC_LOCAL_MASTER_KEY', description: 'Master (admin) key of the local host.', localOnly: true },
   { name: 'SITESYNC_TEAMS_BRIDGE_URL', description: 'Base URL of the Teams admin bridge (dial plans, policy listings and grants).' },
 ];
 

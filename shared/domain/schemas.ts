@@ -4,6 +4,7 @@
  * storage adapters validate what they read back. Rules that need more than a shape (regex safety,
  * macro names) are refinements here so one parse gives one clear error.
  */
+import { getAlpha2Codes } from 'i18n-iso-countries';
 import { z } from 'zod';
 import { checkRegex } from './regex';
 import { findMacros, KNOWN_MACRO } from './macros';
@@ -19,8 +20,38 @@ export const idSchema = z
 /** E.164: a plus sign, then 2 to 15 digits not starting with 0. */
 export const e164Schema = z.string().regex(/^\+[1-9]\d{1,14}$/, 'must be an E.164 number such as +14255550100');
 
-/** ISO 3166-1 alpha-2, as Microsoft's usageLocation expects. */
-export const usageLocationSchema = z.string().regex(/^[A-Z]{2}$/, 'must be a two-letter ISO 3166 country code such as US');
+// Control characters (C0, C1), line and paragraph separators, and the bidirectional controls that can make
+// a name read differently from what it is.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/;
+
+/**
+ * Free text an operator types (names, descriptions, cities, policy and dial plan names): printable, no
+ * control or bidirectional-override characters, no leading or trailing whitespace.
+ */
+export function textSchema(max: number, min = 1) {
+  return z
+    .string()
+    .min(min)
+    .max(max)
+    .refine((s) => !UNSAFE_TEXT.test(s), 'must not contain control characters, line separators or bidirectional controls')
+    .refine((s) => s.trim() === s, 'must not start or end with whitespace');
+}
+
+/** Officially assigned ISO 3166-1 alpha-2 codes (the user-assigned XK is not one). */
+const ISO_COUNTRIES = new Set(Object.keys(getAlpha2Codes()).filter((code) => /^[A-Z]{2}$/.test(code) && code !== 'XK'));
+
+export function isIsoCountryCode(code: string): boolean {
+  return ISO_COUNTRIES.has(code);
+}
+
+/** ISO 3166-1 alpha-2, as Microsoft's usageLocation expects: an assigned code, in capitals. */
+export const usageLocationSchema = z
+  .string()
+  .refine(isIsoCountryCode, 'must be an assigned two-letter ISO 3166-1 country code in capitals, such as US or GB');
+
+/** A number vendor: letters and digits with the few marks company names use (AT&T, Gamma Telecom Ltd.). */
+export const vendorSchema = textSchema(64).regex(/^[\p{L}\p{N}][\p{L}\p{N} .,&'()/+-]*$/u, "must be a company name: letters, digits, spaces and . , & ' ( ) / + -");
 
 export const TRI_STATES = ['inherit', 'yes', 'no'] as const;
 export const triStateSchema = z.enum(TRI_STATES);
@@ -46,10 +77,10 @@ export const criterionSchema = z
     /** NOT negates this one criterion (before it is joined to the next). */
     not: z.boolean().default(false),
     /** User attribute name, matched case-insensitively (`City` finds `city`). */
-    attribute: z.string().min(1).max(128),
+    attribute: z.string().regex(/^[A-Za-z][A-Za-z0-9_.]{0,127}$/, 'must be a user attribute name such as city or extensionAttribute1'),
     condition: conditionSchema,
     /** Literal, or with macros such as `{{site.city}}` resolved in the site's context. */
-    value: z.string().max(1024),
+    value: textSchema(1024, 0),
     /** How this criterion joins the NEXT one; ignored on the last. */
     join: joinSchema.default('AND'),
   })
@@ -71,8 +102,8 @@ export type CriterionInput = z.input<typeof criterionSchema>;
 export const modelFilterCriteriaSchema = z.object({
   id: idSchema,
   customerId: idSchema,
-  name: z.string().min(1).max(256),
-  description: z.string().max(1024).optional(),
+  name: textSchema(256),
+  description: textSchema(1024, 0).optional(),
   usage: criteriaUsageSchema,
   criteria: z.array(criterionSchema).min(1).max(50),
 });
@@ -108,7 +139,7 @@ export const policyTypeSchema = z.enum(POLICY_TYPES);
 export type PolicyType = z.infer<typeof policyTypeSchema>;
 
 /** Policy name per type; a type left out is not managed. */
-export const teamsPoliciesSchema = z.partialRecord(policyTypeSchema, z.string().min(1).max(256));
+export const teamsPoliciesSchema = z.partialRecord(policyTypeSchema, textSchema(256));
 export type TeamsPolicies = z.infer<typeof teamsPoliciesSchema>;
 
 export const NUMBER_TYPES = ['DirectRouting', 'CallingPlan', 'OperatorConnect', 'TeamsPhoneMobile'] as const;
@@ -124,7 +155,7 @@ export type LineAssignment = z.infer<typeof lineAssignmentSchema>;
 
 export const customerSchema = z.object({
   id: idSchema,
-  name: z.string().min(1).max(256),
+  name: textSchema(256),
   /** Entra tenant id of the customer's Microsoft tenant. */
   tenantId: z.string().min(1).max(64),
   /** Client id of the app registration consented in that tenant. */
@@ -137,11 +168,11 @@ export type Customer = z.infer<typeof customerSchema>;
 export const siteSchema = z.object({
   id: idSchema,
   customerId: idSchema,
-  name: z.string().min(1).max(256),
-  city: z.string().max(128).optional(),
-  country: z.string().max(128).optional(),
+  name: textSchema(256),
+  city: textSchema(128).optional(),
+  country: textSchema(128).optional(),
   /** Extra site macros, used in criteria values as `{{macro.NAME}}`. */
-  macros: z.record(z.string().regex(/^[A-Za-z0-9_]{1,64}$/), z.string().max(1024)).default({}),
+  macros: z.record(z.string().regex(/^[A-Za-z0-9_]{1,64}$/), textSchema(1024, 0)).default({}),
 });
 export type Site = z.infer<typeof siteSchema>;
 
@@ -155,7 +186,7 @@ export const siteDefaultsSchema = z.object({
   createNumberInventoryAtCustomer: z.boolean().default(false),
   manageLicensesAndAllowStaging: z.boolean().default(false),
   teamsPolicies: teamsPoliciesSchema.default({}),
-  dialPlan: z.string().min(1).max(256).optional(),
+  dialPlan: textSchema(256).optional(),
   usageLocation: usageLocationSchema.optional(),
   /** When several sites match a user, the highest priority wins (then the site name). */
   placementPriority: z.number().int().min(-1000).max(1000).default(0),
@@ -176,14 +207,14 @@ export const quickAddGroupSchema = z
   .object({
     id: idSchema,
     customerId: idSchema,
-    name: z.string().min(1).max(256),
+    name: textSchema(256),
     licenses: z.array(licenseSchema).max(50).default([]),
     /** SKUs taken away when the group is applied (e.g. an IM-only SKU replaced by a voice SKU). */
     removeLicenses: z.array(z.string().min(1).max(64)).max(50).default([]),
     usageLocation: usageLocationSchema.optional(),
     /** Override the site defaults per policy type. */
     teamsPolicies: teamsPoliciesSchema.default({}),
-    dialPlan: z.string().min(1).max(256).optional(),
+    dialPlan: textSchema(256).optional(),
     groups: z
       .object({ add: z.array(idSchema).max(100).default([]), remove: z.array(idSchema).max(100).default([]) })
       .default({ add: [], remove: [] }),
@@ -219,7 +250,7 @@ export type QuickAddGroupInput = z.input<typeof quickAddGroupSchema>;
 export const userProfileSchema = z.object({
   id: idSchema,
   customerId: idSchema,
-  name: z.string().min(1).max(256),
+  name: textSchema(256),
   quickAddGroupId: idSchema,
   services: z.object({ teams: z.boolean().default(true), voice: z.boolean().default(false) }).default({ teams: true, voice: false }),
 });
@@ -229,7 +260,7 @@ export const flowThroughEntrySchema = z.object({
   /** Model filter criteria with usage Flow Through Provisioning. */
   criteriaId: idSchema,
   profileId: idSchema,
-  role: z.string().min(1).max(128).optional(),
+  role: textSchema(128).optional(),
 });
 export type FlowThroughEntry = z.infer<typeof flowThroughEntrySchema>;
 
@@ -240,7 +271,7 @@ export type FlowThroughEntry = z.infer<typeof flowThroughEntrySchema>;
 export const flowThroughCriteriaSchema = z.object({
   id: idSchema,
   customerId: idSchema,
-  name: z.string().min(1).max(256),
+  name: textSchema(256),
   entries: z.array(flowThroughEntrySchema).max(100),
 });
 export type FlowThroughCriteria = z.infer<typeof flowThroughCriteriaSchema>;
@@ -294,7 +325,7 @@ export const numberRangeSchema = z
     siteId: idSchema.optional(),
     first: e164Schema,
     last: e164Schema,
-    vendor: z.string().min(1).max(64).default('Microsoft'),
+    vendor: vendorSchema.default('Microsoft'),
     lineType: numberTypeSchema,
   })
   .superRefine((r, ctx) => {

@@ -16,6 +16,10 @@ afterAll(async () => {
   await azurite?.stop();
 });
 
+function rpc(): string {
+  return env.host.endpoints().durableRpcUrl;
+}
+
 /** The DurableClient the SDK builds for a function with a durableClient input, as in Azure. */
 function sdkClient(): df.DurableClient {
   const fn = env.host.registry.require('StartOrchestration');
@@ -41,7 +45,7 @@ describe('Durable client', () => {
     const links = (await res.json()) as CheckStatus;
     expect(res.headers.get('location')).toBe(links.statusQueryGetUri);
     expect(links.statusQueryGetUri.startsWith(`${env.host.url}/runtime/webhooks/durabletask/instances/${links.id}?`)).toBe(true);
-    expect(new URL(links.statusQueryGetUri).searchParams.get('code')).toBe(KEYS.functionKey);
+    expect(new URL(links.statusQueryGetUri).searchParams.get('code')).toBe(KEYS.systemKeys.durabletask_extension);
 
     await env.durable.waitForCompletion(links.id);
     const status = await fetch(links.statusQueryGetUri);
@@ -50,6 +54,10 @@ describe('Durable client', () => {
 
     const withoutKey = await fetch(links.statusQueryGetUri.replace(/code=[^&]+/, 'code=wrong'));
     expect(withoutKey.status).toBe(401);
+    // As in Azure, the webhooks take the extension's system key or the master key, never a function key.
+    expect((await fetch(links.statusQueryGetUri.replace(/code=[^&]+/, `code=${KEYS.functionKey}`))).status).toBe(401);
+    expect((await fetch(links.statusQueryGetUri.replace(/code=[^&]+/, ''))).status).toBe(401);
+    expect((await fetch(links.statusQueryGetUri.replace(/code=[^&]+/, `code=${KEYS.masterKey}`))).status).toBe(200);
     const withHistory = (await (await fetch(`${links.statusQueryGetUri}&showHistory=true&showHistoryOutput=true`)).json()) as { historyEvents: Array<{ EventType: string; FunctionName?: string; Result?: unknown }> };
     expect(withHistory.historyEvents.filter((e) => e.EventType === 'TaskCompleted').map((e) => e.FunctionName)).toEqual(['ProcessItem', 'ProcessItem', 'ProcessItem']);
     expect(withHistory.historyEvents.at(-1)).toMatchObject({ EventType: 'ExecutionCompleted', OrchestrationStatus: 'Completed' });
@@ -63,9 +71,9 @@ describe('Durable client', () => {
     expect(first.status).toBe(202);
     const links = (await first.json()) as CheckStatus;
     expect((await start('Approval', 'dup-1')).status).toBe(409);
-    const direct = await fetch(`${env.host.url}/durabletask/orchestrators/Approval/dup-1`, { method: 'POST', body: '{}' });
+    const direct = await fetch(`${rpc()}orchestrators/Approval/dup-1`, { method: 'POST', body: '{}' });
     expect(direct.status).toBe(409);
-    const badInput = await fetch(`${env.host.url}/durabletask/orchestrators/Approval`, { method: 'POST', body: '{not json' });
+    const badInput = await fetch(`${rpc()}orchestrators/Approval`, { method: 'POST', body: '{not json' });
     expect(badInput.status).toBe(400);
     await env.durable.idle();
     expect((await fetch(links.statusQueryGetUri)).status).toBe(202);
@@ -106,7 +114,7 @@ describe('Durable client', () => {
     const seen: string[] = [];
     let token: string | null = null;
     do {
-      const res: Response = await fetch(`${env.host.url}/durabletask/instances/?instanceIdPrefix=batch-&top=2`, { headers: token ? { 'x-ms-continuation-token': token } : {} });
+      const res: Response = await fetch(`${rpc()}instances/?instanceIdPrefix=batch-&top=2`, { headers: token ? { 'x-ms-continuation-token': token } : {} });
       const page = (await res.json()) as Array<{ instanceId: string }>;
       expect(page.length).toBeLessThanOrEqual(2);
       seen.push(...page.map((s) => s.instanceId));
@@ -128,7 +136,21 @@ describe('Durable client', () => {
     await env.durable.waitForCompletion('batch-4');
   });
 
-  it('reports the durable client endpoint', () => {
-    expect(env.host.endpoints()).toEqual({ durableClientUrl: `${env.host.url}/runtime/webhooks/durabletask` });
+  it('reports the durable client endpoints', () => {
+    expect(env.host.endpoints()).toEqual({ durableClientUrl: `${env.host.url}/runtime/webhooks/durabletask`, durableRpcUrl: rpc() });
+    expect(rpc()).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/durabletask\/$/);
+    expect(new URL(rpc()).port).not.toBe(new URL(env.host.url).port);
+  });
+
+  it('serves the SDK RPC endpoint on its own loopback listener only, not on the public port', async () => {
+    expect((await fetch(`${env.host.url}/durabletask/instances/`)).status).toBe(404);
+    expect((await fetch(`${rpc()}instances/`)).status).toBe(200);
+  });
+
+  it('answers a malformed path with 400, not 500', async () => {
+    const key = `code=${KEYS.systemKeys.durabletask_extension}`;
+    expect((await fetch(`${env.host.url}/runtime/webhooks/durabletask/instances/%zz?${key}`)).status).toBe(400);
+    expect((await fetch(`${rpc()}instances/%zz`)).status).toBe(400);
+    expect((await fetch(`${env.host.url}/api/start/%zz`, { method: 'POST' })).status).toBe(400);
   });
 });

@@ -5,7 +5,7 @@ import { readHostJson } from '../../local/host/hostJson';
 import { loadFunctionApp, PROJECT_ROOT } from '../../local/host/load';
 import { DurableExtension, type DurableExtensionOptions } from '../../local/durable';
 
-export const KEYS = { functionKey: 'test-function-key', masterKey: 'test-master-key' };
+export const KEYS = { functionKey: 'test-function-key', masterKey: 'test-master-key', systemKeys: { durabletask_extension: 'test-durable-system-key' } };
 
 export interface DurableHost {
   host: LocalHost;

@@ -13,12 +13,19 @@ export interface HttpResult<T = any> {
 export class EmulatorClient {
   private readonly agent: Agent;
 
-  constructor(ca: string, private readonly token?: string) {
+  constructor(ca: string, private readonly token?: string, private readonly defaults: Record<string, string> = {}) {
     this.agent = new Agent({ ca, keepAlive: true });
   }
 
   withToken(token: string): EmulatorClient {
-    const c = new EmulatorClient('', token);
+    const c = new EmulatorClient('', token, this.defaults);
+    (c as unknown as { agent: Agent }).agent = this.agent;
+    return c;
+  }
+
+  /** The same client, sending these headers on every request (the control API's key). */
+  withHeaders(headers: Record<string, string>): EmulatorClient {
+    const c = new EmulatorClient('', this.token, { ...this.defaults, ...headers });
     (c as unknown as { agent: Agent }).agent = this.agent;
     return c;
   }
@@ -26,7 +33,7 @@ export class EmulatorClient {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see HttpResult
   send<T = any>(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult<T>> {
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-    const h: Record<string, string> = { ...headers };
+    const h: Record<string, string> = { ...this.defaults, ...headers };
     if (this.token) h.authorization = `Bearer ${this.token}`;
     if (payload !== undefined) h['content-type'] ??= 'application/json';
     return new Promise((resolve, reject) => {

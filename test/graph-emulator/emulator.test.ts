@@ -28,7 +28,7 @@ async function refreshToken(): Promise<void> {
 beforeAll(async () => {
   emu = await startGraphEmulator({ tenants: [{ seed: 'emu-test', users: 1200 }], clock, operationDelayMs: 20, deltaPageSize: 400 });
   tenant = emu.tenants[0];
-  http = new EmulatorClient(emu.caPem);
+  http = new EmulatorClient(emu.caPem).withHeaders({ 'x-emulator-key': emu.controlKey });
   await refreshToken();
 });
 
@@ -467,6 +467,22 @@ describe('faults and quotas', () => {
 });
 
 describe('control API over HTTP', () => {
+  it('needs its own key: without it nothing is changed or shown', async () => {
+    const outsider = new EmulatorClient(emu.caPem);
+    try {
+      for (const [method, path] of [['GET', '/_control/subscriptions'], ['GET', '/_control/tenants'], ['POST', `/_control/tenants/${tenant.tenantId}/users`], ['PUT', '/_control/faults']] as const) {
+        const res = await outsider.send(method, `${emu.url}${path}`, method === 'GET' ? undefined : {});
+        expect(res.status).toBe(401);
+        expect(res.text).not.toContain('clientState');
+      }
+      expect((await outsider.get(`${emu.url}/_control/counters`, { 'x-emulator-key': 'guess' })).status).toBe(401);
+      expect((await outsider.get(`${emu.url}/_control/counters`, { 'x-emulator-key': emu.controlKey })).status).toBe(200);
+      expect((await outsider.get(`${emu.url}/v1.0/users/%zz`)).status).toBe(400);
+    } finally {
+      outsider.close();
+    }
+  });
+
   it('adds and changes users, reads and resets counters', async () => {
     const base = `${emu.url}/_control/tenants/${tenant.tenantId}`;
     const created = await http.send('POST', `${base}/users`, { displayName: 'Via Control', city: 'London' });

@@ -49,7 +49,7 @@ let hook: Awaited<ReturnType<typeof subscriber>>;
 beforeAll(async () => {
   emu = await startGraphEmulator({ tenants: [{ seed: 'subs', users: 40 }] });
   tenant = emu.tenants[0];
-  http = new EmulatorClient(emu.caPem);
+  http = new EmulatorClient(emu.caPem).withHeaders({ 'x-emulator-key': emu.controlKey });
   const app = tenant.apps[0];
   const cred = new ClientSecretCredential(tenant.tenantId, app.clientId, app.secret, {
     authorityHost: emu.authorityHost, disableInstanceDiscovery: true, tlsOptions: { ca: emu.caPem },

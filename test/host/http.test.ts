@@ -84,3 +84,11 @@ describe('a handler that throws', () => {
     expect((await fetch(`${host.apiUrl}/items/1/parts`)).status).toBe(200);
   });
 });
+
+describe('a malformed path', () => {
+  it.each(['/api/items/%zz/parts', '/api/%zz', '/%', '/admin/functions/%zz', '/api/items/1/parts%E0%A4%A'])('%s is a 400, never a 500', async (path) => {
+    const res = await fetch(`${host.url}${path}`, { method: path.startsWith('/admin') ? 'POST' : 'GET', headers: { 'x-functions-key': KEYS.masterKey } });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { title: string }).title).toBe('Bad Request');
+  });
+});

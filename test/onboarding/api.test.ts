@@ -295,3 +295,12 @@ describe('OpenAPI', () => {
     expect(doc.paths['/api/openapi.json'].get.security).toEqual([]);
   });
 });
+
+describe('strict formats that are right', () => {
+  it('takes company names as vendors and assigned ISO 3166-1 codes as usage locations', async () => {
+    const range = await api.call('POST', `${C}/number-ranges`, { body: { id: 'r-att', first: '+12065559020', last: '+12065559021', lineType: 'DirectRouting', vendor: 'AT&T (Bell) Co.' } });
+    expect(range.status, range.text).toBe(201);
+    const gb = await api.call('POST', `${C}/quick-add-groups`, { body: { id: 'g-gb', name: 'Voice GB', usageLocation: 'GB' } });
+    expect(gb.status, gb.text).toBe(201);
+  });
+});

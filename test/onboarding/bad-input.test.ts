@@ -93,6 +93,18 @@ describe.each([
   ['range backwards', `${C}/number-ranges`, { id: 'r2', first: '+12065550009', last: '+12065550001', lineType: 'DirectRouting' }, '/last'],
   ['tenant not a GUID', '/customers', { ...customerBody('new'), tenantId: "x' or 1=1" }, '/tenantId'],
   ['very long name', `${C}/sites`, { id: 'ok', name: 'n'.repeat(5000) }, '/name'],
+  ['vendor with a control character', `${C}/number-ranges`, { id: 'r2', first: '+12065550010', last: '+12065550011', lineType: 'DirectRouting', vendor: 'Acme\u0007Telecom' }, '/vendor'],
+  ['vendor with markup', `${C}/number-ranges`, { id: 'r2', first: '+12065550010', last: '+12065550011', lineType: 'DirectRouting', vendor: '<script>' }, '/vendor'],
+  ['vendor with a line break', `${C}/number-ranges`, { id: 'r2', first: '+12065550010', last: '+12065550011', lineType: 'DirectRouting', vendor: 'Acme\nInjected: yes' }, '/vendor'],
+  ['usage location not assigned', `${C}/quick-add-groups`, { id: 'g3', name: 'x', usageLocation: 'ZZ' }, '/usageLocation'],
+  ['usage location UK (ISO says GB)', `${C}/quick-add-groups`, { id: 'g3', name: 'x', usageLocation: 'UK' }, '/usageLocation'],
+  ['usage location in lower case', `${C}/quick-add-groups`, { id: 'g3', name: 'x', usageLocation: 'us' }, '/usageLocation'],
+  ['usage location alpha-3', `${C}/quick-add-groups`, { id: 'g3', name: 'x', usageLocation: 'USA' }, '/usageLocation'],
+  ['name with a bidirectional override', `${C}/sites`, { id: 'ok', name: 'Seattle\u202Eelttaes' }, '/name'],
+  ['name with padding', `${C}/sites`, { id: 'ok', name: ' Seattle ' }, '/name'],
+  ['city with a line separator', `${C}/sites`, { id: 'ok', name: 'Seattle', city: 'Sea\u2028ttle' }, '/city'],
+  ['policy name with a control character', `${C}/quick-add-groups`, { id: 'g3', name: 'x', teamsPolicies: { TeamsCallingPolicy: 'Allow\u0000' } }, '/teamsPolicies/TeamsCallingPolicy'],
+  ['criterion attribute not a name', `${C}/criteria`, { id: 'c', name: 'c', usage: 'Move User', criteria: [{ attribute: "city') or (1", condition: 'Equals', value: 'x' }] }, '/criteria/0/attribute'],
 ])('body: %s', (_name, path, body, field) => {
   it('is a 400 naming the field', async () => {
     const r = await api.call('POST', path, { body });

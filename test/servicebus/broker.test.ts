@@ -52,6 +52,28 @@ describe('local Service Bus broker with the real SDK', () => {
     expect(broker.connectionString).toMatch(/^Endpoint=sb:\/\/127\.0\.0\.1:\d+;SharedAccessKeyName=[^;]+;SharedAccessKey=[^;]+;UseDevelopmentEmulator=true$/);
   });
 
+  it('checks the shared access key name and key, as Service Bus does', async () => {
+    const forged = (replace: (parts: Record<string, string>) => void) => {
+      const parts = Object.fromEntries(broker.connectionString.split(';').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
+      replace(parts);
+      return Object.entries(parts).map(([k, v]) => `${k}=${v}`).join(';');
+    };
+    const attempts = [
+      forged((p) => (p.SharedAccessKey = Buffer.alloc(32, 7).toString('base64'))),
+      forged((p) => (p.SharedAccessKeyName = 'SomeOtherPolicy')),
+    ];
+    for (const connectionString of attempts) {
+      const outsider = new ServiceBusClient(connectionString, { retryOptions: { maxRetries: 0, timeoutInMs: 5_000 } });
+      try {
+        await expect(outsider.createSender(WORK.name).sendMessages({ body: 'intrusion' })).rejects.toMatchObject({ code: 'UnauthorizedAccess' });
+        await expect(outsider.createReceiver(WORK.name).receiveMessages(1, { maxWaitTimeInMs: 500 })).rejects.toMatchObject({ code: 'UnauthorizedAccess' });
+      } finally {
+        await outsider.close();
+      }
+    }
+    expect(broker.stats(WORK.name).accepted).toBe(0);
+  });
+
   it('carries 10,000 messages sent in batches with no loss and no duplicate', async () => {
     const total = 10_000;
     const sender = client.createSender(BULK.name);
