@@ -276,7 +276,9 @@ async function control<T>(endpoints: Endpoints, method: string, path: string, bo
   const url = new URL(`${endpoints.graphControlUrl}${path}`);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise<T>((resolve, reject) => {
-    const req = https.request(url, { method, ca: readFileSync(endpoints.graphCaFile), headers: payload ? { 'content-type': 'application/json' } : {} }, (res) => {
+    const headers: Record<string, string> = { 'x-emulator-key': endpoints.graphControlKey ?? '' };
+    if (payload) headers['content-type'] = 'application/json';
+    const req = https.request(url, { method, ca: readFileSync(endpoints.graphCaFile), headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
