@@ -1,4 +1,4 @@
-// The function app on Flex Consumption (Linux, Node 20), running as the user-assigned identity.
+// The function app on Flex Consumption (Linux, Node 22), running as the user-assigned identity.
 // App settings hold no key and no connection string with a secret: every connection is
 // identity-based, and a setting that must carry a secret is a Key Vault reference.
 param name string
@@ -77,9 +77,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
       }
+      // Node 20 left support on 2026-04-30; the code itself still runs on 20 (engines: >=20).
       runtime: {
         name: 'node'
-        version: '20'
+        version: '22'
       }
     }
   }
@@ -107,6 +108,10 @@ var appSettings = {
   SITESYNC_WEBHOOK_BASE_URL: 'https://${site.properties.defaultHostName}'
   SITESYNC_GRAPH_BASE_URL: graphBaseUrl
   SITESYNC_AUTHORITY_HOST: authorityHost
+
+  // Stack traces name the TypeScript source (dist/app.js.map ships with the bundle). The host passes these
+  // arguments to the Node.js worker it starts.
+  languageWorkers__node__arguments: '--enable-source-maps'
 
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'

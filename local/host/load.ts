@@ -6,7 +6,7 @@ import { installFunctionsCore, type FunctionRegistry } from './registry';
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 
 /**
- * Loads every function file under `functions/` the way Azure loads `main` (`dist/functions/*.js`),
+ * Loads every function file under `functions/`, as the built bundle (`dist/app.js`, package.json `main`) holds them,
  * after the stand-in is installed so that no registration is lost. Loading twice is harmless:
  * modules are cached, so each registration happens once per process.
  */

@@ -25,6 +25,8 @@ const HOST_SETTINGS = new Set([
   'APPLICATIONINSIGHTS_CONNECTION_STRING',
   'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
   'AzureWebJobsFeatureFlags',
+  // Arguments the host passes to the Node.js worker process (Node's own options, e.g. --enable-source-maps).
+  'languageWorkers__node__arguments',
 ]);
 
 /** Suffixes that qualify an identity-based connection (`<Connection>__credential` ...). */
