@@ -1,14 +1,17 @@
 /**
- * The pull sync against its floor, from one run:
- * - full sync wall time (first sync of a customer: users, Teams join, catalog) through the local host,
- *   Durable runtime, Graph adapter and Table Storage;
- * - the floor: the same user and Teams pages read raw from the same emulator, and the same user entities
- *   written in raw batches of 100 to the same Azurite, reads and writes overlapped;
+ * The pull sync against a floor doing the same work, at several tenant sizes:
+ * - the full sync (first sync of a customer: users and their Teams side, side by side, and the catalog)
+ *   through the local host, Durable runtime, Graph adapter and Table Storage;
+ * - the floor: the same user and Teams pages read raw from the same emulator at the same page size, side
+ *   by side, and the same rows the sync writes (users with their attributes, Teams rows with their Teams
+ *   state) written in raw batches of 100, reads and writes overlapped, into an Azurite of its own;
  * - a delta sync after 1% of users changed, as a share of the full sync's time;
- * - peak memory of the process running the sync (the emulator and Azurite run in another process).
+ * - the sync's own CPU per user and peak memory: each size runs in a process of its own, and the Graph
+ *   emulator and Azurite run in processes of their own.
  *
- *   npm run bench:sync [-- --users 100000]
+ *   npm run bench:sync [-- --sizes 10000,30000,100000] [--json FILE]
  */
+import { fork } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
@@ -22,7 +25,7 @@ import { packJson } from '../shared/adapters/tables/limits';
 import { USER_SELECT } from '../shared/adapters/graph';
 import { readSettings } from '../shared/config/settings';
 import { closeServiceBusClients } from '../shared/adapters/servicebus/client';
-import { startInfraProcess, type InfraInfo } from './support/infra';
+import { startGraphProcess, startTablesProcess, type GraphInfo } from './support/infra';
 import { cliArgs, mb, measured, progressBar, seconds } from './support/measure';
 import { getJson, getToken } from './support/rawGraph';
 
@@ -33,19 +36,66 @@ interface RunView {
   counts: Record<string, { added: number; changed: number; unchanged: number; deleted: number; held: number }>;
 }
 
+/** One size's figures, as `--json` writes them. */
+interface SizeResult {
+  users: number;
+  ratio: number;
+  deltaShare: number;
+  cpuMsPerUser: number;
+  peakRssMb: number;
+  fullMs: number;
+  floorMs: number;
+  deltaMs: number;
+  changed: number;
+  catalog: { licenses: number; dialPlans: number; policies: number };
+}
+
+const GOALS = { ratio: 1.15, deltaShare: 0.05, peakRssMb: 400 };
+const CUSTOMER = 'bench';
+const SHARDS = 16;
+
 async function main(): Promise<void> {
   const args = cliArgs();
-  const users = Number(args.get('users') ?? 100_000);
-  if (!Number.isInteger(users) || users < 10 || users > 200_000) throw new Error('--users must be 10 to 200000');
-  process.stdout.write(`Generating a ${users.toLocaleString('en-US')}-user tenant; starting the Graph emulator and Azurite in a child process…\n`);
-  const infra = await startInfraProcess({ users, seed: 'bench-sync' });
+  if (args.has('one')) return runOneSize(Number(args.get('one')));
+  const sizes = (args.get('sizes') ?? args.get('users') ?? '10000,30000,100000').split(',').map((s) => Number(s.trim()));
+  if (sizes.some((n) => !Number.isInteger(n) || n < 10 || n > 200_000)) throw new Error('--sizes takes tenant sizes of 10 to 200000 users, e.g. --sizes 10000,30000,100000');
+  const jsonFile = args.get('json');
+  process.stdout.write(`Pull sync against its same-work floor at ${sizes.map((n) => n.toLocaleString('en-US')).join(', ')} users (load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores)\n`);
+  const results: SizeResult[] = [];
+  for (const users of sizes) {
+    const result = await inChild(users);
+    results.push(result);
+    report(result);
+  }
+  process.stdout.write(`\n${table(results)}\n`);
+  if (jsonFile) {
+    writeFileSync(jsonFile, JSON.stringify({ benchmark: 'sync', goals: GOALS, loadAverage: os.loadavg(), cores: os.cpus().length, sizes: results }, null, 2));
+    process.stdout.write(`figures written to ${jsonFile}\n`);
+  }
+}
+
+/** Each size in a process of its own, so that its CPU and memory figures are its own. */
+function inChild(users: number): Promise<SizeResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(__filename, ['--one', String(users)], { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let result: SizeResult | undefined;
+    child.on('message', (m) => (result = m as SizeResult));
+    child.once('error', reject);
+    child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`the ${users}-user run exited with ${code}`))));
+  });
+}
+
+async function runOneSize(users: number): Promise<void> {
+  process.stdout.write(`\n${users.toLocaleString('en-US')} users: generating the tenant; starting the Graph emulator and two Azurites in processes of their own…\n`);
+  const [graph, syncTables, floorTables] = await Promise.all([startGraphProcess({ users, seed: 'bench-sync' }), startTablesProcess(), startTablesProcess()]);
+  const info = graph.info;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-sync-'));
   const caFile = path.join(dir, 'ca.pem');
-  writeFileSync(caFile, infra.info.caPem);
+  writeFileSync(caFile, info.caPem);
   const stack = await startLocalStack({
-    tablesConnectionString: infra.info.tablesConnectionString,
-    graph: { external: { graphBaseUrl: infra.info.graphUrl, authorityHost: infra.info.graphUrl, caFile, teamsBridgeUrl: infra.info.teamsBridgeUrl } },
-    settings: { BENCH_APP_SECRET: infra.info.secret },
+    tablesConnectionString: syncTables.info.tablesConnectionString,
+    graph: { external: { graphBaseUrl: info.graphUrl, authorityHost: info.graphUrl, caFile, teamsBridgeUrl: info.teamsBridgeUrl } },
+    settings: { BENCH_APP_SECRET: info.secret },
     enableTimers: false,
     runDir: dir,
     logger: (level, source, message) => {
@@ -54,16 +104,16 @@ async function main(): Promise<void> {
   });
   try {
     const storage = tableStorageFromSettings(readSettings());
-    await storage.customers.create({ id: 'bench', name: 'Bench', tenantId: infra.info.tenantId, clientId: infra.info.clientId, credentialRef: 'env:BENCH_APP_SECRET' });
+    await storage.customers.create({ id: CUSTOMER, name: 'Bench', tenantId: info.tenantId, clientId: info.clientId, credentialRef: 'env:BENCH_APP_SECRET' });
     const api = new ApiClient(stack.endpoints);
 
     const syncOnce = async (kind: 'full' | 'delta', total: number) => {
       const bar = progressBar(`${kind} sync`, total);
-      const { runId } = await api.json<{ runId: string }>('POST', `/customers/bench/syncs/${kind}/run`);
+      const { runId } = await api.json<{ runId: string }>('POST', `/customers/${CUSTOMER}/syncs/${kind}/run`);
       const run = await waitFor(
         `the ${kind} sync`,
         async () => {
-          const r = await api.json<RunView>('GET', `/customers/bench/sync-runs/${runId}`);
+          const r = await api.json<RunView>('GET', `/customers/${CUSTOMER}/sync-runs/${runId}`);
           const u = r.counts.users;
           bar.update(u.added + u.changed + u.unchanged);
           return r.status === 'running' ? undefined : r;
@@ -75,85 +125,156 @@ async function main(): Promise<void> {
       return run;
     };
 
-    const full = await measured(() => syncOnce('full', infra.info.users));
-    if (full.result.status !== 'succeeded' || full.result.counts.users.added !== infra.info.users) {
+    const cpu0 = process.cpuUsage();
+    const full = await measured(() => syncOnce('full', info.users));
+    const cpu = process.cpuUsage(cpu0);
+    if (full.result.status !== 'succeeded' || full.result.counts.users.added !== info.users) {
       throw new Error(`the full sync did not import every user: ${JSON.stringify(full.result)}`);
     }
 
-    const floorBar = progressBar('floor', infra.info.users);
-    const floor = await measured(() => floorRun(infra.info, floorBar));
+    const floorBar = progressBar('floor (users and Teams rows)', info.users * 2);
+    const floor = await measured(() => floorRun(info, floorTables.info.tablesConnectionString, floorBar));
     floorBar.stop();
 
-    const changed = await infra.request<number>({ kind: 'change', count: Math.max(1, Math.round(infra.info.users / 100)), seed: 1 });
+    const changed = await graph.request<number>({ kind: 'change', count: Math.max(1, Math.round(info.users / 100)), seed: 1 });
     const delta = await measured(() => syncOnce('delta', changed));
     if (delta.result.counts.users.changed !== changed) throw new Error(`the delta sync saw ${delta.result.counts.users.changed} of ${changed} changes`);
 
     const c = full.result.counts;
-    process.stdout.write(
-      [
-        '',
-        `Pull sync of ${infra.info.users.toLocaleString('en-US')} users (${c.licenses.added} licenses, ${c.dialPlans.added} dial plans, ${c.policies.added} policies):`,
-        `  full sync                 ${seconds(full.ms).padStart(9)}  (${Math.round((infra.info.users / full.ms) * 1000).toLocaleString('en-US')} users/s)`,
-        `  floor (raw reads+writes)  ${seconds(floor.ms).padStart(9)}  users and Teams pages read raw, the same user entities written in raw batches`,
-        `  ratio full / floor        ${(full.ms / floor.ms).toFixed(2).padStart(9)}  (goal 1.5 or less)`,
-        `  delta sync, ${changed} changed  ${seconds(delta.ms).padStart(9)}`,
-        `  delta / full              ${(delta.ms / full.ms).toFixed(3).padStart(9)}  (goal 0.05 or less)`,
-        `  peak memory (sync process) RSS ${mb(Math.max(full.peakRss, delta.peakRss))}, heap ${mb(Math.max(full.peakHeap, delta.peakHeap))}  (goal 400 MB or less)`,
-        '',
-      ].join('\n'),
-    );
+    const result: SizeResult = {
+      users: info.users,
+      ratio: round(full.ms / floor.ms, 3),
+      deltaShare: round(delta.ms / full.ms, 4),
+      cpuMsPerUser: round((cpu.user + cpu.system) / 1000 / info.users, 3),
+      peakRssMb: Math.round(Math.max(full.peakRss, delta.peakRss) / 1024 / 1024),
+      fullMs: Math.round(full.ms),
+      floorMs: Math.round(floor.ms),
+      deltaMs: Math.round(delta.ms),
+      changed,
+      catalog: { licenses: c.licenses.added, dialPlans: c.dialPlans.added, policies: c.policies.added },
+    };
+    process.send?.(result);
   } finally {
     await stack.stop();
     await closeServiceBusClients();
-    await infra.stop();
+    await Promise.all([graph.stop(), syncTables.stop(), floorTables.stop()]);
   }
 }
 
-/** The floor: raw pages in, raw batches out, overlapped, with no other work. */
-async function floorRun(info: InfraInfo, bar: { update(v: number): void }): Promise<number> {
+function report(r: SizeResult): void {
+  process.stdout.write(
+    [
+      '',
+      `Pull sync of ${r.users.toLocaleString('en-US')} users (${r.catalog.licenses} licenses, ${r.catalog.dialPlans} dial plans, ${r.catalog.policies} policies):`,
+      `  full sync                 ${seconds(r.fullMs).padStart(9)}  (${Math.round((r.users / r.fullMs) * 1000).toLocaleString('en-US')} users/s)`,
+      `  floor (same work, raw)    ${seconds(r.floorMs).padStart(9)}  users and Teams pages read raw side by side, the same rows written in raw batches`,
+      `  ratio full / floor        ${r.ratio.toFixed(2).padStart(9)}  (goal ${GOALS.ratio} or less)`,
+      `  delta sync, ${r.changed} changed  ${seconds(r.deltaMs).padStart(9)}`,
+      `  delta / full              ${r.deltaShare.toFixed(3).padStart(9)}  (goal ${GOALS.deltaShare} or less)`,
+      `  CPU of the sync per user  ${r.cpuMsPerUser.toFixed(2).padStart(6)} ms  (its own process; the emulator and Azurite run apart)`,
+      `  peak memory (sync)        ${mb(r.peakRssMb * 1024 * 1024).padStart(9)}  RSS (goal ${GOALS.peakRssMb} MB or less)`,
+    ].join('\n') + '\n',
+  );
+}
+
+function table(results: SizeResult[]): string {
+  const rows = results.map((r) => `| ${r.users.toLocaleString('en-US')} | ${r.ratio.toFixed(2)} | ${r.deltaShare.toFixed(3)} | ${r.cpuMsPerUser.toFixed(2)} | ${r.peakRssMb} |`);
+  return ['| users | ratio to the floor | delta share | CPU ms per user | peak RSS MB |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+
+const round = (value: number, digits: number) => Number(value.toFixed(digits));
+
+type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
+
+/** Raw batches of up to 100 per partition, four in flight, as the sync's writer sends them. */
+async function writeRaw(table: TableClient, entities: Entity[], mode: 'Merge' | 'Replace'): Promise<void> {
+  const byPartition = new Map<string, Entity[]>();
+  for (const e of entities) {
+    const list = byPartition.get(e.partitionKey);
+    if (list) list.push(e);
+    else byPartition.set(e.partitionKey, [e]);
+  }
+  const batches: Entity[][] = [];
+  for (const group of byPartition.values()) for (let i = 0; i < group.length; i += 100) batches.push(group.slice(i, i + 100));
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < batches.length) {
+        const tx = new TableTransaction();
+        for (const e of batches[next++]) tx.upsertEntity(e, mode);
+        await table.submitTransaction(tx.actions);
+      }
+    }),
+  );
+}
+
+/** Pages read one ahead of the writes: the network and the writes overlap, at most two pages in memory. */
+async function pass(firstUrl: string, get: (url: string) => Promise<Record<string, unknown>>, write: (page: Array<Record<string, unknown>>) => Promise<void>, onPage: (n: number) => void): Promise<void> {
+  let pending: Promise<Record<string, unknown>> | undefined = get(firstUrl);
+  let writing: Promise<void> = Promise.resolve();
+  while (pending) {
+    const page: Record<string, unknown> = await pending;
+    const next = page['@odata.nextLink'];
+    pending = typeof next === 'string' ? get(next) : undefined;
+    const value = page.value as Array<Record<string, unknown>>;
+    await writing;
+    writing = write(value).then(() => onPage(value.length));
+  }
+  await writing;
+}
+
+const partitionOf = (userId: string) => joinKey(encodeKey(CUSTOMER), shardOf(userId, SHARDS).toString(16).padStart(2, '0'));
+
+/** The floor: the sync's reads and writes, nothing else. */
+async function floorRun(info: GraphInfo, tablesConnectionString: string, bar: { update(v: number): void }): Promise<void> {
   const agent = new https.Agent({ keepAlive: true, ca: info.caPem });
   const token = await getToken({ authority: info.graphUrl, tenantId: info.tenantId, clientId: info.clientId, secret: info.secret }, agent);
-  const table = TableClient.fromConnectionString(info.tablesConnectionString, 'FloorUsers', { allowInsecureConnection: true });
-  await table.createTable();
-  const writes = new Set<Promise<void>>();
-  let count = 0;
-  const write = async (entities: Array<Record<string, unknown> & { partitionKey: string; rowKey: string }>) => {
-    const byPartition = new Map<string, typeof entities>();
-    for (const e of entities) byPartition.set(e.partitionKey, [...(byPartition.get(e.partitionKey) ?? []), e]);
-    const batches: Array<typeof entities> = [];
-    for (const group of byPartition.values()) for (let i = 0; i < group.length; i += 100) batches.push(group.slice(i, i + 100));
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        while (next < batches.length) {
-          const tx = new TableTransaction();
-          for (const e of batches[next++]) tx.upsertEntity(e, 'Merge');
-          await table.submitTransaction(tx.actions);
-        }
-      }),
-    );
+  const open = async (name: string) => {
+    const client = TableClient.fromConnectionString(tablesConnectionString, name, { allowInsecureConnection: true });
+    await client.createTable();
+    return client;
   };
-  let url: string | undefined = `${info.graphUrl}/v1.0/users?$select=${USER_SELECT.join(',')}&$top=999`;
-  while (url) {
-    const page = await getJson(url, agent, token);
-    const value = page.value as Array<Record<string, unknown> & { id: string }>;
-    const entities = value.map((u) => ({ partitionKey: joinKey(encodeKey('floor'), shardOf(u.id, 16).toString(16).padStart(2, '0')), rowKey: encodeKey(u.id), ...packJson('Attributes', u) }));
-    const w = write(entities);
-    writes.add(w);
-    void w.finally(() => writes.delete(w));
-    count += value.length;
-    bar.update(count);
-    url = page['@odata.nextLink'] as string | undefined;
-    if (writes.size >= 2) await Promise.race(writes);
-  }
-  let teams: string | undefined = `${info.graphUrl}/v1.0/admin/teams/userConfigurations`;
-  while (teams) {
-    const page = await getJson(teams, agent, token);
-    teams = page['@odata.nextLink'] as string | undefined;
-  }
-  await Promise.all(writes);
+  const [users, teams] = await Promise.all([open('FloorUsers'), open('FloorUserTeams')]);
+  const syncedAt = new Date().toISOString();
+  let done = 0;
+  const progress = (n: number) => bar.update((done += n));
+  const get = (url: string) => getJson(url, agent, token);
+  await Promise.all([
+    pass(
+      `${info.graphUrl}/v1.0/users?$select=${USER_SELECT.join(',')}&$top=999`,
+      get,
+      (page) =>
+        writeRaw(
+          users,
+          page.map((u) => ({ partitionKey: partitionOf(String(u.id)), rowKey: encodeKey(String(u.id)), CustomerId: CUSTOMER, UserId: u.id, ...packJson('Attributes', u), SyncedAt: syncedAt })),
+          'Merge',
+        ),
+      progress,
+    ),
+    pass(
+      `${info.graphUrl}/v1.0/admin/teams/userConfigurations?$top=999`,
+      get,
+      (page) => writeRaw(teams, page.map((c) => ({ partitionKey: partitionOf(String(c.id)), rowKey: encodeKey(String(c.id)), Teams: JSON.stringify(teamsState(c)) })), 'Replace'),
+      progress,
+    ),
+  ]);
   agent.destroy();
-  return count;
+}
+
+/** The Teams side of a user as the sync stores it. */
+function teamsState(c: Record<string, unknown>): Record<string, unknown> {
+  const policies: Record<string, string> = {};
+  for (const p of (c.effectivePolicyAssignments ?? []) as Array<{ policyType: string; policyAssignment?: { displayName?: string } }>) {
+    if (p.policyAssignment?.displayName) policies[p.policyType] = p.policyAssignment.displayName;
+  }
+  return {
+    present: true,
+    enterpriseVoice: c.isEnterpriseVoiceEnabled === true,
+    numbers: ((c.telephoneNumbers ?? []) as Array<{ telephoneNumber: string }>).map((n) => n.telephoneNumber),
+    accountType: c.accountType ?? null,
+    featureTypes: c.featureTypes ?? [],
+    policies,
+  };
 }
 
 main().then(

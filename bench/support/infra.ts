@@ -1,11 +1,22 @@
 /**
- * The benchmarks' outside world in a child process: the Graph emulator with a generated tenant and
- * Azurite's Table service. Kept apart so it shares neither the event loop nor the memory figures of the
- * code being measured. Run as a script, it serves until told to stop over IPC.
+ * The benchmarks' outside world, each part in a child process of its own: the Graph emulator with a
+ * generated tenant, and Azurite's Table service. Kept apart so that they share neither the event loop,
+ * the CPU figures nor the memory figures of the code being measured, nor each other's. Run as a script,
+ * a part serves until told to stop over IPC.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 
-export interface InfraInfo {
+export interface GraphPartOptions {
+  users: number;
+  seed: string;
+  enforceQuotas?: boolean;
+  /** Added to every Graph and bridge call. */
+  latencyMs?: number;
+  /** Time a number operation takes to finish (the emulator's default when absent). */
+  operationDelayMs?: number;
+}
+
+export interface GraphInfo {
   graphUrl: string;
   caPem: string;
   teamsBridgeUrl: string;
@@ -13,29 +24,49 @@ export interface InfraInfo {
   clientId: string;
   secret: string;
   users: number;
+}
+
+export interface TablesInfo {
   tablesConnectionString: string;
 }
+
+export type InfraInfo = GraphInfo & TablesInfo;
 
 export type InfraCommand =
   | { kind: 'change'; count: number; seed: number }
   | { kind: 'enforceQuotas'; enabled: boolean }
   | { kind: 'counters' }
+  | { kind: 'resetCounters' }
   | { kind: 'stop' };
 
-export interface InfraProcess {
-  info: InfraInfo;
+export interface PartProcess<I> {
+  info: I;
+  pid: number;
   request<T>(command: InfraCommand): Promise<T>;
   stop(): Promise<void>;
 }
 
-export function startInfraProcess(options: { users: number; seed: string; enforceQuotas?: boolean }): Promise<InfraProcess> {
-  const child: ChildProcess = fork(__filename, ['--serve', JSON.stringify(options)], {
+export interface InfraProcess {
+  info: InfraInfo;
+  graph: PartProcess<GraphInfo>;
+  tables: PartProcess<TablesInfo>;
+  /** Commands for the Graph emulator. */
+  request<T>(command: InfraCommand): Promise<T>;
+  stop(): Promise<void>;
+}
+
+type Part = { part: 'graph'; options: GraphPartOptions } | { part: 'tables' };
+
+function startPart<I>(part: Part): Promise<PartProcess<I>> {
+  const child: ChildProcess = fork(__filename, ['--serve', JSON.stringify(part)], {
     execArgv: [...process.execArgv, '--max-old-space-size=8192'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the emulator process exited with ${code}`)));
+    const early = (code: number | null) => reject(new Error(`the ${part.part} process exited with ${code}`));
+    child.once('exit', early);
     child.once('message', (info) => {
+      child.off('exit', early);
       let seq = 0;
       const pending = new Map<number, (value: unknown) => void>();
       child.on('message', (m) => {
@@ -50,9 +81,11 @@ export function startInfraProcess(options: { users: number; seed: string; enforc
           child.send({ seq: id, command });
         });
       resolve({
-        info: info as InfraInfo,
+        info: info as I,
+        pid: child.pid ?? 0,
         request,
         async stop() {
+          if (child.exitCode !== null) return;
           const exited = new Promise((r) => child.once('exit', r));
           child.send({ seq: 0, command: { kind: 'stop' } });
           await exited;
@@ -62,13 +95,39 @@ export function startInfraProcess(options: { users: number; seed: string; enforc
   });
 }
 
-async function serve(options: { users: number; seed: string; enforceQuotas?: boolean }): Promise<void> {
+export function startGraphProcess(options: GraphPartOptions): Promise<PartProcess<GraphInfo>> {
+  return startPart<GraphInfo>({ part: 'graph', options });
+}
+
+export function startTablesProcess(): Promise<PartProcess<TablesInfo>> {
+  return startPart<TablesInfo>({ part: 'tables' });
+}
+
+/** The emulator and Azurite, each in its own process. */
+export async function startInfraProcess(options: GraphPartOptions): Promise<InfraProcess> {
+  const [graph, tables] = await Promise.all([startGraphProcess(options), startTablesProcess()]);
+  return {
+    info: { ...graph.info, ...tables.info },
+    graph,
+    tables,
+    request: (command) => graph.request(command),
+    async stop() {
+      await Promise.all([graph.stop(), tables.stop()]);
+    },
+  };
+}
+
+async function serveGraph(options: GraphPartOptions): Promise<void> {
   const { generateDemoTenant } = await import('../../local/demo/tenant');
   const { startGraphEmulator } = await import('../../local/graph-emulator');
-  const { startTableServer } = await import('../../local/azurite');
   const tenant = generateDemoTenant({ seed: options.seed, users: options.users });
-  const [emulator, tables] = await Promise.all([startGraphEmulator({ tenants: [tenant], enforceQuotas: options.enforceQuotas }), startTableServer({ port: 0 })]);
-  const info: InfraInfo = {
+  const emulator = await startGraphEmulator({
+    tenants: [tenant],
+    enforceQuotas: options.enforceQuotas,
+    latencyMs: options.latencyMs,
+    ...(options.operationDelayMs !== undefined ? { operationDelayMs: options.operationDelayMs } : {}),
+  });
+  const info: GraphInfo = {
     graphUrl: emulator.url,
     caPem: emulator.caPem,
     teamsBridgeUrl: emulator.teamsBridgeUrl,
@@ -76,7 +135,6 @@ async function serve(options: { users: number; seed: string; enforceQuotas?: boo
     clientId: tenant.apps[0].clientId,
     secret: tenant.apps[0].secret,
     users: tenant.users.length,
-    tablesConnectionString: tables.connectionString,
   };
   process.send?.(info);
   process.on('message', async (m) => {
@@ -100,15 +158,34 @@ async function serve(options: { users: number; seed: string; enforceQuotas?: boo
       case 'counters':
         process.send?.({ seq, value: emulator.counters.snapshot() });
         break;
+      case 'resetCounters':
+        emulator.control.resetCounters();
+        process.send?.({ seq, value: true });
+        break;
       case 'stop':
-        await Promise.all([emulator.stop(), tables.stop()]);
+        await emulator.stop();
         process.exit(0);
     }
   });
 }
 
+async function serveTables(): Promise<void> {
+  const { startTableServer } = await import('../../local/azurite');
+  const tables = await startTableServer({ port: 0 });
+  process.send?.({ tablesConnectionString: tables.connectionString } satisfies TablesInfo);
+  process.on('message', async (m) => {
+    const { seq, command } = m as { seq: number; command: InfraCommand };
+    if (command.kind === 'stop') {
+      await tables.stop();
+      process.exit(0);
+    }
+    process.send?.({ seq, value: undefined });
+  });
+}
+
 if (process.argv[2] === '--serve') {
-  serve(JSON.parse(process.argv[3]) as { users: number; seed: string }).catch((err: unknown) => {
+  const part = JSON.parse(process.argv[3]) as Part;
+  (part.part === 'graph' ? serveGraph(part.options) : serveTables()).catch((err: unknown) => {
     console.error(err);
     process.exit(1);
   });
