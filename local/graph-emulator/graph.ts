@@ -8,7 +8,7 @@ import type { SubscriptionHub } from './subscriptions';
 import type { Counters } from './faults';
 import type { IdentityResource } from './quotas';
 import type { AssignedLicense, DemoUser } from '../demo/tenant';
-import { teamsPolicyId } from '../demo/tenant';
+import { TEAMS_POLICY_TYPES, teamsPolicyId } from '../demo/tenant';
 
 export interface GraphConfig {
   usersDefaultPageSize: number;
@@ -460,6 +460,13 @@ function startNumberOperation(call: GraphCall, env: GraphEnv, kind: TelephoneOpe
   return noContent(202, { location: `${call.req.origin}/${call.version}/admin/teams/telephoneNumberManagement/operations('${op.id}')` });
 }
 
+const DIAL_PLAN = 'TenantDialPlan';
+
+/** Graph's docs write policy types both ways (`TeamsMeetingPolicy`, `teamsMeetingBroadcastPolicy`): match either. */
+function graphPolicyType(raw: string): string | undefined {
+  return [...TEAMS_POLICY_TYPES, DIAL_PLAN].find((t) => t.toLowerCase() === raw.toLowerCase());
+}
+
 function assignPolicies(call: GraphCall, env: GraphEnv, unassign: boolean): EmuResponse {
   const body = parseJsonBody(call.req);
   if (!body.ok) return body.response;
@@ -470,19 +477,21 @@ function assignPolicies(call: GraphCall, env: GraphEnv, unassign: boolean): EmuR
   for (const item of v.value) {
     if (!isRecord(item) || typeof item.userId !== 'string' || typeof item.policyType !== 'string') return graphError(400, 'BadRequest', 'Each assignment needs userId and policyType.');
     env.counters.writeFor(kind, item.userId);
+    const policyType = graphPolicyType(item.policyType);
+    if (!policyType || policyType === DIAL_PLAN) return graphError(400, 'BadRequest', `Unknown policy type '${item.policyType}'.`);
     let identity = 'Global';
     if (!unassign) {
       if (typeof item.policyId !== 'string') return graphError(400, 'BadRequest', 'policyId is required.');
-      const policy = call.tenant.findPolicyById(item.policyType, item.policyId);
+      const policy = call.tenant.findPolicyById(policyType, item.policyId);
       if (!policy) return graphError(400, 'BadRequest', `Policy '${item.policyId}' of type '${item.policyType}' was not found.`);
       identity = policy.Identity;
-    } else if (!call.tenant.findPolicy(item.policyType, null)) {
+    } else if (!call.tenant.findPolicy(policyType, null)) {
       return graphError(400, 'BadRequest', `Unknown policy type '${item.policyType}'.`);
     }
     if (!call.tenant.findUser(item.userId) || !call.tenant.teams.has(call.tenant.findUser(item.userId)!.u.id)) {
       return graphError(404, 'NotFound', `User '${item.userId}' was not found in Microsoft Teams.`);
     }
-    plan.push({ userId: item.userId, policyType: item.policyType, identity });
+    plan.push({ userId: item.userId, policyType, identity });
   }
   for (const p of plan) call.tenant.setPolicy(p.userId, p.policyType, p.identity);
   return noContent();
@@ -619,9 +628,14 @@ export function route(call: GraphCall, env: GraphEnv): RouteMatch | null {
       const gm = r.length === 2 ? /^getPolicyId\(type='([^']+)',name='([^']+)'\)$/.exec(r[1]) : null;
       if (gm && m === 'GET') {
         return T('teams.policy.getPolicyId', null, false, P.assignPolicy, () => {
-          const policy = tenant.findPolicy(gm[1], gm[2]);
-          if (!policy) return graphError(404, 'NotFound', `Policy '${gm[2]}' of type '${gm[1]}' was not found.`);
-          return ok({ value: [{ name: policy.Identity, policyId: teamsPolicyId(gm[1], policy.Identity) }] });
+          const type = graphPolicyType(gm[1]);
+          // Graph has no dial plans (no teamsAdministration type for them): they stay with the bridge.
+          const policy = type && type !== DIAL_PLAN ? tenant.findPolicy(type, gm[2]) : undefined;
+          if (!type || !policy) return graphError(404, 'NotFound', `Policy '${gm[2]}' of type '${gm[1]}' was not found.`);
+          return ok({
+            '@odata.context': `${req.origin}/${call.version}/$metadata#Collection(microsoft.graph.teamsAdministration.policyIdentifierDetail)`,
+            value: [{ '@odata.type': '#microsoft.graph.teamsAdministration.policyIdentifierDetail', name: policy.Identity, policyId: teamsPolicyId(type, policy.Identity) }],
+          });
         });
       }
     }

@@ -283,6 +283,35 @@ describe('Teams numbers', () => {
   });
 });
 
+describe('Teams policies', () => {
+  it('assigns every policy of a user in one v1.0 request, each id resolved once through v1.0 getPolicyId', async () => {
+    server.handle((req) => {
+      if (req.method === 'GET') {
+        const type = /type='([^']+)'/.exec(decodeURIComponent(req.url))![1];
+        return { status: 200, json: { value: [{ '@odata.type': '#microsoft.graph.teamsAdministration.policyIdentifierDetail', name: 'Tag:X', policyId: `id-${type}` }] } };
+      }
+      return { status: 204 };
+    });
+    const t = tenant();
+    const policies = [{ policyType: 'TeamsCallingPolicy', policyName: 'X' }, { policyType: 'OnlineVoiceRoutingPolicy', policyName: 'Tag:X' }];
+    await t.assignTeamsPolicies('u1', policies);
+    await t.assignTeamsPolicies('u2', policies);
+    const paths = server.requests.map((r) => `${r.method} ${decodeURIComponent(r.url)}`);
+    expect(paths).toEqual([
+      "GET /v1.0/admin/teams/policy/getPolicyId(type='TeamsCallingPolicy',name='X')",
+      "GET /v1.0/admin/teams/policy/getPolicyId(type='OnlineVoiceRoutingPolicy',name='X')",
+      'POST /v1.0/admin/teams/policy/userAssignments/assign',
+      'POST /v1.0/admin/teams/policy/userAssignments/assign',
+    ]);
+    expect(JSON.parse(server.requests[2].body)).toEqual({
+      value: [
+        { '@odata.type': '#microsoft.graph.teamsAdministration.teamsPolicyUserAssignment', userId: 'u1', policyType: 'TeamsCallingPolicy', policyId: 'id-TeamsCallingPolicy' },
+        { '@odata.type': '#microsoft.graph.teamsAdministration.teamsPolicyUserAssignment', userId: 'u1', policyType: 'OnlineVoiceRoutingPolicy', policyId: 'id-OnlineVoiceRoutingPolicy' },
+      ],
+    });
+  });
+});
+
 describe('batch', () => {
   it('reads users 20 to a batch, retrying only throttled items after their Retry-After', async () => {
     let round = 0;

@@ -312,7 +312,16 @@ describe('Teams', () => {
     const cfg = [...emu.control.state(t).teams.values()][0];
     const idRes = await g.get(`${emu.graphBaseUrl}/admin/teams/policy/getPolicyId(type='TeamsCallingPolicy',name='RestrictedCalling')`);
     expect(idRes.status).toBe(200);
+    expect(idRes.body.value).toEqual([{ '@odata.type': '#microsoft.graph.teamsAdministration.policyIdentifierDetail', name: 'Tag:RestrictedCalling', policyId: expect.any(String) }]);
     const policyId = idRes.body.value[0].policyId;
+    // Types are matched whichever case Microsoft's pages write them in.
+    expect((await g.get(`${emu.graphBaseUrl}/admin/teams/policy/getPolicyId(type='teamsCallingPolicy',name='RestrictedCalling')`)).body.value[0].policyId).toBe(policyId);
+    // Graph has no dial plans: neither an id nor an assignment for one.
+    expect((await g.get(`${emu.graphBaseUrl}/admin/teams/policy/getPolicyId(type='TenantDialPlan',name='DP-GB')`)).status).toBe(404);
+    const dialPlan = await g.send('POST', `${emu.graphBaseUrl}/admin/teams/policy/userAssignments/assign`, {
+      value: [{ '@odata.type': '#microsoft.graph.teamsAdministration.teamsPolicyUserAssignment', userId: cfg.id, policyType: 'TenantDialPlan', policyId: 'x' }],
+    });
+    expect(dialPlan.status).toBe(400);
     const assign = await g.send('POST', `${emu.graphBaseUrl}/admin/teams/policy/userAssignments/assign`, {
       value: [{ '@odata.type': '#microsoft.graph.teamsAdministration.teamsPolicyUserAssignment', userId: cfg.id, policyType: 'TeamsCallingPolicy', policyId }],
     });

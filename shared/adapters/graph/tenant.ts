@@ -73,7 +73,7 @@ export interface GraphTenantOptions {
    * many times, this far apart.
    */
   usageLocationRetry?: { attempts: number; delayMs: number };
-  /** Version serving the Teams policy assignment endpoints (their v1.0 pages were drafts). */
+  /** Version serving the Teams policy assignment endpoints: v1.0 (generally available); beta on request. */
   teamsPolicyVersion?: 'v1.0' | 'beta';
 }
 
@@ -114,7 +114,7 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
       operationPollMs: options.operationPollMs ?? 2_000,
       operationDeadlineMs: options.operationDeadlineMs ?? 120_000,
       usageLocationRetry: options.usageLocationRetry ?? { attempts: 2, delayMs: 5_000 },
-      teamsPolicyVersion: options.teamsPolicyVersion ?? 'beta',
+      teamsPolicyVersion: options.teamsPolicyVersion ?? 'v1.0',
     };
     this.client = Client.initWithMiddleware({
       middleware: new PacedGraphMiddleware({
