@@ -144,6 +144,8 @@ export class Pacer {
   private ledgerDownUntil = 0;
   /** Units leased and not yet spent. */
   private readonly local: Record<Budget, number> = { resourceUnits: 0, writes: 0, teamsAdmin: 0 };
+  /** Units of expired slices, given back with the next lease. */
+  private readonly expired: Record<Budget, number> = { resourceUnits: 0, writes: 0, teamsAdmin: 0 };
   private sliceExpires = 0;
   private holdUntil = 0;
   private queue: Promise<void> = Promise.resolve();
@@ -212,7 +214,8 @@ export class Pacer {
   }
 
   private async spend(cost: RequestCost): Promise<void> {
-    if (this.clock.now() >= this.sliceExpires) await this.returnLeftovers();
+    // A slice not spent in time goes back (with the next lease, not a round trip of its own).
+    if (this.clock.now() >= this.sliceExpires) this.expireSlice();
     for (;;) {
       const now = this.clock.now();
       if (this.holdUntil > now) {
@@ -252,23 +255,30 @@ export class Pacer {
     await this.clock.sleep(whole);
   }
 
-  private async returnLeftovers(): Promise<void> {
-    const giveBack: Partial<Record<Budget, number>> = {};
-    let any = false;
+  private expireSlice(): void {
     for (const b of BUDGETS) {
-      if (this.local[b] > EPSILON) {
-        giveBack[b] = this.local[b];
-        any = true;
-      }
+      this.expired[b] += this.local[b];
       this.local[b] = 0;
     }
-    if (any) await this.lease({ giveBack }).catch(() => undefined);
   }
 
-  /** One round trip to the ledger; on failure this process paces on its own buckets for a while. */
-  private async lease(parts: { want?: Partial<Record<Budget, number>>; giveBack?: Partial<Record<Budget, number>>; holdUntil?: number }): Promise<LeaseGrant> {
+  private async returnLeftovers(): Promise<void> {
+    this.expireSlice();
+    if (BUDGETS.some((b) => this.expired[b] > EPSILON)) await this.lease({}).catch(() => undefined);
+  }
+
+  /**
+   * One round trip to the ledger, carrying back what expired; on failure this process paces on its own
+   * buckets for a while.
+   */
+  private async lease(parts: { want?: Partial<Record<Budget, number>>; holdUntil?: number }): Promise<LeaseGrant> {
     const now = this.clock.now();
-    const request = { scope: this.scope, budgets: this.rates, now, ...parts } as Parameters<QuotaLedger['lease']>[0];
+    const giveBack: Partial<Record<Budget, number>> = {};
+    for (const b of BUDGETS) {
+      if (this.expired[b] > EPSILON) giveBack[b] = this.expired[b];
+      this.expired[b] = 0;
+    }
+    const request = { scope: this.scope, budgets: this.rates, now, giveBack, ...parts } as Parameters<QuotaLedger['lease']>[0];
     this.stats.leases += 1;
     let grant: LeaseGrant;
     if (now < this.ledgerDownUntil) grant = await this.fallback.lease(request);

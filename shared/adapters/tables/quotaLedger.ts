@@ -19,6 +19,8 @@ type Row = { partitionKey: string; rowKey: string; State?: string; etag?: string
 export class TableQuotaLedger implements QuotaLedger {
   /** The lease in flight per scope: an instance races the others, never itself. */
   private readonly tails = new Map<string, Promise<unknown>>();
+  /** Each scope's row as this instance last wrote it. */
+  private readonly known = new Map<string, { state: LedgerState; etag: string }>();
 
   constructor(private readonly tables: TableProvider) {}
 
@@ -38,17 +40,23 @@ export class TableQuotaLedger implements QuotaLedger {
     const partitionKey = encodeKey(request.scope);
     const deadline = Date.now() + CONTENTION_DEADLINE_MS;
     for (let attempt = 1; ; attempt++) {
-      const row = await read(client, partitionKey);
-      const { state, grant } = settle(row ? parse(row.State) : emptyLedgerState(), request);
+      // The row as this instance last wrote it saves the read while nobody else leased meanwhile; if
+      // someone did, the write is refused (412) and the row is read again.
+      const known = this.known.get(request.scope);
+      const row = known ?? (await read(client, partitionKey));
+      const { state, grant } = settle(row ? row.state : emptyLedgerState(), request);
       const entity = { partitionKey, rowKey: ROW, State: JSON.stringify(state) };
       try {
-        if (row) await client.updateEntity(entity, 'Replace', { etag: row.etag });
-        else await client.createEntity(entity);
+        const written = row ? await client.updateEntity(entity, 'Replace', { etag: row.etag }) : await client.createEntity(entity);
+        if (written.etag) this.known.set(request.scope, { state, etag: written.etag });
+        else this.known.delete(request.scope);
         return grant;
       } catch (error) {
+        this.known.delete(request.scope);
         const status = statusOf(error);
         // 412: another instance leased since our read; 409: another created the row first.
         if ((status !== 412 && status !== 409) || Date.now() >= deadline) throw error;
+        if (known) continue; // a stale copy of our own: read the row, at once
         // Full jitter over a window that doubles with each lost race, so that racing instances spread out.
         await new Promise((r) => setTimeout(r, Math.random() * Math.min(1_000, 10 * 2 ** attempt)));
       }
@@ -56,9 +64,10 @@ export class TableQuotaLedger implements QuotaLedger {
   }
 }
 
-async function read(client: TableClient, partitionKey: string): Promise<Row | undefined> {
+async function read(client: TableClient, partitionKey: string): Promise<{ state: LedgerState; etag: string } | undefined> {
   try {
-    return await client.getEntity<Row>(partitionKey, ROW);
+    const row = await client.getEntity<Row>(partitionKey, ROW);
+    return { state: parse(row.State), etag: String(row.etag) };
   } catch (error) {
     if (statusOf(error) === 404) return undefined;
     throw error;
