@@ -14,6 +14,7 @@ import {
   finishRun,
   heldDeletions,
   listRuns,
+  PULL_CATALOG,
   PULL_SYNC,
   PULL_USERS,
   PULL_USER_PAGES,
@@ -36,6 +37,7 @@ import {
   type UsersStart,
 } from '../shared/sync/service';
 import type { CatalogSyncResult } from '../shared/sync/catalog';
+import type { CatalogType } from '../shared/sync/ports';
 import type { UsersPageResult } from '../shared/sync/users';
 
 // ── Orchestrations ────────────────────────────────────────────────────────────────────────────────
@@ -58,8 +60,12 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
   if (input.kind === 'staging') return yield context.df.callActivityWithRetry('syncRecheckStaged', retry, input);
   const begin = (yield context.df.callActivityWithRetry('syncBegin', retry, input)) as BeginResult;
   context.df.setCustomStatus({ runId: begin.runId, phase: 'reading', mode: begin.mode });
-  // One family per entity type, fanned out; the users family pages in its own orchestration.
-  const catalogTasks = CATALOG_TYPES.map((type) => context.df.callActivityWithRetry('syncCatalog', retry, { customerId: begin.customerId, runId: begin.runId, type }));
+  // One family per entity type, fanned out, each in an orchestration of its own that answers with its
+  // outcome, failure included: one type that fails (no bridge, a bridge answering 500) leaves the others
+  // whole, and users are handed to flow-through whatever happens to dial plans and policies.
+  const catalogTasks = CATALOG_TYPES.map((type) =>
+    context.df.callSubOrchestrator(PULL_CATALOG, { customerId: begin.customerId, runId: begin.runId, type }, `${context.df.instanceId}:${type}:${begin.runId}`),
+  );
   const usersTask = context.df.callSubOrchestrator(PULL_USERS, begin, `${context.df.instanceId}:users:${begin.runId}`);
   const finish: FinishInput = { begin, catalog: [] };
   try {
@@ -82,6 +88,15 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
   return run;
 });
 
+df.app.orchestration(PULL_CATALOG, function* (context: OrchestrationContext) {
+  const input = context.df.getInput() as { customerId: string; runId: string; type: CatalogType };
+  try {
+    return (yield context.df.callActivityWithRetry('syncCatalog', retry, input)) as CatalogSyncResult;
+  } catch (err) {
+    return { counts: zero(), failed: failure(err) } satisfies CatalogSyncResult;
+  }
+});
+
 df.app.orchestration(PULL_USERS, function* (context: OrchestrationContext) {
   const begin = context.df.getInput() as BeginResult;
   const base = { customerId: begin.customerId, runId: begin.runId, startedAt: begin.startedAt };
@@ -89,39 +104,44 @@ df.app.orchestration(PULL_USERS, function* (context: OrchestrationContext) {
   let handedOff = 0;
   let deltaLink: string | undefined;
   let firstSync = false;
-  if (begin.mode === 'delta' && begin.deltaLink) {
-    let link: string = begin.deltaLink;
-    for (;;) {
-      const page = (yield context.df.callActivityWithRetry('syncUsersDeltaPage', retry, { ...base, link, soFar: counts })) as UsersPageResult | { expired: string };
-      if ('expired' in page) return { counts, handedOff, expired: page.expired } satisfies UsersFamilyResult;
-      counts = plus(counts, page.counts);
-      handedOff += page.handedOff;
-      context.df.setCustomStatus({ runId: begin.runId, mode: 'delta', users: counts, handedOff });
-      if (page.deltaLink) {
-        deltaLink = page.deltaLink;
-        break;
+  try {
+    if (begin.mode === 'delta' && begin.deltaLink) {
+      let link: string = begin.deltaLink;
+      for (;;) {
+        const page = (yield context.df.callActivityWithRetry('syncUsersDeltaPage', retry, { ...base, link, soFar: counts })) as UsersPageResult | { expired: string };
+        if ('expired' in page) return { counts, handedOff, expired: page.expired } satisfies UsersFamilyResult;
+        counts = plus(counts, page.counts);
+        handedOff += page.handedOff;
+        context.df.setCustomStatus({ runId: begin.runId, mode: 'delta', users: counts, handedOff });
+        if (page.deltaLink) {
+          deltaLink = page.deltaLink;
+          break;
+        }
+        if (!page.nextLink) break;
+        link = page.nextLink;
       }
-      if (!page.nextLink) break;
-      link = page.nextLink;
+    } else {
+      const start = (yield context.df.callActivityWithRetry('syncUsersStart', retry, { customerId: begin.customerId })) as UsersStart;
+      // Users and their Teams side are read side by side; both merge into the same records.
+      const [pages] = (yield context.df.Task.all([
+        context.df.callSubOrchestrator(PULL_USER_PAGES, { ...base, firstSync: start.firstSync }, `${context.df.instanceId}:pages`),
+        context.df.callSubOrchestrator(PULL_TEAMS_PAGES, { customerId: begin.customerId }, `${context.df.instanceId}:teams`),
+      ])) as [{ counts: EntityCounts; handedOff: number }, unknown];
+      counts = pages.counts;
+      handedOff = pages.handedOff;
+      deltaLink = start.nextDeltaLink;
+      firstSync = start.firstSync;
     }
-  } else {
-    const start = (yield context.df.callActivityWithRetry('syncUsersStart', retry, { customerId: begin.customerId })) as UsersStart;
-    // Users and their Teams side are read side by side; both merge into the same records.
-    const [pages] = (yield context.df.Task.all([
-      context.df.callSubOrchestrator(PULL_USER_PAGES, { ...base, firstSync: start.firstSync }, `${context.df.instanceId}:pages`),
-      context.df.callSubOrchestrator(PULL_TEAMS_PAGES, { customerId: begin.customerId }, `${context.df.instanceId}:teams`),
-    ])) as [{ counts: EntityCounts; handedOff: number }, unknown];
-    counts = pages.counts;
-    handedOff = pages.handedOff;
-    deltaLink = start.nextDeltaLink;
-    firstSync = start.firstSync;
+    const deletions = (yield context.df.callActivityWithRetry('syncUserDeletions', retry, { ...base, mode: begin.mode, soFar: counts, firstSync })) as {
+      counts: EntityCounts;
+      heldReason?: string;
+    };
+    counts = plus(counts, deletions.counts);
+    return { counts, handedOff, deltaLink, heldReason: deletions.heldReason } satisfies UsersFamilyResult;
+  } catch (err) {
+    // What was read and handed off stays counted; no delta link is kept from an incomplete read.
+    return { counts, handedOff, failed: failure(err) } satisfies UsersFamilyResult;
   }
-  const deletions = (yield context.df.callActivityWithRetry('syncUserDeletions', retry, { ...base, mode: begin.mode, soFar: counts, firstSync })) as {
-    counts: EntityCounts;
-    heldReason?: string;
-  };
-  counts = plus(counts, deletions.counts);
-  return { counts, handedOff, deltaLink, heldReason: deletions.heldReason } satisfies UsersFamilyResult;
 });
 
 df.app.orchestration(PULL_USER_PAGES, function* (context: OrchestrationContext) {
@@ -155,6 +175,10 @@ df.app.orchestration(PULL_TEAMS_PAGES, function* (context: OrchestrationContext)
 
 function firstLine(message: string): string {
   return message.split('\n')[0].slice(0, 500);
+}
+
+function failure(err: unknown): string {
+  return firstLine(err instanceof Error ? err.message : String(err));
 }
 
 // ── Activities ────────────────────────────────────────────────────────────────────────────────────
@@ -193,10 +217,11 @@ const runSchema = z.object({
   kind: kindSchema,
   mode: z.enum(['full', 'delta']),
   trigger: z.string(),
-  status: z.enum(['running', 'succeeded', 'held', 'failed']),
+  status: z.enum(['running', 'succeeded', 'held', 'partial', 'failed']),
   startedAt: z.string(),
   finishedAt: z.string().optional(),
   counts: z.record(z.string(), countsSchema),
+  entities: z.record(z.string(), z.object({ status: z.enum(['running', 'succeeded', 'held', 'skipped', 'failed']), reason: z.string().optional() })),
   resync: z.string().optional(),
   heldReason: z.string().optional(),
   handedOff: z.number(),

@@ -45,6 +45,7 @@ import { customerContext, CustomerNotFoundError, macrosOf, placementFor, type Cu
 import { provisionMessageId, type ProvisionUserMessage } from './messages';
 import { fromMicrosoftNumberType, microsoftUserState, normalizedPolicies, toMicrosoftNumberType, DIAL_PLAN_POLICY_TYPE } from './microsoftState';
 import { DEFAULT_RETRY, type ProvisioningDeps, type ProvisioningMicrosoft } from './ports';
+import { catalogOutcomeKey, type CatalogOutcomeRecord } from '../sync/model';
 
 export type ProvisionResult =
   | { kind: 'skipped'; reason: string; transactionId?: string }
@@ -334,7 +335,13 @@ class Run {
           await tenant.assignTeamsPolicy(userId, change.policyType, change.policyName);
           this.step(`policy:${change.policyType}`, 'ok', change.policyName);
           return true;
-        case 'dialPlan':
+        case 'dialPlan': {
+          const unsynced = await this.dialPlansUnsynced();
+          if (unsynced) {
+            // Said as it is: the plan needs a dial plan the last sync could not read, so it is not granted blind.
+            this.needsAttention('dial-plan', `dial plan ${change.dialPlan} is not granted: the tenant's dial plans could not be synced (${unsynced})`);
+            return true;
+          }
           if (!this.ms.bridge) {
             this.needsAttention('dial-plan', 'the Teams admin bridge is not configured: dial plans cannot be granted');
             return true;
@@ -342,6 +349,7 @@ class Run {
           await this.ms.bridge.grantPolicy(userId, DIAL_PLAN_POLICY_TYPE, change.dialPlan);
           this.step('dial-plan', 'ok', change.dialPlan);
           return true;
+        }
         case 'groups':
           for (const g of change.add) await tenant.addGroupMember(g, userId);
           for (const g of change.remove) await tenant.removeGroupMember(g, userId);
@@ -361,6 +369,13 @@ class Run {
       }
       throw error;
     }
+  }
+
+  /** Why the customer's last sync did not read its dial plans (failed or skipped), if it did not. */
+  private async dialPlansUnsynced(): Promise<string | undefined> {
+    const outcome = await this.deps.storage.syncState.get<CatalogOutcomeRecord>(this.ctx.customer.id, catalogOutcomeKey('dialPlans'));
+    const o = outcome?.value;
+    return o && (o.status === 'failed' || o.status === 'skipped') ? `${o.status}: ${o.reason ?? 'no reason recorded'}` : undefined;
   }
 
   private stop(step: string, reason: string): false {

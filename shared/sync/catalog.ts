@@ -60,6 +60,8 @@ export interface CatalogSyncResult {
   heldReason?: string;
   /** Set when the type could not be read (no Teams admin bridge configured). */
   skipped?: string;
+  /** Set when reading or storing the type failed after its retries: the reason. */
+  failed?: string;
 }
 
 export async function syncCatalogType(

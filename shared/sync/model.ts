@@ -31,7 +31,30 @@ export function addCounts(a: EntityCounts, b: Partial<EntityCounts>): EntityCoun
 }
 
 export type SyncTrigger = 'schedule' | 'operator' | 'onboarding' | 'notification';
-export type RunStatus = 'running' | 'succeeded' | 'held' | 'failed';
+/** `partial`: some entity type failed and another synced; `failed`: none synced. */
+export type RunStatus = 'running' | 'succeeded' | 'held' | 'partial' | 'failed';
+
+/** What one entity type did in a run; each stands alone, so one that fails leaves the others whole. */
+export interface EntityOutcome {
+  status: 'running' | 'succeeded' | 'held' | 'skipped' | 'failed';
+  /** Why it failed, was skipped, or holds deletions. */
+  reason?: string;
+}
+
+export const runningEntities = (): Record<EntityType, EntityOutcome> =>
+  Object.fromEntries(ENTITY_TYPES.map((t) => [t, { status: 'running' }])) as Record<EntityType, EntityOutcome>;
+
+/**
+ * The run's status from its entity types: failed when none synced and one failed, partial when one failed
+ * and another synced, held when deletions wait for an operator, succeeded otherwise (skipped types, with
+ * their reason, do not fail a run).
+ */
+export function runStatusOf(entities: Record<EntityType, EntityOutcome>): Exclude<RunStatus, 'running'> {
+  const outcomes = Object.values(entities);
+  const synced = outcomes.filter((e) => e.status === 'succeeded' || e.status === 'held').length;
+  if (outcomes.some((e) => e.status === 'failed' || e.status === 'running')) return synced > 0 ? 'partial' : 'failed';
+  return outcomes.some((e) => e.status === 'held') ? 'held' : 'succeeded';
+}
 
 /** One run of a sync, as operators see it. */
 export interface SyncRun {
@@ -45,6 +68,8 @@ export interface SyncRun {
   startedAt: string;
   finishedAt?: string;
   counts: Record<EntityType, EntityCounts>;
+  /** What each entity type did: succeeded, held, skipped or failed, with the reason. */
+  entities: Record<EntityType, EntityOutcome>;
   /** Why a delta run became a full resync (an expired or reset delta token). */
   resync?: string;
   /** Why deletions were held; an operator may allow them. */
@@ -121,3 +146,21 @@ export function runAsSeen(run: SyncRun, instance: RunInstance | undefined): Sync
     : `its orchestration ended (${instance.runtimeStatus}) before the run was finished`;
   return { ...run, status: 'failed', errors: [...run.errors, why] };
 }
+
+/** A run recorded before entity outcomes were kept reads with outcomes taken from its status. */
+export function withEntityOutcomes(run: SyncRun): SyncRun {
+  if (run.entities) return run;
+  const status: EntityOutcome['status'] = run.status === 'running' ? 'running' : run.status === 'failed' ? 'failed' : 'succeeded';
+  return { ...run, entities: Object.fromEntries(ENTITY_TYPES.map((t) => [t, { status }])) as Record<EntityType, EntityOutcome> };
+}
+
+/**
+ * The last run's outcome for a catalog type, kept in the customer's sync state so provisioning can say why
+ * an item it needs (a dial plan) is missing: the type failed or was skipped, and the reason.
+ */
+export interface CatalogOutcomeRecord extends EntityOutcome {
+  runId: string;
+  at: string;
+}
+
+export const catalogOutcomeKey = (type: Exclude<EntityType, 'users'>): string => `catalogOutcome:${type}`;

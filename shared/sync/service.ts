@@ -13,10 +13,16 @@ import {
   DEFAULT_SYNCS,
   ENTITY_TYPES,
   runAsSeen,
+  runningEntities,
+  runStatusOf,
   SYNC_KINDS,
+  withEntityOutcomes,
+  catalogOutcomeKey,
+  type CatalogOutcomeRecord,
   syncInstanceId,
   zeroCounts,
   type EntityCounts,
+  type EntityOutcome,
   type EntityType,
   type RunInstance,
   type SyncDefinition,
@@ -54,6 +60,7 @@ export const PULL_SYNC = 'pullSync';
 export const PULL_USERS = 'pullUsers';
 export const PULL_USER_PAGES = 'pullUserPages';
 export const PULL_TEAMS_PAGES = 'pullTeamsPages';
+export const PULL_CATALOG = 'pullCatalog';
 export const CATALOG_TYPES: readonly CatalogType[] = ['dialPlans', 'policies', 'licenses'];
 
 export class SyncRefused extends Error {
@@ -94,6 +101,8 @@ export interface UsersStart {
 export interface UsersFamilyResult {
   counts: EntityCounts;
   handedOff: number;
+  /** Set when the users family could not finish (after its retries): what it did so far stays counted. */
+  failed?: string;
   deltaLink?: string;
   heldReason?: string;
   /** Set when the delta link was refused: the parent starts a full resync. */
@@ -244,15 +253,27 @@ function newRun(input: StartSyncInput, startedAt: string): SyncRun {
     status: 'running',
     startedAt,
     counts: Object.fromEntries(ENTITY_TYPES.map((t) => [t, zeroCounts()])) as Record<EntityType, EntityCounts>,
+    entities: runningEntities(),
     handedOff: 0,
     errors: [],
   };
 }
 
 export async function catalogActivity(deps: SyncDeps, input: { customerId: string; runId: string; type: CatalogType }): Promise<CatalogSyncResult> {
-  const microsoft = await deps.microsoft.forCustomer(input.customerId);
-  const rules = await handOffRules(deps.storage, input.customerId);
-  const result = await syncCatalogType({ ...input, threshold: rules.settings.deleteThresholds[input.type] }, microsoft, deps.catalog, deps.pending);
+  // Each attempt's outcome is kept at once, so provisioning can say why an item it needs (a dial plan) is
+  // missing while the run still retries.
+  const record = (outcome: EntityOutcome) =>
+    deps.storage.syncState.put<CatalogOutcomeRecord>(input.customerId, catalogOutcomeKey(input.type), { ...outcome, runId: input.runId, at: now(deps).toISOString() });
+  let result: CatalogSyncResult;
+  try {
+    const microsoft = await deps.microsoft.forCustomer(input.customerId);
+    const rules = await handOffRules(deps.storage, input.customerId);
+    result = await syncCatalogType({ ...input, threshold: rules.settings.deleteThresholds[input.type] }, microsoft, deps.catalog, deps.pending);
+  } catch (err) {
+    await record({ status: 'failed', reason: (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 500) }).catch(() => undefined);
+    throw err;
+  }
+  await record(catalogOutcome(result, undefined));
   await deps.runs.saveProgress(input.customerId, input.runId, input.type, result.counts);
   return result;
 }
@@ -325,44 +346,73 @@ export interface FinishInput {
  */
 export async function finishRun(deps: SyncDeps, input: FinishInput): Promise<SyncRun> {
   const { customerId, runId } = input.begin;
-  const run = await deps.runs.get(customerId, runId);
-  if (!run) throw new Error(`sync run ${runId} of customer ${customerId} has no record; beginRun creates it`);
-  if (run.status !== 'running') return run;
+  const stored = await deps.runs.get(customerId, runId);
+  if (!stored) throw new Error(`sync run ${runId} of customer ${customerId} has no record; beginRun creates it`);
+  if (stored.status !== 'running') return stored;
+  const run = withEntityOutcomes(stored);
   const progress = await deps.runs.progress(customerId, runId);
   for (const t of ENTITY_TYPES) run.counts[t] = progress[t] ?? run.counts[t];
-  if (input.users) run.counts.users = input.users.counts;
+  // A failed users family keeps the progress its pages recorded, which counts more than it could return.
+  if (input.users && !input.users.failed) run.counts.users = input.users.counts;
   CATALOG_TYPES.forEach((type, i) => {
     const r = input.catalog[i];
     if (r) run.counts[type] = r.counts;
-    if (r?.skipped) run.errors.push(`${type} not synced: ${r.skipped}`);
+    run.entities[type] = catalogOutcome(r, input.error);
   });
+  run.entities.users = usersOutcome(input.users, input.error);
+  for (const t of ENTITY_TYPES) {
+    const e = run.entities[t];
+    if (e.status === 'skipped') run.errors.push(`${t} not synced: ${e.reason}`);
+    if (e.status === 'failed') run.errors.push(`${t} failed: ${e.reason}`);
+  }
   if (input.resync) {
     run.mode = 'full';
     run.resync = input.resync;
   }
   run.handedOff = input.users?.handedOff ?? 0;
-  const held = [input.users?.heldReason, ...input.catalog.map((c) => c?.heldReason)].filter((r): r is string => Boolean(r));
-  if (input.error) run.errors.push(input.error);
-  if (input.users?.deltaLink) await deps.storage.syncState.put(customerId, DELTA_LINK_KEY, input.users.deltaLink);
-  if (input.users) {
+  const held = ENTITY_TYPES.map((t) => run.entities[t]).filter((e) => e.status === 'held').map((e) => e.reason ?? '');
+  if (input.error && !run.errors.some((e) => e.endsWith(input.error!))) run.errors.push(input.error);
+  // The users family's state is kept only from a complete read: a failed one leaves the next run to redo it.
+  const usersComplete = run.entities.users.status === 'succeeded' || run.entities.users.status === 'held';
+  if (usersComplete && input.users?.deltaLink) await deps.storage.syncState.put(customerId, DELTA_LINK_KEY, input.users.deltaLink);
+  if (usersComplete && input.users) {
     const c = input.users.counts;
     // The count before this run is the one its beginning read, so a repeat computes the same value.
     const previous = input.begin.userCount ?? (await deps.storage.syncState.get<number>(customerId, USER_COUNT_KEY))?.value ?? 0;
     const count = run.mode === 'full' ? c.added + c.changed + c.unchanged : Math.max(0, previous + c.added - c.deleted);
     await deps.storage.syncState.put(customerId, USER_COUNT_KEY, count);
   }
-  run.status = input.error ? 'failed' : held.length > 0 ? 'held' : 'succeeded';
+  run.status = runStatusOf(run.entities);
   if (held.length > 0) run.heldReason = held.join('; ');
   run.finishedAt = now(deps).toISOString();
   await deps.runs.save(run);
   return run;
 }
 
+function catalogOutcome(r: CatalogSyncResult | undefined, error: string | undefined): EntityOutcome {
+  if (!r) return { status: 'failed', reason: error ?? 'the run ended before this type was read' };
+  if (r.failed) return { status: 'failed', reason: r.failed };
+  if (r.skipped) return { status: 'skipped', reason: r.skipped };
+  if (r.heldReason) return { status: 'held', reason: r.heldReason };
+  return { status: 'succeeded' };
+}
+
+function usersOutcome(users: UsersFamilyResult | undefined, error: string | undefined): EntityOutcome {
+  if (!users) return { status: 'failed', reason: error ?? 'the run ended before users were read' };
+  if (users.failed) return { status: 'failed', reason: users.failed };
+  if (users.heldReason) return { status: 'held', reason: users.heldReason };
+  return { status: 'succeeded' };
+}
+
 /** The staging re-check: every staged user goes through provisioning again (its run id dates the cause). */
 export async function recheckStaged(deps: SyncDeps, input: StartSyncInput): Promise<{ rechecked: number }> {
   const { sent } = await recheckStagedUsers({ storage: deps.storage, queue: deps.queue, now: deps.now }, input.customerId);
   const run = (await deps.runs.get(input.customerId, input.runId)) ?? newRun(input, now(deps).toISOString());
-  await deps.runs.save({ ...run, status: 'succeeded', handedOff: sent, finishedAt: now(deps).toISOString() });
+  // A re-check reads nothing from the tenant: only its users' provisioning is redone.
+  const entities = Object.fromEntries(
+    ENTITY_TYPES.map((t) => [t, t === 'users' ? { status: 'succeeded' } : { status: 'skipped', reason: 'a staging re-check reads nothing from the tenant' }]),
+  ) as Record<EntityType, EntityOutcome>;
+  await deps.runs.save({ ...run, entities, status: 'succeeded', handedOff: sent, finishedAt: now(deps).toISOString() });
   return { rechecked: sent };
 }
 
@@ -390,13 +440,15 @@ export async function allowHeldDeletions(deps: SyncDeps, customerId: string): Pr
     applied[type] = ids.length;
   }
   for (const runId of new Set(held.map((d) => d.runId))) {
-    const run = await deps.runs.get(customerId, runId);
-    if (!run) continue;
+    const stored = await deps.runs.get(customerId, runId);
+    if (!stored) continue;
+    const run = withEntityOutcomes(stored);
     for (const t of ENTITY_TYPES) {
       const n = held.filter((d) => d.runId === runId && d.entityType === t).length;
       run.counts[t] = { ...run.counts[t], held: run.counts[t].held - n, deleted: run.counts[t].deleted + n };
+      if (n > 0 && run.entities[t].status === 'held') run.entities[t] = { status: 'succeeded' };
     }
-    run.status = 'succeeded';
+    run.status = runStatusOf(run.entities);
     run.errors.push(`held deletions allowed by an operator at ${now(deps).toISOString()}`);
     await deps.runs.save(run);
   }
@@ -409,7 +461,7 @@ export async function runStatus(deps: SyncDeps & { orchestrations: Orchestration
   if (!first) throw new NotFoundError(`sync run "${runId}" of customer "${customerId}" does not exist`);
   // The orchestration is read before the record: a record read after an ended orchestration is final.
   const instance = await runInstance(deps, customerId, first.kind);
-  const run = runAsSeen((await deps.runs.get(customerId, runId)) ?? first, instance);
+  const run = runAsSeen(withEntityOutcomes((await deps.runs.get(customerId, runId)) ?? first), instance);
   if (run.status === 'running') {
     const progress = await deps.runs.progress(customerId, runId);
     for (const t of ENTITY_TYPES) run.counts[t] = progress[t] ?? run.counts[t];
@@ -421,5 +473,5 @@ export async function runStatus(deps: SyncDeps & { orchestrations: Orchestration
 export async function listRuns(deps: SyncDeps & { orchestrations: Orchestrations }, customerId: string, top: number): Promise<SyncRun[]> {
   const instances = new Map(await Promise.all(SYNC_KINDS.map(async (kind) => [kind, await runInstance(deps, customerId, kind)] as const)));
   const runs = await deps.runs.list(customerId, top);
-  return runs.map((run) => runAsSeen(run, instances.get(run.kind)));
+  return runs.map((run) => runAsSeen(withEntityOutcomes(run), instances.get(run.kind)));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ENTITY_TYPES, runAsSeen, zeroCounts, type SyncRun } from '../../shared/sync/model';
+import { ENTITY_TYPES, runAsSeen, runningEntities, zeroCounts, type SyncRun } from '../../shared/sync/model';
 
 const run = (status: SyncRun['status']): SyncRun => ({
   customerId: 'c',
@@ -11,6 +11,7 @@ const run = (status: SyncRun['status']): SyncRun => ({
   startedAt: '2026-01-01T00:00:00.000Z',
   finishedAt: status === 'running' ? undefined : '2026-01-01T00:01:00.000Z',
   counts: Object.fromEntries(ENTITY_TYPES.map((t) => [t, zeroCounts()])) as SyncRun['counts'],
+  entities: runningEntities(),
   handedOff: 0,
   errors: [],
 });
