@@ -71,6 +71,18 @@ const userSchema = z.object({
   number: z.string().optional(),
   alsoMatchedSites: z.array(z.string()).optional(),
   syncedAt: z.string().optional(),
+  removed: z.object({ kind: z.literal('soft'), at: z.string() }).optional().describe('Set while the user is soft-deleted in Microsoft (restorable)'),
+  teams: z
+    .object({
+      present: z.boolean(),
+      enterpriseVoice: z.boolean(),
+      numbers: z.array(z.string()),
+      accountType: z.string().nullable(),
+      featureTypes: z.array(z.string()),
+      policies: z.record(z.string(), z.string()),
+    })
+    .optional()
+    .describe("The user's Teams side as the sync last saw it"),
   lastTransactionId: z.string().optional(),
 });
 const userPage = z.object({ items: z.array(userSchema), continuation: z.string().optional() });

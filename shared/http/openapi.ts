@@ -134,7 +134,11 @@ export function openApiDocument(info: OpenApiInfo, routePrefix = 'api'): JsonSch
       responses[status] = {
         description: r.description,
         ...(r.headers ? { headers: Object.fromEntries(r.headers.map((h) => [h, { schema: { type: 'string' } }])) } : {}),
-        ...(r.schema ? { content: { 'application/json': { schema: jsonSchemaOf(r.schema, 'output') } } } : {}),
+        ...(r.schema
+          ? { content: { 'application/json': { schema: jsonSchemaOf(r.schema, 'output') } } }
+          : Number(status) >= 400
+            ? { content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } }
+            : {}),
       };
     }
     const problems = [400, 500];

@@ -168,9 +168,10 @@ async function invokeHttp(method, route) {
       responses[r] = await invokeHttp(method.toUpperCase(), route);
     }
   }
-  process.stdout.write(JSON.stringify({ entryPoints, functions, error: app.blockingAppStartError, responses, programmingModel: app.programmingModel && `${app.programmingModel.name}@${app.programmingModel.version}` }));
-  // Timers and clients the app opened at load time must not keep a worker from answering.
-  process.exit(0);
+  const out = JSON.stringify({ entryPoints, functions, error: app.blockingAppStartError, responses, programmingModel: app.programmingModel && `${app.programmingModel.name}@${app.programmingModel.version}` });
+  // Exit once the whole answer is written (a pipe takes it in chunks): timers and clients the app opened at
+  // load time must not keep the process alive.
+  process.stdout.write(out, () => process.exit(0));
 })().catch((err) => {
   process.stderr.write(String((err && err.stack) || err));
   process.exit(1);
