@@ -147,6 +147,25 @@ export interface UnassignNumberRequest {
   userId?: string;
 }
 
+/**
+ * A number assignment Microsoft accepted and finishes on its own (seconds). Its outcome is read later, many
+ * at once, rather than polled while the user waits.
+ */
+export interface NumberOperation {
+  kind: 'assign' | 'unassign';
+  /** E.164, as sent. */
+  number: string;
+  userId: string;
+  /** Where Microsoft reports the operation; absent when the write applied at once or its reply was lost (the number's own state tells then). */
+  location?: string;
+}
+
+export type NumberOperationOutcome =
+  | { status: 'pending' }
+  | { status: 'succeeded' }
+  /** `notApplied`: the number shows the write never took effect (a lost request): sending it again is safe. */
+  | { status: 'failed'; reason: string; notApplied?: boolean };
+
 export interface LicenseChange {
   add: Array<{ skuId: string; disabledPlans?: string[] }>;
   remove: string[];
@@ -243,6 +262,13 @@ export interface MicrosoftTenant extends PagedMicrosoftReads {
    */
   assignNumber(request: AssignNumberRequest): Promise<void>;
   unassignNumber(request: UnassignNumberRequest): Promise<void>;
+  /**
+   * Sends assignNumber and returns once Microsoft accepted it, without waiting for the operation; a lost
+   * reply is settled by the number's state, never by sending blindly again.
+   */
+  startAssignNumber(request: AssignNumberRequest): Promise<NumberOperation>;
+  /** Where each operation stands, in the order given: read in $batch requests of up to 20 operations. */
+  numberOperationOutcomes(operations: readonly NumberOperation[]): Promise<NumberOperationOutcome[]>;
   /** Graph policy assignment (TeamsCallingPolicy, TeamsMeetingPolicy, …); the name is resolved to its id. */
   assignTeamsPolicy(userId: string, policyType: string, policyName: string): Promise<void>;
   /** Several policy types for one user in one request (Graph takes a list of assignments). */

@@ -242,6 +242,41 @@ describe('Teams', () => {
     expect((await tenant.getNumberAssignment(free.telephoneNumber))?.assignmentTargetId).toBeNull();
   });
 
+  it('starts assignments without waiting, then reads their outcomes many to a request', async () => {
+    const tenant = createMicrosoftTenant(config, settings, options());
+    const phone = demo.teamsUserConfigurations.filter((c) => c.featureTypes.includes('PhoneSystem')).slice(-3);
+    const free = demo.numberAssignments.filter((n) => !n.assignmentTargetId && n.numberType === 'directRouting').slice(-3);
+    const taken = demo.numberAssignments.find((n) => n.assignmentTargetId && n.numberType === 'directRouting' && !phone.some((p) => p.id === n.assignmentTargetId))!;
+    const started = [
+      await tenant.startAssignNumber({ userId: phone[0].id, number: free[0].telephoneNumber, numberType: 'directRouting' }),
+      await tenant.startAssignNumber({ userId: phone[1].id, number: free[1].telephoneNumber, numberType: 'directRouting' }),
+      await tenant.startAssignNumber({ userId: phone[2].id, number: taken.telephoneNumber, numberType: 'directRouting' }),
+    ];
+    // A write whose reply is lost: Teams never saw it, and the number says so once asked.
+    emulator.control.setFaults({ rules: [{ route: 'POST /admin/teams/telephoneNumberManagement/numberAssignments/assignNumber', status: 504, times: 1 }] });
+    started.push(await tenant.startAssignNumber({ userId: phone[2].id, number: free[2].telephoneNumber, numberType: 'directRouting' }));
+    emulator.control.clearFaults();
+    expect(started.map((s) => s.location !== undefined)).toEqual([true, true, true, false]);
+
+    emulator.control.resetCounters();
+    let outcomes = await tenant.numberOperationOutcomes(started);
+    for (let i = 0; i < 50 && outcomes.some((o) => o.status === 'pending'); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      outcomes = await tenant.numberOperationOutcomes(started);
+    }
+    expect(outcomes).toEqual([
+      { status: 'succeeded' },
+      { status: 'succeeded' },
+      { status: 'failed', reason: expect.stringMatching(/already been assigned/) },
+      { status: 'failed', reason: expect.any(String), notApplied: true },
+    ]);
+    // Each round: one $batch for the three operations, one for the number read instead.
+    const counters = emulator.control.counters();
+    expect(counters.requests.batch % 2).toBe(0);
+    expect(counters.requests['teams.operations.get']).toBe(3 * (counters.requests.batch / 2));
+    for (const [i, n] of free.slice(0, 2).entries()) await tenant.unassignNumber({ number: n.telephoneNumber, numberType: 'directRouting', userId: phone[i].id });
+  });
+
   it('reports a failed assignment with Microsoft’s reason', async () => {
     const tenant = createMicrosoftTenant(config, settings, options());
     const taken = demo.numberAssignments.find((n) => n.assignmentTargetId && n.numberType === 'directRouting')!;

@@ -29,7 +29,10 @@ import {
   type UsersPage,
   type UnassignNumberRequest,
   type UsersDeltaPage,
+  type NumberOperation,
+  type NumberOperationOutcome,
 } from '../../ports/microsoft';
+import { batchPath, numberStatePath, outcomeOfNumber, outcomeOfOperation } from './numberOperations';
 import { readErrorBody, toMicrosoftError, type FailureContext } from './errors';
 import {
   GROUP_SELECT,
@@ -384,6 +387,56 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
       if (request.userId !== undefined && state.assignmentTargetId !== request.userId) return 'done';
       return 'notApplied';
     });
+  }
+
+  async startAssignNumber(request: AssignNumberRequest): Promise<NumberOperation> {
+    const body: Json = { telephoneNumber: request.number, assignmentTargetId: request.userId, numberType: request.numberType };
+    if (request.assignmentCategory) body.assignmentCategory = request.assignmentCategory;
+    if (request.locationId) body.locationId = request.locationId;
+    const started: NumberOperation = { kind: 'assign', number: request.number, userId: request.userId };
+    let response: Response;
+    try {
+      response = await this.requestRaw({ method: 'POST', url: `${NUMBERS}/assignNumber`, body, operation: 'assign number', idempotent: false });
+    } catch (error) {
+      // The reply was lost: whether the write took effect is read from the number once Teams has had the
+      // time to finish it, not guessed now (a queued operation does not show yet).
+      if (error instanceof GraphTransientError && error.mayHaveApplied) return started;
+      throw error;
+    }
+    const location = response.headers.get('location');
+    await response.arrayBuffer().catch(() => undefined);
+    return response.status === 202 && location ? { ...started, location } : started;
+  }
+
+  async numberOperationOutcomes(operations: readonly NumberOperation[]): Promise<NumberOperationOutcome[]> {
+    const outcomes = new Array<NumberOperationOutcome | undefined>(operations.length);
+    // First each operation where Microsoft reports it; one that is gone (404) is read from its number.
+    let byNumber: number[] = [];
+    const withLocation = operations.map((op, index) => index).filter((index) => operations[index].location);
+    for (let i = 0; i < withLocation.length; i += 20) {
+      const chunk = withLocation.slice(i, i + 20);
+      const replies = await this.batch(chunk.map((index) => ({ method: 'GET' as const, url: batchPath(operations[index].location!) })), 'check number operations');
+      replies.forEach((reply, k) => {
+        const index = chunk[k];
+        if (reply.status === 404) byNumber.push(index);
+        else if (reply.status >= 200 && reply.status < 300) outcomes[index] = outcomeOfOperation(reply.body);
+        else throw toMicrosoftError({ status: reply.status, ...readErrorBody(reply.body), headers: new Headers(reply.headers) }, { operation: 'check number operation' });
+      });
+    }
+    byNumber = [...byNumber, ...operations.map((op, index) => index).filter((index) => !operations[index].location)];
+    for (let i = 0; i < byNumber.length; i += 20) {
+      const chunk = byNumber.slice(i, i + 20);
+      const replies = await this.batch(chunk.map((index) => ({ method: 'GET' as const, url: numberStatePath(operations[index].number) })), 'check numbers');
+      replies.forEach((reply, k) => {
+        const index = chunk[k];
+        if (reply.status < 200 || reply.status >= 300) {
+          throw toMicrosoftError({ status: reply.status, ...readErrorBody(reply.body), headers: new Headers(reply.headers) }, { operation: 'check number' });
+        }
+        const first = asArray((reply.body as Json | null)?.value)[0];
+        outcomes[index] = outcomeOfNumber(operations[index], first ? toNumberAssignment(first) : null);
+      });
+    }
+    return outcomes.map((o) => o ?? { status: 'pending' });
   }
 
   async assignTeamsPolicy(userId: string, policyType: string, policyName: string): Promise<void> {
