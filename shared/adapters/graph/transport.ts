@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 
 export interface TransportRequest {
   method: string;
@@ -37,8 +37,10 @@ export function createTransport(options: TransportOptions = {}): { send: Transpo
   const httpsAgent = new https.Agent({
     keepAlive: true,
     maxSockets,
-    // Adding to the defaults, not replacing them: real Graph keeps working when a CA file is set.
-    ...(options.ca ? { ca: [...rootCertificates, options.ca] } : {}),
+    // Adding to the defaults, not replacing them: real Graph keeps working when a CA file is set. One
+    // secure context for every connection: a `ca` list would be parsed again for each new connection and
+    // joined into the pool key on every request.
+    ...(options.ca ? { secureContext: createSecureContext({ ca: [...rootCertificates, options.ca] }) } : {}),
   });
   const httpAgent = new http.Agent({ keepAlive: true, maxSockets });
 
