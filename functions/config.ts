@@ -184,6 +184,7 @@ const effectiveSchema = z.object({
   addSyncCriteriaId: z.string().optional(),
   updateSyncCriteriaId: z.string().optional(),
   preventDuplicateNumbers: z.boolean(),
+  flowThroughDisabledAndGuests: z.boolean(),
   numberCoolingDays: z.number(),
   deleteThresholds: z.record(z.string(), z.object({ maxCount: z.number().nullable(), maxShare: z.number().nullable() })),
 });

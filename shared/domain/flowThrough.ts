@@ -32,3 +32,14 @@ function usableCriteria(entry: FlowThroughEntry, criteriaById: ReadonlyMap<strin
   const c = criteriaById.get(entry.criteriaId);
   return c && c.usage === 'Flow Through Provisioning' ? c : undefined;
 }
+
+/**
+ * Why a user stays at customer level instead of flowing through: a disabled account or a guest, unless the
+ * global setting lets them through. Undefined when the user may flow through.
+ */
+export function flowThroughExclusion(attributes: UserAttributes, allowDisabledAndGuests: boolean): string | undefined {
+  if (allowDisabledAndGuests) return undefined;
+  if (attributes.accountEnabled === false) return 'the account is disabled: disabled accounts stay at customer level (global setting flowThroughDisabledAndGuests)';
+  if (typeof attributes.userType === 'string' && attributes.userType.toLowerCase() === 'guest') return 'a guest: guests stay at customer level (global setting flowThroughDisabledAndGuests)';
+  return undefined;
+}

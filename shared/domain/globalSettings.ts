@@ -14,6 +14,8 @@ export interface EffectiveGlobalSettings {
   addSyncCriteriaId?: string;
   updateSyncCriteriaId?: string;
   preventDuplicateNumbers: boolean;
+  /** Disabled accounts and guests flow through like members (off: they stay at customer level, with the reason). */
+  flowThroughDisabledAndGuests: boolean;
   numberCoolingDays: number;
   deleteThresholds: Record<SyncEntityType, DeleteThreshold>;
 }
@@ -24,6 +26,7 @@ export const DEFAULT_GLOBAL_SETTINGS: EffectiveGlobalSettings = {
   addSync: false,
   updateSync: false,
   preventDuplicateNumbers: false,
+  flowThroughDisabledAndGuests: false,
   numberCoolingDays: 30,
   deleteThresholds: {
     users: { maxCount: 50, maxShare: 0.1 },
@@ -48,6 +51,7 @@ export function resolveGlobalSettings(
     r.addSync = tri(level.addSync, r.addSync);
     r.updateSync = tri(level.updateSync, r.updateSync);
     r.preventDuplicateNumbers = tri(level.preventDuplicateNumbers, r.preventDuplicateNumbers);
+    r.flowThroughDisabledAndGuests = tri(level.flowThroughDisabledAndGuests, r.flowThroughDisabledAndGuests);
     if (level.addSyncCriteriaId !== undefined) r.addSyncCriteriaId = level.addSyncCriteriaId;
     if (level.updateSyncCriteriaId !== undefined) r.updateSyncCriteriaId = level.updateSyncCriteriaId;
     if (level.numberCoolingDays !== undefined) r.numberCoolingDays = level.numberCoolingDays;

@@ -8,6 +8,7 @@ export * from './flowThrough';
 export * from './globalSettings';
 export * from './numbers';
 export * from './plan';
+export * from './lines';
 export * from './reconcile';
 export * from './user';
 export * from './canonicalJson';

@@ -304,6 +304,9 @@ export const globalSettingsSchema = z.object({
   addSyncCriteriaId: idSchema.optional(),
   updateSyncCriteriaId: idSchema.optional(),
   preventDuplicateNumbers: triStateSchema.default('inherit'),
+  /** Whether disabled accounts and guests flow through like members; by default they stay at customer level. */
+  flowThroughDisabledAndGuests: triStateSchema.optional(),
+  /** Days a released number cools before it is Available again. */
   numberCoolingDays: z.number().int().min(0).max(3650).optional(),
   deleteThresholds: z.partialRecord(syncEntityTypeSchema, deleteThresholdSchema).default({}),
 });

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { AttributeValue } from './criteria';
+import type { WantedLine } from './lines';
 
 /** The Microsoft user attributes the sync stores (Graph names). */
 export const SYNCED_USER_FIELDS = [
@@ -37,7 +38,14 @@ export type UserState =
   | { kind: 'at-customer'; /** Why placement left the user here, when it ran. */ reason?: string }
   | { kind: 'at-site'; siteId: string }
   | { kind: 'provisioned'; siteId: string; profileId: string }
-  | { kind: 'staged'; siteId: string; profileId: string; /** ISO instant. */ since: string }
+  | {
+      kind: 'staged';
+      siteId: string;
+      profileId: string;
+      /** ISO instant. */ since: string;
+      /** The line chosen for the user (an operator's explicit number, or the next available), given once Teams knows the user. */
+      line?: WantedLine;
+    }
   | { kind: 'needs-attention'; reason: string; siteId?: string };
 
 export type UserStateKind = UserState['kind'];

@@ -140,6 +140,10 @@ export interface AllocationRequest {
   userId: string;
   lineType?: NumberType;
   now: Date;
+  /** Prevent duplicate numbers is on: numbers flagged duplicate are passed over. */
+  refuseDuplicates?: boolean;
+  /** Numbers not to offer (found held in Microsoft by someone else during this step). */
+  skip?: readonly string[];
 }
 
 export interface NumberInventoryRepository {
@@ -148,6 +152,13 @@ export interface NumberInventoryRepository {
   listRanges(customerId: string): Promise<NumberRange[]>;
   get(scope: NumberScope, number: string): Promise<Versioned<NumberEntry> | undefined>;
   list(scope: NumberScope): Promise<Versioned<NumberEntry>[]>;
+  /** Every inventory of the customer (its own and every site's), in one scan. */
+  listAll(customerId: string): Promise<Versioned<NumberEntry>[]>;
+  /**
+   * Read-modify-write of one number with If-Match, read again and retried on a lost race. `change` returns
+   * undefined for "no change" and may throw to refuse. @throws NotFoundError when the number is not in the scope.
+   */
+  update(scope: NumberScope, number: string, change: (entry: NumberEntry) => NumberEntry | undefined): Promise<Versioned<NumberEntry>>;
   /**
    * Assigns the next available Microsoft number (site first, then customer) to the user, safely under any
    * number of concurrent callers: each number is taken with a conditional write, the loser moves on to the
@@ -155,11 +166,14 @@ export interface NumberInventoryRepository {
    */
   allocateNext(request: AllocationRequest): Promise<AllocationResult>;
   /**
-   * Assigns a given number (Quick User, explicit line). @throws ConflictError when it is not available,
-   * NotFoundError when it is not in the scope's inventory.
+   * Assigns a given number (Quick User, explicit line), or confirms one reserved for the user.
+   * @throws ConflictError when it is not available, NotFoundError when it is not in the scope's inventory.
    */
-  assign(scope: NumberScope, number: string, userId: string, now: Date): Promise<Versioned<NumberEntry>>;
-  /** Releases a user's number into cooling for `coolingDays`. No-op when the user does not hold it. */
+  assign(scope: NumberScope, number: string, userId: string, now: Date, options?: { refuseDuplicates?: boolean }): Promise<Versioned<NumberEntry>>;
+  /**
+   * Releases a user's number into cooling for `coolingDays` (a number only reserved for the user is available
+   * at once). No-op when the user does not hold it.
+   */
   release(scope: NumberScope, number: string, userId: string, now: Date, coolingDays: number): Promise<void>;
   /**
    * Records a number a user already holds in Microsoft (sync, overbuild). With prevent-duplicate-numbers off

@@ -9,20 +9,27 @@
  *   current state (every step is checked against it before writing).
  * - Transient failures (throttled, 5xx, an operation still running) schedule the same cause again with
  *   backoff as a new message and complete the current one; after `maxAttempts` the user needs attention.
- * - Permanent failures leave the user in needs-attention with the reason. A number that cannot be taken
- *   (duplicate, none left, refused by Teams) fails only the number step: the user is still provisioned.
+ * - Permanent failures leave the user in needs-attention with the reason. A user whose profile needs a line
+ *   and who holds none at the end is never `provisioned`: it needs attention, with the number step's reason.
+ *   A number that turns out held by someone else in Microsoft is recorded as theirs and the next is taken.
+ *   A number the user already holds that prevent duplicate numbers refuses fails only the number step.
  */
 import { createHash } from 'node:crypto';
 import {
   chooseProfile,
+  flowThroughExclusion,
   lineRequirement,
+  missingLine,
   newTransactionId,
+  numberStepAction,
   place,
   planProvisioning,
+  requiresLine,
   siteOf,
   transactionOutcome,
   type LineRequirement,
   type MicrosoftUserState,
+  type NumberEntry,
   type NumberType,
   type Placement,
   type ProvisioningChange,
@@ -30,8 +37,14 @@ import {
   type TransactionKind,
   type TransactionStep,
   type UserProfile,
+  type SiteDefaults,
   type UserRecord,
   type UserState,
+  type WantedLine,
+  canAssignTo,
+  CUSTOMER_INVENTORY,
+  inventoryName,
+  reserveForUser,
 } from '../domain';
 import {
   GraphInvalidRequestError,
@@ -40,7 +53,7 @@ import {
   MicrosoftError,
   OperationFailedError,
 } from '../ports/microsoft';
-import { ConcurrencyError, ConflictError, DuplicateNumberError, NotFoundError, type Versioned } from '../ports/storage';
+import { ConcurrencyError, ConflictError, DuplicateNumberError, NotFoundError, type NumberScope, type Versioned } from '../ports/storage';
 import { customerContext, CustomerNotFoundError, macrosOf, placementFor, type CustomerContext } from './customerContext';
 import { provisionMessageId, type ProvisionUserMessage } from './messages';
 import { fromMicrosoftNumberType, microsoftUserState, normalizedPolicies, toMicrosoftNumberType, DIAL_PLAN_POLICY_TYPE } from './microsoftState';
@@ -53,6 +66,16 @@ export type ProvisionResult =
   | { kind: 'retry-scheduled'; transactionId: string; attempt: number; at: string; reason: string };
 
 const DEFAULT_LINE_TYPE: NumberType = 'DirectRouting';
+/** Numbers tried for one user in one pass before the step gives up (each found held in Microsoft by someone else). */
+const MAX_NUMBER_TRIES = 5;
+
+function describeInventory(name: string): string {
+  return name === CUSTOMER_INVENTORY ? 'the customer' : `site ${name}`;
+}
+
+function scopeOf(entry: Pick<NumberEntry, 'customerId' | 'siteId'>): NumberScope {
+  return { customerId: entry.customerId, ...(entry.siteId !== undefined ? { siteId: entry.siteId } : {}) };
+}
 
 /** The transaction a message (and its repeats and retries) is recorded under. */
 export function transactionIdFor(message: ProvisionUserMessage): string {
@@ -65,6 +88,8 @@ export function transactionIdFor(message: ProvisionUserMessage): string {
 interface Intent {
   kind: TransactionKind;
   placement: Placement;
+  /** The user stays at customer level for this reason, whatever placement says. */
+  stay?: string;
   /** Provision with this profile and group; undefined = move only. */
   provision?: { profile: UserProfile; group: QuickAddGroup; role?: string; line?: LineRequirement };
 }
@@ -138,7 +163,8 @@ function decide(ctx: CustomerContext, user: UserRecord, message: ProvisionUserMe
     }
     case 'overbuild': {
       const placement = message.siteId ? atSite(message.siteId) : place(user.attributes, placementFor(ctx));
-      const provision = message.provision && placement.kind === 'site' ? flowThroughProfile(placement.siteId, settings.addSyncCriteriaId) : undefined;
+      const excluded = flowThroughExclusion(user.attributes, settings.flowThroughDisabledAndGuests);
+      const provision = message.provision && !excluded && placement.kind === 'site' ? flowThroughProfile(placement.siteId, settings.addSyncCriteriaId) : undefined;
       return { kind: 'overbuild', placement, ...(provision ? { provision } : {}) };
     }
     case 'staging-recheck': {
@@ -146,8 +172,9 @@ function decide(ctx: CustomerContext, user: UserRecord, message: ProvisionUserMe
       const profile = ctx.profiles.get(user.state.profileId);
       const group = profile ? ctx.quickAddGroups.get(profile.quickAddGroupId) : quickAddGroupOf(ctx, user.state.profileId);
       if (!group) return `profile ${user.state.profileId} no longer exists`;
-      const effective = profile ?? { id: user.state.profileId, customerId: ctx.customer.id, name: group.name, quickAddGroupId: group.id, services: { teams: true, voice: group.line.assignment !== 'none' } };
-      return { kind: 'provision', placement: atSite(user.state.siteId), provision: { profile: effective, group } };
+      const effective = profile ?? { id: user.state.profileId, customerId: ctx.customer.id, name: group.name, quickAddGroupId: group.id, services: { teams: true, voice: group.line.assignment !== 'none' || user.state.line !== undefined } };
+      // The line chosen when the user was staged (an operator's explicit number) is the one it gets.
+      return { kind: 'provision', placement: atSite(user.state.siteId), provision: { profile: effective, group, ...(user.state.line ? { line: user.state.line } : {}) } };
     }
     case 'sync-update': {
       if (currentSite && settings.updateSync) {
@@ -165,6 +192,8 @@ function decide(ctx: CustomerContext, user: UserRecord, message: ProvisionUserMe
 
   function flowThrough(): Intent | string {
     if (!settings.addSync) return 'flow-through provisioning is off for the customer';
+    const excluded = currentSite ? undefined : flowThroughExclusion(user.attributes, settings.flowThroughDisabledAndGuests);
+    if (excluded) return { kind: 'provision', placement: { kind: 'customer', reason: 'no-site-matches' }, stay: excluded };
     const placement = currentSite ? atSite(currentSite) : place(user.attributes, ctx.placement);
     const provision = placement.kind === 'site' ? flowThroughProfile(placement.siteId, settings.addSyncCriteriaId) : undefined;
     return { kind: 'provision', placement, ...(provision ? { provision } : {}) };
@@ -214,6 +243,10 @@ class Run {
 
   /** Runs the intent; returns the user's next state. */
   async execute(intent: Intent): Promise<UserState> {
+    if (intent.stay) {
+      this.step('placement', 'skipped', intent.stay);
+      return { kind: 'at-customer', reason: intent.stay };
+    }
     const placement = intent.placement;
     if (placement.kind === 'customer') {
       this.step('placement', 'skipped', placement.reason === 'no-site-enabled' ? 'no site is enabled for Microsoft users' : "no site's move-user criteria match the user");
@@ -228,9 +261,10 @@ class Run {
       this.needsAttention('site-defaults', `site ${siteId} has no site defaults`);
       return { kind: 'needs-attention', reason: this.attention!, siteId };
     }
+    this.siteDefaults = defaults;
 
     const provision = intent.provision;
-    const lineType = provision?.group.line.numberType ?? DEFAULT_LINE_TYPE;
+    const lineType = provision?.line && provision.line.kind !== 'none' ? provision.line.type : (provision?.group.line.numberType ?? DEFAULT_LINE_TYPE);
     let msUser, teams, groupIds: string[];
     try {
       msUser = await this.ms.tenant.getUser(this.user.userId);
@@ -264,31 +298,56 @@ class Run {
     const line = provision.line ?? lineRequirement(state, provision.profile, group);
     const plan = planProvisioning({ state, siteDefaults, profile: provision.profile, quickAddGroup: { ...group, line: { assignment: 'none' } } });
     const byKind = (kinds: ProvisioningChange['kind'][]) => plan.changes.filter((c) => kinds.includes(c.kind));
+    // "Manage Licenses and Allow User Staging" off: the site's users keep the licenses they have, and are not staged.
+    const managesLicenses = defaults.manageLicensesAndAllowStaging;
+    const licenseChanges = managesLicenses ? byKind(['licenses']) : [];
+    if (!managesLicenses && byKind(['licenses']).length > 0) this.step('licenses', 'skipped', `site ${placement.siteName} does not manage licenses (site defaults): the user keeps its own`);
 
     // Directory first: usage location before licenses, licenses before anything Teams.
-    for (const change of byKind(['usageLocation', 'licenses'])) {
+    for (const change of [...byKind(['usageLocation']), ...licenseChanges]) {
       if (!(await this.apply(change))) return { kind: 'needs-attention', reason: this.attention!, siteId };
     }
     // Licenses just granted change the user's Teams features: read them again rather than plan on stale ones.
-    const licensedNow = byKind(['licenses']).some((c) => c.kind === 'licenses' && c.add.length > 0);
+    const licensedNow = licenseChanges.some((c) => c.kind === 'licenses' && c.add.length > 0);
     const voiceReady = teams?.featureTypes.includes('PhoneSystem') ?? false;
-    if ((licensedNow && !voiceReady) || (!teams && byKind(['licenses']).length > 0)) teams = await this.ms.tenant.getTeamsUserConfiguration(this.user.userId);
+    if ((licensedNow && !voiceReady) || (!teams && licenseChanges.length > 0)) teams = await this.ms.tenant.getTeamsUserConfiguration(this.user.userId);
 
-    const staged = !teams && provision.profile.services.teams;
-    const licensed = msUser.assignedLicenses.length > 0 || byKind(['licenses']).some((c) => c.kind === 'licenses' && c.add.length > 0);
-    if (staged && !licensed) {
+    const notInTeams = !teams && provision.profile.services.teams;
+    const licensed = msUser.assignedLicenses.length > 0 || licensedNow;
+    let staged = false;
+    if (notInTeams && !licensed) {
       this.needsAttention('teams', 'the user is not in Teams and holds no license that would bring it there');
-    } else if (staged) {
+    } else if (notInTeams && !managesLicenses) {
+      this.needsAttention('teams', `the user is not in Teams yet, and site ${placement.siteName} does not allow staging (site defaults)`);
+    } else if (notInTeams) {
+      staged = true;
       this.step('teams', 'skipped', 'the user is not in Teams yet: staged until it appears');
+      if (line.kind !== 'none') await this.holdForStaging(siteId, line);
     } else {
       await this.applyPolicies(byKind(['policy']));
       for (const change of byKind(['dialPlan'])) await this.apply(change);
-      await this.numberStep(siteId, state, line, lineType, teams?.featureTypes ?? [], licensedNow);
+      await this.numberStep(siteId, state, line, teams?.featureTypes ?? [], licensedNow);
     }
     for (const change of byKind(['groups'])) await this.apply(change);
 
+    const missing = missingLine({
+      required: requiresLine(provision.profile, provision.group, provision.line),
+      holdsNumber: this.holdsNumber,
+      awaiting: staged || this.awaitingLine !== undefined,
+      failure: this.lineFailure,
+    });
+    if (missing) this.attention ??= missing;
     if (this.attention) return { kind: 'needs-attention', reason: this.attention, siteId };
-    if (staged || this.awaitingTeamsPhone) return { kind: 'staged', siteId, profileId: provision.profile.id, since: this.user.state.kind === 'staged' ? this.user.state.since : this.now.toISOString() };
+    if (staged || this.awaitingLine) {
+      const stagedLine = this.awaitingLine ?? (line.kind !== 'none' ? line : undefined);
+      return {
+        kind: 'staged',
+        siteId,
+        profileId: provision.profile.id,
+        since: this.user.state.kind === 'staged' ? this.user.state.since : this.now.toISOString(),
+        ...(stagedLine ? { line: stagedLine } : {}),
+      };
+    }
     return { kind: 'provisioned', siteId, profileId: provision.profile.id };
   }
 
@@ -383,108 +442,208 @@ class Run {
     return false;
   }
 
-  /** The number: keep and record the one held in Teams, or take one from the inventory and assign it. */
-  /** Set when a license granted in this pass has not reached Teams yet: the number waits for the staging re-check. */
-  private awaitingTeamsPhone = false;
+  /** Set when the line waits for a license granted in this pass to reach Teams: the staging re-check assigns it. */
+  private awaitingLine?: WantedLine;
+  /** The user holds a number in Teams at the end of the pass. */
+  private holdsNumber = false;
+  /** Why the line the user needs was not given. */
+  private lineFailure?: string;
+  private siteDefaults?: SiteDefaults;
 
-  private async numberStep(siteId: string, state: MicrosoftUserState, line: LineRequirement, lineType: NumberType, features: string[], licensedNow = false): Promise<void> {
-    if (line.kind === 'none') {
-      if (state.number) await this.recordHeldNumber(siteId, state.number.number, this.user.userId);
-      return;
-    }
-    if (line.kind === 'explicit' && state.number?.number === line.number) {
-      await this.recordHeldNumber(siteId, line.number, this.user.userId);
-      return;
-    }
-    if (line.kind === 'nextAvailable' && state.number) {
-      await this.recordHeldNumber(siteId, state.number.number, this.user.userId);
-      return;
-    }
-    const numbers = this.deps.storage.numbers;
-    const userId = this.user.userId;
-    const type = line.type ?? lineType;
-    const microsoftType = toMicrosoftNumberType(type);
-    if (!microsoftType) {
-      this.step('number', 'failed', `${type} numbers cannot be assigned through Microsoft Graph`);
-      return;
-    }
-    // Teams refuses a number to a user without Teams Phone: say so without taking one from the inventory.
-    if (!features.includes('PhoneSystem') || (type === 'CallingPlan' && !features.includes('CallingPlan'))) {
-      if (licensedNow) {
+  private failLine(reason: string): void {
+    this.step('number', 'failed', reason);
+    this.lineFailure ??= reason;
+  }
+
+  /** The number: keep and record the one held in Teams, or take one from the inventory and assign it. */
+  private async numberStep(siteId: string, state: MicrosoftUserState, line: LineRequirement, features: string[], licensedNow: boolean): Promise<void> {
+    const action = numberStepAction({ line, held: state.number?.number, features, licensedNow });
+    switch (action.kind) {
+      case 'none':
+        return;
+      case 'keep-held':
+        this.holdsNumber = true;
+        await this.recordHeldNumber(siteId, action.number, this.user.userId);
+        return;
+      case 'cannot-assign':
+        this.failLine(action.reason);
+        return;
+      case 'await-license':
         // Microsoft takes a while to carry a new license into Teams; the staging re-check assigns the number.
-        this.awaitingTeamsPhone = true;
-        this.step('number', 'skipped', `the ${type === 'CallingPlan' ? 'Calling Plan' : 'Teams Phone'} license just granted is not active in Teams yet: staged`);
+        this.awaitingLine = action.line;
+        this.step('number', 'skipped', action.reason);
+        await this.holdForStaging(siteId, action.line);
         return;
-      }
-      this.step('number', 'failed', `the user has no ${type === 'CallingPlan' ? 'Calling Plan' : 'Teams Phone'} license: no number assigned`);
-      return;
+      case 'assign':
+        if (action.line.kind === 'explicit') await this.assignExplicit(siteId, action.line.number, action.line.type, state.number?.number);
+        else await this.assignNextAvailable(siteId, action.line.type);
+        return;
     }
-    let number: string;
-    let scope: { customerId: string; siteId?: string };
-    if (line.kind === 'explicit') {
-      number = line.number;
-      scope = { customerId: this.ctx.customer.id, siteId };
+  }
+
+  private get preventDuplicates(): boolean {
+    return this.ctx.settings.preventDuplicateNumbers;
+  }
+
+  /** The next available number, assigned in Teams; one that turns out held by someone else is recorded as theirs and the next is taken. */
+  private async assignNextAvailable(siteId: string, type: NumberType): Promise<void> {
+    const skip: string[] = [];
+    for (let tries = 0; tries < MAX_NUMBER_TRIES; tries++) {
+      const allocation = await this.deps.storage.numbers.allocateNext({
+        customerId: this.ctx.customer.id, siteId, userId: this.user.userId, lineType: type, now: this.now, refuseDuplicates: this.preventDuplicates, skip,
+      });
+      if (!allocation.ok) return this.failLine(allocation.message);
+      const entry = allocation.entry.value;
+      const outcome = await this.assignInTeams(scopeOf(entry), entry.number, type);
+      if (outcome === 'assigned') return;
+      if (outcome.kind === 'failed') return this.failLine(outcome.reason);
+      skip.push(entry.number);
+    }
+    this.failLine(`${MAX_NUMBER_TRIES} numbers in a row turned out held in Microsoft by other users; the next full sync brings the inventory up to date`);
+  }
+
+  /** The operator's (or the Quick Add Group's) number, taken in the inventory and assigned in Teams. */
+  private async assignExplicit(siteId: string, number: string, type: NumberType, replaced: string | undefined): Promise<void> {
+    const numbers = this.deps.storage.numbers;
+    const customerId = this.ctx.customer.id;
+    let scope: NumberScope = { customerId, siteId };
+    try {
       try {
-        try {
-          await numbers.assign(scope, number, userId, this.now);
-        } catch (error) {
-          if (!(error instanceof NotFoundError)) throw error;
-          scope = { customerId: this.ctx.customer.id };
-          await numbers.assign(scope, number, userId, this.now);
-        }
+        await numbers.assign(scope, number, this.user.userId, this.now, { refuseDuplicates: this.preventDuplicates });
       } catch (error) {
-        if (error instanceof ConflictError || error instanceof NotFoundError) {
-          this.step('number', 'failed', error.message);
-          return;
-        }
-        throw error;
+        if (!(error instanceof NotFoundError)) throw error;
+        scope = { customerId };
+        await numbers.assign(scope, number, this.user.userId, this.now, { refuseDuplicates: this.preventDuplicates });
       }
-    } else {
-      const allocation = await numbers.allocateNext({ customerId: this.ctx.customer.id, siteId, userId, lineType: type, now: this.now });
-      if (!allocation.ok) {
-        this.step('number', 'failed', allocation.message);
-        return;
-      }
-      number = allocation.entry.value.number;
-      scope = { customerId: this.ctx.customer.id, ...(allocation.entry.value.siteId !== undefined ? { siteId: allocation.entry.value.siteId } : {}) };
+    } catch (error) {
+      if (error instanceof ConflictError || error instanceof NotFoundError) return this.failLine(error.message);
+      throw error;
+    }
+    const outcome = await this.assignInTeams(scope, number, type);
+    if (outcome !== 'assigned') return this.failLine(outcome.kind === 'failed' ? outcome.reason : `${number} is held in Microsoft by ${outcome.holder}`);
+    // Teams gave up the user's old primary number for this one: the inventory lets it cool.
+    if (replaced && replaced !== number) await this.releaseHeld(siteId, replaced);
+  }
+
+  /**
+   * Assigns a number the inventory gave the user. With prevent duplicate numbers on, Microsoft is asked first
+   * whether someone holds it; a refusal is checked the same way. A number held by someone else is recorded
+   * as theirs; any other refusal gives the number back at once (the user never held it).
+   */
+  private async assignInTeams(scope: NumberScope, number: string, type: NumberType): Promise<'assigned' | { kind: 'held'; holder: string } | { kind: 'failed'; reason: string }> {
+    const userId = this.user.userId;
+    const microsoftType = toMicrosoftNumberType(type)!;
+    const heldElsewhere = async (): Promise<string | undefined> => {
+      const holder = (await this.ms.tenant.getNumberAssignment(number))?.assignmentTargetId;
+      return holder && holder !== userId ? holder : undefined;
+    };
+    const recordHolder = async (holder: string, how: string): Promise<{ kind: 'held'; holder: string }> => {
+      await this.deps.storage.numbers.update(scope, number, (e) => (e.userId === userId || e.status !== 'Used' ? { ...e, status: 'Used', userId: holder, everUsed: true, usedSince: this.now.toISOString(), coolingUntil: undefined } : undefined));
+      this.step('number', 'skipped', `${number} ${how} held in Microsoft by ${holder}: recorded as theirs`);
+      return { kind: 'held', holder };
+    };
+    if (this.preventDuplicates) {
+      const holder = await heldElsewhere();
+      if (holder) return recordHolder(holder, 'is');
     }
     try {
       await this.ms.tenant.assignNumber({ userId, number, numberType: microsoftType, assignmentCategory: 'primary' });
     } catch (error) {
       if (isTransient(error)) throw error; // the inventory keeps it for this user: the retry gets it back
-      if (error instanceof OperationFailedError || error instanceof MicrosoftError) {
-        // Never held by the user: back to available at once, not through cooling.
-        await numbers.release(scope, number, userId, this.now, 0);
-        this.step('number', 'failed', `${number}: ${error instanceof OperationFailedError ? error.reason : error.message}`);
-        return;
-      }
-      throw error;
+      if (!(error instanceof MicrosoftError)) throw error;
+      const holder = await heldElsewhere();
+      if (holder) return recordHolder(holder, 'turned out');
+      // Never held by the user: back to available at once, not through cooling.
+      await this.deps.storage.numbers.release(scope, number, userId, this.now, 0);
+      return { kind: 'failed', reason: `${number}: ${error instanceof OperationFailedError ? error.reason : error.message}` };
     }
     this.number = number;
+    this.holdsNumber = true;
     this.step('number', 'ok', `${number} assigned`);
+    return 'assigned';
+  }
+
+  /** A staged user's explicit number is reserved for it until Teams knows the user. */
+  private async holdForStaging(siteId: string, line: WantedLine): Promise<void> {
+    if (line.kind !== 'explicit') return;
+    const customerId = this.ctx.customer.id;
+    const reason = 'reserved for a staged user until Teams knows it';
+    for (const scope of [{ customerId, siteId }, { customerId }]) {
+      try {
+        await this.deps.storage.numbers.update(scope, line.number, (e) => {
+          if ((e.status === 'Reserved' || e.status === 'Used') && e.userId === this.user.userId) return undefined;
+          if (!canAssignTo(e, this.user.userId, this.now, { refuseDuplicates: this.preventDuplicates })) throw new ConflictError(`number ${line.number} is ${e.status} and cannot be kept for the user`);
+          return reserveForUser(e, this.user.userId, reason, this.now);
+        });
+        this.number = line.number;
+        return;
+      } catch (error) {
+        if (error instanceof NotFoundError) continue;
+        if (error instanceof ConflictError) return this.failLine(error.message);
+        throw error;
+      }
+    }
+    this.failLine(`${line.number} is not in the inventory of site ${siteId} or its customer`);
+  }
+
+  /** Lets a number the user no longer holds cool in whichever visible inventory records it as the user's. */
+  private async releaseHeld(siteId: string, number: string): Promise<void> {
+    const customerId = this.ctx.customer.id;
+    for (const scope of [{ customerId, siteId }, { customerId }]) {
+      await this.deps.storage.numbers.release(scope, number, this.user.userId, this.now, this.ctx.settings.numberCoolingDays);
+    }
   }
 
   /**
-   * A number the user already holds in Teams enters the site's inventory as used. With prevent duplicate
-   * numbers on, a number another scope holds fails this step only; with it off a duplicate entry is made
-   * and flagged in the step.
+   * A number the user holds in Teams enters the inventory as Used by the user: in whichever inventory the
+   * site sees that has it (the site's or the customer's), so a user's own number is never its own duplicate.
+   * One no visible inventory has is recorded outside any range, at the site (or at the customer, when the
+   * site defaults say "Create Internal Number Inventory at Customer"). Held elsewhere too — in another site's
+   * inventory, or by another user — it is a duplicate: flagged with prevent duplicate numbers off, the step
+   * failing with it on (the user keeps its number and is still provisioned).
    */
   private async recordHeldNumber(siteId: string, number: string, userId: string): Promise<void> {
     const numbers = this.deps.storage.numbers;
     const customerId = this.ctx.customer.id;
-    for (const scope of [{ customerId, siteId }, { customerId }]) {
-      const held = await numbers.get(scope, number);
-      if (held && held.value.status === 'Used' && held.value.userId === userId) {
-        this.number = number;
-        this.step('number', 'skipped', `${number} already recorded`);
+    const prevent = this.preventDuplicates;
+    const visible: NumberScope[] = [{ customerId, siteId }, { customerId }];
+    let found: { scope: NumberScope; entry: NumberEntry } | undefined;
+    for (const scope of visible) {
+      const entry = await numbers.get(scope, number);
+      if (entry) {
+        found = { scope, entry: entry.value };
+        break;
+      }
+    }
+    if (found?.entry.status === 'Used' && found.entry.userId === userId) {
+      this.number = number;
+      this.step('number', 'skipped', `${number} already recorded`);
+      return;
+    }
+    if (found && found.entry.status === 'Used' && found.entry.userId !== undefined) {
+      // Microsoft shows this user holding a number the inventory records for another: both hold it.
+      const other = found.entry.userId;
+      await numbers.update(found.scope, number, (e) => {
+        const heldBy = [...new Set([...(e.heldBy ?? []), ...(e.userId ? [e.userId] : []), userId])].sort();
+        return heldBy.length === (e.heldBy ?? []).length ? undefined : { ...e, heldBy, duplicate: true };
+      });
+      if (prevent) this.step('number', 'failed', `${number} is held by user ${other} too: a duplicate (prevent duplicate numbers is on)`);
+      else this.step('number', 'ok', `${number} recorded in use; duplicate: also held by user ${other}`);
+      return;
+    }
+    if (!found && prevent) {
+      const elsewhere = await this.otherInventories({ customerId, siteId }, number);
+      if (elsewhere.length > 0) {
+        this.step('number', 'failed', `${number} is already in the inventory of ${elsewhere.map(describeInventory).join(', ')} (prevent duplicate numbers is on)`);
         return;
       }
     }
-    const assignment = await this.ms.tenant.getNumberAssignment(number);
-    const lineType = fromMicrosoftNumberType(assignment?.numberType) ?? DEFAULT_LINE_TYPE;
-    const prevent = this.ctx.settings.preventDuplicateNumbers;
+    const atCustomer = this.siteDefaults?.createNumberInventoryAtCustomer === true;
+    const scope = found?.scope ?? (atCustomer ? { customerId } : { customerId, siteId });
+    const assignment = found ? undefined : await this.ms.tenant.getNumberAssignment(number);
+    const lineType = found?.entry.lineType ?? fromMicrosoftNumberType(assignment?.numberType) ?? DEFAULT_LINE_TYPE;
     try {
-      await numbers.recordInUse({ customerId, siteId }, { number, userId, vendor: 'Microsoft', lineType }, { preventDuplicateNumbers: prevent });
+      await numbers.recordInUse(scope, { number, userId, vendor: found?.entry.vendor ?? 'Microsoft', lineType }, { preventDuplicateNumbers: prevent });
     } catch (error) {
       if (error instanceof DuplicateNumberError) {
         this.step('number', 'failed', `${number} is already in the inventory of ${error.heldBySiteId ? `site ${error.heldBySiteId}` : 'the customer'} (prevent duplicate numbers is on)`);
@@ -493,14 +652,35 @@ class Run {
       throw error;
     }
     this.number = number;
-    const elsewhere = prevent ? [] : await this.otherHolders(siteId, number);
-    this.step('number', 'ok', `${number} recorded in use${elsewhere.length ? `; duplicate: also in the inventory of ${elsewhere.join(', ')}` : ''}`);
+    // Looked for after writing: of two users recording the same number at two sites at once, at least one
+    // sees the other's entry (with prevent duplicate numbers on, the customer-wide claim decided already).
+    const elsewhere = await this.otherInventories(scope, number);
+    if (elsewhere.length > 0) await this.flagAcrossInventories(number, [scope, ...elsewhere.map((name) => this.scopeNamed(name))]);
+    const where = found ? '' : ` outside any range, in the inventory of ${scope.siteId ? `site ${scope.siteId}` : 'the customer'}`;
+    this.step('number', 'ok', `${number} recorded in use${where}${elsewhere.length ? `; duplicate: also in the inventory of ${elsewhere.map(describeInventory).join(', ')}` : ''}`);
   }
 
-  private async otherHolders(siteId: string, number: string): Promise<string[]> {
+  private scopeNamed(name: string): NumberScope {
+    return name === CUSTOMER_INVENTORY ? { customerId: this.ctx.customer.id } : { customerId: this.ctx.customer.id, siteId: name };
+  }
+
+  /** Every inventory holding the number learns of the others: each entry is flagged duplicate. */
+  private async flagAcrossInventories(number: string, scopes: NumberScope[]): Promise<void> {
+    const names = scopes.map(inventoryName);
+    for (const scope of scopes) {
+      const others = names.filter((n) => n !== inventoryName(scope)).sort();
+      await this.deps.storage.numbers.update(scope, number, (e) => (e.duplicate && JSON.stringify(e.alsoIn) === JSON.stringify(others) ? undefined : { ...e, alsoIn: others, duplicate: true })).catch((error: unknown) => {
+        if (!(error instanceof NotFoundError)) throw error;
+      });
+    }
+  }
+
+  /** The inventories other than `scope` that hold the number: site ids, or `customer`. */
+  private async otherInventories(scope: NumberScope, number: string): Promise<string[]> {
     const customerId = this.ctx.customer.id;
-    const scopes: Array<{ customerId: string; siteId?: string }> = [...[...this.ctx.sites.keys()].filter((s) => s !== siteId).map((s) => ({ customerId, siteId: s })), { customerId }];
-    const found = await Promise.all(scopes.map(async (scope) => ((await this.deps.storage.numbers.get(scope, number)) ? (scope.siteId ? `site ${scope.siteId}` : 'the customer') : undefined)));
+    const all: NumberScope[] = [{ customerId }, ...[...this.ctx.sites.keys()].map((s) => ({ customerId, siteId: s }))];
+    const scopes = all.filter((s) => s.siteId !== scope.siteId);
+    const found = await Promise.all(scopes.map(async (s) => ((await this.deps.storage.numbers.get(s, number)) ? inventoryName(s) : undefined)));
     return found.filter((f): f is string => f !== undefined);
   }
 

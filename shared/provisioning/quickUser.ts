@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { effectiveStatus, newTransactionId, type TransactionRecord } from '../domain';
-import { ConflictError, NotFoundError, type Storage } from '../ports/storage';
+import { canAssignTo, newTransactionId, resolveGlobalSettings, type TransactionRecord } from '../domain';
+import { ConflictError, NotFoundError, PROVIDER_SCOPE, type Storage } from '../ports/storage';
 import { lineRequestSchema, type ProvisioningQueue, type ProvisionUserMessage } from './messages';
 
 export const quickUserRequestSchema = z.object({
@@ -34,23 +34,33 @@ export async function requestQuickUser(
   const request = quickUserRequestSchema.parse(body);
   const { storage } = deps;
   const now = deps.now?.() ?? new Date();
-  const [customer, user, site, group] = await Promise.all([
+  const [customer, user, site, group, defaults, provider, own] = await Promise.all([
     storage.customers.get(customerId),
     storage.users.get(customerId, request.userId),
     storage.sites.get(customerId, request.siteId),
     storage.quickAddGroups.get(customerId, request.quickAddGroupId),
+    storage.siteDefaults.get(customerId, request.siteId),
+    storage.globalSettings.get(PROVIDER_SCOPE),
+    storage.globalSettings.get(customerId),
   ]);
   if (!customer) throw new NotFoundError(`customer ${customerId} does not exist`);
   if (!user) throw new NotFoundError(`user ${request.userId} is not synced to customer ${customerId}`);
   if (!site) throw new NotFoundError(`site ${request.siteId} does not exist`);
   if (!group) throw new NotFoundError(`Quick Add Group ${request.quickAddGroupId} does not exist`);
+  if (request.line.kind !== 'none') {
+    // As in the source system: a line is offered to a user with Teams Phone, or at a site that manages licenses and staging.
+    const phone = user.value.teams?.featureTypes.includes('PhoneSystem') === true;
+    if (!phone && !defaults?.value.manageLicensesAndAllowStaging) {
+      throw new ConflictError(`user ${request.userId} has no Teams Phone and site ${request.siteId} does not manage licenses and allow staging: no line can be given`);
+    }
+  }
   if (request.line.kind === 'explicit') {
     const number = request.line.number;
     const entry = (await storage.numbers.get({ customerId, siteId: request.siteId }, number)) ?? (await storage.numbers.get({ customerId }, number));
     if (!entry) throw new ConflictError(`${number} is not in the inventory of site ${request.siteId} or its customer`);
-    const held = entry.value.status === 'Used' && entry.value.userId === request.userId;
-    if (!held && effectiveStatus(entry.value, now) !== 'Available') {
-      throw new ConflictError(`${number} is not available: it is ${entry.value.status}`);
+    const refuseDuplicates = resolveGlobalSettings([provider?.value, own?.value]).preventDuplicateNumbers;
+    if (!canAssignTo(entry.value, request.userId, now, { refuseDuplicates })) {
+      throw new ConflictError(`${number} is not available: it is ${entry.value.status}${entry.value.duplicate && refuseDuplicates ? ', flagged duplicate (prevent duplicate numbers is on)' : ''}`);
     }
   }
 

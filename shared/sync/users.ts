@@ -6,14 +6,12 @@
  * provisioning when the customer's settings say so.
  */
 import {
-  compileCriteria,
   criteriaAttributes,
   diffUser,
   guardDeletes,
   mergeUser,
   resolveGlobalSettings,
   SYNCED_USER_FIELDS,
-  type CompiledCriteria,
   type EffectiveGlobalSettings,
   type MicrosoftUser as DomainUser,
   type TeamsState,
@@ -49,12 +47,15 @@ export function toTeamsState(config: TeamsUserConfiguration | null): TeamsState 
   };
 }
 
-/** What a customer's settings say about handing users to flow-through, resolved once per activity. */
+/**
+ * What a customer's settings say about handing users to flow-through, resolved once per activity. Every
+ * user an add sync brings in is handed over (placement decides its site, the flow-through criteria its
+ * profile, and provisioning records why a user stays at customer level); an update sync hands over users
+ * whose placement-relevant attributes changed.
+ */
 export interface HandOffRules {
   settings: EffectiveGlobalSettings;
   placementAttributes: Set<string>;
-  addFilter?: CompiledCriteria;
-  updateFilter?: CompiledCriteria;
 }
 
 export async function handOffRules(storage: Storage, customerId: string): Promise<HandOffRules> {
@@ -71,11 +72,7 @@ export async function handOffRules(storage: Storage, customerId: string): Promis
     const c = d.value.moveUserCriteriaId ? byId.get(d.value.moveUserCriteriaId) : undefined;
     if (c) for (const a of criteriaAttributes(c.criteria)) placementAttributes.add(a);
   }
-  const filter = (id: string | undefined) => {
-    const c = id ? byId.get(id) : undefined;
-    return c ? compileCriteria(c.criteria) : undefined;
-  };
-  return { settings, placementAttributes, addFilter: filter(settings.addSyncCriteriaId), updateFilter: filter(settings.updateSyncCriteriaId) };
+  return { settings, placementAttributes };
 }
 
 export interface UserSyncDeps {
@@ -128,10 +125,8 @@ export async function applyUsers(
       observedAt: args.runStartedAt,
       requestedAt,
     });
-    if ((!before || wasRemoved) && rules.settings.addSync && (rules.addFilter?.(merged) ?? true)) messages.push(message('sync-add'));
-    else if (before && !wasRemoved && diff.placementRelevant && rules.settings.updateSync && (rules.updateFilter?.(merged) ?? true)) {
-      messages.push(message('sync-update'));
-    }
+    if ((!before || wasRemoved) && rules.settings.addSync) messages.push(message('sync-add'));
+    else if (before && !wasRemoved && diff.placementRelevant && rules.settings.updateSync) messages.push(message('sync-update'));
   }
   if (writes.length > 0) await deps.storage.users.upsertMany(args.customerId, writes, new Date(args.runStartedAt));
   // Restored users come back: clear their removal mark.

@@ -66,13 +66,19 @@ function countStates(records: Iterable<UserRecord>): Record<UserStateKind, numbe
   return counts;
 }
 
-type Expected = { kind: UserStateKind; siteId?: string; voice: boolean };
+/** `line`: a voice user in Teams with Teams Phone and no number, provisioned only if its site's pool has one left. */
+type Expected = { kind: UserStateKind | 'line'; siteId?: string; voice: boolean };
 function expectedFor(u: MicrosoftUser): Expected {
   if (!u.city || !officeCities.has(u.city)) return { kind: 'at-customer', voice: false };
+  // Disabled accounts and guests stay at customer level (the global setting's default).
+  if (u.accountEnabled === false || u.userType === 'Guest') return { kind: 'at-customer', voice: false };
   const siteId = siteOfCity.get(u.city)!;
   const voice = u.department === 'Sales';
-  if (teamsBefore.has(u.id)) return { kind: 'provisioned', siteId, voice };
-  return { kind: u.assignedLicenses.length > 0 ? 'staged' : 'needs-attention', siteId, voice };
+  const teams = teamsBefore.get(u.id);
+  if (!teams) return { kind: u.assignedLicenses.length > 0 ? 'staged' : 'needs-attention', siteId, voice };
+  if (!voice || teams.numbers.length > 0) return { kind: 'provisioned', siteId, voice };
+  // A voice profile needs a line: without Teams Phone the user cannot have one.
+  return { kind: teams.features.includes('PhoneSystem') ? 'line' : 'needs-attention', siteId, voice };
 }
 
 async function waitForTransaction(customerId: string, id: string) {
@@ -84,6 +90,8 @@ async function waitForTransaction(customerId: string, id: string) {
   throw new Error(`transaction ${id} did not finish`);
 }
 
+const control = () => world.stack.graph!.control;
+
 describe('flow-through provisioning', () => {
   it('places and provisions every synced user with exact counts, and never gives a number twice', async () => {
     await world.queue.send(syncAdd(CUSTOMER, world.users.map((u) => u.id), '2026-01-01T00:00:00.000Z'));
@@ -91,37 +99,48 @@ describe('flow-through provisioning', () => {
     const records = await users(CUSTOMER);
     const expected = new Map(world.users.map((u) => [u.id, expectedFor(u)]));
     const want: Record<UserStateKind, number> = { 'at-customer': 0, 'at-site': 0, provisioned: 0, staged: 0, 'needs-attention': 0 };
-    for (const e of expected.values()) want[e.kind]++;
+    const wanting = new Map<string, number>();
+    for (const e of expected.values()) {
+      if (e.kind === 'line') wanting.set(e.siteId!, (wanting.get(e.siteId!) ?? 0) + 1);
+      else want[e.kind]++;
+    }
+    // Each site's small pool gives a line to as many voice users as it holds; the others need attention.
+    for (const n of wanting.values()) {
+      want.provisioned += Math.min(n, POOL);
+      want['needs-attention'] += n - Math.min(n, POOL);
+    }
     expect(countStates(records.values())).toEqual(want);
     expect(want.provisioned).toBeGreaterThan(20);
     expect(want['at-customer']).toBeGreaterThan(0);
     for (const [id, e] of expected) {
       const r = records.get(id)!;
-      expect(r.state.kind, id).toBe(e.kind);
+      if (e.kind === 'line') expect(['provisioned', 'needs-attention'], id).toContain(r.state.kind);
+      else expect(r.state.kind, id).toBe(e.kind);
       if (e.siteId) expect('siteId' in r.state && r.state.siteId).toBe(e.siteId);
       expect(r.lastTransactionId, id).toBeDefined();
+      // A voice user is never provisioned without its line.
+      if (e.voice && r.state.kind === 'provisioned') expect(control().teamsUser(world.tenantId, id)!.telephoneNumbers.length, id).toBeGreaterThan(0);
+      if (e.kind === 'line' && r.state.kind === 'needs-attention') expect(r.state.reason).toMatch(/^no line: no DirectRouting number is available/);
+      if (e.kind === 'needs-attention' && teamsBefore.has(id)) expect((r.state as { reason: string }).reason).toMatch(/^no line: the user has no Teams Phone license/);
     }
+    const excluded = world.users.filter((u) => u.city && officeCities.has(u.city) && (u.accountEnabled === false || u.userType === 'Guest'));
+    for (const u of excluded) expect(records.get(u.id)!.state).toMatchObject({ kind: 'at-customer', reason: expect.stringMatching(/disabled accounts|guests/) });
 
     // Numbers: each site's small pool goes to voice users in Teams with Teams Phone and no number yet.
-    const control = world.stack.graph!.control;
+    const control2 = control();
     for (const site of OFFICE_SITES) {
-      const wanting = world.users.filter((u) => {
-        const e = expected.get(u.id)!;
-        const t = teamsBefore.get(u.id);
-        return e.siteId === site.id && e.voice && e.kind === 'provisioned' && t && t.numbers.length === 0 && t.features.includes('PhoneSystem');
-      }).length;
       const pool = (await world.storage.numbers.list({ customerId: CUSTOMER, siteId: site.id })).filter((n) => n.value.rangeId !== undefined);
       const used = pool.filter((n) => n.value.status === 'Used');
-      expect(used.length, site.id).toBe(Math.min(wanting, POOL));
+      expect(used.length, site.id).toBe(Math.min(wanting.get(site.id) ?? 0, POOL));
       expect(new Set(used.map((n) => n.value.userId)).size).toBe(used.length);
       for (const n of used) {
-        const held = control.numbers(world.tenantId).find((a) => a.telephoneNumber === n.value.number)!;
+        const held = control2.numbers(world.tenantId).find((a) => a.telephoneNumber === n.value.number)!;
         expect(held.assignmentTargetId).toBe(n.value.userId);
         expect(records.get(n.value.userId!)!.number).toBe(n.value.number);
       }
     }
     // Every number held in Teams is assigned to one user only.
-    const targets = control.numbers(world.tenantId).filter((a) => a.assignmentTargetId);
+    const targets = control2.numbers(world.tenantId).filter((a) => a.assignmentTargetId);
     expect(new Set(targets.map((a) => a.telephoneNumber)).size).toBe(targets.length);
   });
 

@@ -7,7 +7,7 @@ let customerId: string;
 beforeAll(async () => {
   // Each activity's result reaches its orchestrator 25 ms late, as Azure's queues can make it: the moment
   // between a run's last write and its orchestration's end is wide enough to be hit every time.
-  t = await startTestStack({ users: 40, durable: { deliveryDelayMs: 25 } });
+  t = await startTestStack({ users: 10, durable: { deliveryDelayMs: 25 } });
   customerId = await seedDemoCustomer(t);
 });
 afterAll(async () => {
@@ -15,7 +15,7 @@ afterAll(async () => {
 });
 
 /** Polls a run with no pause between reads, so the first read that is no longer `running` is seen at once. */
-async function firstFinishedRead(runId: string, timeoutMs = 60_000): Promise<RunView> {
+async function firstFinishedRead(runId: string, timeoutMs = 120_000): Promise<RunView> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const run = await t.api.json<RunView>('GET', `/customers/${customerId}/sync-runs/${runId}`);
@@ -46,7 +46,8 @@ describe('a run reads finished only when it is', () => {
       previous = next;
     }
     expect(await firstFinishedRead(previous.runId!)).toMatchObject({ status: 'succeeded' });
-  });
+    // A generous limit: fifty runs one after another on a machine that may be busy with other work.
+  }, 600_000);
 });
 
 describe('runs whose orchestration ends without finishing them', () => {

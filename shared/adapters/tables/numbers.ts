@@ -13,11 +13,12 @@ import { odata, type TableClient } from '@azure/data-tables';
 import {
   allocationOrder,
   assignNumber,
-  effectiveStatus,
+  canAssignTo,
   entriesForRange,
   expandRange,
   numberRangeSchema,
   releaseNumber,
+  type AssignOptions,
   type NumberEntry,
   type NumberRange,
   type NumberStatus,
@@ -75,6 +76,12 @@ function toEntity(entry: NumberEntry): TableEntityShape {
     EverUsed: entry.everUsed,
     ReleasedAt: entry.releasedAt,
     CoolingUntil: entry.coolingUntil,
+    UsedSince: entry.usedSince,
+    HeldBy: entry.heldBy ? JSON.stringify(entry.heldBy) : undefined,
+    AlsoIn: entry.alsoIn ? JSON.stringify(entry.alsoIn) : undefined,
+    Duplicate: entry.duplicate === true,
+    Reason: entry.reason,
+    ReasonAt: entry.reasonAt,
   };
 }
 
@@ -90,10 +97,16 @@ function fromRow(row: Row): Versioned<NumberEntry> {
   };
   const siteId = opt('SiteId');
   if (siteId !== undefined) value.siteId = siteId;
-  for (const [prop, key] of [['RangeId', 'rangeId'], ['UserId', 'userId'], ['ReleasedAt', 'releasedAt'], ['CoolingUntil', 'coolingUntil']] as const) {
+  const fields = [['RangeId', 'rangeId'], ['UserId', 'userId'], ['ReleasedAt', 'releasedAt'], ['CoolingUntil', 'coolingUntil'], ['UsedSince', 'usedSince'], ['Reason', 'reason'], ['ReasonAt', 'reasonAt']] as const;
+  for (const [prop, key] of fields) {
     const v = opt(prop);
     if (v !== undefined) value[key] = v;
   }
+  const heldBy = opt('HeldBy');
+  if (heldBy) value.heldBy = JSON.parse(heldBy) as string[];
+  const alsoIn = opt('AlsoIn');
+  if (alsoIn) value.alsoIn = JSON.parse(alsoIn) as string[];
+  if (row.Duplicate === true) value.duplicate = true;
   return { value, etag: String(row.etag) };
 }
 
@@ -160,14 +173,15 @@ export class TableNumberInventory implements NumberInventoryRepository {
 
   async allocateNext(request: AllocationRequest): Promise<AllocationResult> {
     const { customerId, siteId, userId, lineType, now } = request;
+    const options = { refuseDuplicates: request.refuseDuplicates === true };
     const client = await this.numbers();
     const scopes = [scopeKey({ customerId, siteId }), scopeKey({ customerId })];
     for (let round = 0; round < MAX_ALLOCATION_ROUNDS; round++) {
-      const held = await this.heldBy(scopes, userId, lineType);
+      const held = await this.heldBy(scopes, userId, lineType, request.skip);
       if (held) return { ok: true, entry: held };
-      const rows = await this.candidates(scopes, now, lineType);
+      const rows = (await this.candidates(scopes, now, lineType, options)).filter((r) => !request.skip?.includes(r.value.number));
       const byKey = new Map(rows.map((r) => [`${r.value.siteId ?? ''}|${r.value.number}`, r]));
-      const ordered = allocationOrder(rows.map((r) => r.value), now, lineType);
+      const ordered = allocationOrder(rows.map((r) => r.value), now, lineType, options);
       if (ordered.length === 0) {
         const kind = lineType ? `${lineType} number` : 'number';
         return { ok: false, reason: 'no-number-available', message: `no ${kind} is available for site ${siteId} or its customer` };
@@ -192,13 +206,13 @@ export class TableNumberInventory implements NumberInventoryRepository {
     throw new ConcurrencyError(`could not allocate a number for user ${userId} after ${MAX_ALLOCATION_ROUNDS} rounds of contention`);
   }
 
-  /** A number the user already holds in these scopes (a repeat gets it back). */
-  private async heldBy(scopes: readonly string[], userId: string, lineType: NumberType | undefined): Promise<Versioned<NumberEntry> | undefined> {
+  /** A number the user already holds (or has reserved) in these scopes: a repeat gets it back. */
+  private async heldBy(scopes: readonly string[], userId: string, lineType: NumberType | undefined, skip: readonly string[] = []): Promise<Versioned<NumberEntry> | undefined> {
     const client = await this.numbers();
     for (const pk of scopes) {
       for await (const row of client.listEntities<Row>({ queryOptions: { filter: odata`PartitionKey eq ${pk} and UserId eq ${userId} and Status eq 'Used'` } })) {
         const entry = fromRow(row);
-        if (lineType === undefined || entry.value.lineType === lineType) return entry;
+        if ((lineType === undefined || entry.value.lineType === lineType) && !skip.includes(entry.value.number)) return entry;
       }
     }
     return undefined;
@@ -209,34 +223,38 @@ export class TableNumberInventory implements NumberInventoryRepository {
    * numbers of a scope (rows come in number order, which is the tie-break) suffice; only when a scope has
    * none are its released numbers read. Site before customer, as allocationOrder ranks them.
    */
-  private async candidates(scopes: readonly string[], now: Date, lineType: NumberType | undefined): Promise<Versioned<NumberEntry>[]> {
+  private async candidates(scopes: readonly string[], now: Date, lineType: NumberType | undefined, options: AssignOptions): Promise<Versioned<NumberEntry>[]> {
     const client = await this.numbers();
     for (const pk of scopes) {
       const fresh = lineType
         ? odata`PartitionKey eq ${pk} and Status eq 'Available' and EverUsed eq false and LineType eq ${lineType}`
         : odata`PartitionKey eq ${pk} and Status eq 'Available' and EverUsed eq false`;
-      const firstPage = await client.listEntities<Row>({ queryOptions: { filter: fresh } }).byPage({ maxPageSize: CANDIDATE_PAGE }).next();
-      const never = (firstPage.done ? [] : firstPage.value).map((row) => fromRow(row));
-      if (never.length > 0) return never;
+      // Page by page until one is assignable (a page of numbers flagged duplicate is passed over).
+      for await (const page of client.listEntities<Row>({ queryOptions: { filter: fresh } }).byPage({ maxPageSize: CANDIDATE_PAGE })) {
+        const never = page.map((row) => fromRow(row));
+        if (allocationOrder(never.map((r) => r.value), now, lineType, options).length > 0) return never;
+      }
       const released: Versioned<NumberEntry>[] = [];
       const used = odata`PartitionKey eq ${pk} and (Status eq 'Available' or Status eq 'Cooling')`;
       for await (const row of client.listEntities<Row>({ queryOptions: { filter: used } })) released.push(fromRow(row));
-      if (allocationOrder(released.map((r) => r.value), now, lineType).length > 0) return released;
+      if (allocationOrder(released.map((r) => r.value), now, lineType, options).length > 0) return released;
     }
     return [];
   }
 
-  async assign(scope: NumberScope, number: string, userId: string, now: Date): Promise<Versioned<NumberEntry>> {
-    return this.modify(scope, number, (entry) => {
+  async assign(scope: NumberScope, number: string, userId: string, now: Date, options: AssignOptions = {}): Promise<Versioned<NumberEntry>> {
+    return this.update(scope, number, (entry) => {
       if (entry.status === 'Used' && entry.userId === userId) return undefined;
-      if (effectiveStatus(entry, now) !== 'Available') throw new ConflictError(`number ${number} is ${entry.status} and cannot be assigned`);
+      if (!canAssignTo(entry, userId, now, options)) {
+        throw new ConflictError(entry.duplicate && options.refuseDuplicates ? `number ${number} is flagged duplicate and cannot be assigned (prevent duplicate numbers is on)` : `number ${number} is ${entry.status} and cannot be assigned`);
+      }
       return assignNumber(entry, userId, now);
     });
   }
 
   async release(scope: NumberScope, number: string, userId: string, now: Date, coolingDays: number): Promise<void> {
     try {
-      await this.modify(scope, number, (entry) => (entry.status === 'Used' && entry.userId === userId ? releaseNumber(entry, now, coolingDays) : undefined));
+      await this.update(scope, number, (entry) => ((entry.status === 'Used' || entry.status === 'Reserved') && entry.userId === userId ? releaseNumber(entry, now, coolingDays) : undefined));
     } catch (e) {
       if (!(e instanceof NotFoundError)) throw e;
     }
@@ -254,14 +272,19 @@ export class TableNumberInventory implements NumberInventoryRepository {
     const client = await this.numbers();
     for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
       const current = await this.get(scope, entry.number);
+      const base = current?.value ?? { number: entry.number, customerId: scope.customerId, ...(scope.siteId !== undefined ? { siteId: scope.siteId } : {}) };
+      const sameHolder = current?.value.status === 'Used' && current.value.userId === entry.userId;
       const used: NumberEntry = {
-        ...(current?.value ?? { number: entry.number, customerId: scope.customerId, ...(scope.siteId !== undefined ? { siteId: scope.siteId } : {}) }),
+        ...base,
         status: 'Used',
         vendor: entry.vendor,
         lineType: entry.lineType,
         userId: entry.userId,
         everUsed: true,
         coolingUntil: undefined,
+        reason: undefined,
+        reasonAt: undefined,
+        usedSince: sameHolder ? current.value.usedSince : new Date().toISOString(),
       };
       try {
         const r = current
@@ -317,8 +340,17 @@ export class TableNumberInventory implements NumberInventoryRepository {
     }
   }
 
+  async listAll(customerId: string): Promise<Versioned<NumberEntry>[]> {
+    const client = await this.numbers();
+    const customer = encodeKey(customerId);
+    const out: Versioned<NumberEntry>[] = [];
+    const filter = odata`PartitionKey ge ${joinKey(customer, '')} and PartitionKey lt ${joinKey(customer, KEY_SEPARATOR)}`;
+    for await (const row of client.listEntities<Row>({ queryOptions: { filter } })) out.push(fromRow(row));
+    return out;
+  }
+
   /** Read-modify-write of one number with If-Match, re-reading on 412. `change` returns undefined for "no change". */
-  private async modify(scope: NumberScope, number: string, change: (entry: NumberEntry) => NumberEntry | undefined): Promise<Versioned<NumberEntry>> {
+  async update(scope: NumberScope, number: string, change: (entry: NumberEntry) => NumberEntry | undefined): Promise<Versioned<NumberEntry>> {
     const client = await this.numbers();
     for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
       const current = await this.get(scope, number);
