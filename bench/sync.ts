@@ -9,7 +9,10 @@
  * - the sync's own CPU per user and peak memory: each size runs in a process of its own, and the Graph
  *   emulator and Azurite run in processes of their own.
  *
- *   npm run bench:sync [-- --sizes 10000,30000,100000] [--json FILE]
+ *   npm run bench:sync [-- --sizes 10000,30000,100000] [--json FILE] [--persist]
+ *
+ * `--persist` keeps both Azurites on disk as `npm start -- --persist` keeps its Table Storage (every
+ * acknowledged write journalled and flushed before the answer): the figures of a durable local store.
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -56,14 +59,14 @@ const SHARDS = 16;
 
 async function main(): Promise<void> {
   const args = cliArgs();
-  if (args.has('one')) return runOneSize(Number(args.get('one')));
+  if (args.has('one')) return runOneSize(Number(args.get('one')), args.has('persist'));
   const sizes = (args.get('sizes') ?? args.get('users') ?? '10000,30000,100000').split(',').map((s) => Number(s.trim()));
   if (sizes.some((n) => !Number.isInteger(n) || n < 10 || n > 200_000)) throw new Error('--sizes takes tenant sizes of 10 to 200000 users, e.g. --sizes 10000,30000,100000');
   const jsonFile = args.get('json');
   process.stdout.write(`Pull sync against its same-work floor at ${sizes.map((n) => n.toLocaleString('en-US')).join(', ')} users (load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores)\n`);
   const results: SizeResult[] = [];
   for (const users of sizes) {
-    const result = await inChild(users);
+    const result = await inChild(users, args.has('persist'));
     results.push(result);
     report(result);
   }
@@ -75,9 +78,9 @@ async function main(): Promise<void> {
 }
 
 /** Each size in a process of its own, so that its CPU and memory figures are its own. */
-function inChild(users: number): Promise<SizeResult> {
+function inChild(users: number, persist: boolean): Promise<SizeResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(__filename, ['--one', String(users)], { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(__filename, ['--one', String(users), ...(persist ? ['--persist'] : [])], { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let result: SizeResult | undefined;
     child.on('message', (m) => (result = m as SizeResult));
     child.once('error', reject);
@@ -85,11 +88,15 @@ function inChild(users: number): Promise<SizeResult> {
   });
 }
 
-async function runOneSize(users: number): Promise<void> {
-  process.stdout.write(`\n${users.toLocaleString('en-US')} users: generating the tenant; starting the Graph emulator and two Azurites in processes of their own…\n`);
-  const [graph, syncTables, floorTables] = await Promise.all([startGraphProcess({ users, seed: 'bench-sync' }), startTablesProcess(), startTablesProcess()]);
-  const info = graph.info;
+async function runOneSize(users: number, persist: boolean): Promise<void> {
+  process.stdout.write(`\n${users.toLocaleString('en-US')} users: generating the tenant; starting the Graph emulator and two ${persist ? 'durable ' : ''}Azurites in processes of their own…\n`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-sync-'));
+  const [graph, syncTables, floorTables] = await Promise.all([
+    startGraphProcess({ users, seed: 'bench-sync' }),
+    startTablesProcess(persist ? path.join(dir, 'sync-tables') : undefined),
+    startTablesProcess(persist ? path.join(dir, 'floor-tables') : undefined),
+  ]);
+  const info = graph.info;
   const caFile = path.join(dir, 'ca.pem');
   writeFileSync(caFile, info.caPem);
   const stack = await startLocalStack({

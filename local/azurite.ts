@@ -1,9 +1,11 @@
 /**
- * Azurite's Table service, in-process. In memory by default; a folder when asked to persist,
- * so that `npm start -- --persist` keeps customers, syncs and Durable state across restarts.
+ * Azurite's Table service, in-process. In memory by default; a folder when asked to persist, so that
+ * `npm start -- --persist` keeps customers, syncs and Durable state across restarts. Persisting, it keeps
+ * every write it acknowledged through a kill of its process at any moment (`persistence/tables.ts`).
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { makeTablesDurable, type AzuriteTableServerInternals, type DurableTables } from './persistence/tables';
 
 // Azurite ships no typings for its internal server classes; these are the parts we call.
 interface AzuriteTableServer {
@@ -24,6 +26,8 @@ export interface TableServerHandle {
   port: number;
   /** A connection string for @azure/data-tables. */
   connectionString: string;
+  /** Persisting only: the journal behind the acknowledged writes. */
+  durability?: DurableTables;
   stop(): Promise<void>;
 }
 
@@ -57,6 +61,7 @@ export async function startTableServer(options: { port?: number; host?: string; 
     !options.persistDir, // in-memory unless persisting
   );
   const server = new TableServer(config);
+  const durability = options.persistDir ? makeTablesDurable(server as unknown as AzuriteTableServerInternals, { dir: path.join(options.persistDir, 'tables-journal') }) : undefined;
   await server.start();
   // getHttpServerAddress() reports the bound port, including when port 0 was asked for.
   const address = server.getHttpServerAddress();
@@ -64,6 +69,15 @@ export async function startTableServer(options: { port?: number; host?: string; 
   const url = `http://${host}:${port}`;
   const connectionString =
     `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};TableEndpoint=${url}/${DEV_ACCOUNT};`;
-  return { url, port, connectionString, stop: () => server.close() };
+  return {
+    url,
+    port,
+    connectionString,
+    durability,
+    async stop() {
+      await server.close();
+      await durability?.close();
+    },
+  };
 }
 

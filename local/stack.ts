@@ -1,32 +1,33 @@
 /**
- * The whole local runtime in one call: Table Storage (Azurite), the Service Bus broker, the Microsoft Graph
- * emulator with a demo tenant, and the function app loaded into the local host with its Durable and
- * Service Bus extensions. Used by `npm start`, the end-to-end tests and the benchmarks, so all three
- * exercise the same wiring.
+ * The whole local runtime in one call: the services (Table Storage, the Service Bus broker, the Microsoft
+ * Graph emulator with a demo tenant; `services/`) and a function host against them (`host/launch.ts`).
+ * - `startLocalStack` runs the host inside the caller's process (tests that reach into it, benchmarks);
+ * - `startLocalRuntime` runs it as a process of its own that can be killed and started again on the same
+ *   services (`npm start`, the crash test).
+ * Both resolve the app settings the same way and write the same endpoints.
  */
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { PROJECT_ROOT } from './host/load';
 import type { Clock } from './host/clock';
-import { LocalHost, type HostExtension, type HostKeys, type HostLogger } from './host/host';
-import { readHostJson } from './host/hostJson';
-import { loadFunctionApp, PROJECT_ROOT } from './host/load';
-import { TableTimerStatusStore } from './host/tableTimerStatusStore';
-import { startTableServer, type TableServerHandle } from './azurite';
+import type { HostKeys, HostLogger, LocalHost } from './host/host';
+import { launchHost, type HostSpec } from './host/launch';
+import { startHostProcess, type HostProcess } from './host/process';
+import type { DurableExtension } from './durable';
+import type { ServiceBusExtension } from './servicebus/trigger';
+import type { LocalBroker } from './servicebus/broker';
+import type { BrokerQueueSpec } from './servicebus/queues';
+import type { TableServerHandle } from './azurite';
+import type { GraphEmulator, GraphEmulatorOptions } from './graph-emulator';
 import { readLocalSettings, resolveSettings, type SettingValues } from './settings';
 import { generateKeys, type LocalKeys } from './keys';
-import { DurableExtension } from './durable';
-import { startBroker, type LocalBroker } from './servicebus/broker';
-import { brokerQueues } from './servicebus/queues';
-import { ServiceBusExtension } from './servicebus/trigger';
-import { startGraphEmulator, type GraphEmulator, type GraphEmulatorOptions } from './graph-emulator';
-import { SERVICE_BUS_CONNECTION } from '../shared/config/queues';
+import { startServices, type DemoCredentials, type ExternalGraph, type LocalServices } from './services';
 import { SETTINGS } from '../shared/config/settings';
+
+export { DEMO_SECRET_SETTING, type DemoCredentials, type ExternalGraph } from './services';
 
 export interface LocalStackOptions {
   /** Port of the HTTP host; 0 picks a free one. */
   hostPort?: number;
-  /** Keep Table Storage in this folder instead of memory. */
+  /** Keep Table Storage, the broker's queues and the emulator's state in this folder instead of memory. */
   persistDir?: string;
   /** Use this Table Storage instead of starting Azurite (benchmarks keep it in another process). */
   tablesConnectionString?: string;
@@ -52,13 +53,8 @@ export interface LocalStackOptions {
   without?: Array<'durable' | 'serviceBus'>;
   /** The runtime's keys (`npm start` keeps them in .local/keys.json); default: fresh ones. */
   keys?: LocalKeys;
-}
-
-export interface ExternalGraph {
-  graphBaseUrl: string;
-  authorityHost?: string;
-  caFile?: string;
-  teamsBridgeUrl?: string;
+  /** The broker's queues (default: the app's); tests may shorten lock durations. */
+  queues?: BrokerQueueSpec[];
 }
 
 export interface Endpoints {
@@ -72,18 +68,10 @@ export interface Endpoints {
   [part: string]: string;
 }
 
-export interface DemoCredentials {
-  tenantId: string;
-  clientId: string;
-  /** The app setting holding the secret, for an `env:` credential reference. */
-  secretSetting: string;
-}
-
-export interface LocalStack {
-  host: LocalHost;
-  durable?: DurableExtension;
-  serviceBus?: ServiceBusExtension;
-  /** Azurite, when the stack started it. */
+/** What both shapes of the runtime share: the services, the settings, the keys and the endpoints. */
+interface RuntimeBase {
+  services: LocalServices;
+  /** Azurite, when the runtime started it. */
   tables?: TableServerHandle;
   tablesConnectionString: string;
   broker: LocalBroker;
@@ -92,130 +80,91 @@ export interface LocalStack {
   demo?: DemoCredentials;
   endpoints: Endpoints;
   settings: Record<string, string>;
-  /** Stops the host (as a crash or a deployment would) and starts a new one on the same storage, broker and Graph. */
-  restartHost(): Promise<LocalHost>;
+  keys: LocalKeys;
+  /** The spec a host is launched from (another host process may be started from it). */
+  hostSpec: HostSpec;
   stop(): Promise<void>;
 }
 
-export const DEMO_SECRET_SETTING = 'SITESYNC_DEMO_CLIENT_SECRET';
+export interface LocalStack extends RuntimeBase {
+  host: LocalHost;
+  durable?: DurableExtension;
+  serviceBus?: ServiceBusExtension;
+  /** Stops the host (as a deployment would) and starts a new one on the same storage, broker and Graph. */
+  restartHost(): Promise<LocalHost>;
+}
 
-export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+export interface LocalRuntime extends RuntimeBase {
+  /** The function host's process. */
+  host: HostProcess;
+  /** Kills the host process (SIGKILL) and starts it again on the same services and port. */
+  crashHost(): Promise<void>;
+}
+
+async function startBase(options: LocalStackOptions): Promise<Omit<RuntimeBase, 'endpoints' | 'stop'> & { partialEndpoints: Record<string, string> }> {
   const fileSettings = readLocalSettings(options.settingsRoot ?? PROJECT_ROOT);
   const environment = options.environment ?? { ...process.env };
-  const localKeys = options.keys ?? generateKeys();
-  const cleanups: Array<() => Promise<void>> = [];
-  const cleanup = async () => {
-    for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+  const keys = options.keys ?? generateKeys();
+  const services = await startServices({
+    keys,
+    persistDir: options.persistDir,
+    tablesConnectionString: options.tablesConnectionString,
+    runDir: options.runDir,
+    clock: options.clock,
+    queues: options.queues,
+    graph: options.graph,
+  });
+  // The parts started here are as good as flags: their addresses are the only ones that work.
+  const flags: Record<string, string> = { ...services.settings, ...options.settings };
+  const settings = resolveSettings({ flags, environment, file: fileSettings, defaults: {} }, SETTINGS.map((s) => s.name)).values;
+  const hostKeys: HostKeys = { functionKey: keys.functionKey, masterKey: keys.masterKey, systemKeys: { ...keys.systemKeys } };
+  const hostSpec: HostSpec = {
+    settings,
+    keys: hostKeys,
+    port: options.hostPort ?? 0,
+    enableTimers: options.enableTimers,
+    durable: options.durable,
+    without: options.without,
   };
+  return {
+    services,
+    tables: services.tables,
+    tablesConnectionString: services.tablesConnectionString,
+    broker: services.broker,
+    graph: services.graph,
+    demo: services.demo,
+    settings,
+    keys,
+    hostSpec,
+    partialEndpoints: {
+      functionKey: keys.functionKey,
+      masterKey: keys.masterKey,
+      durableSystemKey: keys.systemKeys.durabletask_extension,
+      ...services.endpoints,
+    },
+  };
+}
+
+/** The services and a host in this process. */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const base = await startBase(options);
+  const { partialEndpoints, ...rest } = base;
   try {
-    const tables = options.tablesConnectionString ? undefined : await startTableServer({ port: 0, persistDir: options.persistDir });
-    if (tables) cleanups.push(() => tables.stop());
-    const tablesConnectionString = options.tablesConnectionString ?? tables!.connectionString;
-    const broker = await startBroker({ port: 0, queues: brokerQueues(), clock: options.clock, sharedAccessKey: localKeys.serviceBus });
-    cleanups.push(() => broker.stop());
-
-    const runDir = options.runDir ?? mkdtempSync(path.join(os.tmpdir(), 'sitesync-'));
-    const graphSettings: Record<string, string> = {};
-    let graph: GraphEmulator | undefined;
-    let demo: DemoCredentials | undefined;
-    const graphOption = options.graph ?? { emulator: {} };
-    if (graphOption && 'emulator' in graphOption) {
-      const { users, seed, ...emulatorOptions } = graphOption.emulator;
-      graph = await startGraphEmulator({
-        tenants: [{ seed: seed ?? 'demo', users: users ?? 2_000 }],
-        controlKey: localKeys.emulatorControlKey,
-        ...emulatorOptions,
-      });
-      const started = graph;
-      cleanups.push(() => started.stop());
-      const tenant = graph.tenants[0];
-      const app = tenant.apps[0];
-      demo = { tenantId: tenant.tenantId, clientId: app.clientId, secretSetting: DEMO_SECRET_SETTING };
-      Object.assign(graphSettings, {
-        SITESYNC_GRAPH_BASE_URL: graph.url,
-        SITESYNC_AUTHORITY_HOST: graph.authorityHost,
-        SITESYNC_GRAPH_CA_FILE: graph.caFile(runDir),
-        SITESYNC_TEAMS_BRIDGE_URL: graph.teamsBridgeUrl,
-        [DEMO_SECRET_SETTING]: app.secret,
-      });
-    } else if (graphOption && 'external' in graphOption) {
-      // Only what was given: the authority, the CA and the bridge otherwise come from the environment,
-      // local.settings.json or the app's defaults (Microsoft's authority, the system's CAs, no bridge).
-      const ext = graphOption.external;
-      graphSettings.SITESYNC_GRAPH_BASE_URL = ext.graphBaseUrl;
-      if (ext.authorityHost) graphSettings.SITESYNC_AUTHORITY_HOST = ext.authorityHost;
-      if (ext.caFile) graphSettings.SITESYNC_GRAPH_CA_FILE = path.resolve(ext.caFile);
-      if (ext.teamsBridgeUrl) graphSettings.SITESYNC_TEAMS_BRIDGE_URL = ext.teamsBridgeUrl;
-    }
-
-    // The parts started here are as good as flags: their addresses are the only ones that work.
-    const flags: Record<string, string> = {
-      AzureWebJobsStorage: tablesConnectionString,
-      SITESYNC_TABLES_CONNECTION_STRING: tablesConnectionString,
-      [SERVICE_BUS_CONNECTION]: broker.connectionString,
-      ...graphSettings,
-      ...options.settings,
-    };
-    const resolved = resolveSettings(
-      { flags, environment, file: fileSettings, defaults: {} },
-      SETTINGS.map((s) => s.name),
-    );
-    const settings: Record<string, string> = resolved.values;
-    const keys: HostKeys = { functionKey: localKeys.functionKey, masterKey: localKeys.masterKey, systemKeys: { ...localKeys.systemKeys } };
-    const registry = await loadFunctionApp();
-    const hostJson = readHostJson(PROJECT_ROOT);
-    const without = new Set(options.without ?? []);
-
-    const launch = async (port: number) => {
-      const durable = without.has('durable') ? undefined : new DurableExtension({ connectionString: tablesConnectionString, ...options.durable });
-      const serviceBus = without.has('serviceBus') ? undefined : new ServiceBusExtension({ broker });
-      const extensions: HostExtension[] = [durable, serviceBus].filter((e): e is DurableExtension | ServiceBusExtension => e !== undefined);
-      const host = await LocalHost.start({
-        registry,
-        hostJson,
-        settings,
-        keys,
-        port,
-        clock: options.clock,
-        logger: options.logger,
-        extensions,
-        enableTimers: options.enableTimers,
-        timerStatusStore: new TableTimerStatusStore(tablesConnectionString),
-      });
-      return { host, durable, serviceBus };
-    };
-
-    let current = await launch(options.hostPort ?? 0);
-    // Graph's notifications come back to this host unless a public URL was given; its address is known
-    // only once it listens.
-    if (!settings.SITESYNC_WEBHOOK_BASE_URL) {
-      settings.SITESYNC_WEBHOOK_BASE_URL = current.host.url;
-      current.host.setSetting('SITESYNC_WEBHOOK_BASE_URL', current.host.url);
-    }
+    const launch = (port: number) => launchHost({ ...base.hostSpec, port }, { clock: options.clock, logger: options.logger, broker: base.broker });
+    let current = await launch(base.hostSpec.port);
+    if (!base.settings.SITESYNC_WEBHOOK_BASE_URL) base.settings.SITESYNC_WEBHOOK_BASE_URL = current.host.url;
     const endpoints: Endpoints = {
       hostUrl: current.host.url,
       apiUrl: current.host.apiUrl,
-      functionKey: keys.functionKey,
-      masterKey: keys.masterKey,
-      durableSystemKey: localKeys.systemKeys.durabletask_extension,
-      tablesConnectionString: tablesConnectionString,
-      serviceBusConnectionString: broker.connectionString,
+      ...partialEndpoints,
       ...current.host.endpoints(),
-      ...(graph
-        ? { graphUrl: graph.url, graphCaFile: graphSettings.SITESYNC_GRAPH_CA_FILE, teamsBridgeUrl: graph.teamsBridgeUrl, graphControlUrl: `${graph.url}/_control`, graphControlKey: graph.controlKey }
-        : {}),
-    };
+    } as Endpoints;
     const stack: LocalStack = {
+      ...rest,
       host: current.host,
       durable: current.durable,
       serviceBus: current.serviceBus,
-      tables,
-      tablesConnectionString,
-      broker,
-      graph,
-      demo,
       endpoints,
-      settings,
       async restartHost() {
         const port = Number(new URL(current.host.url).port);
         await current.host.stop();
@@ -223,16 +172,46 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         stack.host = current.host;
         stack.durable = current.durable;
         stack.serviceBus = current.serviceBus;
+        Object.assign(endpoints, current.host.endpoints());
         return current.host;
       },
       async stop() {
         await current.host.stop();
-        await cleanup();
+        await base.services.stop();
       },
     };
     return stack;
   } catch (err) {
-    await cleanup();
+    await base.services.stop();
+    throw err;
+  }
+}
+
+/** The services in this process and the function host as a process of its own. */
+export async function startLocalRuntime(options: LocalStackOptions = {}): Promise<LocalRuntime> {
+  if (options.clock) throw new Error('a host process runs on the system clock');
+  const base = await startBase(options);
+  const { partialEndpoints, ...rest } = base;
+  try {
+    const host = await startHostProcess(base.hostSpec, { logger: options.logger });
+    if (!base.settings.SITESYNC_WEBHOOK_BASE_URL) base.settings.SITESYNC_WEBHOOK_BASE_URL = host.url;
+    const endpoints = { hostUrl: host.url, apiUrl: host.apiUrl, ...partialEndpoints, ...host.endpoints } as Endpoints;
+    return {
+      ...rest,
+      host,
+      endpoints,
+      async crashHost() {
+        await host.kill('SIGKILL');
+        await host.restart();
+        Object.assign(endpoints, host.endpoints);
+      },
+      async stop() {
+        await host.stop();
+        await base.services.stop();
+      },
+    };
+  } catch (err) {
+    await base.services.stop();
     throw err;
   }
 }

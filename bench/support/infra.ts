@@ -55,7 +55,7 @@ export interface InfraProcess {
   stop(): Promise<void>;
 }
 
-type Part = { part: 'graph'; options: GraphPartOptions } | { part: 'tables' };
+type Part = { part: 'graph'; options: GraphPartOptions } | { part: 'tables'; persistDir?: string };
 
 function startPart<I>(part: Part): Promise<PartProcess<I>> {
   const child: ChildProcess = fork(__filename, ['--serve', JSON.stringify(part)], {
@@ -99,13 +99,15 @@ export function startGraphProcess(options: GraphPartOptions): Promise<PartProces
   return startPart<GraphInfo>({ part: 'graph', options });
 }
 
-export function startTablesProcess(): Promise<PartProcess<TablesInfo>> {
-  return startPart<TablesInfo>({ part: 'tables' });
+/** Azurite in its own process; with `persistDir`, durable as `npm start -- --persist` keeps it. */
+export function startTablesProcess(persistDir?: string): Promise<PartProcess<TablesInfo>> {
+  return startPart<TablesInfo>({ part: 'tables', persistDir });
 }
 
 /** The emulator and Azurite, each in its own process. */
-export async function startInfraProcess(options: GraphPartOptions): Promise<InfraProcess> {
-  const [graph, tables] = await Promise.all([startGraphProcess(options), startTablesProcess()]);
+export async function startInfraProcess(options: GraphPartOptions & { tablesPersistDir?: string }): Promise<InfraProcess> {
+  const { tablesPersistDir, ...graphOptions } = options;
+  const [graph, tables] = await Promise.all([startGraphProcess(graphOptions), startTablesProcess(tablesPersistDir)]);
   return {
     info: { ...graph.info, ...tables.info },
     graph,
@@ -169,9 +171,9 @@ async function serveGraph(options: GraphPartOptions): Promise<void> {
   });
 }
 
-async function serveTables(): Promise<void> {
+async function serveTables(persistDir?: string): Promise<void> {
   const { startTableServer } = await import('../../local/azurite');
-  const tables = await startTableServer({ port: 0 });
+  const tables = await startTableServer({ port: 0, persistDir });
   process.send?.({ tablesConnectionString: tables.connectionString } satisfies TablesInfo);
   process.on('message', async (m) => {
     const { seq, command } = m as { seq: number; command: InfraCommand };
@@ -185,7 +187,7 @@ async function serveTables(): Promise<void> {
 
 if (process.argv[2] === '--serve') {
   const part = JSON.parse(process.argv[3]) as Part;
-  (part.part === 'graph' ? serveGraph(part.options) : serveTables()).catch((err: unknown) => {
+  (part.part === 'graph' ? serveGraph(part.options) : serveTables(part.persistDir)).catch((err: unknown) => {
     console.error(err);
     process.exit(1);
   });

@@ -26,9 +26,12 @@ export interface AccessTokenClaims {
 export const TOKEN_LIFETIME_S = 3599;
 
 export class TokenIssuer {
-  private readonly key = randomBytes(32);
+  /** The signing key; an emulator that keeps its state keeps it too, so tokens issued before a restart stay valid. */
+  readonly key: Buffer;
 
-  constructor(private readonly clock: () => number) {}
+  constructor(private readonly clock: () => number, key?: Buffer) {
+    this.key = key ?? randomBytes(32);
+  }
 
   issue(tenantId: string, clientId: string, roles: string[], audience: string): string {
     const now = Math.floor(this.clock() / 1000);

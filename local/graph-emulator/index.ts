@@ -19,6 +19,7 @@ import { requireRole, route, runRoute, type GraphConfig, type GraphEnv } from '.
 import { graphError, isRecord, JSON_TYPE, parseJsonBody, sleep, type EmuRequest, type EmuResponse } from './http';
 import { TenantState, type TelephoneOperation } from './state';
 import { SubscriptionHub, type NotificationOptions } from './subscriptions';
+import { EmulatorSaver, loadSavedEmulator } from './persistence';
 
 export type { DemoTenant, DemoTenantSpec } from '../demo/tenant';
 export type { FaultRule, FaultSettings, CountersSnapshot, Arrival } from './faults';
@@ -60,6 +61,11 @@ export interface GraphEmulatorOptions {
   certificate?: { key: string; cert: string };
   /** The key the `/_control` API requires in the `x-emulator-key` header; default: a random one. */
   controlKey?: string;
+  /**
+   * Keep the emulator's world in this folder (`persistence.ts`): a start finds its address, certificate,
+   * token key, tenants and subscriptions as they were, and `tenants` is used only the first time.
+   */
+  persistDir?: string;
 }
 
 export interface GraphEmulator {
@@ -77,6 +83,10 @@ export interface GraphEmulator {
   controlKey: string;
   /** Writes the CA PEM into dir and returns the file's path. */
   caFile(dir: string): string;
+  /** True when the world was loaded from `persistDir` rather than generated. */
+  restored: boolean;
+  /** With `persistDir`: saves the world now (after changes made in process through `control`). */
+  save(): void;
   port: number;
   tenants: DemoTenantSummaryList;
   control: EmulatorControl;
@@ -108,14 +118,15 @@ const SEVEN_DAYS = 7 * 24 * 3600 * 1000;
 
 export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promise<GraphEmulator> {
   const clock = opts.clock ?? Date.now;
-  const tls = opts.certificate ?? (await certificate());
+  const saved = opts.persistDir ? loadSavedEmulator(opts.persistDir) : undefined;
+  const tls = saved?.certificate ?? opts.certificate ?? (await certificate());
   const counters = new Counters();
   const faults = new Faults();
   if (opts.faults) faults.set(opts.faults);
   const quotas = new Quotas(clock, opts.quotas);
   const quotaSwitch = { enabled: opts.enforceQuotas ?? false };
   const latency = { ms: opts.latencyMs ?? DEFAULT_LATENCY_MS };
-  const issuer = new TokenIssuer(clock);
+  const issuer = new TokenIssuer(clock, saved?.tokenKey);
   const hub = new SubscriptionHub(clock, counters, {
     validationTimeoutMs: 10_000, deliveryTimeoutMs: 3_000, deliveryAttempts: 3, retryDelayMs: 1_000, maxBatch: 100, ...opts.notifications,
   });
@@ -135,23 +146,38 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
       const t = setTimeout(() => {
         timers.delete(t);
         tenant.completeOperation(op);
-      }, config.operationDelayMs);
+        saver?.changed();
+      }, Math.max(0, op.createdAt + config.operationDelayMs - clock()));
       t.unref();
       timers.add(t);
     },
   };
 
   const tenants = new Map<string, TenantState>();
-  const register = (data: DemoTenant): TenantState => {
-    if (tenants.has(data.tenantId)) throw new Error(`Tenant ${data.tenantId} is already served.`);
-    const state = new TenantState(data, clock);
-    state.onUserChange((tid, uid, kind) => hub.notifyUserChange(tid, uid, kind));
+  let saver: EmulatorSaver | undefined;
+  const serve = (state: TenantState): TenantState => {
+    if (tenants.has(state.tenantId)) throw new Error(`Tenant ${state.tenantId} is already served.`);
+    state.onUserChange((tid, uid, kind) => {
+      hub.notifyUserChange(tid, uid, kind);
+      saver?.changed();
+    });
     tenants.set(state.tenantId, state);
     tenants.set(state.domain.toLowerCase(), state);
+    saver?.changed();
     return state;
   };
-  for (const t of opts.tenants ?? [{ seed: 'demo', users: 100 }]) {
-    register('users' in t && Array.isArray(t.users) ? (t as DemoTenant) : generateDemoTenant(t as DemoTenantSpec));
+  const register = (data: DemoTenant): TenantState => serve(new TenantState(data, clock));
+  if (saved) {
+    for (const data of saved.tenants) {
+      const state = serve(TenantState.restore(data, clock));
+      // Number operations that were running when the emulator stopped finish as they would have.
+      for (const op of state.operations.values()) if (!op.final) env.scheduleOperation(state, op);
+    }
+    for (const subscription of saved.subscriptions) hub.subscriptions.set(subscription.id, subscription);
+  } else {
+    for (const t of opts.tenants ?? [{ seed: 'demo', users: 100 }]) {
+      register('users' in t && Array.isArray(t.users) ? (t as DemoTenant) : generateDemoTenant(t as DemoTenantSpec));
+    }
   }
   const findTenant = (ref: string): TenantState | undefined => tenants.get(ref) ?? tenants.get(ref.toLowerCase());
   const control = new EmulatorControl(tenants, register, faults, quotas, quotaSwitch, counters, hub, latency);
@@ -251,6 +277,8 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
   }
 
   async function dispatch(req: EmuRequest): Promise<EmuResponse> {
+    // Any request but a read may change the world: save it soon.
+    if (req.method !== 'GET' && req.method !== 'HEAD') saver?.changed();
     try {
       decodeURIComponent(req.path);
     } catch {
@@ -323,12 +351,27 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+    server.listen(saved?.port ?? opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+  }).catch((err: unknown) => {
+    if (saved && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`the Graph emulator's saved address (port ${saved.port}) is taken by another process: links saved in storage name it, so it must be free`);
+    }
+    throw err;
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const hostName = opts.host ?? '127.0.0.1';
   const url = `https://${hostName.includes(':') ? `[${hostName}]` : hostName}:${port}`;
+  if (opts.persistDir) {
+    saver = new EmulatorSaver(opts.persistDir, {
+      port,
+      certificate: tls,
+      tokenKey: issuer.key,
+      tenants: () => [...new Set(tenants.values())],
+      subscriptions: () => [...hub.subscriptions.values()],
+    });
+    saver.save();
+  }
 
   return {
     url,
@@ -344,6 +387,10 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
       return file;
     },
     port,
+    restored: saved !== undefined,
+    save() {
+      saver?.save();
+    },
     get tenants() {
       return control.tenants();
     },
@@ -352,6 +399,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
     faults,
     async stop() {
       hub.stop();
+      saver?.close();
       for (const t of timers) clearTimeout(t);
       timers.clear();
       await new Promise<void>((resolve) => {

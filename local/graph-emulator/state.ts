@@ -105,6 +105,22 @@ export class TenantState {
     for (const n of this.numbers) this.numberIndex.set(n.telephoneNumber, n);
   }
 
+  /**
+   * The tenant's data as plain values (maps, arrays, records), without its clock and listeners: what the
+   * emulator saves to keep its tenants across restarts. Shared records stay shared under structured clone.
+   */
+  snapshot(): Record<string, unknown> {
+    const { clock: _clock, listeners: _listeners, ...data } = this as unknown as Record<string, unknown>;
+    return data;
+  }
+
+  /** A tenant from `snapshot()`'s data, on the given clock, with no listeners yet. */
+  static restore(data: Record<string, unknown>, clock: () => number): TenantState {
+    const tenant = Object.create(TenantState.prototype) as TenantState;
+    Object.assign(tenant, data, { clock, listeners: [] });
+    return tenant;
+  }
+
   onUserChange(listener: UserChangeListener): void {
     this.listeners.push(listener);
   }

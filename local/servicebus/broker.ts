@@ -17,6 +17,7 @@ import { Deque } from './deque';
 import { parseIsoDuration } from './duration';
 import { QueueEntity, type EntityStats, type LockEnd, type MessageLock, type Settlement, type StoredMessage } from './entity';
 import type { BrokerQueueSpec } from './queues';
+import { QueueJournal } from '../persistence/queues';
 
 export interface BrokerOptions {
   /** 0 (the default) picks a free port. */
@@ -33,6 +34,11 @@ export interface BrokerOptions {
    * key, naming this key, for an entity before it may attach a link to it. Default: a random key.
    */
   sharedAccessKey?: { keyName: string; key: string };
+  /**
+   * Keep the queues in this folder, as Service Bus keeps its entities: a message acknowledged to its sender
+   * survives a kill of the broker's process; a start picks up what the folder holds.
+   */
+  persistDir?: string;
 }
 
 export interface QueueStats extends EntityStats {
@@ -135,6 +141,7 @@ class Broker implements LocalBroker {
   /** Per connection: the entity paths its SAS tokens cover ('' is the whole namespace), with their expiry in ms. */
   private readonly claims = new WeakMap<Connection, Map<string, number>>();
   private server?: Server;
+  private persistence?: QueueJournal;
   private pumping = new Set<QueueEntity>();
   port = 0;
 
@@ -157,6 +164,7 @@ class Broker implements LocalBroker {
   }
 
   async listen(): Promise<void> {
+    if (this.options.persistDir) this.persistence = await QueueJournal.open(this.options.persistDir, this.entities, this.clock.now());
     this.container.sasl_server_mechanisms.enable_anonymous();
     this.wireEvents();
     const server = this.container.listen({ port: this.options.port ?? 0, host: this.options.host ?? '127.0.0.1' }) as Server;
@@ -190,6 +198,13 @@ class Broker implements LocalBroker {
         for (const socket of this.sockets) socket.destroy();
       }, 50).unref();
     });
+    await this.persistence?.close(this.clock.now());
+  }
+
+  /** Runs `acknowledge` once what the entities reported is on disk (at once when not persisting). */
+  private whenDurable(acknowledge: () => void, refuse: (message: string) => void): void {
+    if (!this.persistence) return acknowledge();
+    this.persistence.durable().then(acknowledge, (err: unknown) => refuse(`the broker could not keep the message: ${err instanceof Error ? err.message : String(err)}`));
   }
 
   private declare(spec: BrokerQueueSpec): void {
@@ -371,7 +386,11 @@ class Broker implements LocalBroker {
         throw new AmqpFailure(Conditions.notImplemented, `Message format ${format} is not supported.`);
       }
       for (const message of messages) entity.accept(message);
-      delivery.accept();
+      // A send is acknowledged only once the broker has kept it.
+      this.whenDurable(
+        () => delivery.accept(),
+        (description) => delivery.reject({ condition: Conditions.internal, description }),
+      );
     } catch (err) {
       const failure = err instanceof AmqpFailure ? err : new AmqpFailure(Conditions.internal, err instanceof Error ? err.message : String(err));
       delivery.reject({ condition: failure.condition, description: failure.message });
@@ -455,7 +474,10 @@ class Broker implements LocalBroker {
             // A duplicate is dropped; Service Bus still answers with a sequence number, which cancels nothing.
             return entity.accept(message) ?? 0;
           });
-          return this.reply(connection, request, 200, { 'sequence-numbers': sequenceNumbers.map((n) => rhea.types.wrap_long(n)) });
+          return this.whenDurable(
+            () => this.reply(connection, request, 200, { 'sequence-numbers': sequenceNumbers.map((n) => rhea.types.wrap_long(n)) }),
+            (description) => this.reply(connection, request, 500, {}, new AmqpFailure(Conditions.internal, description)),
+          );
         }
         case 'com.microsoft:cancel-scheduled-message': {
           const numbers = ((body['sequence-numbers'] ?? []) as unknown[]).map((n) => longOf(n) ?? -1);

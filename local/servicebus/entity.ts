@@ -58,6 +58,28 @@ export interface EntityStats {
   lockExpiries: number;
 }
 
+/**
+ * Where an entity reports what must survive its process: a message added (sent, scheduled, dead-lettered
+ * into it), changed (its delivery count or properties), or gone (completed, expired, cancelled, moved).
+ * Locks are not reported: after a restart every message is available again, as when locks expire.
+ */
+export interface EntityJournal {
+  added(entity: QueueEntity, stored: StoredMessage): void;
+  /** `what` says whether only the delivery count changed, or the message's properties too. */
+  changed(entity: QueueEntity, stored: StoredMessage, what: 'deliveries' | 'message'): void;
+  removed(entity: QueueEntity, stored: StoredMessage): void;
+}
+
+/** A message as kept on disk. */
+export interface RestoredMessage {
+  sequenceNumber: number;
+  enqueuedAt: number;
+  message: Message;
+  deliveries: number;
+  scheduledAt?: number;
+  deadLetterSource?: string;
+}
+
 export interface EntityOptions {
   /** The queue name, or `<queue>/$DeadLetterQueue`. */
   path: string;
@@ -81,9 +103,11 @@ export class QueueEntity {
   readonly deadLetterQueue?: QueueEntity;
   /** Called whenever a message becomes available, so the broker can feed waiting receivers. */
   onAvailable: () => void = () => undefined;
+  /** Set by a persistent broker. */
+  journal?: EntityJournal;
 
   private readonly clock: Clock;
-  private readonly duplicateWindowMs?: number;
+  readonly duplicateDetectionWindowMs?: number;
   private readonly ready = new Deque<StoredMessage>(1024);
   /** Every message still in the entity, in sequence order (Map keeps insertion order): for peek. */
   private readonly active = new Map<number, StoredMessage>();
@@ -98,7 +122,7 @@ export class QueueEntity {
     this.path = options.path;
     this.lockDurationMs = options.lockDurationMs;
     this.maxDeliveryCount = options.maxDeliveryCount;
-    this.duplicateWindowMs = options.duplicateDetectionWindowMs;
+    this.duplicateDetectionWindowMs = options.duplicateDetectionWindowMs;
     this.deadLetterQueue = options.deadLetterQueue;
     this.clock = options.clock;
   }
@@ -125,9 +149,60 @@ export class QueueEntity {
     };
     this.totals.accepted++;
     this.active.set(stored.sequenceNumber, stored);
+    if (at !== undefined && at > now) stored.scheduledAt = at;
+    this.journal?.added(this, stored);
+    this.schedule(stored);
+    return stored.sequenceNumber;
+  }
+
+  /** Puts back a message kept on disk (a restart): available, or scheduled when not due yet. */
+  restore(saved: RestoredMessage): void {
+    const stored: StoredMessage = {
+      sequenceNumber: saved.sequenceNumber,
+      enqueuedAt: saved.enqueuedAt,
+      message: saved.message,
+      deliveries: saved.deliveries,
+      state: 'available',
+      ...(saved.scheduledAt !== undefined ? { scheduledAt: saved.scheduledAt } : {}),
+      ...(saved.deadLetterSource !== undefined ? { deadLetterSource: saved.deadLetterSource } : {}),
+    };
+    this.nextSequence = Math.max(this.nextSequence, saved.sequenceNumber + 1);
+    this.active.set(stored.sequenceNumber, stored);
+    this.schedule(stored);
+  }
+
+  /** The highest sequence number given so far. */
+  get highestSequence(): number {
+    return this.nextSequence - 1;
+  }
+
+  /** Sequence numbers go on after the highest ever given, even to messages long gone (a restart). */
+  restoreSequence(highest: number): void {
+    this.nextSequence = Math.max(this.nextSequence, highest + 1);
+  }
+
+  /** Remembers a message id for duplicate detection, as first seen at `at` (a restart). */
+  restoreSeen(messageId: string, at: number): void {
+    if (this.duplicateDetectionWindowMs === undefined || this.seenIds.has(messageId)) return;
+    this.seenIds.set(messageId, at);
+    this.seenOrder.pushBack({ id: messageId, at });
+  }
+
+  /** Message ids within the duplicate detection window, with when they were first seen. */
+  seen(): Array<{ id: string; at: number }> {
+    return [...this.seenIds.entries()].map(([id, at]) => ({ id, at }));
+  }
+
+  /** Every message in the entity, for a snapshot. */
+  messages(): StoredMessage[] {
+    return [...this.active.values()];
+  }
+
+  private schedule(stored: StoredMessage): void {
+    const now = this.clock.now();
+    const at = stored.scheduledAt;
     if (at !== undefined && at > now) {
       stored.state = 'scheduled';
-      stored.scheduledAt = at;
       this.counts.scheduled++;
       stored.cancelSchedule = this.clock.schedule(at, () => {
         if (stored.state !== 'scheduled') return;
@@ -139,7 +214,6 @@ export class QueueEntity {
     } else {
       this.makeAvailable(stored, false);
     }
-    return stored.sequenceNumber;
   }
 
   /** Removes scheduled messages before they are due; unknown or already active ones are ignored, as in Service Bus. */
@@ -150,6 +224,7 @@ export class QueueEntity {
       stored.cancelSchedule?.();
       this.counts.scheduled--;
       this.remove(stored);
+      this.journal?.removed(this, stored);
     }
   }
 
@@ -163,6 +238,7 @@ export class QueueEntity {
       if (stored.expiresAt !== undefined && stored.expiresAt <= this.clock.now()) {
         this.totals.expired++;
         this.remove(stored);
+        this.journal?.removed(this, stored);
         continue;
       }
       return stored;
@@ -176,6 +252,7 @@ export class QueueEntity {
   /** Hands a taken message out under a peek-lock. */
   lock(stored: StoredMessage): MessageLock {
     stored.deliveries++;
+    this.journal?.changed(this, stored, 'deliveries');
     this.totals.delivered++;
     stored.state = 'locked';
     this.counts.locked++;
@@ -197,6 +274,7 @@ export class QueueEntity {
     this.totals.delivered++;
     this.totals.completed++;
     this.remove(stored);
+    this.journal?.removed(this, stored);
   }
 
   /** Settles a locked message. Returns false when the lock is lost (expired, or already settled). */
@@ -209,11 +287,12 @@ export class QueueEntity {
         this.endLock(lock, 'completed');
         this.totals.completed++;
         this.remove(stored);
+        this.journal?.removed(this, stored);
         return true;
       case 'abandon':
         this.endLock(lock, 'abandoned');
         this.totals.abandoned++;
-        mergeProperties(stored.message, settlement.propertiesToModify);
+        if (mergeProperties(stored.message, settlement.propertiesToModify)) this.journal?.changed(this, stored, 'message');
         this.returnOrDeadLetter(stored);
         return true;
       case 'deadLetter':
@@ -271,12 +350,16 @@ export class QueueEntity {
     };
     this.totals.accepted++;
     this.active.set(stored.sequenceNumber, stored);
+    this.journal?.added(this, stored);
     this.makeAvailable(stored, false);
   }
 
   private deadLetter(stored: StoredMessage, reason?: string, description?: string, propertiesToModify?: Record<string, unknown>): void {
     this.totals.deadLettered++;
     this.remove(stored);
+    // Moved: gone from here first, then added to the dead-letter queue (a crash between loses nothing that
+    // matters: the move is redone as at-least-once delivery would redo it).
+    this.journal?.removed(this, stored);
     mergeProperties(stored.message, propertiesToModify);
     const properties = { ...(stored.message.application_properties ?? {}) };
     if (reason !== undefined) properties[DEAD_LETTER_REASON] = reason;
@@ -330,9 +413,9 @@ export class QueueEntity {
   }
 
   private isDuplicate(messageId: string): boolean {
-    if (this.duplicateWindowMs === undefined) return false;
+    if (this.duplicateDetectionWindowMs === undefined) return false;
     const now = this.clock.now();
-    for (let oldest = this.seenOrder.peekFront(); oldest && oldest.at <= now - this.duplicateWindowMs; oldest = this.seenOrder.peekFront()) {
+    for (let oldest = this.seenOrder.peekFront(); oldest && oldest.at <= now - this.duplicateDetectionWindowMs; oldest = this.seenOrder.peekFront()) {
       this.seenOrder.shift();
       if (this.seenIds.get(oldest.id) === oldest.at) this.seenIds.delete(oldest.id);
     }
@@ -344,7 +427,8 @@ export class QueueEntity {
 }
 
 /** Abandon and dead-letter may carry properties to change; Service Bus applies them to the application properties. */
-function mergeProperties(message: Message, properties: Record<string, unknown> | undefined): void {
-  if (!properties || Object.keys(properties).length === 0) return;
+function mergeProperties(message: Message, properties: Record<string, unknown> | undefined): boolean {
+  if (!properties || Object.keys(properties).length === 0) return false;
   message.application_properties = { ...(message.application_properties ?? {}), ...properties };
+  return true;
 }

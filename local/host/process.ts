@@ -1,0 +1,74 @@
+/**
+ * A function host in a process of its own, started against the endpoints of Table Storage, the broker and
+ * Graph: what a Functions instance is in Azure. It can be stopped cleanly, or killed with SIGKILL as a crash
+ * would, and started again on the same port and the same storage: every Durable instance resumes from its
+ * history, every message not completed comes back. Several host processes may run against the same
+ * endpoints (scale-out); each is one `startHostProcess`.
+ */
+import path from 'node:path';
+import { forkChild, type ChildExit, type ChildHandle } from '../process/child';
+import type { HostLogger, LogLevel } from './host';
+import type { HostSpec } from './launch';
+
+export interface HostReady {
+  url: string;
+  apiUrl: string;
+  /** Named endpoints of the host's extensions (the Durable webhooks, its RPC address). */
+  endpoints: Record<string, string>;
+  pid: number;
+}
+
+export interface HostProcess {
+  /** The current process's addresses (a restart keeps them). */
+  readonly url: string;
+  readonly apiUrl: string;
+  readonly endpoints: Record<string, string>;
+  readonly pid: number;
+  /** Resolves when the current process exits. */
+  readonly exited: Promise<ChildExit>;
+  /** Stops it as a deployment would: running work finishes or is abandoned, nothing is lost either way. */
+  stop(): Promise<ChildExit>;
+  /** Kills it (SIGKILL by default): a crash at whatever moment it was in. */
+  kill(signal?: NodeJS.Signals): Promise<ChildExit>;
+  /** Starts a new process with the same spec, on the same port; the old one must have exited. */
+  restart(): Promise<void>;
+}
+
+export interface HostProcessOptions {
+  logger?: HostLogger;
+  /** Extra Node flags for the host process. */
+  execArgv?: string[];
+}
+
+const ENTRY = path.join(__dirname, 'main.ts');
+
+export async function startHostProcess(spec: HostSpec, options: HostProcessOptions = {}): Promise<HostProcess> {
+  const onLog = (level: string, source: string, message: string) => options.logger?.(level as LogLevel, source, message);
+  const fork = () => forkChild<HostReady>(ENTRY, spec, { onLog, execArgv: options.execArgv });
+  let child: ChildHandle<HostReady> = await fork();
+  // A restarted host listens where the first one did: saved check-status links and webhooks keep working.
+  spec = { ...spec, port: Number(new URL(child.ready.url).port) };
+  return {
+    get url() {
+      return child.ready.url;
+    },
+    get apiUrl() {
+      return child.ready.apiUrl;
+    },
+    get endpoints() {
+      return child.ready.endpoints;
+    },
+    get pid() {
+      return child.pid;
+    },
+    get exited() {
+      return child.exited;
+    },
+    stop: () => child.stop(),
+    kill: (signal) => child.kill(signal),
+    async restart() {
+      await child.exited;
+      child = await fork();
+    },
+  };
+}
