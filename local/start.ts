@@ -18,7 +18,7 @@ import { progressBar } from './progress';
 import { readLocalSettings } from './settings';
 import { parseStartOptions, UsageError, USAGE } from './startOptions';
 import { QUEUES } from '../shared/config/queues';
-import { startLocalStack } from './stack';
+import { startLocalRuntime } from './stack';
 import { loadOrCreateKeys } from './keys';
 
 const MARK: Record<ScenarioStep['status'], string> = { ok: 'ok  ', skipped: 'skip', failed: 'FAIL' };
@@ -37,7 +37,7 @@ async function main(argv: string[]): Promise<number> {
   const localDir = path.join(PROJECT_ROOT, '.local');
   mkdirSync(localDir, { recursive: true });
   const external = options.external;
-  const stack = await startLocalStack({
+  const stack = await startLocalRuntime({
     hostPort: options.port,
     persistDir: options.persist ? path.join(localDir, 'data') : undefined,
     runDir: localDir,
@@ -53,12 +53,26 @@ async function main(argv: string[]): Promise<number> {
 
   const e = stack.endpoints;
   const s = stack.settings;
+  // A host process that dies (a crash, a kill) is started again on the same storage, broker and Graph, as
+  // Azure starts a new instance: what it was doing resumes from storage.
+  let stopping = false;
+  const supervise = (): void => {
+    void stack.host.exited.then(async (exit) => {
+      if (stopping) return;
+      console.error(`  the function host process exited (${exit.signal ?? `code ${exit.code}`}); starting it again on the same storage`);
+      await stack.host.restart();
+      supervise();
+    });
+  };
+  supervise();
+
   console.log('sitesync local runtime');
-  console.log(`  functions      ${e.apiUrl}   (keys in .local/keys.json and .local/endpoints.json)`);
+  console.log(`  functions      ${e.apiUrl}   (host process ${stack.host.pid}; keys in .local/keys.json and .local/endpoints.json)`);
   console.log(`  durable        ${e.durableClientUrl ?? 'off'}`);
   console.log(`  tables         ${stack.tables?.url ?? 'external'}`);
   console.log(`  service bus    ${stack.broker.connectionString.split(';')[0].replace('Endpoint=', '')}   (connection string in .local/endpoints.json)`);
-  if (stack.graph) console.log(`  graph emulator ${e.graphUrl}   (demo tenant ${stack.demo?.tenantId}, ${options.users} users; CA ${path.relative(process.cwd(), e.graphCaFile)})`);
+  if (stack.graph?.restored) console.log(`  graph emulator ${e.graphUrl}   (its tenant as kept in .local/data: ${stack.graph.tenants[0]?.users ?? 0} users, --users does not apply; CA ${path.relative(process.cwd(), e.graphCaFile)})`);
+  else if (stack.graph) console.log(`  graph emulator ${e.graphUrl}   (demo tenant ${stack.demo?.tenantId}, ${options.users} users; CA ${path.relative(process.cwd(), e.graphCaFile)})`);
   else {
     console.log(`  graph          ${s.SITESYNC_GRAPH_BASE_URL}   (tenant ${external?.tenant.tenantId}, app ${external?.tenant.clientId})`);
     console.log(`  authority      ${s.SITESYNC_AUTHORITY_HOST ?? 'https://login.microsoftonline.com'}`);
@@ -74,7 +88,7 @@ async function main(argv: string[]): Promise<number> {
       : { kind: 'own', customerId: external!.customerId, ...external!.tenant },
     graphBaseUrl: s.SITESYNC_GRAPH_BASE_URL,
     webhookBaseUrl: s.SITESYNC_WEBHOOK_BASE_URL,
-    expectedUsers: stack.graph ? options.users : undefined,
+    expectedUsers: stack.graph ? (stack.graph.restored ? stack.graph.tenants[0]?.users : options.users) : undefined,
     progress: progressBar,
     provisioningBacklog: () => {
       const q = stack.broker.stats(QUEUES.userProvisioning.name);
@@ -89,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
   const count = (status: ScenarioStep['status']) => report.steps.filter((step) => step.status === status).length;
   console.log(`\n${report.ok ? 'Demo job succeeded' : 'Demo job FAILED'}: ${count('ok')} ok, ${count('skipped')} skipped, ${count('failed')} failed`);
   if (options.once) {
+    stopping = true;
     await stack.stop();
     return report.ok ? 0 : 1;
   }
@@ -99,6 +114,7 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   console.log('\nStopping...');
+  stopping = true;
   await stack.stop();
   return 0;
 }

@@ -5,6 +5,10 @@
  * after the flush). Records are JSON lines in numbered segment files; `rotate` starts a new segment so that
  * older ones can be dropped once a snapshot holds their effect. A torn last line (a kill in the middle of a
  * write) is ignored on replay: it was never acknowledged.
+ *
+ * Records appended in one turn of the event loop go to disk as one line: a change made of several records
+ * (a row replaced: removed then inserted; a message moved to the dead-letter queue) is replayed whole or
+ * not at all.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -32,6 +36,8 @@ export class Journal {
   private readonly waiters: Array<{ seq: number; resolve: () => void; reject: (err: Error) => void }> = [];
   private failure?: Error;
   private closed = false;
+  /** Records of the current turn, written as one line when the turn ends. */
+  private group?: object[];
 
   private constructor(
     private readonly dir: string,
@@ -54,7 +60,7 @@ export class Journal {
       // The last element is '' after a complete final line, or a torn line that was never acknowledged.
       for (const line of lines.slice(0, -1)) {
         if (line.length === 0) continue;
-        replay(JSON.parse(line));
+        for (const record of (JSON.parse(line) as { g: unknown[] }).g) replay(record);
       }
     }
     return new Journal(dir, name, (segments.at(-1) ?? 0) + 1);
@@ -91,17 +97,28 @@ export class Journal {
     return seq <= this.durableSeq;
   }
 
-  /** Adds a record (kept in memory until the next flush); returns its sequence. */
+  /** Adds a record (kept in memory until the next flush; with the turn's others as one line); returns its sequence. */
   append(record: object): number {
     if (this.closed) throw new Error(`journal ${this.name} is closed`);
-    const line = JSON.stringify(record) + '\n';
+    if (!this.group) {
+      this.group = [];
+      queueMicrotask(() => this.closeGroup());
+    }
+    this.group.push(record);
     this.seq++;
+    return this.seq;
+  }
+
+  private closeGroup(): void {
+    const group = this.group;
+    if (!group) return;
+    this.group = undefined;
+    const line = JSON.stringify({ g: group }) + '\n';
     this.current.buffer.push(line);
     this.current.bufferedBytes += line.length;
     this.current.lastSeq = this.seq;
     this.bytesSinceRotate += line.length;
     this.kick();
-    return this.seq;
   }
 
   /** Resolves once every record up to `seq` is on disk; rejects if the disk refused it. */
@@ -110,7 +127,7 @@ export class Journal {
     if (seq <= this.durableSeq) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiters.push({ seq, resolve, reject });
-      this.kick();
+      if (!this.group) this.kick();
     });
   }
 
@@ -119,6 +136,7 @@ export class Journal {
    * closed; once a snapshot taken at this instant is safely on disk, `dropThrough` deletes it and older ones.
    */
   rotate(): number {
+    this.closeGroup();
     const old = this.current;
     this.retiring.push(old);
     this.current = this.segment(old.number + 1);
@@ -137,6 +155,7 @@ export class Journal {
 
   /** Writes and flushes everything appended so far. */
   async flushAll(): Promise<void> {
+    this.closeGroup();
     await this.whenDurable(this.seq);
     while (this.flushing) await this.flushing;
   }

@@ -455,7 +455,10 @@ class Broker implements LocalBroker {
               throw new AmqpFailure(Conditions.lockLost, `The lock supplied is invalid. Either the lock expired, or the message has already been removed from the queue. Reference: ${token}`, 410);
             }
           }
-          return this.reply(connection, request, 200, {});
+          return this.whenDurable(
+            () => this.reply(connection, request, 200, {}),
+            (description) => this.reply(connection, request, 500, {}, new AmqpFailure(Conditions.internal, description)),
+          );
         }
         case 'com.microsoft:peek-message': {
           const from = longOf(body['from-sequence-number']) ?? 1;
@@ -589,7 +592,11 @@ class Broker implements LocalBroker {
     this.lockedDeliveries.delete(delivery);
     if (ok) {
       // Settle back without an error: the SDK resolves complete/abandon/deadLetter only on an error-free echo.
-      settleBack(delivery, outcomeOf(settlement));
+      // Like a send, a settlement is confirmed once kept: a completed message never comes back.
+      this.whenDurable(
+        () => settleBack(delivery, outcomeOf(settlement)),
+        (description) => settleBack(delivery, rejected(Conditions.internal, description)),
+      );
     } else {
       settleBack(delivery, rejected(Conditions.lockLost, 'The lock supplied is invalid. Either the lock expired, or the message has already been removed from the queue.'));
     }
