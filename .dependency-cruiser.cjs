@@ -38,7 +38,7 @@ module.exports = {
       name: 'use-cases-depend-on-ports-not-adapters',
       comment: 'Use cases talk to ports; only function files and the local runtime wire adapters in.',
       severity: 'error',
-      from: { path: '^shared/(sync|provisioning|onboarding|notifications|health)/' },
+      from: { path: '^shared/(sync|provisioning|onboarding|notifications|health|operations)/' },
       to: { path: '^shared/adapters/' },
     },
     {

@@ -27,6 +27,7 @@ import {
   configurationDocumentSchema,
   customerBodySchema,
   deleteCustomer,
+  exportConfiguration,
   getCustomer,
   listCustomers,
   onboardCustomer,
@@ -173,3 +174,17 @@ app.http('customers-configuration-apply', {
   }),
   extraInputs: [df.input.durableClient()],
 });
+
+app.http(
+  'customers-configuration-export',
+  apiRoute({
+    name: 'customers-configuration-export',
+    method: 'GET',
+    path: 'customers/{customerId}/configuration',
+    summary: "A customer's whole configuration as one document, ready to apply with PUT",
+    tags,
+    authLevel: 'function',
+    responses: { 200: { description: 'The configuration document', schema: configurationDocumentSchema() } },
+    handler: async (req) => ok(await exportConfiguration(deps(), pathId(req, 'customerId'))),
+  }),
+);

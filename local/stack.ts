@@ -21,6 +21,7 @@ import { readLocalSettings, resolveSettings, type SettingValues } from './settin
 import { generateKeys, type LocalKeys } from './keys';
 import { startServices, type DemoCredentials, type ExternalGraph, type LocalServices } from './services';
 import { SETTINGS } from '../shared/config/settings';
+import { API_ROUTE_PREFIX } from '../shared/http/openapi';
 
 export { DEMO_SECRET_SETTING, type DemoCredentials, type ExternalGraph } from './services';
 
@@ -155,7 +156,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (!base.settings.SITESYNC_WEBHOOK_BASE_URL) base.settings.SITESYNC_WEBHOOK_BASE_URL = current.host.url;
     const endpoints: Endpoints = {
       hostUrl: current.host.url,
-      apiUrl: current.host.apiUrl,
+      apiUrl: `${current.host.url}/${API_ROUTE_PREFIX}`,
       ...partialEndpoints,
       ...current.host.endpoints(),
     } as Endpoints;
@@ -195,7 +196,7 @@ export async function startLocalRuntime(options: LocalStackOptions = {}): Promis
   try {
     const host = await startHostProcess(base.hostSpec, { logger: options.logger });
     if (!base.settings.SITESYNC_WEBHOOK_BASE_URL) base.settings.SITESYNC_WEBHOOK_BASE_URL = host.url;
-    const endpoints = { hostUrl: host.url, apiUrl: host.apiUrl, ...partialEndpoints, ...host.endpoints } as Endpoints;
+    const endpoints = { hostUrl: host.url, apiUrl: `${host.url}/${API_ROUTE_PREFIX}`, ...partialEndpoints, ...host.endpoints } as Endpoints;
     return {
       ...rest,
       host,

@@ -20,6 +20,7 @@ import { parseStartOptions, UsageError, USAGE } from './startOptions';
 import { QUEUES } from '../shared/config/queues';
 import { startLocalRuntime } from './stack';
 import { loadOrCreateKeys } from './keys';
+import { buildConsole } from './cli/console';
 
 const MARK: Record<ScenarioStep['status'], string> = { ok: 'ok  ', skipped: 'skip', failed: 'FAIL' };
 
@@ -34,6 +35,9 @@ async function main(argv: string[]): Promise<number> {
     if (level === 'error' || level === 'critical' || level === 'warning') console.error(`  ${level} ${source}: ${firstLine(message)}`);
     else if (options.verbose && level !== 'trace' && level !== 'debug') console.log(`  ${source}: ${message}`);
   };
+  // The console is bundled on first start and again when its sources or the API change.
+  const consoleBuild = await buildConsole({ ifStale: true, quiet: true });
+  if (consoleBuild.built) console.log(`console built in ${(consoleBuild.ms / 1000).toFixed(1)} s`);
   const localDir = path.join(PROJECT_ROOT, '.local');
   mkdirSync(localDir, { recursive: true });
   const external = options.external;
@@ -68,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
 
   console.log('sitesync local runtime');
   console.log(`  functions      ${e.apiUrl}   (host process ${stack.host.pid}; keys in .local/keys.json and .local/endpoints.json)`);
+  console.log(`  console        ${e.hostUrl}/console/   (sign in with the function key)`);
   console.log(`  durable        ${e.durableClientUrl ?? 'off'}`);
   console.log(`  tables         ${stack.tables?.url ?? 'external'}`);
   console.log(`  service bus    ${stack.broker.connectionString.split(';')[0].replace('Endpoint=', '')}   (connection string in .local/endpoints.json)`);
@@ -108,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
     return report.ok ? 0 : 1;
   }
 
-  console.log(`\nRunning: the API at ${e.apiUrl}, timers on schedule. Press Ctrl-C to stop.`);
+  console.log(`\nRunning: the console at ${e.hostUrl}/console/, the API at ${e.apiUrl}, timers on schedule. Press Ctrl-C to stop.`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -9,12 +9,14 @@
  *                        build only installs), no devDependencies (they never reach Azure)
  *   package-lock.json    the project's lock without its dev-only packages, so Azure installs the same versions
  *   host.json            the host's configuration
+ *   console/             the operator's console, as Vite built it (console/dist), served by the `console` function
  *
  * azure.yaml deploys dist/ (`dist: dist`). The project's own package.json names the same entry point
  * (`main: dist/app.js`), so the worker finds it from the repository root too.
  */
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { buildConsole } from './console';
 import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -96,6 +98,8 @@ export async function buildApp(): Promise<void> {
   writeJson(path.join(DIST, 'package.json'), deployedPackageJson(project));
   writeJson(path.join(DIST, 'package-lock.json'), productionLock(readJson<PackageLock>(path.join(ROOT, 'package-lock.json'))));
   copyFileSync(path.join(ROOT, 'host.json'), path.join(DIST, 'host.json'));
+  const consoleBuild = await buildConsole({ ifStale: true, quiet: true });
+  cpSync(consoleBuild.dir, path.join(DIST, 'console'), { recursive: true });
   console.log(`dist/${ENTRY_POINT}: ${files.length} function files in one bundle; dist/ is the deployable app`);
 }
 

@@ -10,7 +10,7 @@ function describeTrigger(fn: RegisteredFunction): string {
   switch (t.type) {
     case 'httpTrigger': {
       const methods = Array.isArray(t.methods) ? (t.methods as string[]).join(',') : 'GET,POST';
-      return `${methods} /api/${typeof t.route === 'string' && t.route ? t.route : fn.name} (auth: ${String(t.authLevel ?? 'anonymous')})`;
+      return `${methods} /${typeof t.route === 'string' && t.route ? t.route : fn.name} (auth: ${String(t.authLevel ?? 'anonymous')})`;
     }
     case 'timerTrigger':
       return `schedule "${String(t.schedule)}"${t.runOnStartup ? ' (runs on startup)' : ''}`;

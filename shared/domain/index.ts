@@ -12,3 +12,4 @@ export * from './lines';
 export * from './reconcile';
 export * from './user';
 export * from './canonicalJson';
+export * from './explain';

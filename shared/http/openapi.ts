@@ -6,6 +6,12 @@
 import { z } from 'zod';
 import type { FieldError } from './problem';
 
+/**
+ * Every API route sits under `/api`. host.json's routePrefix is empty so that the console can be served at
+ * `/console` by the same app; the API keeps its prefix here, where every route is registered.
+ */
+export const API_ROUTE_PREFIX = 'api';
+
 export type HttpMethodName = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export type AuthLevel = 'anonymous' | 'function' | 'admin';
 
@@ -113,7 +119,7 @@ export interface OpenApiInfo {
 
 let cached: { info: OpenApiInfo; doc: JsonSchema } | undefined;
 
-export function openApiDocument(info: OpenApiInfo, routePrefix = 'api'): JsonSchema {
+export function openApiDocument(info: OpenApiInfo, routePrefix = API_ROUTE_PREFIX): JsonSchema {
   if (cached && cached.info.version === info.version && cached.info.title === info.title) return cached.doc;
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of [...routes].sort((a, b) => a.path.localeCompare(b.path))) {

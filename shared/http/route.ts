@@ -6,14 +6,14 @@
 import type { HttpFunctionOptions, HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { problemFor } from './errors';
 import { HttpProblem, problemResponse } from './problem';
-import { registerRoute, type RouteSpec } from './openapi';
+import { API_ROUTE_PREFIX, registerRoute, type RouteSpec } from './openapi';
 
 export type ApiHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 
 export function apiRoute(spec: RouteSpec & { handler: ApiHandler }): HttpFunctionOptions {
   const { handler, ...route } = spec;
   registerRoute(route);
-  return { route: route.path, methods: [route.method], authLevel: route.authLevel, handler: problemHandler(handler) };
+  return { route: `${API_ROUTE_PREFIX}/${route.path}`, methods: [route.method], authLevel: route.authLevel, handler: problemHandler(handler) };
 }
 
 /** Wraps a handler: thrown problems and known errors become problem+json responses. */

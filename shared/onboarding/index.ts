@@ -9,3 +9,4 @@ export * from './settings';
 export * from './numbers';
 export * from './users';
 export * from './configuration';
+export * from './export';

@@ -20,7 +20,7 @@ interface WorkerOutput {
   entryPoints: string[];
   functions?: Array<{ name: string; functionId: string; scriptFile: string; bindings: Array<{ name: string; type: string; direction: string; route?: string; methods?: string[] }> }>;
   error?: string;
-  responses: Record<string, { status?: number; body?: string }>;
+  responses: Record<string, { status?: number; body?: string; headers?: Record<string, string> }>;
   programmingModel?: string;
 }
 
@@ -51,7 +51,7 @@ const httpRoutes = (functions: NonNullable<WorkerOutput['functions']>) =>
   functions.flatMap((f) =>
     f.bindings
       .filter((b) => b.type === 'httpTrigger')
-      .flatMap((b) => (b.methods ?? ['GET', 'POST']).map((m) => `${m.toUpperCase()} /api/${(b.route ?? f.name).replace(/\{(\w+)(:[A-Za-z]+)?\??\}/g, '{$1}')}`)),
+      .flatMap((b) => (b.methods ?? ['GET', 'POST']).map((m) => `${m.toUpperCase()} /${(b.route ?? f.name).replace(/\{(\w+)(:[A-Za-z]+)?\??\}/g, '{$1}')}`)),
   );
 
 describe('the deployable bundle', () => {
@@ -65,8 +65,8 @@ describe('the deployable bundle', () => {
     staged = stage();
   }, 180_000);
 
-  it('empties dist/ and writes one artefact: the bundle, its map, package.json, the lock and host.json', () => {
-    expect(readdirSync(DIST).sort()).toEqual(['app.js', 'app.js.map', 'host.json', 'package-lock.json', 'package.json']);
+  it('empties dist/ and writes one artefact: the bundle, its map, package.json, the lock, host.json and the console', () => {
+    expect(readdirSync(DIST).sort()).toEqual(['app.js', 'app.js.map', 'console', 'host.json', 'package-lock.json', 'package.json']);
     const project = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8'));
     const deployed = JSON.parse(readFileSync(path.join(DIST, 'package.json'), 'utf8'));
     expect(deployed.main).toBe('app.js');
@@ -97,12 +97,21 @@ describe('the deployable bundle', () => {
   });
 
   it('answers GET /api/openapi.json from the built app with every route it serves, and no other', async () => {
-    const out = await loadLikeTheWorker(staged, 'GET:openapi.json');
-    const response = out.responses['GET:openapi.json'];
+    const out = await loadLikeTheWorker(staged, 'GET:api/openapi.json');
+    const response = out.responses['GET:api/openapi.json'];
     expect(response.status).toBe(200);
     const doc = JSON.parse(response.body!) as { paths: Record<string, Record<string, unknown>> };
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
-    expect(documented.sort()).toEqual(httpRoutes(out.functions!).sort());
+    // The console's pages are served beside the API, not part of it.
+    expect(documented.sort()).toEqual(httpRoutes(out.functions!).filter((r) => !r.includes(' /console/')).sort());
+  });
+
+  it('serves the operator console from the artefact, with its security policy', async () => {
+    const out = await loadLikeTheWorker(staged, 'GET:console/{*path}');
+    const page = out.responses['GET:console/{*path}'];
+    expect(page.status).toBe(200);
+    expect(page.body).toMatch(/<script type="module" crossorigin src="\/console\/assets\/index-[\w-]+\.js"><\/script>/);
+    expect(page.headers?.['content-security-policy']).toMatch(/script-src 'self'/);
   });
 
   it('is found from the repository root as well (package.json main)', async () => {

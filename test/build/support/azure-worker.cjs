@@ -134,7 +134,8 @@ async function invokeHttp(method, route) {
   if (!entry) return { status: 404, body: `no function serves ${method} ${route}` };
   const triggerName = Object.entries(entry.metadata.bindings).find(([, b]) => /Trigger$/i.test(b.type))[0];
   const invocationId = randomUUID();
-  const url = `https://sitesync.azurewebsites.net/api/${route}`;
+  // host.json's routePrefix is empty: each route names its own prefix (api/…, console/…).
+  const url = `https://sitesync.azurewebsites.net/${route.replace(/\{\*\w+\}$/, '')}`;
   const coreCtx = {
     invocationId,
     request: {
