@@ -47,8 +47,9 @@ afterAll(async () => {
 async function checkAccessibility(screen: string): Promise<void> {
   await page.evaluate(AXE);
   const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (ctx: unknown, opts: unknown) => Promise<{ violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: unknown }> }> }> } }).axe;
-    const result = await axe.run(document, { resultTypes: ['violations'] });
+    // The page's globals, typed here: the tests compile without the DOM library.
+    const g = globalThis as unknown as { document: unknown; axe: { run: (ctx: unknown, opts: unknown) => Promise<{ violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: unknown }> }> }> } };
+    const result = await g.axe.run(g.document, { resultTypes: ['violations'] });
     return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)) }));
   });
   const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
@@ -97,8 +98,8 @@ describe('the operator console', () => {
     await page.getByLabel('Function key').fill(t.stack.endpoints.functionKey);
     await page.keyboard.press('Enter');
     await page.waitForSelector('h1:text("Estate")');
-    expect(await page.evaluate(() => Object.keys(sessionStorage))).toContain('sitesync.functionKey');
-    expect(await page.evaluate(() => Object.keys(localStorage))).toEqual([]);
+    expect(await page.evaluate(() => Object.keys((globalThis as unknown as { sessionStorage: object }).sessionStorage))).toContain('sitesync.functionKey');
+    expect(await page.evaluate(() => Object.keys((globalThis as unknown as { localStorage: object }).localStorage))).toEqual([]);
     expect(page.url()).not.toContain(t.stack.endpoints.functionKey);
     await page.waitForSelector('text=No customers yet');
     await screen('estate-empty');
