@@ -26,6 +26,7 @@ const CHUNK = 20;
 const WAVE = 4;
 const tags = ['provisioning'];
 
+const userResultSchema = z.object({ userId: z.string(), reason: z.string() });
 const overbuildStatusSchema = z.object({
   id: z.string(),
   runtimeStatus: z.string(),
@@ -33,8 +34,23 @@ const overbuildStatusSchema = z.object({
   lastUpdatedTime: z.string(),
   /** Users matched and done so far, while it runs. */
   progress: z.object({ matched: z.number(), done: z.number() }).nullable(),
-  /** The run's summary (moved, provisioned, staged, pending, failed, unmatched) once completed. */
-  summary: z.record(z.string(), z.unknown()).nullable(),
+  /** The run's summary once completed: users moved, provisioned and staged, and each pending, failed or unmatched user with why. */
+  summary: z
+    .object({
+      customerId: z.string(),
+      overbuildId: z.string(),
+      siteId: z.string().optional(),
+      provision: z.boolean(),
+      startedAt: z.string(),
+      total: z.number(),
+      moved: z.number(),
+      provisioned: z.number(),
+      staged: z.number(),
+      pending: z.array(userResultSchema),
+      failed: z.array(userResultSchema),
+      unmatched: z.object({ count: z.number(), users: z.array(userResultSchema) }),
+    })
+    .nullable(),
 });
 
 df.app.orchestration('overbuild', function* (context: OrchestrationContext) {

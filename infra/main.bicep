@@ -34,6 +34,12 @@ param teamsBridgeUrl string = ''
 param maximumInstanceCount int = 40
 
 // Optional name overrides; empty means the generated name.
+@description('Client id of the operators\' Entra app registration: when set, the console at /console sits behind App Service Authentication (Entra ID sign-in). Without it the deployed console refuses to serve.')
+param consoleClientId string = ''
+
+@description('Object id of an Entra group whose members may use the console (empty: anyone the app registration lets in).')
+param consoleOperatorsGroupId string = ''
+
 param resourceGroupName string = ''
 param functionAppName string = ''
 param storageAccountName string = ''
@@ -153,11 +159,22 @@ module api 'modules/functionapp.bicep' = {
 }
 
 // azd stores these in the environment (.azure/<env>/.env).
+module consoleAuth 'modules/consoleauth.bicep' = if (!empty(consoleClientId)) {
+  name: 'console-auth'
+  scope: rg
+  params: {
+    siteName: api.outputs.name
+    clientId: consoleClientId
+    allowedGroupIds: empty(consoleOperatorsGroupId) ? [] : [consoleOperatorsGroupId]
+  }
+}
+
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
 output SERVICE_API_NAME string = api.outputs.name
 output SERVICE_API_URI string = api.outputs.uri
+output SERVICE_CONSOLE_URI string = '${api.outputs.uri}/console/'
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name

@@ -27,16 +27,17 @@ export function HeldDeletionsScreen(props: { params: { customerId: string } }) {
         }
       >
         <p class="muted small">
-          When a sync would delete more than the customer's threshold allows, every deletion of that sync is held here. Allowing applies them: users are removed
-          and their numbers start cooling.
+          When a sync, or the change notifications of the last hour, would delete more than the customer's threshold allows, the deletions are held here.
+          Allowing applies them: users are removed and their numbers start cooling.
         </p>
         {allow.error ? <ErrorBox error={allow.error} /> : null}
         {allow.result ? (
           <Notice tone="ok">
             Applied:{' '}
             {Object.entries(allow.result.applied)
+              .filter(([, c]) => c > 0)
               .map(([t, c]) => `${c} ${t}`)
-              .join(', ')}
+              .join(', ') || 'nothing (already applied)'}
             .
           </Notice>
         ) : null}
@@ -50,7 +51,7 @@ export function HeldDeletionsScreen(props: { params: { customerId: string } }) {
                     <td>{h.entityType}</td>
                     <td>{h.entityType === 'users' ? <a href={href(`/customers/${encodeURIComponent(customerId)}/users/${encodeURIComponent(h.id)}`)}>{h.id}</a> : <code>{h.id}</code>}</td>
                     <td>{h.removal}</td>
-                    <td class="small">{run ? <>{run.kind} run of {when(run.startedAt)}</> : h.runId}</td>
+                    <td class="small">{run ? <>{run.kind} run of {when(run.startedAt)}</> : h.runId === 'notifications' ? 'change notifications' : h.runId}</td>
                     <td>{run ? age(run.finishedAt ?? run.startedAt) : '—'}</td>
                     <td class="small">{h.heldReason ?? run?.heldReason ?? '—'}</td>
                   </tr>

@@ -100,14 +100,14 @@ function Overbuild({ customerId, siteOptions }: { customerId: string; siteOption
 
 function OverbuildResult({ status }: { status: OverbuildStatus | undefined }) {
   if (!status) return <p class="state loading">Starting the overbuild…</p>;
-  const summary = (status.summary ?? {}) as { total?: number; moved?: number; provisioned?: number; staged?: number; pending?: unknown[]; failed?: Array<{ userId?: string; reason?: string }>; unmatched?: number };
+  const summary = status.summary;
   return (
     <div class="live" aria-live="polite" data-testid="overbuild-result">
       <p>
         <Badge value={status.runtimeStatus === 'Completed' ? 'succeeded' : status.runtimeStatus === 'Failed' ? 'failed' : 'running'} label={status.runtimeStatus} /> overbuild <code>{status.id}</code>
         {status.progress ? ` · ${n(status.progress.done)} of ${n(status.progress.matched)} users` : ''}
       </p>
-      {status.summary ? (
+      {summary ? (
         <>
           <ul class="tiles small">
             <li>
@@ -120,28 +120,35 @@ function OverbuildResult({ status }: { status: OverbuildStatus | undefined }) {
               <span class="big">{n(summary.staged)}</span> staged
             </li>
             <li>
-              <span class="big">{n(summary.pending?.length)}</span> pending
+              <span class="big">{n(summary.pending.length)}</span> pending
             </li>
-            <li class={summary.failed?.length ? 'bad' : ''}>
-              <span class="big">{n(summary.failed?.length)}</span> failed
+            <li class={summary.failed.length ? 'bad' : ''}>
+              <span class="big">{n(summary.failed.length)}</span> failed
             </li>
             <li>
-              <span class="big">{n(summary.unmatched)}</span> unmatched
+              <span class="big">{n(summary.unmatched.count)}</span> stayed at customer
             </li>
           </ul>
-          {summary.failed?.length ? (
-            <Table caption="Users that failed" head={['User', 'Why']}>
-              {summary.failed.map((f, i) => (
-                <tr key={i}>
-                  <td>{f.userId ?? '—'}</td>
-                  <td class="small">{f.reason ?? JSON.stringify(f)}</td>
-                </tr>
-              ))}
-            </Table>
-          ) : null}
+          <UserResults caption="Failed" users={summary.failed} />
+          <UserResults caption="Pending a retry" users={summary.pending} />
+          <UserResults caption="Stayed at customer" users={summary.unmatched.users} />
         </>
       ) : null}
     </div>
+  );
+}
+
+function UserResults({ caption, users }: { caption: string; users: Array<{ userId: string; reason: string }> }) {
+  if (users.length === 0) return null;
+  return (
+    <Table caption={`${caption}: ${n(users.length)}`} head={['User', 'Why']}>
+      {users.map((u) => (
+        <tr key={u.userId}>
+          <td>{u.userId}</td>
+          <td class="small">{u.reason}</td>
+        </tr>
+      ))}
+    </Table>
   );
 }
 
