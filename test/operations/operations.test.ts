@@ -20,8 +20,13 @@ beforeAll(async () => {
   const first = await t.api.json<{ value: Array<{ runId: string }> }>('GET', `/customers/${CUSTOMER}/sync-runs`);
   if (first.value.length === 0) await runSync(t, CUSTOMER, 'full');
   await waitForFirstRun();
-  users = [];
-  for await (const u of t.storage.users.list(CUSTOMER)) users.push(u.value);
+  // Flow-through places the synced users at their sites as their messages are handled.
+  for (let i = 0; i < 600; i++) {
+    users = [];
+    for await (const u of t.storage.users.list(CUSTOMER)) users.push(u.value);
+    if (users.some((u) => 'siteId' in u.state && u.state.kind !== 'needs-attention')) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }, 180_000);
 
 afterAll(async () => t?.stop());
