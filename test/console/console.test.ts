@@ -186,6 +186,24 @@ describe('the operator console', () => {
     await screen('user');
   }, 240_000);
 
+  it('moves one user with Quick User and follows its transaction step by step', async () => {
+    let target: string | undefined;
+    for await (const u of t.storage.users.list(CUSTOMER)) if (u.value.state.kind === 'at-customer' && !u.value.removed) target = u.value.userId;
+    expect(target).toBeDefined();
+    await page.goto(`${base}/customers/${CUSTOMER}/provisioning`);
+    await page.getByLabel('User id').fill(target!);
+    await page.getByLabel('Site for the user').selectOption(DEMO_SITE_IDS.SEA);
+    await page.getByLabel('Quick Add Group').selectOption('collaboration');
+    await page.getByRole('button', { name: 'Move and provision' }).click();
+    const outcome = await page.waitForSelector('p.notice:text-matches("Transaction .*: (succeeded|failed|partially-failed)")', { timeout: 120_000 });
+    const [, id, result] = /^Transaction (\S+): (\S+)$/.exec((await outcome.textContent())!.trim())!;
+    const stored = (await t.storage.transactions.get(CUSTOMER, id))!.value;
+    expect(stored).toMatchObject({ kind: 'quick-user', userId: target, outcome: result });
+    expect(await page.locator('ol.steps li').count()).toBe(stored.steps.length);
+    expect((await t.storage.users.get(CUSTOMER, target!))!.value.state.kind).not.toBe('at-customer');
+    await screen('provisioning-quick-user');
+  }, 240_000);
+
   it('allows the deletions the delete guard held after a mass deletion in the tenant', async () => {
     const control = t.stack.graph!.control;
     const tenantId = t.stack.demo!.tenantId;

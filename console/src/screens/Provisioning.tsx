@@ -55,7 +55,7 @@ function Overbuild({ customerId, siteOptions }: { customerId: string; siteOption
           void preview.act();
         }}
       >
-        <SelectField label="Site" value={siteId} onChange={setSiteId} options={[['', 'Every overbuild site'], ...siteOptions]} />
+        <SelectField label="Overbuild site" value={siteId} onChange={setSiteId} options={[['', 'Every overbuild site'], ...siteOptions]} />
         <CheckField label="Provision as well as move" checked={provision} onChange={setProvision} />
         <button type="submit" disabled={preview.busy}>
           {preview.busy ? 'Previewing…' : 'Preview placement'}
@@ -180,7 +180,7 @@ function QuickUser({ customerId, siteOptions }: { customerId: string; siteOption
         }}
       >
         <TextField label="User id" value={userId} onInput={setUserId} error={e?.field('/userId')} hint="The user's Entra object id (from its page)" />
-        <SelectField label="Site" value={siteId} onChange={setSiteId} options={[['', 'Choose a site'], ...siteOptions]} error={e?.field('/siteId')} />
+        <SelectField label="Site for the user" value={siteId} onChange={setSiteId} options={[['', 'Choose a site'], ...siteOptions]} error={e?.field('/siteId')} />
         <SelectField label="Quick Add Group" value={groupId} onChange={setGroupId} options={[['', 'Choose a group'], ...(groups.data?.items ?? []).map((g): [string, string] => [g.id, g.name])]} error={e?.field('/quickAddGroupId')} />
         <SelectField label="Line" value={line} onChange={(v) => setLine(v as typeof line)} options={[['none', 'No number'], ['next-available', 'Next available'], ['explicit', 'This number']]} />
         {line === 'explicit' ? <TextField label="Number" value={number} onInput={setNumber} error={e?.field('/line/number')} placeholder="+14255550100" /> : null}
