@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.local/**', 'coverage/**', 'console/src/api/schema.gen.ts'] },
+  { ignores: ['dist/**', 'console/dist/**', 'node_modules/**', '.local/**', 'coverage/**', 'console/src/api/schema.gen.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -184,7 +184,7 @@ app.http(
     summary: "A customer's whole configuration as one document, ready to apply with PUT",
     tags,
     authLevel: 'function',
-    responses: { 200: { description: 'The configuration document', schema: configurationDocumentSchema() } },
+    responses: { 200: { description: 'The configuration document, in the form PUT takes', schema: configurationDocumentSchema(), asRequestBody: { without: ['customerId'] } } },
     handler: async (req) => ok(await exportConfiguration(deps(), pathId(req, 'customerId'))),
   }),
 );

@@ -19,6 +19,11 @@ export interface ResponseSpec {
   description: string;
   /** Body schema (output form); absent for an empty body. */
   schema?: z.ZodType;
+  /**
+   * Document the body in the schema's input form, without the fields a request takes from its path: for an
+   * answer meant to be sent back as a request body (an exported document).
+   */
+  asRequestBody?: { without: string[] };
   /** Response headers worth documenting. */
   headers?: Array<'ETag' | 'Location'>;
 }
@@ -141,7 +146,7 @@ export function openApiDocument(info: OpenApiInfo, routePrefix = API_ROUTE_PREFI
         description: r.description,
         ...(r.headers ? { headers: Object.fromEntries(r.headers.map((h) => [h, { schema: { type: 'string' } }])) } : {}),
         ...(r.schema
-          ? { content: { 'application/json': { schema: jsonSchemaOf(r.schema, 'output') } } }
+          ? { content: { 'application/json': { schema: (r.asRequestBody ? jsonSchemaOf(r.schema, 'input', r.asRequestBody.without) : jsonSchemaOf(r.schema, 'output')) } } }
           : Number(status) >= 400
             ? { content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } }
             : {}),

@@ -93,8 +93,10 @@ describe('the OpenAPI document describes the real answers', () => {
     const transactions = (await call('GET', 'customers/{customerId}/transactions', `/customers/${c}/transactions`)) as { items: Array<{ id: string }> };
     expect(transactions.items.length).toBeGreaterThan(0);
 
+    const users = (await call('GET', 'customers/{customerId}/users', `/customers/${c}/users?top=1`)) as { items: Array<{ userId: string }> };
     const ids: Record<string, string> = {
       customerId: c,
+      userId: users.items[0].userId,
       siteId: site,
       runId: sync.runId,
       transactionId: transactions.items[0].id,
