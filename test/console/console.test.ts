@@ -299,6 +299,15 @@ describe('the operator console', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
+  it('shows the API\'s problem when a page cannot load, and a page for an unknown address', async () => {
+    await page.goto(`${t.stack.endpoints.hostUrl}/console/customers/nobody/users`);
+    await page.waitForSelector('.state.error:has-text("Could not load users")');
+    expect(await page.textContent('.state.error')).toContain('404');
+    await screen('error');
+    await page.goto(`${t.stack.endpoints.hostUrl}/console/no/such/page`);
+    await page.waitForSelector('h1:text("Not found")');
+  });
+
   it('violated no content security policy and threw no error on any page', () => {
     expect(cspViolations).toEqual([]);
     expect(pageErrors).toEqual([]);
