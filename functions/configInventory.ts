@@ -47,6 +47,12 @@ const numberEntrySchema = z.object({
   everUsed: z.boolean(),
   releasedAt: z.string().optional(),
   coolingUntil: z.string().optional(),
+  usedSince: z.string().optional().describe('When it became Used, or Reserved for a user'),
+  heldBy: z.array(z.string()).optional().describe('Every user Microsoft shows holding it, when more than one does'),
+  alsoIn: z.array(z.string()).optional().describe('Other inventories holding the same number: site ids, or customer'),
+  duplicate: z.boolean().optional().describe('Held by several users or in several inventories: for an operator to resolve'),
+  reason: z.string().optional().describe('Why an operator set it Reserved or Used-Utility, or what reserves it for a user'),
+  reasonAt: z.string().optional(),
 });
 
 app.http('numbers-list', apiRoute({
@@ -66,7 +72,7 @@ const userSchema = z.object({
   customerId: z.string(),
   userId: z.string(),
   attributes: z.record(z.string(), z.unknown()),
-  state: z.object({ kind: userStateFilterSchema, siteId: z.string().optional(), profileId: z.string().optional(), reason: z.string().optional(), since: z.string().optional() }),
+  state: z.object({ kind: userStateFilterSchema, siteId: z.string().optional(), profileId: z.string().optional(), reason: z.string().optional(), since: z.string().optional(), line: z.object({ kind: z.enum(['explicit', 'nextAvailable']), number: z.string().optional(), type: numberTypeSchema }).optional() }),
   role: z.string().optional(),
   number: z.string().optional(),
   alsoMatchedSites: z.array(z.string()).optional(),

@@ -2,7 +2,7 @@ import { app } from '@azure/functions';
 import { z } from 'zod';
 import { operationsDeps } from '../shared/app/operations';
 import { QUEUES } from '../shared/config/queues';
-import { criterionSchema } from '../shared/domain';
+import { criterionSchema, numberTypeSchema } from '../shared/domain';
 import { USER_STATE_KINDS } from '../shared/onboarding';
 import { apiIdSchema, apiRoute, ok, pathIds, readBody } from '../shared/http';
 import { estate, explainUserPlacement, getUser, testCriteria } from '../shared/operations';
@@ -53,7 +53,7 @@ app.http(
   }),
 );
 
-const userStateSchema = z.object({ kind: stateKind, siteId: z.string().optional(), profileId: z.string().optional(), reason: z.string().optional(), since: z.string().optional() });
+const userStateSchema = z.object({ kind: stateKind, siteId: z.string().optional(), profileId: z.string().optional(), reason: z.string().optional(), since: z.string().optional(), line: z.object({ kind: z.enum(['explicit', 'nextAvailable']), number: z.string().optional(), type: numberTypeSchema }).optional() });
 const userRecordSchema = z.object({
   customerId: z.string(),
   userId: z.string(),

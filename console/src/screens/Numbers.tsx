@@ -36,6 +36,24 @@ export function NumbersScreen(props: { params: { customerId: string } }) {
           {(d) => <RangeBars ranges={d.items} numbers={numbers.data?.items ?? []} />}
         </Loaded>
       </Section>
+      <Section title="Duplicates">
+        <Loaded resource={numbers} what="duplicates" empty={(d) => !d.items.some((x) => x.duplicate)} emptyText="No duplicate: every number is held once, in one inventory.">
+          {(d) => (
+            <Table caption="Numbers held twice" captionHidden head={['Number', 'Scope', 'Held by', 'Also in']}>
+              {d.items
+                .filter((x) => x.duplicate)
+                .map((x) => (
+                  <tr key={`${x.siteId ?? ''}:${x.number}`}>
+                    <th scope="row">{x.number}</th>
+                    <td>{x.siteId ?? 'customer'}</td>
+                    <td class="small">{x.heldBy?.join(', ') ?? x.userId ?? '—'}</td>
+                    <td class="small">{x.alsoIn?.join(', ') ?? '—'}</td>
+                  </tr>
+                ))}
+            </Table>
+          )}
+        </Loaded>
+      </Section>
       <Section title="Numbers">
         <form class="filters" onSubmit={(e) => e.preventDefault()}>
           <SelectField label="Status" value={status} onChange={(v) => setStatus(v as Status | '')} options={[['', 'Any status'], ...STATUSES.map((s): [string, string] => [s, s])]} />
@@ -49,7 +67,7 @@ export function NumbersScreen(props: { params: { customerId: string } }) {
                 {shown.length === 0 ? (
                   <p class="state empty">No {status} numbers.</p>
                 ) : (
-                  <Table caption={`${n(shown.length)} numbers`} head={['Number', 'Status', 'Scope', 'Range', 'User', 'Line type', 'Cooling until']}>
+                  <Table caption={`${n(shown.length)} numbers`} head={['Number', 'Status', 'Scope', 'Range', 'User', 'Line type', 'Cooling until', 'Note']}>
                     {shown.slice(0, 500).map((x) => (
                       <tr key={`${x.siteId ?? ''}:${x.number}`}>
                         <th scope="row">{x.number}</th>
@@ -61,6 +79,9 @@ export function NumbersScreen(props: { params: { customerId: string } }) {
                         <td class="small">{x.userId ?? '—'}</td>
                         <td>{x.lineType}</td>
                         <td>{x.coolingUntil ? when(x.coolingUntil) : '—'}</td>
+                        <td class="small">
+                          {x.duplicate ? <Badge value="failed" label="duplicate" /> : null} {x.reason ?? ''}
+                        </td>
                       </tr>
                     ))}
                   </Table>
