@@ -207,15 +207,26 @@ app.http('global-settings-effective', apiRoute({
     return ok(await effectiveGlobalSettings(deps(), customerId));
   },
 }));
+/** The settings stored; when this change switched prevent duplicate numbers on, the duplicates it found. */
+const settingsAnswer = globalSettingsSchema.extend({
+  duplicateNumbers: z
+    .object({
+      claimed: z.number().describe('Numbers now claimed customer-wide'),
+      duplicates: z.array(z.object({ number: z.string(), inventories: z.array(z.string()), heldBy: z.array(z.string()).optional() })),
+    })
+    .optional()
+    .describe('Present when this change switched prevent duplicate numbers on: the duplicates that existed, now flagged and no longer handed out'),
+});
 app.http('global-settings-put', apiRoute({
   name: 'global-settings-put', method: 'PUT', path: settingsPath, summary: "Create or replace the customer's global settings",
   description: 'Creating needs no If-Match; replacing needs the ETag (or *).', tags: ['global-settings'], authLevel: 'function', body: globalSettingsBodySchema, ifMatch: 'optional',
-  responses: { 200: { description: 'Replaced', schema: globalSettingsSchema, headers: ['ETag'] }, 201: { description: 'Created', schema: globalSettingsSchema, headers: ['ETag'] } },
+  responses: { 200: { description: 'Replaced', schema: settingsAnswer, headers: ['ETag'] }, 201: { description: 'Created', schema: settingsAnswer, headers: ['ETag'] } },
   handler: async (req) => {
     const { customerId } = pathIds(req, 'customerId');
     const etag = ifMatch(req);
     const value = await readBody(req, globalSettingsBodySchema);
-    const { item, created: isNew } = await putGlobalSettings(deps(), customerId, value, etag);
-    return isNew ? created(item.value, { etag: item.etag }) : ok(item.value, { etag: item.etag });
+    const { item, created: isNew, duplicateNumbers } = await putGlobalSettings(deps(), customerId, value, etag);
+    const body = duplicateNumbers ? { ...item.value, duplicateNumbers } : item.value;
+    return isNew ? created(body, { etag: item.etag }) : ok(body, { etag: item.etag });
   },
 }));

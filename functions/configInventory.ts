@@ -4,8 +4,19 @@ import { numberRangeSchema, numberStatusSchema, numberTypeSchema } from '../shar
 import { tableStorageFromSettings } from '../shared/adapters/tables';
 import { readSettings } from '../shared/config/settings';
 import type { Storage } from '../shared/ports/storage';
-import { apiIdSchema, apiRoute, created, ok, pagingQuerySchema, parseQuery, pathIds, readBody, textFilterSchema } from '../shared/http';
-import { addNumberRange, listNumberRanges, listNumbers, listUsers, numberRangeBodySchema, userStateFilterSchema, type OnboardingDeps } from '../shared/onboarding';
+import { apiIdSchema, apiRoute, created, noContent, ok, pagingQuerySchema, parseQuery, pathIds, pathNumber, readBody, textFilterSchema } from '../shared/http';
+import {
+  addNumberRange,
+  deleteNumberRange,
+  endCoolingPeriods,
+  listNumberRanges,
+  listNumbers,
+  listUsers,
+  numberRangeBodySchema,
+  setNumberStatus,
+  userStateFilterSchema,
+  type OnboardingDeps,
+} from '../shared/onboarding';
 
 let storage: Storage | undefined;
 const deps = (): OnboardingDeps => ({ storage: (storage ??= tableStorageFromSettings(readSettings())) });
@@ -34,30 +45,36 @@ app.http('number-ranges-list', apiRoute({
   },
 }));
 
-const numbersQuery = pagingQuerySchema.extend({ siteId: apiIdSchema.optional(), status: numberStatusSchema.optional() });
+const flag = z.enum(['true', 'false']).transform((v) => v === 'true');
+const numbersQuery = pagingQuerySchema.extend({
+  siteId: apiIdSchema.optional(),
+  status: numberStatusSchema.optional(),
+  duplicate: flag.optional().describe('true: only numbers flagged duplicate; false: only the others'),
+  outsideRanges: flag.optional().describe('true: only numbers recorded outside any range (found held in Teams); false: only range numbers'),
+});
 const numberEntrySchema = z.object({
   number: z.string(),
   customerId: z.string(),
-  siteId: z.string().optional(),
-  rangeId: z.string().optional(),
+  siteId: z.string().optional().describe('The site whose inventory holds it; absent: the customer inventory, visible to every site'),
+  rangeId: z.string().optional().describe('The range it came from; absent: recorded outside any range, because a user held it in Teams'),
   status: numberStatusSchema,
   vendor: z.string(),
   lineType: numberTypeSchema,
-  userId: z.string().optional(),
+  userId: z.string().optional().describe('The user holding it (Used), reserved for (Reserved for a staged user) or last holding it (Cooling)'),
   everUsed: z.boolean(),
   releasedAt: z.string().optional(),
   coolingUntil: z.string().optional(),
-  usedSince: z.string().optional().describe('When it became Used, or Reserved for a user'),
-  heldBy: z.array(z.string()).optional().describe('Every user Microsoft shows holding it, when more than one does'),
-  alsoIn: z.array(z.string()).optional().describe('Other inventories holding the same number: site ids, or customer'),
-  duplicate: z.boolean().optional().describe('Held by several users or in several inventories: for an operator to resolve'),
-  reason: z.string().optional().describe('Why an operator set it Reserved or Used-Utility, or what reserves it for a user'),
+  usedSince: z.string().optional(),
+  heldBy: z.array(z.string()).optional().describe('Every user Microsoft shows holding it, when more than one'),
+  alsoIn: z.array(z.string()).optional().describe('The other inventories holding the same number: site ids, or "customer"'),
+  duplicate: z.boolean().optional().describe('Held by several users or kept in several inventories; with prevent duplicate numbers on it is not handed out'),
+  reason: z.string().optional().describe('Why an operator reserved it or marked it used by a utility (or what reserves it for a user)'),
   reasonAt: z.string().optional(),
 });
 
 app.http('numbers-list', apiRoute({
   name: 'numbers-list', method: 'GET', path: 'customers/{customerId}/numbers', summary: 'List the number inventory',
-  description: 'The customer inventory and every site inventory, or one site with siteId; status is the effective status (cooling over = Available).',
+  description: 'The customer inventory and every site inventory, or one site with siteId; status is the effective status (cooling over = Available). Filters: status, duplicate, outsideRanges.',
   tags: ['numbers'], authLevel: 'function', query: numbersQuery,
   responses: { 200: { description: 'A page of numbers, by number', schema: z.object({ items: z.array(numberEntrySchema), continuation: z.string().optional() }) } },
   handler: async (req) => {
@@ -65,6 +82,56 @@ app.http('numbers-list', apiRoute({
     return ok(await listNumbers(deps(), customerId, parseQuery(req, numbersQuery)));
   },
 }));
+
+// ── The statuses an operator sets: Reserved and Used-Utility, and their release ────────────────────
+
+const statusChangeSchema = z
+  .object({
+    siteId: apiIdSchema.optional().describe("The site whose inventory holds the number; absent: the customer's inventory"),
+    reason: z.string().trim().min(1).max(500).optional(),
+  })
+  .strict();
+const statusActions = [
+  { action: 'reserve', summary: 'Reserve a number: it is not assigned to anyone until released', reason: 'required' },
+  { action: 'utility', summary: 'Mark a number used by a utility (a fax, a lift phone): not a user', reason: 'required' },
+  { action: 'release', summary: 'Release a reserved or utility number: a reservation is Available at once, a utility number cools', reason: 'optional' },
+] as const;
+for (const { action, summary, reason } of statusActions) {
+  app.http(`number-${action}`, apiRoute({
+    name: `number-${action}`, method: 'POST', path: `customers/{customerId}/numbers/{number}/${action}`, summary,
+    description: `The number in E.164 (the + may be left out or sent as %2B). The reason is ${reason}. A number a user holds is never changed here (409): it is released when the user gives it up in Teams.`,
+    tags: ['numbers'], authLevel: 'function', body: statusChangeSchema,
+    responses: { 200: { description: 'The number as it is now', schema: numberEntrySchema }, 404: { description: 'No such number in that inventory' }, 409: { description: 'The number is held by a user, or reserved for one' } },
+    handler: async (req) => {
+      const { customerId } = pathIds(req, 'customerId');
+      const number = pathNumber(req);
+      const body = await readBody(req, statusChangeSchema);
+      return ok(await setNumberStatus(deps(), customerId, number, { action, ...body }));
+    },
+  }));
+}
+
+app.http('number-ranges-delete', apiRoute({
+  name: 'number-ranges-delete', method: 'DELETE', path: `${rangesPath}/{rangeId}`, summary: 'Delete a number range and the numbers it brought in',
+  description: 'Refused (409, naming them) while any of its numbers is held by a user or used by a utility. Reserved and cooling numbers go with it.',
+  tags: ['numbers'], authLevel: 'function',
+  responses: { 204: { description: 'Deleted' }, 404: { description: 'No such range' }, 409: { description: 'Numbers of the range are in use; the problem names them' } },
+  handler: async (req) => {
+    const { customerId, rangeId } = pathIds(req, 'customerId', 'rangeId');
+    await deleteNumberRange(deps(), customerId, rangeId);
+    return noContent();
+  },
+}));
+
+// ── Cooling: numbers whose period is over become Available again ──────────────────────────────────
+
+app.timer('numberCooling', {
+  schedule: '0 5 * * * *',
+  handler: async (_timer, context) => {
+    const { customers, available } = await endCoolingPeriods(deps().storage, new Date());
+    if (available > 0) context.log(`cooling over for ${available} number(s) across ${customers} customer(s): Available again`);
+  },
+});
 
 const usersQuery = pagingQuerySchema.extend({ state: userStateFilterSchema.optional(), siteId: apiIdSchema.optional(), search: textFilterSchema.optional() });
 const siteUsersQuery = pagingQuerySchema.extend({ state: userStateFilterSchema.optional(), search: textFilterSchema.optional() });

@@ -29,6 +29,15 @@ app.http(
           staged: z.number(),
           withNumber: z.number(),
           softDeleted: z.number(),
+          numbers: z
+            .object({
+              total: z.number(),
+              byStatus: counts,
+              duplicates: z.number().describe('Numbers held by several users in Microsoft, or kept in several inventories'),
+              duplicateNumbers: z.array(z.string()).describe('The first 50 of them'),
+              outsideRanges: z.number().describe('Numbers recorded outside any range because a user held them in Teams'),
+            })
+            .describe('The number inventory'),
           provisioning: counts,
         }),
       },

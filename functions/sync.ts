@@ -14,6 +14,7 @@ import {
   finishRun,
   heldDeletions,
   listRuns,
+  numbersActivity,
   PULL_CATALOG,
   PULL_SYNC,
   PULL_USERS,
@@ -39,6 +40,7 @@ import {
 import type { CatalogSyncResult } from '../shared/sync/catalog';
 import type { CatalogType } from '../shared/sync/ports';
 import type { UsersPageResult } from '../shared/sync/users';
+import type { NumberReport } from '../shared/inventory/reconcile';
 
 // ── Orchestrations ────────────────────────────────────────────────────────────────────────────────
 
@@ -104,6 +106,7 @@ df.app.orchestration(PULL_USERS, function* (context: OrchestrationContext) {
   let handedOff = 0;
   let deltaLink: string | undefined;
   let firstSync = false;
+  let numbers: NumberReport | undefined;
   try {
     if (begin.mode === 'delta' && begin.deltaLink) {
       let link: string = begin.deltaLink;
@@ -131,13 +134,15 @@ df.app.orchestration(PULL_USERS, function* (context: OrchestrationContext) {
       handedOff = pages.handedOff;
       deltaLink = start.nextDeltaLink;
       firstSync = start.firstSync;
+      // The whole tenant's Teams side is read: the number inventory is brought in line with it.
+      numbers = (yield context.df.callActivityWithRetry('syncNumbers', retry, { customerId: begin.customerId, startedAt: begin.startedAt })) as NumberReport;
     }
     const deletions = (yield context.df.callActivityWithRetry('syncUserDeletions', retry, { ...base, mode: begin.mode, soFar: counts, firstSync })) as {
       counts: EntityCounts;
       heldReason?: string;
     };
     counts = plus(counts, deletions.counts);
-    return { counts, handedOff, deltaLink, heldReason: deletions.heldReason } satisfies UsersFamilyResult;
+    return { counts, handedOff, deltaLink, heldReason: deletions.heldReason, ...(numbers ? { numbers } : {}) } satisfies UsersFamilyResult;
   } catch (err) {
     // What was read and handed off stays counted; no delta link is kept from an incomplete read.
     return { counts, handedOff, failed: failure(err) } satisfies UsersFamilyResult;
@@ -188,6 +193,7 @@ df.app.activity('syncCatalog', { handler: (input: Parameters<typeof catalogActiv
 df.app.activity('syncUsersStart', { handler: (input: { customerId: string }) => usersStart(syncDeps(), input) });
 df.app.activity('syncUsersPage', { handler: (input: Parameters<typeof usersPageActivity>[1]) => usersPageActivity(syncDeps(), input) });
 df.app.activity('syncUsersDeltaPage', { handler: (input: Parameters<typeof usersDeltaPageActivity>[1]) => usersDeltaPageActivity(syncDeps(), input) });
+df.app.activity('syncNumbers', { handler: (input: { customerId: string; startedAt: string }) => numbersActivity(syncDeps(), input) });
 df.app.activity('syncTeamsPage', { handler: (input: { customerId: string; link?: string }) => teamsPageActivity(syncDeps(), input) });
 df.app.activity('syncUserDeletions', { handler: (input: Parameters<typeof userDeletionsActivity>[1]) => userDeletionsActivity(syncDeps(), input) });
 df.app.activity('syncFinish', { handler: (input: FinishInput) => finishRun(syncDeps(), input) });
@@ -225,6 +231,17 @@ const runSchema = z.object({
   resync: z.string().optional(),
   heldReason: z.string().optional(),
   handedOff: z.number(),
+  numbers: z
+    .object({
+      held: z.number().describe('Numbers users hold in Teams'),
+      marked: z.number().describe('Inventory entries made Used by their holder'),
+      released: z.number().describe('Entries released to cooling: their user no longer holds them'),
+      recordedOutsideRanges: z.number().describe('Held numbers no inventory had, now recorded outside any range'),
+      duplicates: z.number().describe('Numbers flagged duplicate: held by several users, or in several inventories'),
+      duplicateNumbers: z.array(z.string()).describe('The first of them'),
+    })
+    .optional()
+    .describe("The number inventory brought in line with the read's view of Teams (full runs)"),
   errors: z.array(z.string()),
 });
 const definitionSchema = z.object({

@@ -225,3 +225,50 @@ export function entriesForRange(range: NumberRange, existing: ReadonlySet<string
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+// ── The operator's intent ────────────────────────────────────────────────────────────────────────────
+
+export type OperatorNumberAction = 'reserve' | 'utility' | 'release';
+
+/** An operator's status change that the number's state refuses, with the reason. */
+export class NumberStatusRefused extends Error {
+  override name = 'NumberStatusRefused';
+}
+
+/**
+ * `reserve` keeps a number from being assigned, `utility` marks it used by something that is not a user
+ * (a fax, a lift phone), `release` undoes either: a reserved number is Available at once, a utility's number
+ * cools like any released number. A number a user holds is never reserved, marked or released here: it
+ * goes when the user gives it up in Teams. Returns the entry unchanged (same object) when nothing changes.
+ * @throws NumberStatusRefused
+ */
+export function operatorStatus(entry: NumberEntry, action: OperatorNumberAction, reason: string | undefined, now: Date, coolingDays: number): NumberEntry {
+  const at = now.toISOString();
+  if (entry.status === 'Used') throw new NumberStatusRefused(`${entry.number} is held by user ${entry.userId ?? '(unknown)'}: it is released when the user gives it up in Teams`);
+  switch (action) {
+    case 'reserve': {
+      if (entry.status === 'Used-Utility') throw new NumberStatusRefused(`${entry.number} is used by a utility (${entry.reason ?? 'no reason given'}): release it first`);
+      if (entry.status === 'Reserved' && entry.userId !== undefined) throw new NumberStatusRefused(`${entry.number} is reserved for user ${entry.userId} (${entry.reason ?? ''})`);
+      if (entry.status === 'Reserved' && entry.reason === reason) return entry;
+      const { coolingUntil: _c, ...rest } = entry;
+      return { ...rest, status: 'Reserved', reason, reasonAt: at };
+    }
+    case 'utility': {
+      if (entry.status === 'Reserved' && entry.userId !== undefined) throw new NumberStatusRefused(`${entry.number} is reserved for user ${entry.userId} (${entry.reason ?? ''})`);
+      if (entry.status === 'Used-Utility' && entry.reason === reason) return entry;
+      const { coolingUntil: _c, userId: _u, ...rest } = entry;
+      return { ...rest, status: 'Used-Utility', everUsed: true, usedSince: entry.status === 'Used-Utility' ? entry.usedSince : at, reason, reasonAt: at };
+    }
+    case 'release': {
+      if (entry.status === 'Reserved') {
+        const { reason: _r, reasonAt: _a, userId: _u, usedSince: _s, ...rest } = entry;
+        return { ...rest, status: 'Available' };
+      }
+      if (entry.status === 'Used-Utility') {
+        const { reason: _r, reasonAt: _a, ...rest } = releaseNumber({ ...entry, status: 'Used' }, now, coolingDays);
+        return rest;
+      }
+      return entry;
+    }
+  }
+}

@@ -31,3 +31,11 @@ export function pathIds<const N extends readonly string[]>(request: HttpRequest,
   for (const n of names) out[n] = request.params[n];
   return out as { [K in N[number]]: string };
 }
+
+/** A telephone number in the URL: E.164, its `+` given or left out (clients encode it as %2B or not at all). */
+export function pathNumber(request: HttpRequest, name = 'number'): string {
+  const raw = (request.params[name] ?? '').trim();
+  const number = raw.startsWith('+') ? raw : `+${raw}`;
+  if (!/^\+[1-9]\d{1,14}$/.test(number)) throw invalidInput([{ in: 'path', path: name, message: 'must be an E.164 number such as +14255550100' }], `The ${name} in the URL is not a telephone number.`);
+  return number;
+}

@@ -9,7 +9,7 @@ import type { Storage } from '../ports/storage';
 import { customerOnboarded, toCustomer, type OnboardingResult } from './customers';
 import { loadSnapshot, repositoryOf, type OnboardingDeps } from './deps';
 import { InUseError, InvalidConfigurationError } from './errors';
-import { checkRangeSize, preventDuplicateNumbers } from './numbers';
+import { checkRangeSize, enforceNoDuplicateNumbers, preventDuplicateNumbers } from './numbers';
 import { brokenReferences, describeBroken, itemKey, type BrokenReference, type ConfigurationSnapshot, type ItemKind, type ItemTypes } from './references';
 import type { ConfigurationDocument } from './schemas';
 import type { FieldError } from '../http/problem';
@@ -62,11 +62,14 @@ export async function applyConfiguration(deps: OnboardingDeps, customerId: strin
     for (const item of doc[field]) note(kind, itemKey(kind, item), await putItem(storage, kind, item));
   }
   if (doc.flowThroughCriteria) note('flowThroughCriteria', doc.flowThroughCriteria.id, await putItem(storage, 'flowThroughCriteria', doc.flowThroughCriteria));
+  let switchedOn = false;
   if (doc.globalSettings) {
     const current = await storage.globalSettings.get(customerId);
     if (current && same(current.value, doc.globalSettings)) note('globalSettings', customerId, 'unchanged');
     else {
+      const wasPreventing = await preventDuplicateNumbers(deps, customerId);
       await storage.globalSettings.put(customerId, doc.globalSettings, current?.etag);
+      switchedOn = !wasPreventing && (await preventDuplicateNumbers(deps, customerId));
       note('globalSettings', customerId, current ? 'updated' : 'created');
     }
   }
@@ -80,6 +83,12 @@ export async function applyConfiguration(deps: OnboardingDeps, customerId: strin
       const detail = `${result.created} number(s) added, ${result.existing} already present${result.duplicates.length ? `, ${result.duplicates.length} refused as duplicates` : ''}`;
       note('numberRange', range.id, outcome, detail);
     }
+  }
+  if (switchedOn) {
+    // Prevent duplicate numbers switched on: the duplicates that exist already are flagged and reported.
+    const found = await enforceNoDuplicateNumbers(storage, customerId);
+    const item = report.items.find((i) => i.kind === 'globalSettings');
+    if (item) item.detail = `prevent duplicate numbers on: ${found.duplicates.length} existing duplicate number(s) flagged${found.duplicates.length ? ` (${found.duplicates.slice(0, 10).map((d) => d.number).join(', ')}${found.duplicates.length > 10 ? ', …' : ''})` : ''}`;
   }
   if (onboarded) report.followUps = await customerOnboarded(deps, onboarded);
   return report;

@@ -6,6 +6,7 @@ import { globalSettingsBodySchema } from './schemas';
 import { loadSnapshot, requireCustomer, type OnboardingDeps } from './deps';
 import { InvalidConfigurationError } from './errors';
 import { newlyBroken } from './references';
+import { enforceNoDuplicateNumbers, type DuplicateNumbersReport } from './numbers';
 
 /** The stored settings, or all-inherit when none were stored (then without an ETag). */
 export async function getGlobalSettings(deps: OnboardingDeps, customerId: string): Promise<{ value: GlobalSettings; etag?: string }> {
@@ -20,8 +21,17 @@ export async function effectiveGlobalSettings(deps: OnboardingDeps, customerId: 
   return resolveGlobalSettings([provider?.value, customer?.value]);
 }
 
-/** Creates (no ETag needed) or replaces (ETag or `*` needed) the customer's settings. */
-export async function putGlobalSettings(deps: OnboardingDeps, customerId: string, settings: GlobalSettings, etag: string | undefined): Promise<{ item: Versioned<GlobalSettings>; created: boolean }> {
+/**
+ * Creates (no ETag needed) or replaces (ETag or `*` needed) the customer's settings. Switching prevent
+ * duplicate numbers on claims every number customer-wide and flags the duplicates that exist already,
+ * which the answer reports.
+ */
+export async function putGlobalSettings(
+  deps: OnboardingDeps,
+  customerId: string,
+  settings: GlobalSettings,
+  etag: string | undefined,
+): Promise<{ item: Versioned<GlobalSettings>; created: boolean; duplicateNumbers?: DuplicateNumbersReport }> {
   await requireCustomer(deps.storage, customerId);
   const current = await deps.storage.globalSettings.get(customerId);
   if (current && etag === undefined) throw new PreconditionRequiredError();
@@ -31,5 +41,10 @@ export async function putGlobalSettings(deps: OnboardingDeps, customerId: string
   if (broken.length > 0) throw new InvalidConfigurationError(broken.map((b) => ({ in: 'body', path: b.path, message: b.message })));
   const writeEtag = current ? (etag === '*' ? current.etag : (etag as string)) : undefined;
   if (current && writeEtag !== current.etag) throw new ConcurrencyError('global settings changed since they were read');
-  return { item: await deps.storage.globalSettings.put(customerId, settings, writeEtag), created: !current };
+  const provider = await deps.storage.globalSettings.get(PROVIDER_SCOPE);
+  const wasPreventing = resolveGlobalSettings([provider?.value, current?.value]).preventDuplicateNumbers;
+  const item = await deps.storage.globalSettings.put(customerId, settings, writeEtag);
+  const preventing = resolveGlobalSettings([provider?.value, settings]).preventDuplicateNumbers;
+  if (preventing && !wasPreventing) return { item, created: !current, duplicateNumbers: await enforceNoDuplicateNumbers(deps.storage, customerId) };
+  return { item, created: !current };
 }

@@ -150,6 +150,9 @@ export interface NumberInventoryRepository {
   /** Expands a range into its scope; existing numbers are kept. Ranges themselves are stored too. */
   addRange(range: NumberRange, options: { preventDuplicateNumbers: boolean }): Promise<AddRangeResult>;
   listRanges(customerId: string): Promise<NumberRange[]>;
+  getRange(customerId: string, rangeId: string): Promise<NumberRange | undefined>;
+  /** The range's document only; its numbers are removed one by one (`remove`). Idempotent. */
+  removeRange(customerId: string, rangeId: string): Promise<void>;
   get(scope: NumberScope, number: string): Promise<Versioned<NumberEntry> | undefined>;
   list(scope: NumberScope): Promise<Versioned<NumberEntry>[]>;
   /** Every inventory of the customer (its own and every site's), in one scan. */
@@ -222,8 +225,10 @@ export interface UserRepository {
   upsertMany(customerId: string, users: Iterable<MicrosoftUser> | AsyncIterable<MicrosoftUser>, syncedAt: Date): Promise<UpsertManyResult>;
   /** Marks a user soft-deleted in Microsoft, or clears the mark (undefined) when it is restored. */
   markRemoved(customerId: string, userId: string, removed: UserRecord['removed']): Promise<void>;
-  /** Stores the Teams side of users; reads join it onto their records. */
+  /** Stores the Teams side of users, stamped with the time of writing; reads join it onto their records. */
   setTeams(customerId: string, entries: ReadonlyArray<{ userId: string; teams: NonNullable<UserRecord['teams']> }>): Promise<void>;
+  /** Every user's Teams numbers as last stored, with when they were stored: what the inventory reconciles against. */
+  teamsNumbers(customerId: string): AsyncIterable<{ userId: string; numbers: string[]; readAt?: string }>;
   /** Every user of the customer, streamed. */
   list(customerId: string): AsyncIterable<Versioned<UserRecord>>;
   /** Deletes in batches; missing users are ignored. Returns how many were asked for. */

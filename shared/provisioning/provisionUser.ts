@@ -640,8 +640,9 @@ class Run {
     }
     const atCustomer = this.siteDefaults?.createNumberInventoryAtCustomer === true;
     const scope = found?.scope ?? (atCustomer ? { customerId } : { customerId, siteId });
-    const assignment = found ? undefined : await this.ms.tenant.getNumberAssignment(number);
-    const lineType = found?.entry.lineType ?? fromMicrosoftNumberType(assignment?.numberType) ?? DEFAULT_LINE_TYPE;
+    // A number recorded by the sync outside any range was given a type it could not know: Microsoft says which.
+    const assignment = !found || found.entry.rangeId === undefined ? await this.ms.tenant.getNumberAssignment(number) : undefined;
+    const lineType = fromMicrosoftNumberType(assignment?.numberType) ?? found?.entry.lineType ?? DEFAULT_LINE_TYPE;
     try {
       await numbers.recordInUse(scope, { number, userId, vendor: found?.entry.vendor ?? 'Microsoft', lineType }, { preventDuplicateNumbers: prevent });
     } catch (error) {

@@ -3,7 +3,7 @@
  * at customer level or need attention, and what provisioning did (numbers, duplicates, licenses), read
  * from the users and their transactions.
  */
-import type { UserState } from '../domain';
+import { effectiveStatus, type UserState } from '../domain';
 import type { Storage } from '../ports/storage';
 
 export interface CustomerSummary {
@@ -17,6 +17,16 @@ export interface CustomerSummary {
   staged: number;
   withNumber: number;
   softDeleted: number;
+  /** The number inventory (the customer's and every site's) by effective status, and what needs an operator's eye. */
+  numbers: {
+    total: number;
+    byStatus: Record<string, number>;
+    /** Numbers flagged duplicate: held by several users in Microsoft, or kept in several inventories. */
+    duplicates: number;
+    duplicateNumbers: string[];
+    /** Numbers recorded outside any range because a user held them in Teams. */
+    outsideRanges: number;
+  };
   /** From the most recent transactions (up to `transactionsRead`). */
   provisioning: {
     transactionsRead: number;
@@ -40,6 +50,7 @@ export async function customerSummary(storage: Storage, customerId: string, maxT
     staged: 0,
     withNumber: 0,
     softDeleted: 0,
+    numbers: { total: 0, byStatus: {}, duplicates: 0, duplicateNumbers: [], outsideRanges: 0 },
     provisioning: { transactionsRead: 0, numbersAssigned: 0, numbersRecordedInUse: 0, duplicatesFlagged: 0, duplicatesPrevented: 0, licensesAssigned: 0, noNumberAvailable: 0 },
   };
   const bump = (map: Record<string, number>, key: string) => {
@@ -59,6 +70,16 @@ export async function customerSummary(storage: Storage, customerId: string, maxT
     if (state.kind === 'staged') summary.staged++;
     if (user.number) summary.withNumber++;
   }
+  const now = new Date();
+  const duplicates = new Set<string>();
+  for (const { value } of await storage.numbers.listAll(customerId)) {
+    summary.numbers.total++;
+    bump(summary.numbers.byStatus, effectiveStatus(value, now));
+    if (value.duplicate) duplicates.add(value.number);
+    if (value.rangeId === undefined) summary.numbers.outsideRanges++;
+  }
+  summary.numbers.duplicates = duplicates.size;
+  summary.numbers.duplicateNumbers = [...duplicates].sort().slice(0, 50);
   const p = summary.provisioning;
   for (const tx of await storage.transactions.listRecent(customerId, maxTransactions)) {
     p.transactionsRead++;

@@ -2,6 +2,7 @@
  * The pull sync's own records: which syncs a customer has and when they run, and what each run did.
  */
 import { z } from 'zod';
+import type { NumberReport } from '../inventory/reconcile';
 
 export const SYNC_KINDS = ['full', 'delta', 'staging'] as const;
 export type SyncKind = (typeof SYNC_KINDS)[number];
@@ -76,6 +77,8 @@ export interface SyncRun {
   heldReason?: string;
   /** Users handed to flow-through provisioning. */
   handedOff: number;
+  /** The number inventory brought in line with what the read saw in Teams. */
+  numbers?: NumberReport;
   errors: string[];
 }
 

@@ -44,6 +44,7 @@ import {
 } from './users';
 import type { ProvisioningQueue } from '../provisioning/messages';
 import { recheckStagedUsers } from '../provisioning/staging';
+import { reconcileNumbers, type NumberReport } from '../inventory/reconcile';
 
 export interface SyncDeps {
   storage: Storage;
@@ -107,6 +108,8 @@ export interface UsersFamilyResult {
   heldReason?: string;
   /** Set when the delta link was refused: the parent starts a full resync. */
   expired?: string;
+  /** What the inventory's reconciliation with the Teams read found and did. */
+  numbers?: NumberReport;
 }
 
 const now = (deps: SyncDeps) => (deps.now ? deps.now() : new Date());
@@ -314,6 +317,11 @@ export async function usersDeltaPageActivity(
   }
 }
 
+/** After a complete read of users and their Teams side: the inventory brought in line with it. */
+export async function numbersActivity(deps: SyncDeps, input: { customerId: string; startedAt: string }): Promise<NumberReport> {
+  return reconcileNumbers(deps.storage, { customerId: input.customerId, complete: true, readStartedAt: input.startedAt, now: now(deps) });
+}
+
 export async function teamsPageActivity(deps: SyncDeps, input: { customerId: string; link?: string }): Promise<{ joined: number; nextLink?: string }> {
   const microsoft = await deps.microsoft.forCustomer(input.customerId);
   return syncTeamsPage(deps.storage, microsoft, input);
@@ -370,6 +378,7 @@ export async function finishRun(deps: SyncDeps, input: FinishInput): Promise<Syn
     run.resync = input.resync;
   }
   run.handedOff = input.users?.handedOff ?? 0;
+  if (input.users?.numbers) run.numbers = input.users.numbers;
   const held = ENTITY_TYPES.map((t) => run.entities[t]).filter((e) => e.status === 'held').map((e) => e.reason ?? '');
   if (input.error && !run.errors.some((e) => e.endsWith(input.error!))) run.errors.push(input.error);
   // The users family's state is kept only from a complete read: a failed one leaves the next run to redo it.

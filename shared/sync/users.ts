@@ -21,6 +21,7 @@ import { isUserRemoval, type MicrosoftUser, type TeamsUserConfiguration } from '
 import { PROVIDER_SCOPE, type Storage, type Versioned } from '../ports/storage';
 import type { ProvisioningQueue, ProvisionUserMessage } from '../provisioning/messages';
 import { zeroCounts, type EntityCounts } from './model';
+import { reconcileNumbers } from '../inventory/reconcile';
 import type { CustomerMicrosoft, PendingDeletion, PendingDeletionStore, RemovalKind } from './ports';
 
 /** The Microsoft user in the domain's shape: licenses as the list of SKU ids. */
@@ -183,6 +184,9 @@ export async function refreshTeams(storage: Storage, microsoft: CustomerMicrosof
   };
   await Promise.all(Array.from({ length: Math.min(16, userIds.length) }, worker));
   await storage.users.setTeams(customerId, entries);
+  // The numbers these users hold are Used by them in the inventory from now on.
+  const holdings = new Map(entries.filter((e) => e.teams.numbers.length > 0).map((e) => [e.userId, e.teams.numbers]));
+  if (holdings.size > 0) await reconcileNumbers(storage, { customerId, complete: false, holdings });
 }
 
 /** One page of Teams user configurations, joined onto the stored users. */

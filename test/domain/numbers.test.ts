@@ -5,9 +5,13 @@ import {
   effectiveStatus,
   entriesForRange,
   expandRange,
+  isAssignable,
   MAX_RANGE_SIZE,
   nextAvailable,
+  NumberStatusRefused,
   numberRangeSchema,
+  operatorStatus,
+  reconcileEntry,
   releaseNumber,
   type NumberEntry,
 } from '../../shared/domain';
@@ -90,5 +94,48 @@ describe('ranges', () => {
   it('refuses huge or inverted ranges', () => {
     expect(() => expandRange({ first: '+15550000000', last: `+1555${String(MAX_RANGE_SIZE).padStart(7, '0')}` })).toThrow(/more than/);
     expect(numberRangeSchema.safeParse({ id: 'r', customerId: 'c', first: '+15550009', last: '+15550001', lineType: 'CallingPlan' }).success).toBe(false);
+  });
+});
+
+describe('the inventory as a view of Microsoft', () => {
+  const read = { now, coolingDays: 30, complete: true, readStartedAt: '2026-02-28T00:00:00.000Z' };
+  it('a held number is Used by its holder, whatever it read before, except a utility', () => {
+    for (const status of ['Available', 'Cooling', 'Reserved'] as const) {
+      expect(reconcileEntry(entry('+15550001', { status }), ['u1'], ['s'], read)).toMatchObject({ status: 'Used', userId: 'u1', usedSince: now.toISOString() });
+    }
+    expect(reconcileEntry(entry('+15550001', { status: 'Used-Utility' }), ['u1'], ['s'], read).status).toBe('Used-Utility');
+    // The holder already recorded keeps it; a stale one gives way.
+    const kept = entry('+15550001', { status: 'Used', userId: 'u2' });
+    expect(reconcileEntry(kept, ['u1', 'u2'], ['s'], read)).toMatchObject({ userId: 'u2', heldBy: ['u1', 'u2'], duplicate: true });
+    expect(reconcileEntry(kept, ['u1'], ['s'], read)).toMatchObject({ userId: 'u1' });
+    expect(reconcileEntry(kept, ['u2'], ['s'], read)).toBe(kept);
+  });
+  it('a complete read releases what nobody holds any more, but not what was taken after the read began', () => {
+    const old = entry('+15550001', { status: 'Used', userId: 'u', usedSince: '2026-01-01T00:00:00.000Z' });
+    expect(reconcileEntry(old, [], ['s'], read)).toMatchObject({ status: 'Cooling', userId: 'u' });
+    expect(reconcileEntry(old, [], ['s'], { ...read, complete: false })).toBe(old);
+    const fresh = entry('+15550001', { status: 'Used', userId: 'u', usedSince: '2026-02-28T12:00:00.000Z' });
+    expect(reconcileEntry(fresh, [], ['s'], read)).toBe(fresh);
+  });
+  it('a number in several inventories is flagged, and unflagged when it is in one again', () => {
+    const flagged = reconcileEntry(entry('+15550001'), [], ['s', 'customer'], read);
+    expect(flagged).toMatchObject({ alsoIn: ['customer'], duplicate: true, status: 'Available' });
+    expect(reconcileEntry(flagged, [], ['s'], read)).toEqual(entry('+15550001'));
+  });
+});
+
+describe("the operator's statuses", () => {
+  it('reserve, utility and release, with the reason; a user\'s number is refused', () => {
+    const reserved = operatorStatus(entry('+15550001'), 'reserve', 'CEO', now, 30);
+    expect(reserved).toMatchObject({ status: 'Reserved', reason: 'CEO', reasonAt: now.toISOString() });
+    expect(isAssignable(reserved, now)).toBe(false);
+    expect(operatorStatus(reserved, 'release', undefined, now, 30)).toMatchObject({ status: 'Available' });
+    const utility = operatorStatus(entry('+15550001'), 'utility', 'fax', now, 30);
+    expect(utility).toMatchObject({ status: 'Used-Utility', reason: 'fax' });
+    expect(() => operatorStatus(utility, 'reserve', 'x', now, 30)).toThrow(NumberStatusRefused);
+    expect(operatorStatus(utility, 'release', undefined, now, 30)).toMatchObject({ status: 'Cooling', coolingUntil: '2026-03-31T00:00:00.000Z' });
+    expect(() => operatorStatus(entry('+15550001', { status: 'Used', userId: 'u' }), 'reserve', 'x', now, 30)).toThrow(/held by user u/);
+    const staged = entry('+15550001', { status: 'Reserved', userId: 'u', reason: 'staged' });
+    expect(() => operatorStatus(staged, 'utility', 'x', now, 30)).toThrow(/reserved for user u/);
   });
 });

@@ -143,6 +143,14 @@ export class TableNumberInventory implements NumberInventoryRepository {
     return { created, existing: alreadyPresent + (entries.length - created), duplicates };
   }
 
+  async getRange(customerId: string, rangeId: string): Promise<NumberRange | undefined> {
+    return (await this.ranges.get(encodeKey(customerId), encodeKey(rangeId)))?.value;
+  }
+
+  async removeRange(customerId: string, rangeId: string): Promise<void> {
+    await this.ranges.delete(encodeKey(customerId), encodeKey(rangeId));
+  }
+
   async listRanges(customerId: string): Promise<NumberRange[]> {
     return (await this.ranges.list(encodeKey(customerId))).map((r) => r.value);
   }

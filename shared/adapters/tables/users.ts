@@ -9,7 +9,7 @@ import type { MicrosoftUser, UserRecord, UserState } from '../../domain';
 import { ConflictError, NotFoundError, type UpsertManyResult, type UserRepository, type Versioned } from '../../ports/storage';
 import { BatchWriter, submitBatch, type TableProvider } from './client';
 import { statusOf, translate } from './errors';
-import { encodeKey, joinKey, shardOf } from './keys';
+import { decodeKey, encodeKey, joinKey, shardOf } from './keys';
 import { assertEntityFits, packJson, planBatches, unpackJson, type BatchAction, type TableEntityShape } from './limits';
 
 export const USERS_TABLE = 'Users';
@@ -176,10 +176,24 @@ export class TableUserRepository implements UserRepository {
 
   async setTeams(customerId: string, entries: ReadonlyArray<{ userId: string; teams: NonNullable<UserRecord['teams']> }>): Promise<void> {
     const writer = new BatchWriter(await this.teamsClient(), 'user Teams state');
+    const readAt = new Date().toISOString();
     for (const { userId, teams } of entries) {
-      await writer.add({ kind: 'upsert', mode: 'Replace', entity: { partitionKey: userPartition(customerId, userId), rowKey: encodeKey(userId), Teams: JSON.stringify(teams) } });
+      await writer.add({ kind: 'upsert', mode: 'Replace', entity: { partitionKey: userPartition(customerId, userId), rowKey: encodeKey(userId), Teams: JSON.stringify(teams), ReadAt: readAt } });
     }
     await writer.flush();
+  }
+
+  async *teamsNumbers(customerId: string): AsyncIterable<{ userId: string; numbers: string[]; readAt?: string }> {
+    const teams = await this.teamsClient();
+    const customer = encodeKey(customerId);
+    for (let shard = 0; shard < USER_SHARDS; shard++) {
+      const partitionKey = joinKey(customer, shard.toString(16).padStart(2, '0'));
+      const rows = teams.listEntities<Row>({ queryOptions: { filter: odata`PartitionKey eq ${partitionKey}`, select: ['RowKey', 'Teams', 'ReadAt'] } });
+      for await (const row of rows) {
+        const state = typeof row.Teams === 'string' ? (JSON.parse(row.Teams) as NonNullable<UserRecord['teams']>) : undefined;
+        yield { userId: decodeKey(String(row.rowKey)), numbers: state?.numbers ?? [], ...(typeof row.ReadAt === 'string' ? { readAt: row.ReadAt } : {}) };
+      }
+    }
   }
 
   async *list(customerId: string): AsyncIterable<Versioned<UserRecord>> {

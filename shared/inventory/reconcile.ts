@@ -1,0 +1,149 @@
+/**
+ * The number inventory as a view of Microsoft plus the operator's intent. After a complete read of the
+ * tenant's Teams side, every number a user holds is `Used` by that user in whichever inventory has it (or
+ * recorded outside any range, at the user's site or its customer); a number Used by someone who no longer
+ * holds it cools; numbers held by several users, or kept in several inventories, are flagged duplicate.
+ * A partial read (users new to a delta round or a change notification) only marks what it saw.
+ */
+import {
+  heldOutsideRanges,
+  inventoryName,
+  reconcileEntry,
+  resolveGlobalSettings,
+  siteOf,
+  type HeldNumbersRead,
+  type NumberEntry,
+} from '../domain';
+import { ConflictError, DuplicateNumberError, NotFoundError, PROVIDER_SCOPE, type NumberScope, type Storage } from '../ports/storage';
+
+/** What a reconciliation found and did, for the run report. */
+export interface NumberReport {
+  /** Numbers users hold in Teams. */
+  held: number;
+  /** Entries made Used by their holder (they read Available, Cooling, Reserved or another user's). */
+  marked: number;
+  /** Entries released to cooling: their user no longer holds them. */
+  released: number;
+  /** Held numbers no inventory had, now recorded outside any range. */
+  recordedOutsideRanges: number;
+  /** Numbers flagged duplicate (held by several users, or in several inventories). */
+  duplicates: number;
+  /** The first of them, for the operator. */
+  duplicateNumbers: string[];
+}
+
+const REPORTED_DUPLICATES = 50;
+const WRITERS = 8;
+
+export const emptyNumberReport = (): NumberReport => ({ held: 0, marked: 0, released: 0, recordedOutsideRanges: 0, duplicates: 0, duplicateNumbers: [] });
+
+function scopeOf(entry: Pick<NumberEntry, 'customerId' | 'siteId'>): NumberScope {
+  return { customerId: entry.customerId, ...(entry.siteId !== undefined ? { siteId: entry.siteId } : {}) };
+}
+
+/**
+ * @param args.holdings for a partial read: the numbers of the users just read (user id → numbers). A
+ *   complete read takes every user's stored Teams side; rows stored before `readStartedAt` belong to users
+ *   the read no longer found in Teams, who hold nothing.
+ */
+export async function reconcileNumbers(
+  storage: Storage,
+  args: { customerId: string; complete: boolean; readStartedAt?: string; holdings?: ReadonlyMap<string, readonly string[]>; now?: Date },
+): Promise<NumberReport> {
+  const { customerId, complete } = args;
+  const now = args.now ?? new Date();
+  const [provider, own] = await Promise.all([storage.globalSettings.get(PROVIDER_SCOPE), storage.globalSettings.get(customerId)]);
+  const settings = resolveGlobalSettings([provider?.value, own?.value]);
+  const read: HeldNumbersRead = { now, coolingDays: settings.numberCoolingDays, complete, ...(args.readStartedAt ? { readStartedAt: args.readStartedAt } : {}) };
+
+  const holders = new Map<string, Set<string>>();
+  const hold = (number: string, userId: string) => {
+    const set = holders.get(number) ?? new Set<string>();
+    set.add(userId);
+    holders.set(number, set);
+  };
+  if (complete) {
+    for await (const row of storage.users.teamsNumbers(customerId)) {
+      if (args.readStartedAt && (!row.readAt || row.readAt < args.readStartedAt)) continue;
+      for (const n of row.numbers) hold(n, row.userId);
+    }
+  } else {
+    for (const [userId, numbers] of args.holdings ?? []) for (const n of numbers) hold(n, userId);
+  }
+
+  const entries = new Map<string, NumberEntry[]>();
+  for (const { value } of await storage.numbers.listAll(customerId)) entries.set(value.number, [...(entries.get(value.number) ?? []), value]);
+
+  const report = emptyNumberReport();
+  report.held = holders.size;
+  const numbers = complete ? new Set([...holders.keys(), ...entries.keys()]) : new Set(holders.keys());
+  const outside: Array<{ number: string; holders: string[] }> = [];
+  const work: Array<() => Promise<void>> = [];
+  for (const number of numbers) {
+    const held = [...(holders.get(number) ?? [])].sort();
+    const kept = entries.get(number) ?? [];
+    if (kept.length === 0) {
+      if (held.length > 0) outside.push({ number, holders: held });
+      continue;
+    }
+    const names = kept.map(inventoryName);
+    const flagged = kept.some((e) => reconcileEntry(e, held, names, read).duplicate);
+    if (flagged) {
+      report.duplicates++;
+      if (report.duplicateNumbers.length < REPORTED_DUPLICATES) report.duplicateNumbers.push(number);
+    }
+    for (const entry of kept) {
+      const next = reconcileEntry(entry, held, names, read);
+      if (next === entry) continue;
+      work.push(async () => {
+        try {
+          let before: NumberEntry | undefined;
+          const written = await storage.numbers.update(scopeOf(entry), number, (current) => {
+            before = current;
+            const fresh = reconcileEntry(current, held, names, read);
+            return fresh === current ? undefined : fresh;
+          });
+          if (before && before.status !== 'Used' && written.value.status === 'Used') report.marked++;
+          else if (before?.status === 'Used' && written.value.userId !== before.userId && written.value.status === 'Used') report.marked++;
+          if (before?.status === 'Used' && written.value.status !== 'Used') report.released++;
+        } catch (error) {
+          // Removed meanwhile (a range deleted): nothing left to bring in line.
+          if (!(error instanceof NotFoundError)) throw error;
+        }
+      });
+    }
+  }
+  if (outside.length > 0) {
+    const users = await storage.users.getMany(customerId, [...new Set(outside.map((o) => o.holders[0]))]);
+    const defaults = new Map((await storage.siteDefaults.list(customerId)).map((d) => [d.value.siteId, d.value]));
+    for (const { number, holders: held } of outside) {
+      const record = users.get(held[0])?.value;
+      const siteId = record ? siteOf(record.state) : undefined;
+      // At the holder's site, unless its defaults keep numbers at the customer; a holder at customer level keeps it there.
+      const scope: NumberScope = siteId && !defaults.get(siteId)?.createNumberInventoryAtCustomer ? { customerId, siteId } : { customerId };
+      if (held.length > 1) {
+        report.duplicates++;
+        if (report.duplicateNumbers.length < REPORTED_DUPLICATES) report.duplicateNumbers.push(number);
+      }
+      work.push(async () => {
+        const entry = heldOutsideRanges(number, scope, held, 'DirectRouting', now);
+        try {
+          await storage.numbers.recordInUse(scope, { number, userId: entry.userId!, vendor: entry.vendor, lineType: entry.lineType }, { preventDuplicateNumbers: settings.preventDuplicateNumbers });
+          if (held.length > 1) await storage.numbers.update(scope, number, (e) => ({ ...e, heldBy: held, duplicate: true }));
+          report.recordedOutsideRanges++;
+        } catch (error) {
+          // Another inventory claimed it meanwhile (prevent duplicate numbers on): the next read sees it there.
+          if (!(error instanceof DuplicateNumberError) && !(error instanceof ConflictError)) throw error;
+        }
+      });
+    }
+  }
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(WRITERS, work.length) }, async () => {
+      while (next < work.length) await work[next++]();
+    }),
+  );
+  report.duplicateNumbers.sort();
+  return report;
+}
