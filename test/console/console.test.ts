@@ -1,10 +1,12 @@
 /**
  * The operator's console in a real browser (Debian's Chromium through playwright-core) against the whole
  * local stack: each journey is done on the page as an operator would, then checked on the page and in
- * storage. Every screen is checked with axe-core (no serious or critical violation) and photographed into
- * docs/console/. One browser and one stack for the file, a small demo tenant.
+ * storage. Every screen is checked with axe-core (no serious or critical violation) and photographed: into
+ * .local/console-screenshots/ on every run, into docs/console/ (the README's pictures) only when
+ * SITESYNC_CONSOLE_SCREENSHOTS=docs (`npm run console:screenshots`), so a test run leaves the tree clean.
+ * One browser and one stack for the file, a small demo tenant.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +20,9 @@ import { startTestStack, type TestStack } from '../support/stack';
 
 const CUSTOMER = 'fabrikam';
 const USERS = 120;
-const SHOTS = path.join(PROJECT_ROOT, 'docs', 'console');
+const SHOTS = process.env.SITESYNC_CONSOLE_SCREENSHOTS === 'docs'
+  ? path.join(PROJECT_ROOT, 'docs', 'console')
+  : path.join(PROJECT_ROOT, '.local', 'console-screenshots');
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 let t: TestStack;
@@ -29,6 +33,7 @@ const cspViolations: string[] = [];
 const pageErrors: string[] = [];
 
 beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
   await buildConsole({ ifStale: true, quiet: true });
   [t, chrome] = await Promise.all([startTestStack({ users: USERS, seed: 'console' }), launchChromium()]);
   base = `${t.stack.endpoints.hostUrl}/console`;
