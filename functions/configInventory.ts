@@ -153,6 +153,8 @@ const userSchema = z.object({
       accountType: z.string().nullable(),
       featureTypes: z.array(z.string()),
       policies: z.record(z.string(), z.string()),
+      direct: z.record(z.string(), z.string()).optional().describe('Policies and dial plan assigned to the user directly, by type'),
+      primaryNumber: z.string().optional(),
     })
     .optional()
     .describe("The user's Teams side as the sync last saw it"),

@@ -22,6 +22,7 @@ export const SYNCED_USER_FIELDS = [
   'businessPhones',
   'mobilePhone',
   'assignedLicenses',
+  'licenseDisabledPlans',
   'accountEnabled',
   'onPremisesSyncEnabled',
   'employeeId',
@@ -31,7 +32,10 @@ export const SYNCED_USER_FIELDS = [
 ] as const;
 export type SyncedUserField = (typeof SYNCED_USER_FIELDS)[number];
 
-/** A user as the sync reads it from Microsoft; `assignedLicenses` is the list of SKU ids. */
+/**
+ * A user as the sync reads it from Microsoft; `assignedLicenses` is the list of SKU ids, and
+ * `licenseDisabledPlans` the service plans turned off in them, as `<skuId>/<servicePlanId>`.
+ */
 export type MicrosoftUser = { id: string } & Partial<Record<SyncedUserField, AttributeValue>>;
 
 export type UserState =
@@ -60,6 +64,13 @@ export interface TeamsState {
   featureTypes: string[];
   /** Effective policy name per policy type. */
   policies: Record<string, string>;
+  /**
+   * The policies (and dial plan, as `TenantDialPlan`) assigned to the user directly, by type: what
+   * provisioning gave and may change. Absent when stored before it was kept.
+   */
+  direct?: Record<string, string>;
+  /** The user's primary number, when it has one. */
+  primaryNumber?: string;
 }
 
 export interface UserRecord {

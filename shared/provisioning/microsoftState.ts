@@ -1,5 +1,5 @@
 /** Reading a user's Microsoft state into the domain's terms, and the name mappings between the two sides. */
-import type { License, MicrosoftUserState, NumberType, QuickAddGroup, SiteDefaults, TeamsPolicies } from '../domain';
+import type { License, MicrosoftUserState, NumberType, QuickAddGroup, SiteDefaults, TeamsPolicies, UserRecord } from '../domain';
 import type { MicrosoftUser, NumberType as MicrosoftNumberType, TeamsUserConfiguration } from '../ports/microsoft';
 
 export const DIAL_PLAN_POLICY_TYPE = 'TenantDialPlan';
@@ -64,4 +64,46 @@ export function normalizedPolicies<T extends SiteDefaults | QuickAddGroup>(doc: 
   const teamsPolicies: TeamsPolicies = {};
   for (const [type, name] of Object.entries(doc.teamsPolicies)) if (name) (teamsPolicies as Record<string, string>)[type] = policyName(name);
   return { ...doc, teamsPolicies, ...(doc.dialPlan ? { dialPlan: policyName(doc.dialPlan) } : {}) };
+}
+
+/** The Teams side provisioning needs: whether Teams knows the user, and what its licenses give it there. */
+export interface TeamsPresence {
+  present: boolean;
+  featureTypes: string[];
+}
+
+/**
+ * The state to plan against, from what the sync stored (the user's attributes and its Teams side), so that
+ * nothing is read from Microsoft that was just read. Undefined when the record lacks part of it (stored
+ * before the sync kept it, or the Teams side not read yet): the caller reads Microsoft then.
+ */
+export function storedMicrosoftState(record: UserRecord, groups: string[], numberType: NumberType): { state: MicrosoftUserState; teams: TeamsPresence } | undefined {
+  const attributes = record.attributes;
+  const skus = attributes.assignedLicenses;
+  const disabled = attributes.licenseDisabledPlans;
+  const teams = record.teams;
+  if (!Array.isArray(skus) || !Array.isArray(disabled) || !teams || !teams.direct) return undefined;
+  const licenses: License[] = skus.map((skuId) => ({
+    skuId,
+    disabledPlans: disabled.filter((d) => d.startsWith(`${skuId}/`)).map((d) => d.slice(skuId.length + 1)),
+  }));
+  const policies: TeamsPolicies = {};
+  let dialPlan: string | undefined;
+  for (const [type, name] of Object.entries(teams.direct)) {
+    if (!name || name === 'Global') continue;
+    if (type === DIAL_PLAN_POLICY_TYPE) dialPlan = policyName(name);
+    else (policies as Record<string, string>)[type] = policyName(name);
+  }
+  const usageLocation = typeof attributes.usageLocation === 'string' && attributes.usageLocation ? attributes.usageLocation : undefined;
+  return {
+    state: {
+      ...(usageLocation ? { usageLocation } : {}),
+      licenses,
+      policies,
+      ...(dialPlan ? { dialPlan } : {}),
+      ...(teams.primaryNumber ? { number: { number: teams.primaryNumber, type: numberType } } : {}),
+      groups,
+    },
+    teams: { present: teams.present, featureTypes: teams.featureTypes },
+  };
 }

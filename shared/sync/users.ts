@@ -29,15 +29,22 @@ export function toDomainUser(user: MicrosoftUser): DomainUser {
   const out: DomainUser = { id: user.id };
   for (const field of SYNCED_USER_FIELDS) {
     if (field === 'assignedLicenses') out.assignedLicenses = user.assignedLicenses.map((l) => l.skuId);
+    else if (field === 'licenseDisabledPlans') out.licenseDisabledPlans = user.assignedLicenses.flatMap((l) => [...l.disabledPlans].sort().map((p) => `${l.skuId}/${p}`));
     else out[field] = (user as unknown as Record<string, DomainUser[typeof field]>)[field] ?? null;
   }
   return out;
 }
 
 export function toTeamsState(config: TeamsUserConfiguration | null): TeamsState {
-  if (!config) return { present: false, enterpriseVoice: false, numbers: [], accountType: null, featureTypes: [], policies: {} };
+  if (!config) return { present: false, enterpriseVoice: false, numbers: [], accountType: null, featureTypes: [], policies: {}, direct: {} };
   const policies: Record<string, string> = {};
-  for (const p of config.effectivePolicyAssignments) if (p.displayName) policies[p.policyType] = p.displayName;
+  const direct: Record<string, string> = {};
+  for (const p of config.effectivePolicyAssignments) {
+    if (!p.displayName) continue;
+    policies[p.policyType] = p.displayName;
+    if (p.assignmentType === 'direct') direct[p.policyType] = p.displayName;
+  }
+  const primary = config.telephoneNumbers.find((n) => n.assignmentCategory === 'primary') ?? config.telephoneNumbers[0];
   return {
     present: true,
     enterpriseVoice: config.isEnterpriseVoiceEnabled,
@@ -45,6 +52,8 @@ export function toTeamsState(config: TeamsUserConfiguration | null): TeamsState 
     accountType: config.accountType,
     featureTypes: config.featureTypes,
     policies,
+    direct,
+    ...(primary ? { primaryNumber: primary.telephoneNumber } : {}),
   };
 }
 
