@@ -255,6 +255,37 @@ export interface KeyValueStore {
   delete(scope: string, key: string, etag?: string): Promise<void>;
 }
 
+/**
+ * A number assignment Microsoft runs on its own (seconds), waiting to be checked with others; the user is
+ * finished once it is over. One per user (id = user id).
+ */
+export interface PendingNumberAssignment {
+  customerId: string;
+  userId: string;
+  number: string;
+  lineType: NumberType;
+  /** The inventory the number is recorded in: a site's, or the customer's when absent. */
+  inventorySiteId?: string;
+  /** The user's site, where a next number would come from. */
+  siteId: string;
+  /** Where Microsoft reports the operation; absent while its outcome is read from the number. */
+  location?: string;
+  transactionId: string;
+  startedAt: string;
+  /** When to look next (ISO instant). */
+  dueAt: string;
+  /** Assignments sent for this step, and checks made. */
+  sends: number;
+  checks: number;
+  /** Numbers found held by other users in Microsoft during this step: not offered again. */
+  skip: string[];
+  /** The user's state once the number is given, as the rest of the pass left it. */
+  then: UserRecord['state'];
+  role?: string;
+}
+
+export type PendingNumberAssignmentRepository = CustomerScopedRepository<PendingNumberAssignment>;
+
 export interface Storage {
   customers: CustomerRepository;
   sites: SiteRepository;
@@ -268,4 +299,5 @@ export interface Storage {
   users: UserRepository;
   transactions: TransactionRepository;
   syncState: KeyValueStore;
+  pendingNumbers: PendingNumberAssignmentRepository;
 }
