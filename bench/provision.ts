@@ -1,101 +1,167 @@
 /**
- * Provisioning throughput against Microsoft's quotas: the identity write quota and the Teams service's
- * request rate, whichever binds.
+ * Flow-through provisioning at Microsoft's pace, against the most Microsoft's quotas allow.
  *
- *   npm run bench:provision -- --users 10000     (full run)
- *   npm run bench:provision -- --users 2000      (shorter)
+ *   npm run bench:provision -- --users 5000 --latency 150 --processes 3 [--json FILE]
  *
- * Starts the local stack with the Graph emulator enforcing Microsoft's identity quotas (3,000 writes per
- * 150 s per app and tenant), configures a customer with flow-through on, syncs the tenant's users to
- * customer level and sends one sync-add message per user. Reports users provisioned per minute against the
- * most the quotas allow (for each: its budget per minute / what one provisioned user spends of it, both
- * counted by the emulator; the lower one binds), the throttling answers (429) and how many reached a
- * message handler, and CPU ms per user.
+ * The Graph emulator (its own process) serves a demo tenant with every quota enforced (docs/limits.md),
+ * each call answered after `--latency` ms and each number assignment finishing after Teams' seconds; Table
+ * Storage runs in a process of its own. The demo customer is onboarded with its whole configuration and
+ * its first sync stores the tenant (flow-through off), then one sync-add message per user goes to the
+ * provisioning queue, as the sync hands users off, and `--processes` function hosts provision them, all
+ * spending one quota per app and tenant.
+ *
+ * Figures, from what the emulator counted and what the transactions recorded:
+ * - Microsoft requests per provisioned user, by kind (each item of a $batch counts, as Microsoft counts it);
+ * - the minimum per user: what the users' plans had to write to Microsoft (usage location, licenses,
+ *   policies in one request, dial plan, number, groups), nothing read;
+ * - users provisioned per minute, against the ceiling: for each quota, its rate ÷ the minimum it must carry
+ *   per user, the lowest binding; the ratio to it; 429s answered to sitesync; CPU per user.
  */
-import { SingleBar, Presets } from 'cli-progress';
-import { QUEUES } from '../shared/config/queues';
-import { seedCustomer, startWorld, syncAdd } from '../test/provisioning/world';
-import { cliArgs } from './support/measure';
+import os from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { demoCustomerConfiguration } from '../local/demo/customer';
+import { ApiClient, waitFor } from '../local/demo/scenario';
+import type { CountersSnapshot } from '../local/graph-emulator';
+import { ServiceBusProvisioningScheduler } from '../shared/adapters/servicebus/provisioningScheduler';
+import { closeServiceBusClients } from '../shared/adapters/servicebus/client';
+import { tableStorageFromSettings } from '../shared/adapters/tables';
+import { readSettings } from '../shared/config/settings';
+import { provisionMessageId, type ProvisionUserMessage } from '../shared/provisioning';
+import type { TransactionRecord } from '../shared/domain';
+import { startGraphProcess, startTablesProcess } from './support/infra';
+import { cliArgs, progressBar } from './support/measure';
+import { startRuntime } from './support/runtime';
+import { minimumWrites, requestsByBudget, BUDGET_RATES_PER_MINUTE, type Budget } from './support/provisionFigures';
 
-const users = Number(cliArgs().get('users') ?? 10_000);
-if (!Number.isInteger(users) || users < 10) {
-  console.error('usage: npm run bench:provision -- --users N   (N >= 10)');
-  process.exit(2);
-}
-const WRITES_PER_150S = 3_000;
-/** Microsoft Teams service limit for Graph calls: 30 requests per second per app and tenant. */
-const TEAMS_REQUESTS_PER_SECOND = 30;
-/** Identity routes the quota charges writes on; Teams routes are not charged. */
-const CHARGED = /^(users\.|groups\.|subscriptions\.)/;
+const CUSTOMER = 'bench';
 
 async function main(): Promise<void> {
-  const started = Date.now();
-  console.log(`starting the local stack with a ${users}-user demo tenant (quotas enforced)…`);
-  const world = await startWorld({ users, seed: 'bench', stack: { graph: { emulator: { users, seed: 'bench', enforceQuotas: true } }, logger: () => undefined } });
-  try {
-    await seedCustomer(world, {
-      customerId: 'bench',
-      settings: { moveAndFlowThrough: 'yes', addSync: 'yes', addSyncCriteriaId: 'ft', preventDuplicateNumbers: 'no' },
-    });
-    const control = world.stack.graph!.control;
-    control.resetCounters();
-    const cpu0 = process.cpuUsage();
-    const t0 = Date.now();
-    const ids = world.users.map((u) => u.id);
-    for (let i = 0; i < ids.length; i += 500) await world.queue.send(syncAdd('bench', ids.slice(i, i + 500), new Date(t0).toISOString()));
-    const bar = new SingleBar({ format: 'provisioning [{bar}] {value}/{total} messages | {rate}/min | {eta_formatted}' }, Presets.shades_classic);
-    bar.start(ids.length, 0, { rate: 0 });
-    const queue = QUEUES.userProvisioning.name;
-    const base = world.stack.broker.stats(queue).completed;
-    for (;;) {
-      const s = world.stack.broker.stats(queue);
-      const done = s.completed - base;
-      const minutes = (Date.now() - t0) / 60_000;
-      bar.update(Math.min(done, ids.length), { rate: Math.round(done / Math.max(minutes, 1e-9)) });
-      if (s.active === 0 && done >= ids.length) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    bar.stop();
-    const elapsedMs = Date.now() - t0;
-    const cpu = process.cpuUsage(cpu0);
-    const counters = control.counters();
+  const args = cliArgs();
+  const users = Number(args.get('users') ?? 5_000);
+  const latencyMs = Number(args.get('latency') ?? 150);
+  const processes = Number(args.get('processes') ?? 1);
+  const jsonFile = args.get('json');
+  if (!Number.isInteger(users) || users < 10 || users > 100_000) fail('--users takes 10 to 100000');
+  if (!Number.isFinite(latencyMs) || latencyMs < 0 || latencyMs > 5_000) fail('--latency takes 0 to 5000 (ms per call)');
+  if (!Number.isInteger(processes) || processes < 1 || processes > 8) fail('--processes takes 1 to 8 (function host processes)');
 
-    let provisioned = 0;
-    let handlerThrottled = 0;
+  console.log(`Provisioning ${users.toLocaleString('en-US')} users, ${latencyMs} ms per Microsoft call, ${processes} host process${processes > 1 ? 'es' : ''} (load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores)`);
+  const [graph, tables] = await Promise.all([startGraphProcess({ users, seed: 'bench-provision', enforceQuotas: true, latencyMs }), startTablesProcess()]);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-provision-'));
+  const caFile = path.join(dir, 'ca.pem');
+  writeFileSync(caFile, graph.info.caPem);
+  const runtime = await startRuntime({ processes, runDir: dir, tablesConnectionString: tables.info.tablesConnectionString, graph: { graphBaseUrl: graph.info.graphUrl, authorityHost: graph.info.graphUrl, caFile, teamsBridgeUrl: graph.info.teamsBridgeUrl }, settings: { BENCH_APP_SECRET: graph.info.secret } });
+  try {
+    const api = new ApiClient(runtime.endpoints);
+    const storage = tableStorageFromSettings(readSettings({ SITESYNC_TABLES_CONNECTION_STRING: tables.info.tablesConnectionString }));
+
+    // The customer, its sites, rules and number ranges; flow-through off while the first sync stores the tenant.
+    const configuration = demoCustomerConfiguration(
+      { tenantId: graph.info.tenantId, clientId: graph.info.clientId, credentialReference: 'env:BENCH_APP_SECRET' },
+      { directRoutingNumbers: Math.max(6_000, users * 2) },
+    );
+    await api.json('PUT', `/customers/${CUSTOMER}/configuration`, { ...configuration, globalSettings: { ...configuration.globalSettings, addSync: 'no' } });
+    // Onboarding starts the customer's first sync.
+    const bar = progressBar('first sync', users);
+    const { runId } = await waitFor('the first sync to start', async () => (await api.json<{ value: Array<{ runId: string }> }>('GET', `/customers/${CUSTOMER}/sync-runs?top=1`)).value[0], 60_000, 250);
+    const run = await waitFor('the first sync', async () => {
+      const r = await api.json<{ status: string; counts: { users: { added: number } } }>('GET', `/customers/${CUSTOMER}/sync-runs/${runId}`);
+      bar.update(r.counts.users.added);
+      return r.status === 'running' ? undefined : r;
+    }, 3_600_000, 250);
+    bar.stop();
+    if (run.status !== 'succeeded') throw new Error(`the first sync ended ${run.status}`);
+    await api.json('PUT', `/customers/${CUSTOMER}/configuration`, configuration);
+
+    const ids: string[] = [];
+    for await (const { value } of storage.users.list(CUSTOMER)) ids.push(value.userId);
+    await graph.request({ kind: 'resetCounters' });
+    const cpu0 = runtime.cpuUsage();
+    const started = Date.now();
+    const queue = new ServiceBusProvisioningScheduler(provisionMessageId, { ServiceBusConnection: runtime.endpoints.serviceBusConnectionString });
+    const at = new Date(started).toISOString();
+    for (let i = 0; i < ids.length; i += 250) {
+      const messages: ProvisionUserMessage[] = ids.slice(i, i + 250).map((userId) => ({ customerId: CUSTOMER, userId, reason: 'sync-add', observedAt: at, requestedAt: at }));
+      await queue.send(messages);
+    }
+    const progress = progressBar('provisioning (users settled)', ids.length);
+    let quietPolls = 0;
+    await waitFor('provisioning to settle', async () => {
+      const backlog = await runtime.backlog();
+      const summary = await api.json<{ byState: Record<string, number> }>('GET', `/customers/${CUSTOMER}/summary`);
+      progress.update(ids.length - Math.min(ids.length, backlog + (summary.byState.pending ?? 0)));
+      quietPolls = backlog === 0 && !summary.byState.pending ? quietPolls + 1 : 0;
+      return quietPolls >= 3 ? true : undefined;
+    }, 6 * 3_600_000, 500);
+    progress.stop();
+    const elapsedMs = Date.now() - started - 1_000; // the three quiet polls
+    const cpu = runtime.cpuUsage(cpu0);
+    const counters = await graph.request<CountersSnapshot>({ kind: 'counters' });
+
     const states: Record<string, number> = {};
-    for await (const { value } of world.storage.users.list('bench')) {
-      states[value.state.kind] = (states[value.state.kind] ?? 0) + 1;
-      if (value.state.kind === 'provisioned') provisioned++;
-    }
-    for (const t of await world.storage.transactions.listRecent('bench', ids.length * 2)) {
-      if (t.steps.some((s) => s.name === 'retry')) handlerThrottled++;
-    }
-    const charged = Object.entries(counters.writes).filter(([k]) => CHARGED.test(k)).reduce((s, [, v]) => s + v, 0);
-    const allWrites = Object.values(counters.writes).reduce((s, v) => s + v, 0);
-    const chargedPerUser = charged / Math.max(provisioned, 1);
-    const quotaPerMinute = (WRITES_PER_150S / 150) * 60;
-    const ceiling = chargedPerUser > 0 ? quotaPerMinute / chargedPerUser : Infinity;
-    const perMinute = provisioned / (elapsedMs / 60_000);
-    // Graph's Teams endpoints share one budget; the Teams admin bridge (PowerShell) is paced on its own.
-    const teamsRequests = Object.entries(counters.requests as Record<string, number>).filter(([k]) => k.startsWith('teams.')).reduce((sum, [, v]) => sum + v, 0);
-    const teamsPerUser = teamsRequests / Math.max(provisioned, 1);
-    const teamsCeiling = teamsPerUser > 0 ? (TEAMS_REQUESTS_PER_SECOND * 60) / teamsPerUser : Infinity;
-    const binding = Math.min(ceiling, teamsCeiling);
+    for await (const { value } of storage.users.list(CUSTOMER)) states[value.state.kind] = (states[value.state.kind] ?? 0) + 1;
+    const provisioned = states.provisioned ?? 0;
+    const transactions: TransactionRecord[] = await storage.transactions.listRecent(CUSTOMER, ids.length * 3);
+    const minimum = minimumWrites(transactions);
+    const used = requestsByBudget(counters);
+    const perUser = (n: number) => n / Math.max(1, provisioned);
+    const ceilings = (Object.keys(BUDGET_RATES_PER_MINUTE) as Budget[])
+      .filter((b) => minimum[b] > 0)
+      .map((b) => ({ budget: b, usersPerMinute: BUDGET_RATES_PER_MINUTE[b] / perUser(minimum[b]) }));
+    const binding = ceilings.reduce((low, c) => (c.usersPerMinute < low.usersPerMinute ? c : low), ceilings[0] ?? { budget: 'identityWrites' as Budget, usersPerMinute: Infinity });
+    const usersPerMinute = provisioned / (elapsedMs / 60_000);
+    const figures = {
+      benchmark: 'provision',
+      users: ids.length,
+      latencyMs,
+      processes,
+      provisioned,
+      states,
+      elapsedMs,
+      requestsPerUser: round(perUser(used.total)),
+      minimumRequestsPerUser: round(perUser(minimum.total)),
+      requestsByKind: Object.fromEntries(Object.entries(used.byKind).map(([k, v]) => [k, round(perUser(v))])),
+      minimumByBudget: Object.fromEntries((Object.keys(BUDGET_RATES_PER_MINUTE) as Budget[]).map((b) => [b, round(perUser(minimum[b]))])),
+      usersPerMinute: round(usersPerMinute, 1),
+      ceilingUsersPerMinute: round(binding.usersPerMinute, 1),
+      bindingQuota: binding.budget,
+      ratio: round(usersPerMinute / binding.usersPerMinute),
+      throttled: counters.throttled,
+      httpRequestsPerUser: round(perUser(used.http)),
+      /** Every route Microsoft answered, per provisioned user. */
+      routes: Object.fromEntries(Object.entries(counters.requests).map(([k, v]) => [k, round(perUser(v), 3)])),
+      cpuMsPerUser: round((cpu.user + cpu.system) / 1000 / ids.length),
+      loadAverage: os.loadavg(),
+    };
     console.log('');
-    console.log(`users                      ${ids.length} (states: ${JSON.stringify(states)})`);
-    console.log(`elapsed                    ${(elapsedMs / 1000).toFixed(1)} s for the messages; ${((Date.now() - started) / 1000).toFixed(0)} s in all`);
-    console.log(`provisioned per minute     ${perMinute.toFixed(0)}`);
-    console.log(`writes                     ${allWrites} in all, ${charged} charged by the quota (${chargedPerUser.toFixed(2)} per provisioned user)`);
-    console.log(`write quota ceiling        ${Number.isFinite(ceiling) ? ceiling.toFixed(0) : 'unbounded'} users/min (${quotaPerMinute} writes/min ÷ ${chargedPerUser.toFixed(2)})`);
-    console.log(`Teams rate ceiling         ${Number.isFinite(teamsCeiling) ? teamsCeiling.toFixed(0) : 'unbounded'} users/min (${TEAMS_REQUESTS_PER_SECOND * 60} requests/min ÷ ${teamsPerUser.toFixed(2)} Teams requests per user)`);
-    console.log(`ratio to the binding one   ${Number.isFinite(binding) ? (perMinute / binding).toFixed(2) : 'n/a'}  (goal ≥ 0.9)`);
-    console.log(`429 answered by Microsoft  ${counters.throttled}; reaching a message handler: ${handlerThrottled}`);
-    console.log(`CPU per user               ${((cpu.user + cpu.system) / 1000 / ids.length).toFixed(2)} ms (this process: host, broker, emulator, storage)`);
-    const fullEstimate = (elapsedMs / ids.length) * 10_000;
-    if (ids.length !== 10_000) console.log(`a full run (--users 10000) takes about ${(fullEstimate / 60_000).toFixed(1)} min at this rate, plus start-up`);
+    console.log(`users                          ${ids.length} (${Object.entries(states).map(([k, v]) => `${v} ${k}`).join(', ')})`);
+    console.log(`elapsed                        ${(elapsedMs / 1000).toFixed(1)} s from the first message to the last user finished`);
+    console.log(`Microsoft requests per user    ${figures.requestsPerUser}  (${Object.entries(figures.requestsByKind).map(([k, v]) => `${k} ${v}`).join(', ')}; ${figures.httpRequestsPerUser} HTTP requests with $batch)`);
+    console.log(`minimum per user (the plans)   ${figures.minimumRequestsPerUser}  (${Object.entries(figures.minimumByBudget).map(([k, v]) => `${k} ${v}`).join(', ')})  → ${(figures.requestsPerUser / Math.max(figures.minimumRequestsPerUser, 1e-9)).toFixed(2)} × the minimum (goal 1.25 or less)`);
+    console.log(`users provisioned per minute   ${figures.usersPerMinute}`);
+    console.log(`ceiling (binding quota)        ${figures.ceilingUsersPerMinute} users/min: ${binding.budget}, ${BUDGET_RATES_PER_MINUTE[binding.budget]} per minute ÷ ${round(perUser(minimum[binding.budget]))} per user  (${ceilings.map((c) => `${c.budget} ${round(c.usersPerMinute, 0)}`).join(', ')})`);
+    console.log(`ratio to the ceiling           ${figures.ratio}  (goal 0.9 or more)`);
+    console.log(`429s answered to sitesync      ${figures.throttled}  (goal 0)`);
+    console.log(`CPU per user                   ${figures.cpuMsPerUser} ms (the host process${processes > 1 ? 'es' : ''})`);
+    if (jsonFile) {
+      writeFileSync(jsonFile, JSON.stringify(figures, null, 2));
+      console.log(`figures written to ${jsonFile}`);
+    }
   } finally {
-    await world.stop();
+    await runtime.stop();
+    await closeServiceBusClients();
+    await Promise.all([graph.stop(), tables.stop()]);
   }
+}
+
+function round(value: number, digits = 2): number {
+  return Number(value.toFixed(digits));
+}
+
+function fail(message: string): never {
+  console.error(`${message}\nusage: npm run bench:provision -- [--users 5000] [--latency 150] [--processes 1] [--json FILE]`);
+  process.exit(2);
 }
 
 main().then(

@@ -128,7 +128,7 @@ df.app.orchestration(PULL_USERS, function* (context: OrchestrationContext) {
       // Users and their Teams side are read side by side; both merge into the same records.
       const [pages] = (yield context.df.Task.all([
         context.df.callSubOrchestrator(PULL_USER_PAGES, { ...base, firstSync: start.firstSync }, `${context.df.instanceId}:pages`),
-        context.df.callSubOrchestrator(PULL_TEAMS_PAGES, { customerId: begin.customerId }, `${context.df.instanceId}:teams`),
+        context.df.callSubOrchestrator(PULL_TEAMS_PAGES, { customerId: begin.customerId, startedAt: begin.startedAt }, `${context.df.instanceId}:teams`),
       ])) as [{ counts: EntityCounts; handedOff: number }, unknown];
       counts = pages.counts;
       handedOff = pages.handedOff;
@@ -167,11 +167,11 @@ df.app.orchestration(PULL_USER_PAGES, function* (context: OrchestrationContext) 
 });
 
 df.app.orchestration(PULL_TEAMS_PAGES, function* (context: OrchestrationContext) {
-  const input = context.df.getInput() as { customerId: string };
+  const input = context.df.getInput() as { customerId: string; startedAt?: string };
   let joined = 0;
   let link: string | undefined;
   do {
-    const page = (yield context.df.callActivityWithRetry('syncTeamsPage', retry, { customerId: input.customerId, link })) as { joined: number; nextLink?: string };
+    const page = (yield context.df.callActivityWithRetry('syncTeamsPage', retry, { customerId: input.customerId, link, startedAt: input.startedAt })) as { joined: number; nextLink?: string };
     joined += page.joined;
     link = page.nextLink;
   } while (link);

@@ -243,6 +243,8 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
     }
     const statusById = new Map<string, number>();
     const responses: unknown[] = [];
+    // Items are counted under their own route kinds; this says how many of those came in batches.
+    for (let i = 0; i < requests.length; i++) counters.request('batch.items');
     for (const r of requests as Array<Record<string, unknown>>) {
       const id = String(r.id);
       const deps = Array.isArray(r.dependsOn) ? r.dependsOn.map(String) : [];

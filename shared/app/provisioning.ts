@@ -11,7 +11,8 @@ import type { DeadLetterQueue, MicrosoftConnector, ProvisioningDeps, Provisionin
 import { microsoftPorts } from '../adapters/graph';
 import type { GraphMicrosoftTenant } from '../adapters/graph/tenant';
 import { ServiceBusDeadLetterQueue, ServiceBusProvisioningScheduler } from '../adapters/servicebus/provisioningScheduler';
-import { tableStorageFromSettings } from '../adapters/tables';
+import { TableProvider, connectionFromSettings, tableStorageFromSettings } from '../adapters/tables';
+import { TableCatalogStore } from '../adapters/tables/sync';
 
 export interface ProvisioningWiring extends ProvisioningDeps {
   deadLetters: DeadLetterQueue;
@@ -28,6 +29,7 @@ export function provisioningDeps(options: { messageId: (message: ProvisionUserMe
   const storage: Storage = tableStorageFromSettings(settings);
   const value: ProvisioningWiring = {
     storage,
+    catalog: new TableCatalogStore(new TableProvider(connectionFromSettings(settings))),
     microsoft: microsoftConnector(settings),
     queue: new ServiceBusProvisioningScheduler(options.messageId, env),
     deadLetters: new ServiceBusDeadLetterQueue(env),

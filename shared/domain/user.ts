@@ -50,7 +50,9 @@ export type UserState =
       /** The line chosen for the user (an operator's explicit number, or the next available), given once Teams knows the user. */
       line?: WantedLine;
     }
-  | { kind: 'needs-attention'; reason: string; siteId?: string };
+  | { kind: 'needs-attention'; reason: string; siteId?: string }
+  /** Everything is done but what Microsoft finishes on its own (a number assignment); checked shortly. */
+  | { kind: 'provisioning'; siteId: string; profileId: string; /** ISO instant. */ since: string; waitingFor: string };
 
 export type UserStateKind = UserState['kind'];
 
@@ -89,6 +91,8 @@ export interface UserRecord {
   /** Set while the user is soft-deleted in Microsoft (restorable): kept, with its number, until restored or purged. */
   removed?: { kind: 'soft'; at: string };
   teams?: TeamsState;
+  /** The Entra groups provisioning has made the user a member of (so a later plan does not join them again). */
+  groups?: string[];
   lastTransactionId?: string;
 }
 

@@ -139,6 +139,6 @@ export interface ConfigurationDocumentInput {
 // Query filters
 
 export const numberStatusFilterSchema = z.enum(NUMBER_STATUSES);
-export const USER_STATE_KINDS = ['at-customer', 'at-site', 'provisioned', 'staged', 'needs-attention'] as const;
+export const USER_STATE_KINDS = ['at-customer', 'at-site', 'provisioning', 'provisioned', 'staged', 'needs-attention'] as const;
 export const userStateFilterSchema = z.enum(USER_STATE_KINDS);
 export { apiIdSchema };

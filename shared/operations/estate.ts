@@ -53,7 +53,7 @@ export async function estate(deps: OperationsDeps, queueName: string): Promise<E
 }
 
 async function customerFigures(deps: OperationsDeps, customerId: string): Promise<Omit<EstateCustomer, 'name' | 'deadLetters'>> {
-  const byState: Record<UserStateKind, number> = { 'at-customer': 0, 'at-site': 0, provisioned: 0, staged: 0, 'needs-attention': 0 };
+  const byState: Record<UserStateKind, number> = { 'at-customer': 0, 'at-site': 0, provisioning: 0, provisioned: 0, staged: 0, 'needs-attention': 0 };
   let users = 0;
   const [runs, held] = await Promise.all([
     deps.runs.list(customerId, 1),

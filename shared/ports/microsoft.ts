@@ -354,6 +354,9 @@ export class GraphNotFoundError extends MicrosoftError {
   override name = 'GraphNotFoundError';
 }
 
+/** The code of a GraphNotFoundError saying Graph has no id for a Teams policy (by that type and name). */
+export const POLICY_NOT_FOUND = 'policyNotFound';
+
 /** 401/403: consent, a role or an application permission is missing. */
 export class GraphPermissionError extends MicrosoftError {
   override name = 'GraphPermissionError';

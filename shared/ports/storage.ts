@@ -22,6 +22,7 @@ import type {
   TransactionStep,
   UserProfile,
   UserRecord,
+  WantedLine,
 } from '../domain';
 
 // ---------------------------------------------------------------------------------------------
@@ -282,6 +283,15 @@ export interface PendingNumberAssignment {
   /** The user's state once the number is given, as the rest of the pass left it. */
   then: UserRecord['state'];
   role?: string;
+  /** A number of the user's that this one replaces (given back once this one is in place). */
+  replaces?: string;
+  /** The message of the pass, sent again when the number turns out held by someone else. */
+  cause: Record<string, unknown>;
+  /**
+   * Licenses granted in the pass were taken to have brought the user into Teams: a refusal means "not
+   * yet", and the user is staged with this line for the re-check instead of needing attention.
+   */
+  stageIfRefused?: { profileId: string; line: WantedLine };
 }
 
 export type PendingNumberAssignmentRepository = CustomerScopedRepository<PendingNumberAssignment>;

@@ -13,6 +13,7 @@ import type { KeyValueStore } from '../ports/storage';
 import { provisionUserMessageSchema } from './messages';
 import type { ProvisioningDeps } from './ports';
 import { provisionUser, type ProvisionResult } from './provisionUser';
+import { checkNumberAssignments, type NumberCheckResult } from './numberChecks';
 
 export const POISON_SCOPE = 'poison-messages';
 
@@ -32,7 +33,7 @@ export interface DeliveryInfo {
   deliveryCount?: number;
 }
 
-export async function handleProvisioningMessage(deps: ProvisioningDeps, body: unknown, delivery: DeliveryInfo = {}): Promise<ProvisionResult> {
+export async function handleProvisioningMessage(deps: ProvisioningDeps, body: unknown, delivery: DeliveryInfo = {}): Promise<ProvisionResult | NumberCheckResult> {
   const parsed = provisionUserMessageSchema.safeParse(typeof body === 'string' ? tryJson(body) : body);
   if (!parsed.success) {
     const reason = `invalid provisioning message: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`;
@@ -40,6 +41,7 @@ export async function handleProvisioningMessage(deps: ProvisioningDeps, body: un
     throw new PoisonMessageError(reason);
   }
   try {
+    if (parsed.data.reason === 'number-check') return await checkNumberAssignments(deps, parsed.data.customerId);
     return await provisionUser(deps, parsed.data);
   } catch (error) {
     await recordPoison(deps.storage.syncState, delivery, `${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`).catch(() => undefined);

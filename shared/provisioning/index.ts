@@ -5,6 +5,8 @@ export * from './customerContext';
 export * from './microsoftState';
 export * from './provisionUser';
 export * from './handler';
+export * from './numberChecks';
+export { forgetAssignedNumbers } from './tenantNumbers';
 export * from './staging';
 export * from './quickUser';
 export * from './overbuild';

@@ -6,7 +6,11 @@
  */
 import { z } from 'zod';
 
-export const PROVISION_REASONS = ['sync-add', 'sync-update', 'overbuild', 'quick-user', 'notification', 'staging-recheck', 'replay'] as const;
+/**
+ * Why a message was sent. `number-check` is not about one user: it checks the customer's pending number
+ * assignments that are due (the user named is one of them), many in one go.
+ */
+export const PROVISION_REASONS = ['sync-add', 'sync-update', 'overbuild', 'quick-user', 'notification', 'staging-recheck', 'replay', 'number-check'] as const;
 export type ProvisionReason = (typeof PROVISION_REASONS)[number];
 
 export const lineRequestSchema = z.discriminatedUnion('kind', [
@@ -38,6 +42,8 @@ export type ProvisionUserMessage = z.infer<typeof provisionUserMessageSchema>;
 
 /** Deterministic id: one cause for one user state, once. */
 export function provisionMessageId(message: Pick<ProvisionUserMessage, 'customerId' | 'userId' | 'reason' | 'transactionId' | 'observedAt' | 'attempt'>): string {
+  // One check per customer per moment (observedAt): the users whose assignments fall due together share it.
+  if (message.reason === 'number-check') return `number-check:${message.customerId}:${message.observedAt ?? 'now'}`.slice(0, 128);
   const cause = message.transactionId ?? message.observedAt ?? 'latest';
   const id = `${message.reason}:${message.customerId}:${message.userId}:${cause}`;
   // A retry is a new message for the same cause: it must not be dropped as a duplicate of the last one.

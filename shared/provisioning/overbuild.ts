@@ -99,6 +99,10 @@ export async function overbuildUsers(deps: ProvisioningDeps, input: OverbuildInp
   const result: OverbuildChunkResult = { moved: 0, provisioned: 0, staged: 0, pending: [], failed: [] };
   const count = (state: UserState, userId: string) => {
     if (state.kind === 'needs-attention') result.failed.push({ userId, reason: state.reason });
+    else if (state.kind === 'provisioning') {
+      result.moved++;
+      result.pending.push({ userId, reason: state.waitingFor });
+    }
     else if (state.kind === 'at-customer') result.failed.push({ userId, reason: state.reason ?? 'not moved' });
     else {
       result.moved++;
@@ -114,7 +118,7 @@ export async function overbuildUsers(deps: ProvisioningDeps, input: OverbuildInp
       };
       try {
         const outcome = await provisionUser(deps, message);
-        if (outcome.kind === 'done') count(outcome.state, userId);
+        if (outcome.kind === 'done' || outcome.kind === 'pending') count(outcome.state, userId);
         else if (outcome.kind === 'retry-scheduled') result.pending.push({ userId, reason: outcome.reason });
         else {
           // A repeat of this chunk (activity retried): the user's recorded state tells what happened.

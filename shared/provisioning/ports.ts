@@ -25,10 +25,17 @@ export interface ProvisioningScheduler extends ProvisioningQueue {
   schedule(messages: readonly ProvisionUserMessage[], at: Date): Promise<void>;
 }
 
+/** The customer's synced licenses (SKUs with their service plans), as the sync stored them. */
+export interface LicenseCatalog {
+  list(customerId: string, type: 'licenses'): Promise<Array<{ id: string; data: unknown }>>;
+}
+
 export interface ProvisioningDeps {
   storage: Storage;
   microsoft: MicrosoftConnector;
   queue: ProvisioningScheduler;
+  /** What a license just granted brings in Teams is read from it; absent, Teams is asked. */
+  catalog?: LicenseCatalog;
   now?: () => Date;
   retry?: Partial<RetryPolicy>;
 }

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import {
   chooseProfile,
   flowThroughExclusion,
+  applyPlan,
   lineRequirement,
   missingLine,
   newTransactionId,
@@ -27,6 +28,7 @@ import {
   requiresLine,
   siteOf,
   transactionOutcome,
+  type License,
   type LineRequirement,
   type MicrosoftUserState,
   type NumberEntry,
@@ -48,21 +50,41 @@ import {
 } from '../domain';
 import {
   GraphInvalidRequestError,
+  GraphNotFoundError,
   GraphThrottledError,
+  POLICY_NOT_FOUND,
   GraphTransientError,
   MicrosoftError,
   OperationFailedError,
 } from '../ports/microsoft';
-import { ConcurrencyError, ConflictError, DuplicateNumberError, NotFoundError, type NumberScope, type Versioned } from '../ports/storage';
+import { ConcurrencyError, ConflictError, DuplicateNumberError, NotFoundError, type NumberScope, type PendingNumberAssignment } from '../ports/storage';
+import { FIRST_CHECK_MS, scheduleNumberCheck } from './numberChecks';
+import { recordHeldByOther } from './numberInventory';
+import { assignedNumbers } from './tenantNumbers';
 import { customerContext, CustomerNotFoundError, macrosOf, placementFor, type CustomerContext } from './customerContext';
 import { provisionMessageId, type ProvisionUserMessage } from './messages';
-import { fromMicrosoftNumberType, microsoftUserState, normalizedPolicies, toMicrosoftNumberType, DIAL_PLAN_POLICY_TYPE } from './microsoftState';
+import {
+  fromMicrosoftNumberType,
+  microsoftUserState,
+  normalizedPolicies,
+  presenceOf,
+  servicePlansBySku,
+  storedMicrosoftState,
+  teamsFeaturesOf,
+  toMicrosoftNumberType,
+  withApplied,
+  DIAL_PLAN_POLICY_TYPE,
+  type TeamsPresence,
+} from './microsoftState';
 import { DEFAULT_RETRY, type ProvisioningDeps, type ProvisioningMicrosoft } from './ports';
-import { catalogOutcomeKey, type CatalogOutcomeRecord } from '../sync/model';
+import { updateUser } from './userRecords';
+import { catalogOutcomeKey, TEAMS_PASS_KEY, type CatalogOutcomeRecord, type TeamsPassRecord } from '../sync/model';
 
 export type ProvisionResult =
   | { kind: 'skipped'; reason: string; transactionId?: string }
   | { kind: 'done'; state: UserState; transactionId: string; outcome: 'succeeded' | 'partially-failed' | 'failed' }
+  /** Done but for what Teams is finishing (a number assignment): the user is finished when it is checked. */
+  | { kind: 'pending'; state: UserState; transactionId: string }
   | { kind: 'retry-scheduled'; transactionId: string; attempt: number; at: string; reason: string };
 
 const DEFAULT_LINE_TYPE: NumberType = 'DirectRouting';
@@ -147,6 +169,8 @@ function decide(ctx: CustomerContext, user: UserRecord, message: ProvisionUserMe
   };
 
   switch (message.reason) {
+    case 'number-check':
+      return "a number check is about a customer's pending assignments, not one user's provisioning";
     case 'quick-user': {
       const siteId = message.siteId;
       const group = message.quickAddGroupId ? ctx.quickAddGroups.get(message.quickAddGroupId) : undefined;
@@ -211,6 +235,8 @@ function isTransient(error: unknown): boolean {
 
 class Run {
   readonly steps: TransactionStep[] = [];
+  /** Changes Microsoft took in this pass: the stored record learns them, so the next plan starts from them. */
+  private readonly applied: ProvisioningChange[] = [];
   private attention?: string;
   private number?: string;
   private role?: string;
@@ -253,6 +279,7 @@ class Run {
       return { kind: 'at-customer', reason: placement.reason };
     }
     const siteId = placement.siteId;
+    this.siteId = siteId;
     const from = siteOf(this.user.state);
     if (from === siteId) this.step('placement', 'ok', `at site ${placement.siteName}`);
     else this.step('move', 'ok', `${from ? `from site ${from} ` : 'from the customer '}to site ${placement.siteName}${placement.alsoMatched.length ? `; also matched ${placement.alsoMatched.join(', ')}` : ''}`);
@@ -265,21 +292,12 @@ class Run {
 
     const provision = intent.provision;
     const lineType = provision?.line && provision.line.kind !== 'none' ? provision.line.type : (provision?.group.line.numberType ?? DEFAULT_LINE_TYPE);
-    let msUser, teams, groupIds: string[];
-    try {
-      msUser = await this.ms.tenant.getUser(this.user.userId);
-      teams = msUser ? await this.ms.tenant.getTeamsUserConfiguration(this.user.userId) : null;
-      groupIds = msUser && provision && (provision.group.groups.add.length > 0 || provision.group.groups.remove.length > 0) ? await this.ms.userGroupIds(this.user.userId) : [];
-    } catch (error) {
-      if (isTransient(error) || !(error instanceof MicrosoftError)) throw error;
-      this.needsAttention('read', `${error.name}: ${error.message}`);
+    const known = await this.currentState(provision?.group, lineType);
+    if (typeof known === 'string') {
+      this.needsAttention('read', known);
       return { kind: 'needs-attention', reason: this.attention!, siteId };
     }
-    if (!msUser) {
-      this.needsAttention('read', 'the user no longer exists in Microsoft');
-      return { kind: 'needs-attention', reason: this.attention!, siteId };
-    }
-    let state = microsoftUserState(msUser, teams, groupIds, lineType);
+    let { state, teams } = known;
 
     // A site-to-site move gives up the number of the old site's inventory.
     if (from && from !== siteId && this.user.number && state.number?.number === this.user.number) {
@@ -287,12 +305,13 @@ class Run {
     }
 
     if (!provision) {
-      if (state.number) await this.recordHeldNumber(siteId, state.number.number, msUser.id);
+      if (state.number) await this.recordHeldNumber(siteId, state.number.number, this.user.userId);
       else this.number = undefined;
       return { kind: 'at-site', siteId };
     }
 
     this.role = provision.role;
+    this.profileId = provision.profile.id;
     const siteDefaults = normalizedPolicies(defaults);
     const group = normalizedPolicies(provision.group);
     const line = provision.line ?? lineRequirement(state, provision.profile, group);
@@ -307,13 +326,16 @@ class Run {
     for (const change of [...byKind(['usageLocation']), ...licenseChanges]) {
       if (!(await this.apply(change))) return { kind: 'needs-attention', reason: this.attention!, siteId };
     }
-    // Licenses just granted change the user's Teams features: read them again rather than plan on stale ones.
+    // Licenses just granted change the user's Teams side: what they bring is read from the licenses' service
+    // plans (the sync's catalog), and the Teams writes that follow are the check — Teams answering that it
+    // does not know the user yet stages it for the re-check.
     const licensedNow = licenseChanges.some((c) => c.kind === 'licenses' && c.add.length > 0);
-    const voiceReady = teams?.featureTypes.includes('PhoneSystem') ?? false;
-    if ((licensedNow && !voiceReady) || (!teams && licenseChanges.length > 0)) teams = await this.ms.tenant.getTeamsUserConfiguration(this.user.userId);
+    if (licensedNow && (!teams.present || !teams.featureTypes.includes('PhoneSystem'))) {
+      teams = await this.afterLicensing(teams, applyPlan(state, { changes: licenseChanges }).licenses);
+    }
 
-    const notInTeams = !teams && provision.profile.services.teams;
-    const licensed = msUser.assignedLicenses.length > 0 || licensedNow;
+    const notInTeams = !teams.present && provision.profile.services.teams;
+    const licensed = state.licenses.length > 0 || licensedNow;
     let staged = false;
     if (notInTeams && !licensed) {
       this.needsAttention('teams', 'the user is not in Teams and holds no license that would bring it there');
@@ -325,8 +347,13 @@ class Run {
       if (line.kind !== 'none') await this.holdForStaging(siteId, line);
     } else {
       await this.applyPolicies(byKind(['policy']));
-      for (const change of byKind(['dialPlan'])) await this.apply(change);
-      await this.numberStep(siteId, state, line, teams?.featureTypes ?? [], licensedNow);
+      if (!this.teamsNotYet) for (const change of byKind(['dialPlan'])) await this.apply(change);
+      if (!this.teamsNotYet) await this.numberStep(siteId, state, line, teams.featureTypes, licensedNow);
+      if (this.teamsNotYet) {
+        staged = true;
+        this.step('teams', 'skipped', 'the licenses just granted have not brought the user into Teams yet: staged until it appears');
+        if (line.kind !== 'none') await this.holdForStaging(siteId, line);
+      }
     }
     for (const change of byKind(['groups'])) await this.apply(change);
 
@@ -352,6 +379,41 @@ class Run {
   }
 
   /**
+   * What Microsoft holds for the user. A user the sync has just stored (flow-through, a change notification)
+   * is planned from what the sync stored; anything else — an operator's request, a re-check waiting for
+   * Teams, a retry after part of the pass was applied — reads Microsoft, as does a record stored without
+   * what planning needs. A string says why the user cannot be provisioned.
+   */
+  private async currentState(group: QuickAddGroup | undefined, lineType: NumberType): Promise<{ state: MicrosoftUserState; teams: TeamsPresence } | string> {
+    const fromSync = (this.message.reason === 'sync-add' || this.message.reason === 'sync-update' || this.message.reason === 'notification') && !this.message.attempt;
+    // Groups: the ones provisioning joined the user to, as recorded; never recorded, every group to leave
+    // counts as joined (leaving one not joined, like joining one twice, is a no-op at Microsoft).
+    const stored = fromSync ? storedMicrosoftState(await this.withTeamsKnown(this.user), this.user.groups ?? group?.groups.remove ?? [], lineType) : undefined;
+    if (stored) return stored;
+    try {
+      const msUser = await this.ms.tenant.getUser(this.user.userId);
+      if (!msUser) return 'the user no longer exists in Microsoft';
+      const teams = await this.ms.tenant.getTeamsUserConfiguration(this.user.userId);
+      const groupIds = group && group.groups.add.length + group.groups.remove.length > 0 ? await this.ms.userGroupIds(this.user.userId) : [];
+      return { state: microsoftUserState(msUser, teams, groupIds, lineType), teams: presenceOf(teams) };
+    } catch (error) {
+      if (isTransient(error) || !(error instanceof MicrosoftError)) throw error;
+      return `${error.name}: ${error.message}`;
+    }
+  }
+
+  /**
+   * The record, its Teams side known: a user with no Teams row that the last complete Teams pass covered
+   * (synced in its run or before) is not in Teams; otherwise the row may just not be written yet.
+   */
+  private async withTeamsKnown(record: UserRecord): Promise<UserRecord> {
+    if (record.teams || !record.syncedAt) return record;
+    const pass = await this.deps.storage.syncState.get<TeamsPassRecord>(this.ctx.customer.id, TEAMS_PASS_KEY);
+    if (!pass || pass.value.runStartedAt < record.syncedAt) return record;
+    return { ...record, teams: { present: false, enterpriseVoice: false, numbers: [], accountType: null, featureTypes: [], policies: {}, direct: {} } };
+  }
+
+  /**
    * Every Teams policy of the plan in one request; when Microsoft refuses the whole, each is tried alone so
    * the step that failed is the one recorded.
    */
@@ -361,10 +423,33 @@ class Run {
     try {
       await this.ms.tenant.assignTeamsPolicies(this.user.userId, policies);
       for (const p of policies) this.step(`policy:${p.policyType}`, 'ok', p.policyName);
+      this.applied.push(...policies);
     } catch (error) {
       if (isTransient(error) || !(error instanceof MicrosoftError)) throw error;
+      if (this.notInTeamsYet(error)) return;
       for (const change of policies) await this.apply(change);
     }
+  }
+
+  /**
+   * The Teams side after licenses were granted in this pass: the features their service plans bring, the
+   * user taken to be in Teams when they bring Teams. Without the licenses in the catalog, Teams is asked.
+   */
+  private async afterLicensing(teams: TeamsPresence, licenses: License[]): Promise<TeamsPresence> {
+    const plans = this.deps.catalog ? servicePlansBySku(await this.deps.catalog.list(this.ctx.customer.id, 'licenses')) : new Map();
+    // A license the catalog does not know (not synced yet): Teams is asked.
+    if (licenses.some((l) => !plans.has(l.skuId.toLowerCase()))) return presenceOf(await this.ms.tenant.getTeamsUserConfiguration(this.user.userId));
+    const implied = teamsFeaturesOf(licenses, plans);
+    if (!teams.present && !implied.includes('Teams')) return teams;
+    this.teamsAssumed = true;
+    return { present: true, featureTypes: [...new Set([...teams.featureTypes, ...implied])] };
+  }
+
+  /** Teams answered that it does not know a user whose licenses were just granted: not an error, not yet. */
+  private notInTeamsYet(error: unknown): boolean {
+    if (!this.teamsAssumed || !(error instanceof GraphNotFoundError) || error.code === POLICY_NOT_FOUND) return false;
+    this.teamsNotYet = true;
+    return true;
   }
 
   /** One planned change; false when it failed in a way that stops provisioning. */
@@ -376,23 +461,29 @@ class Run {
         case 'usageLocation':
           await tenant.setUsageLocation(userId, change.usageLocation);
           this.step('usage-location', 'ok', change.usageLocation);
+          this.applied.push(change);
           return true;
         case 'licenses': {
-          if (change.add.length > 0) {
-            const skus = new Map((await tenant.listSubscribedSkus()).map((s) => [s.skuId.toLowerCase(), s]));
-            for (const l of change.add) {
-              const sku = skus.get(l.skuId.toLowerCase());
-              if (!sku) return this.stop('licenses', `license ${l.skuId} is not subscribed in the tenant`);
-              if (sku.prepaidUnits.enabled - sku.consumedUnits <= 0) return this.stop('licenses', `no seats left for ${sku.skuPartNumber}`);
-            }
-          }
+          // Seats are not read first: Microsoft refuses an assignment without a free seat (or of a SKU the
+          // tenant does not have), and that refusal is the check — one request, never a stale count.
           await tenant.assignLicenses(userId, { add: change.add, remove: change.remove });
           this.step('licenses', 'ok', [...change.add.map((l) => `+${l.skuId}`), ...change.remove.map((s) => `-${s}`)].join(' '));
+          this.applied.push(change);
           return true;
         }
         case 'policy':
-          await tenant.assignTeamsPolicy(userId, change.policyType, change.policyName);
-          this.step(`policy:${change.policyType}`, 'ok', change.policyName);
+          try {
+            await tenant.assignTeamsPolicy(userId, change.policyType, change.policyName);
+            this.step(`policy:${change.policyType}`, 'ok', change.policyName);
+            this.applied.push(change);
+          } catch (error) {
+            if (this.notInTeamsYet(error)) return true;
+            // Graph knows no id for the policy (a type it does not carry): only then the bridge grants it.
+            if (!(error instanceof GraphNotFoundError && error.code === POLICY_NOT_FOUND) || !this.ms.bridge) throw error;
+            await this.ms.bridge.grantPolicy(userId, change.policyType, change.policyName);
+            this.step(`policy:${change.policyType}`, 'ok', `${change.policyName} (through the Teams admin bridge: Graph has no id for it)`);
+            this.applied.push(change);
+          }
           return true;
         case 'dialPlan': {
           const unsynced = await this.dialPlansUnsynced();
@@ -405,14 +496,21 @@ class Run {
             this.needsAttention('dial-plan', 'the Teams admin bridge is not configured: dial plans cannot be granted');
             return true;
           }
-          await this.ms.bridge.grantPolicy(userId, DIAL_PLAN_POLICY_TYPE, change.dialPlan);
+          try {
+            await this.ms.bridge.grantPolicy(userId, DIAL_PLAN_POLICY_TYPE, change.dialPlan);
+          } catch (error) {
+            if (this.notInTeamsYet(error)) return true;
+            throw error;
+          }
           this.step('dial-plan', 'ok', change.dialPlan);
+          this.applied.push(change);
           return true;
         }
         case 'groups':
           for (const g of change.add) await tenant.addGroupMember(g, userId);
           for (const g of change.remove) await tenant.removeGroupMember(g, userId);
           this.step('groups', 'ok', [...change.add.map((g) => `+${g}`), ...change.remove.map((g) => `-${g}`)].join(' '));
+          this.applied.push(change);
           return true;
         case 'number':
           return true; // numbers take their own step
@@ -444,6 +542,16 @@ class Run {
 
   /** Set when the line waits for a license granted in this pass to reach Teams: the staging re-check assigns it. */
   private awaitingLine?: WantedLine;
+  /** The number assignment Teams is finishing on its own: the user waits in `provisioning` until checked. */
+  private pendingNumber?: PendingNumberAssignment;
+  /** Licenses granted in this pass are taken to have brought the user into Teams (not read). */
+  private teamsAssumed = false;
+  /** …and Teams said it does not know the user yet: staged. */
+  private teamsNotYet = false;
+  /** The line the number step is giving. */
+  private lineInFlight?: WantedLine;
+  private siteId?: string;
+  private profileId?: string;
   /** The user holds a number in Teams at the end of the pass. */
   private holdsNumber = false;
   /** Why the line the user needs was not given. */
@@ -475,6 +583,7 @@ class Run {
         await this.holdForStaging(siteId, action.line);
         return;
       case 'assign':
+        this.lineInFlight = action.line;
         if (action.line.kind === 'explicit') await this.assignExplicit(siteId, action.line.number, action.line.type, state.number?.number);
         else await this.assignNextAvailable(siteId, action.line.type);
         return;
@@ -495,7 +604,7 @@ class Run {
       if (!allocation.ok) return this.failLine(allocation.message);
       const entry = allocation.entry.value;
       const outcome = await this.assignInTeams(scopeOf(entry), entry.number, type);
-      if (outcome === 'assigned') return;
+      if (outcome === 'started') return;
       if (outcome.kind === 'failed') return this.failLine(outcome.reason);
       skip.push(entry.number);
     }
@@ -519,10 +628,9 @@ class Run {
       if (error instanceof ConflictError || error instanceof NotFoundError) return this.failLine(error.message);
       throw error;
     }
-    const outcome = await this.assignInTeams(scope, number, type);
-    if (outcome !== 'assigned') return this.failLine(outcome.kind === 'failed' ? outcome.reason : `${number} is held in Microsoft by ${outcome.holder}`);
-    // Teams gave up the user's old primary number for this one: the inventory lets it cool.
-    if (replaced && replaced !== number) await this.releaseHeld(siteId, replaced);
+    // Teams gives up the user's old primary number for this one: the inventory lets it cool once it has.
+    const outcome = await this.assignInTeams(scope, number, type, replaced);
+    if (outcome !== 'started') return this.failLine(outcome.kind === 'failed' ? outcome.reason : `${number} is held in Microsoft by ${outcome.holder}`);
   }
 
   /**
@@ -530,25 +638,47 @@ class Run {
    * whether someone holds it; a refusal is checked the same way. A number held by someone else is recorded
    * as theirs; any other refusal gives the number back at once (the user never held it).
    */
-  private async assignInTeams(scope: NumberScope, number: string, type: NumberType): Promise<'assigned' | { kind: 'held'; holder: string } | { kind: 'failed'; reason: string }> {
+  private async assignInTeams(scope: NumberScope, number: string, type: NumberType, replaces?: string): Promise<'started' | { kind: 'held'; holder: string } | { kind: 'failed'; reason: string }> {
     const userId = this.user.userId;
+    const customerId = this.ctx.customer.id;
     const microsoftType = toMicrosoftNumberType(type)!;
     const heldElsewhere = async (): Promise<string | undefined> => {
       const holder = (await this.ms.tenant.getNumberAssignment(number))?.assignmentTargetId;
       return holder && holder !== userId ? holder : undefined;
     };
     const recordHolder = async (holder: string, how: string): Promise<{ kind: 'held'; holder: string }> => {
-      await this.deps.storage.numbers.update(scope, number, (e) => (e.userId === userId || e.status !== 'Used' ? { ...e, status: 'Used', userId: holder, everUsed: true, usedSince: this.now.toISOString(), coolingUntil: undefined } : undefined));
+      await recordHeldByOther(this.deps.storage, scope, number, userId, holder, this.now);
       this.step('number', 'skipped', `${number} ${how} held in Microsoft by ${holder}: recorded as theirs`);
       return { kind: 'held', holder };
     };
+    // A pass delivered again after its assignment went out: that assignment is the one to wait for.
+    const already = await this.deps.storage.pendingNumbers.get(customerId, userId);
+    if (already) {
+      this.pendingNumber = already.value;
+      this.number = already.value.number;
+      this.holdsNumber = true;
+      return 'started';
+    }
     if (this.preventDuplicates) {
       const holder = await heldElsewhere();
       if (holder) return recordHolder(holder, 'is');
     }
+    // The intent is stored before the request goes out: a crash in between leaves a record whose number
+    // tells, once due, whether the request ever reached Microsoft.
+    const pending: PendingNumberAssignment = {
+      customerId, userId, number, lineType: type, siteId: this.siteId!, transactionId: this.transactionId,
+      startedAt: this.now.toISOString(), dueAt: new Date(this.now.getTime() + FIRST_CHECK_MS).toISOString(), sends: 1, checks: 0, skip: [],
+      then: { kind: 'at-customer' }, cause: { ...this.message },
+      ...(scope.siteId !== undefined ? { inventorySiteId: scope.siteId } : {}),
+      ...(replaces && replaces !== number ? { replaces } : {}),
+      ...(this.teamsAssumed && this.lineInFlight && this.profileId ? { stageIfRefused: { profileId: this.profileId, line: this.lineInFlight } } : {}),
+    };
+    await this.deps.storage.pendingNumbers.upsert(pending);
+    let operation;
     try {
-      await this.ms.tenant.assignNumber({ userId, number, numberType: microsoftType, assignmentCategory: 'primary' });
+      operation = await this.ms.tenant.startAssignNumber({ userId, number, numberType: microsoftType, assignmentCategory: 'primary' });
     } catch (error) {
+      await this.deps.storage.pendingNumbers.delete(customerId, userId);
       if (isTransient(error)) throw error; // the inventory keeps it for this user: the retry gets it back
       if (!(error instanceof MicrosoftError)) throw error;
       const holder = await heldElsewhere();
@@ -557,10 +687,11 @@ class Run {
       await this.deps.storage.numbers.release(scope, number, userId, this.now, 0);
       return { kind: 'failed', reason: `${number}: ${error instanceof OperationFailedError ? error.reason : error.message}` };
     }
+    this.pendingNumber = { ...pending, ...(operation.location ? { location: operation.location } : {}) };
     this.number = number;
     this.holdsNumber = true;
-    this.step('number', 'ok', `${number} assigned`);
-    return 'assigned';
+    this.step('number-request', 'ok', `${number} sent to Teams, which finishes the assignment on its own`);
+    return 'started';
   }
 
   /** A staged user's explicit number is reserved for it until Teams knows the user. */
@@ -584,14 +715,6 @@ class Run {
       }
     }
     this.failLine(`${line.number} is not in the inventory of site ${siteId} or its customer`);
-  }
-
-  /** Lets a number the user no longer holds cool in whichever visible inventory records it as the user's. */
-  private async releaseHeld(siteId: string, number: string): Promise<void> {
-    const customerId = this.ctx.customer.id;
-    for (const scope of [{ customerId, siteId }, { customerId }]) {
-      await this.deps.storage.numbers.release(scope, number, this.user.userId, this.now, this.ctx.settings.numberCoolingDays);
-    }
   }
 
   /**
@@ -640,8 +763,11 @@ class Run {
     }
     const atCustomer = this.siteDefaults?.createNumberInventoryAtCustomer === true;
     const scope = found?.scope ?? (atCustomer ? { customerId } : { customerId, siteId });
-    // A number recorded by the sync outside any range was given a type it could not know: Microsoft says which.
-    const assignment = !found || found.entry.rangeId === undefined ? await this.ms.tenant.getNumberAssignment(number) : undefined;
+    // A number outside the inventory, or recorded by the sync outside any range, has a type only Microsoft
+    // knows: from the tenant's listing (one request for up to 1,000 numbers, kept a few minutes), else asked.
+    const unknownType = !found || found.entry.rangeId === undefined;
+    const listed = unknownType ? (await assignedNumbers(this.ms.tenant, customerId, this.now.getTime())).get(number) : undefined;
+    const assignment = unknownType ? (listed ?? (await this.ms.tenant.getNumberAssignment(number))) : undefined;
     const lineType = fromMicrosoftNumberType(assignment?.numberType) ?? found?.entry.lineType ?? DEFAULT_LINE_TYPE;
     try {
       await numbers.recordInUse(scope, { number, userId, vendor: found?.entry.vendor ?? 'Microsoft', lineType }, { preventDuplicateNumbers: prevent });
@@ -707,8 +833,9 @@ class Run {
   }
 
   async finish(state: UserState, outcomeOverride?: 'failed'): Promise<ProvisionResult> {
+    if (this.pendingNumber) return this.waitForNumber(state);
     await updateUser(this.deps, this.user.customerId, this.user.userId, (record) => {
-      const next: UserRecord = { ...record, state, lastTransactionId: this.transactionId };
+      const next: UserRecord = { ...withApplied(record, this.applied), state, lastTransactionId: this.transactionId };
       if (this.role) next.role = this.role;
       if (this.number !== undefined && state.kind !== 'at-customer') next.number = this.number;
       else delete next.number;
@@ -717,6 +844,29 @@ class Run {
     const outcome = outcomeOverride ?? (this.steps.length === 0 ? 'succeeded' : transactionOutcome(this.steps));
     await this.deps.storage.transactions.appendSteps(this.user.customerId, this.transactionId, this.steps, outcome, new Date());
     return { kind: 'done', state, transactionId: this.transactionId, outcome };
+  }
+
+  /**
+   * Everything but the number is done and Teams is finishing the assignment: the user waits in
+   * `provisioning`, the pass's outcome (`state`) kept with the pending assignment, and a check is scheduled
+   * for when it falls due. The transaction stays running until then.
+   */
+  private async waitForNumber(state: UserState): Promise<ProvisionResult> {
+    const pending: PendingNumberAssignment = { ...this.pendingNumber!, then: state, ...(this.role ? { role: this.role } : {}) };
+    const waiting: UserState = {
+      kind: 'provisioning',
+      siteId: pending.siteId,
+      profileId: this.profileId ?? ('profileId' in state ? state.profileId : ''),
+      since: this.user.state.kind === 'provisioning' ? this.user.state.since : this.now.toISOString(),
+      waitingFor: `Teams to finish assigning ${pending.number}`,
+    };
+    await this.deps.storage.pendingNumbers.upsert(pending);
+    await updateUser(this.deps, this.user.customerId, this.user.userId, (record) => ({
+      ...withApplied(record, this.applied), state: waiting, number: pending.number, lastTransactionId: this.transactionId, ...(this.role ? { role: this.role } : {}),
+    }));
+    await this.deps.storage.transactions.appendSteps(this.user.customerId, this.transactionId, this.steps);
+    await scheduleNumberCheck(this.deps, this.user.customerId, this.user.userId, new Date(pending.dueAt));
+    return { kind: 'pending', state: waiting, transactionId: this.transactionId };
   }
 
   /** Schedules the same cause again with backoff, or gives up and leaves the user needing attention. */
@@ -740,22 +890,5 @@ class Run {
   }
 }
 
-/** Read-modify-write of a user record that survives the sync merging attributes meanwhile. */
-export async function updateUser(
-  deps: Pick<ProvisioningDeps, 'storage'>,
-  customerId: string,
-  userId: string,
-  change: (record: UserRecord) => UserRecord,
-): Promise<Versioned<UserRecord> | undefined> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const current = await deps.storage.users.get(customerId, userId);
-    if (!current) return undefined;
-    try {
-      return await deps.storage.users.update(change(current.value), current.etag);
-    } catch (error) {
-      if (!(error instanceof ConcurrencyError)) throw error;
-    }
-  }
-  throw new ConcurrencyError(`user ${userId} kept changing while its state was written`);
-}
+export { updateUser };
 

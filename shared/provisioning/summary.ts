@@ -43,7 +43,7 @@ export async function customerSummary(storage: Storage, customerId: string, maxT
   const summary: CustomerSummary = {
     customerId,
     users: 0,
-    byState: { 'at-customer': 0, 'at-site': 0, provisioned: 0, staged: 0, 'needs-attention': 0 },
+    byState: { 'at-customer': 0, 'at-site': 0, provisioning: 0, provisioned: 0, staged: 0, 'needs-attention': 0 },
     bySite: {},
     unplaced: {},
     needsAttention: {},

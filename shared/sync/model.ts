@@ -167,3 +167,13 @@ export interface CatalogOutcomeRecord extends EntityOutcome {
 }
 
 export const catalogOutcomeKey = (type: Exclude<EntityType, 'users'>): string => `catalogOutcome:${type}`;
+
+/** Sync state key of the last Teams pass read to its end. */
+export const TEAMS_PASS_KEY = 'teamsPass';
+
+/** A Teams pass read to its end: every user its run synced without a Teams row is not in Teams. */
+export interface TeamsPassRecord {
+  /** Start of the run whose Teams pass this was (the `syncedAt` it gave the users). */
+  runStartedAt: string;
+  completedAt: string;
+}

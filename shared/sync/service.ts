@@ -322,7 +322,7 @@ export async function numbersActivity(deps: SyncDeps, input: { customerId: strin
   return reconcileNumbers(deps.storage, { customerId: input.customerId, complete: true, readStartedAt: input.startedAt, now: now(deps) });
 }
 
-export async function teamsPageActivity(deps: SyncDeps, input: { customerId: string; link?: string }): Promise<{ joined: number; nextLink?: string }> {
+export async function teamsPageActivity(deps: SyncDeps, input: { customerId: string; link?: string; startedAt?: string }): Promise<{ joined: number; nextLink?: string }> {
   const microsoft = await deps.microsoft.forCustomer(input.customerId);
   return syncTeamsPage(deps.storage, microsoft, input);
 }

@@ -20,7 +20,7 @@ import {
 import { isUserRemoval, type MicrosoftUser, type TeamsUserConfiguration } from '../ports/microsoft';
 import { PROVIDER_SCOPE, type Storage, type Versioned } from '../ports/storage';
 import type { ProvisioningQueue, ProvisionUserMessage } from '../provisioning/messages';
-import { zeroCounts, type EntityCounts } from './model';
+import { TEAMS_PASS_KEY, zeroCounts, type EntityCounts, type TeamsPassRecord } from './model';
 import { reconcileNumbers } from '../inventory/reconcile';
 import type { CustomerMicrosoft, PendingDeletion, PendingDeletionStore, RemovalKind } from './ports';
 
@@ -202,15 +202,18 @@ export async function refreshTeams(storage: Storage, microsoft: CustomerMicrosof
 export async function syncTeamsPage(
   storage: Storage,
   microsoft: CustomerMicrosoft,
-  args: { customerId: string; link?: string },
+  args: { customerId: string; link?: string; startedAt?: string },
 ): Promise<{ joined: number; nextLink?: string }> {
   const page = await microsoft.tenant.teamsConfigurationsPage(args.link);
   await storage.users.setTeams(
     args.customerId,
     page.configurations.map((c) => ({ userId: c.id, teams: toTeamsState(c) })),
   );
+  // The whole Teams side of the run is in: a user it synced with no Teams row is not in Teams.
+  if (!page.nextLink && args.startedAt) await storage.syncState.put<TeamsPassRecord>(args.customerId, TEAMS_PASS_KEY, { runStartedAt: args.startedAt, completedAt: new Date().toISOString() });
   return { joined: page.configurations.length, nextLink: page.nextLink };
 }
+
 
 /**
  * After a full read: every stored user the run did not see is pending deletion. Then the guard decides for

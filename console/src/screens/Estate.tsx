@@ -4,7 +4,7 @@ import type { EstateCustomer } from '../api/types';
 import { useResource } from '../ui/hooks';
 import { age, Badge, href, Loaded, n, Table } from '../ui/kit';
 
-const STATES = ['at-customer', 'at-site', 'provisioned', 'staged', 'needs-attention'] as const;
+const STATES = ['at-customer', 'at-site', 'provisioning', 'provisioned', 'staged', 'needs-attention'] as const;
 
 export function EstateScreen() {
   const estate = useResource(() => call(api.GET('/api/estate')), [], { pollMs: (d) => (d?.customers.some((c) => c.lastRun?.status === 'running') ? 2000 : 15000) });

@@ -7,7 +7,7 @@ import { CustomerNav } from '../ui/CustomerNav';
 import { useResource } from '../ui/hooks';
 import { Badge, href, Loaded, SelectField, Table, TextField } from '../ui/kit';
 
-const STATES: UserState[] = ['at-customer', 'at-site', 'provisioned', 'staged', 'needs-attention'];
+const STATES: UserState[] = ['at-customer', 'at-site', 'provisioning', 'provisioned', 'staged', 'needs-attention'];
 
 export function UsersScreen(props: { params: { customerId: string } }) {
   const customerId = props.params.customerId;

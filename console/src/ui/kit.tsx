@@ -114,6 +114,7 @@ const TONES: Record<string, string> = {
   Used: 'info',
   held: 'warn',
   staged: 'warn',
+  provisioning: 'warn',
   Reserved: 'warn',
   Cooling: 'warn',
   skipped: 'muted',

@@ -13,6 +13,7 @@ import {
   MicrosoftError,
   OperationFailedError,
   OperationTimedOutError,
+  POLICY_NOT_FOUND,
   type AssignNumberRequest,
   type CreateSubscriptionRequest,
   type GraphSubscription,
@@ -659,14 +660,20 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
     const cached = this.policyIds.get(key);
     if (cached) return cached;
     const name = policyName.replace(/^Tag:/i, '');
-    const body = (await this.request({
-      method: 'GET',
-      url: `/admin/teams/policy/getPolicyId(type='${encodeURIComponent(odataString(policyType))}',name='${encodeURIComponent(odataString(name))}')`,
-      version: this.o.teamsPolicyVersion,
-      operation: `resolve ${policyType} ${name}`,
-    })) as Json;
+    let body: Json;
+    try {
+      body = (await this.request({
+        method: 'GET',
+        url: `/admin/teams/policy/getPolicyId(type='${encodeURIComponent(odataString(policyType))}',name='${encodeURIComponent(odataString(name))}')`,
+        version: this.o.teamsPolicyVersion,
+        operation: `resolve ${policyType} ${name}`,
+      })) as Json;
+    } catch (error) {
+      if (error instanceof GraphNotFoundError) throw new GraphNotFoundError(`resolve ${policyType} ${name}: Graph has no such policy`, 404, POLICY_NOT_FOUND, error.requestId);
+      throw error;
+    }
     const match = asArray(body.value).find((v) => typeof v.policyId === 'string');
-    if (!match) throw new GraphNotFoundError(`resolve ${policyType} ${name}: no such policy`, 404, 'policyNotFound');
+    if (!match) throw new GraphNotFoundError(`resolve ${policyType} ${name}: Graph has no such policy`, 404, POLICY_NOT_FOUND);
     this.policyIds.set(key, match.policyId as string);
     return match.policyId as string;
   }

@@ -20,4 +20,12 @@ export const pendingNumberAssignmentSchema: z.ZodType<PendingNumberAssignment> =
   // Written by provisioning from a state it built: read back as it was written.
   then: z.custom<UserState>((v) => typeof v === 'object' && v !== null && typeof (v as { kind?: unknown }).kind === 'string'),
   role: z.string().optional(),
+  replaces: z.string().optional(),
+  cause: z.record(z.string(), z.unknown()),
+  stageIfRefused: z
+    .object({
+      profileId: z.string(),
+      line: z.union([z.object({ kind: z.literal('explicit'), number: z.string(), type: numberTypeSchema }), z.object({ kind: z.literal('nextAvailable'), type: numberTypeSchema })]),
+    })
+    .optional(),
 });

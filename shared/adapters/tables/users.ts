@@ -44,6 +44,7 @@ function toEntity(record: UserRecord): TableEntityShape {
     SyncedAt: record.syncedAt,
     LastTransactionId: record.lastTransactionId,
     Removed: record.removed ? JSON.stringify(record.removed) : undefined,
+    Groups: record.groups ? JSON.stringify(record.groups) : undefined,
   };
   assertEntityFits(entity, `user ${record.userId}`);
   return entity;
@@ -70,6 +71,8 @@ function fromRow(row: Row): Versioned<UserRecord> {
   if (tx !== undefined) record.lastTransactionId = tx;
   const removed = str('Removed');
   if (removed) record.removed = JSON.parse(removed) as UserRecord['removed'];
+  const groups = str('Groups');
+  if (groups) record.groups = JSON.parse(groups) as string[];
   return { value: record, etag: String(row.etag) };
 }
 

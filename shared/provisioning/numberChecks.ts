@@ -1,0 +1,226 @@
+/**
+ * Number assignments Microsoft finishes on its own. Provisioning sends the assignment and moves on; the
+ * user waits in `provisioning` while its pending assignment is stored. A scheduled `number-check` message
+ * (one per customer per moment, however many users fell due then) reads every due assignment's outcome in
+ * a few $batch requests and finishes each user: the number given, or — held by someone else in Microsoft —
+ * recorded as theirs and the user's provisioning run again for the next one, or refused and given back,
+ * the user needing attention without its line. A write whose reply was lost is sent again only once the
+ * number shows it never took effect.
+ */
+import { transactionOutcome, type TransactionStep, type UserRecord, type UserState } from '../domain';
+import { GraphThrottledError, GraphTransientError, type MicrosoftTenant, type NumberAssignment, type NumberOperation, type NumberOperationOutcome } from '../ports/microsoft';
+import { rememberAssignedNumbers } from './tenantNumbers';
+import { ConcurrencyError, NotFoundError, type NumberScope, type PendingNumberAssignment, type Versioned } from '../ports/storage';
+import { customerContext } from './customerContext';
+import { provisionUserMessageSchema, type ProvisionUserMessage } from './messages';
+import { toMicrosoftNumberType } from './microsoftState';
+import type { ProvisioningDeps } from './ports';
+import { updateUser } from './userRecords';
+import { recordHeldByOther } from './numberInventory';
+
+/** First look after Teams has had its usual time; then less and less often. */
+export const FIRST_CHECK_MS = 5_000;
+const BACKOFF_MS = [2_000, 4_000, 8_000, 15_000, 30_000];
+/** Checks before an assignment still running is left to an operator (about half an hour). */
+const MAX_CHECKS = 60;
+/** Sends of one assignment whose requests Microsoft never saw (lost replies). */
+const MAX_SENDS = 3;
+/** A claimed assignment is this checker's for this long; a checker that dies gives it back by expiry. */
+const CLAIM_MS = 60_000;
+/** Checks of one customer falling due within this are one message (one round of requests). */
+const CHECK_BUCKET_MS = 5_000;
+
+export interface NumberCheckResult {
+  kind: 'checked';
+  finished: number;
+  pending: number;
+  retried: number;
+}
+
+/** The message that checks a customer's assignments due at `dueAt` (shared by every one due in its moment). */
+export function numberCheckMessage(customerId: string, userId: string, dueAt: Date): ProvisionUserMessage {
+  const bucket = new Date(Math.ceil(dueAt.getTime() / CHECK_BUCKET_MS) * CHECK_BUCKET_MS).toISOString();
+  return { customerId, userId, reason: 'number-check', observedAt: bucket, requestedAt: new Date().toISOString() };
+}
+
+export async function scheduleNumberCheck(deps: ProvisioningDeps, customerId: string, userId: string, dueAt: Date): Promise<void> {
+  const message = numberCheckMessage(customerId, userId, dueAt);
+  await deps.queue.schedule([message], new Date(message.observedAt!));
+}
+
+export function operationOf(pending: PendingNumberAssignment): NumberOperation {
+  return { kind: 'assign', number: pending.number, userId: pending.userId, ...(pending.location ? { location: pending.location } : {}) };
+}
+
+/** Checks every due pending assignment of the customer, finishes the users whose assignment is over. */
+export async function checkNumberAssignments(deps: ProvisioningDeps, customerId: string): Promise<NumberCheckResult> {
+  const now = deps.now?.() ?? new Date();
+  const result: NumberCheckResult = { kind: 'checked', finished: 0, pending: 0, retried: 0 };
+  const all = await deps.storage.pendingNumbers.list(customerId);
+  const due = all.filter((p) => Date.parse(p.value.dueAt) <= now.getTime() + CHECK_BUCKET_MS);
+  // Claimed with the row's ETag: a second checker running at the same moment takes the others.
+  const claimed: Array<Versioned<PendingNumberAssignment>> = [];
+  for (const p of due) {
+    try {
+      claimed.push(await deps.storage.pendingNumbers.update({ ...p.value, dueAt: new Date(now.getTime() + CLAIM_MS).toISOString() }, p.etag));
+    } catch (error) {
+      if (!(error instanceof ConcurrencyError) && !(error instanceof NotFoundError)) throw error;
+    }
+  }
+  if (claimed.length > 0) {
+    const ctx = await customerContext(deps.storage, customerId, now.getTime());
+    const ms = deps.microsoft(ctx.customer);
+    let outcomes: NumberOperationOutcome[];
+    try {
+      outcomes = await outcomesOf(ms.tenant, customerId, claimed.map((p) => p.value));
+    } catch (error) {
+      if (!(error instanceof GraphTransientError) && !(error instanceof GraphThrottledError)) throw error;
+      // Microsoft could not be asked now: look again later, the claims given back.
+      const later = new Date(now.getTime() + (error instanceof GraphThrottledError && error.retryAfterMs ? error.retryAfterMs : BACKOFF_MS[0]));
+      for (const p of claimed) await deps.storage.pendingNumbers.update({ ...p.value, dueAt: later.toISOString() }, p.etag).catch(() => undefined);
+      await scheduleNumberCheck(deps, customerId, claimed[0].value.userId, later);
+      result.pending += claimed.length;
+      return result;
+    }
+    for (const [i, p] of claimed.entries()) {
+      const done = await settle(deps, p, outcomes[i], now, ctx.settings.numberCoolingDays);
+      if (done === 'finished') result.finished++;
+      else if (done === 'retried') result.retried++;
+      else result.pending++;
+    }
+  }
+  // The next look at whatever is still pending for the customer (each is due at its own time).
+  const left = await deps.storage.pendingNumbers.list(customerId);
+  if (left.length > 0) {
+    const next = left.reduce((a, b) => (Date.parse(a.value.dueAt) <= Date.parse(b.value.dueAt) ? a : b));
+    await scheduleNumberCheck(deps, customerId, next.value.userId, new Date(Math.max(Date.parse(next.value.dueAt), now.getTime() + CHECK_BUCKET_MS)));
+  }
+  return result;
+}
+
+/** Pages the customer's list of assigned numbers took the last time it was read (fewer requests decide). */
+const listPages = new Map<string, number>();
+
+/**
+ * Where each assignment stands, for the fewest requests: Microsoft's list of assigned numbers answers for up
+ * to 1,000 numbers a request, reading operations costs one each (20 to a $batch). When the list is cheaper,
+ * it says which assignments are in place; those not in place after a second look are read one by one, for
+ * their outcome and reason.
+ */
+async function outcomesOf(tenant: MicrosoftTenant, customerId: string, pending: PendingNumberAssignment[]): Promise<NumberOperationOutcome[]> {
+  const pages = listPages.get(customerId) ?? 1;
+  if (pending.length <= pages) return tenant.numberOperationOutcomes(pending.map(operationOf));
+  const holders = new Map<string, NumberAssignment>();
+  let read = 0;
+  for await (const page of tenant.listNumberAssignments({ assignmentStatus: 'userAssigned' })) {
+    read++;
+    for (const n of page) holders.set(n.telephoneNumber, n);
+  }
+  listPages.set(customerId, Math.max(1, read));
+  rememberAssignedNumbers(customerId, holders);
+  const outcomes: NumberOperationOutcome[] = pending.map((p) => {
+    const held = holders.get(p.number.startsWith('+') ? p.number : `+${p.number}`);
+    return held?.assignmentTargetId === p.userId && held.activationState !== 'assignmentPending' ? { status: 'succeeded' } : { status: 'pending' };
+  });
+  const overdue = pending.map((p, i) => i).filter((i) => outcomes[i].status === 'pending' && pending[i].checks >= 1);
+  if (overdue.length > 0) {
+    const read = await tenant.numberOperationOutcomes(overdue.map((i) => operationOf(pending[i])));
+    overdue.forEach((i, k) => (outcomes[i] = read[k]));
+  }
+  return outcomes;
+}
+
+async function settle(
+  deps: ProvisioningDeps,
+  claimed: Versioned<PendingNumberAssignment>,
+  outcome: NumberOperationOutcome,
+  now: Date,
+  coolingDays: number,
+): Promise<'finished' | 'pending' | 'retried'> {
+  const p = claimed.value;
+  if (outcome.status === 'succeeded') {
+    await finishUser(deps, p, p.then, p.number, { name: 'number', result: 'ok', detail: `${p.number} assigned`, at: now.toISOString() });
+    if (p.replaces && p.replaces !== p.number) await releaseEverywhere(deps, p, p.replaces, now, coolingDays);
+    await deps.storage.pendingNumbers.delete(p.customerId, p.userId, claimed.etag).catch(ignoreGone);
+    return 'finished';
+  }
+  if (outcome.status === 'pending' || (outcome.status === 'failed' && outcome.notApplied && p.sends < MAX_SENDS)) {
+    const checks = p.checks + 1;
+    if (checks >= MAX_CHECKS) {
+      // Still running after half an hour: whether it will finish is Microsoft's to say. The number stays
+      // the user's in the inventory; an operator looks.
+      const reason = `Teams has not finished assigning ${p.number} after ${checks} checks`;
+      await finishUser(deps, p, attention(p.then, reason), p.number, { name: 'number', result: 'failed', detail: reason, at: now.toISOString() });
+      await deps.storage.pendingNumbers.delete(p.customerId, p.userId, claimed.etag).catch(ignoreGone);
+      return 'finished';
+    }
+    let next: PendingNumberAssignment = { ...p, checks, dueAt: new Date(now.getTime() + BACKOFF_MS[Math.min(checks - 1, BACKOFF_MS.length - 1)]).toISOString() };
+    if (outcome.status === 'failed') {
+      // The number shows the assignment never happened (a request Microsoft did not get): send it again.
+      const ctx = await customerContext(deps.storage, p.customerId, now.getTime());
+      const op = await deps.microsoft(ctx.customer).tenant.startAssignNumber({ userId: p.userId, number: p.number, numberType: toMicrosoftNumberType(p.lineType)!, assignmentCategory: 'primary' });
+      next = { ...next, sends: p.sends + 1, dueAt: new Date(now.getTime() + FIRST_CHECK_MS).toISOString(), ...(op.location ? { location: op.location } : {}) };
+      if (!op.location) delete next.location;
+    }
+    await deps.storage.pendingNumbers.update(next, claimed.etag).catch(ignoreGone);
+    return 'pending';
+  }
+  // Refused. Held by someone else in Microsoft: theirs in the inventory, and the user's provisioning runs
+  // again (reading Microsoft) for the next number. Any other refusal: the number goes back at once.
+  const reason = outcome.status === 'failed' ? outcome.reason : 'failed';
+  const ctx = await customerContext(deps.storage, p.customerId, now.getTime());
+  const holder = (await deps.microsoft(ctx.customer).tenant.getNumberAssignment(p.number))?.assignmentTargetId;
+  const scope: NumberScope = { customerId: p.customerId, ...(p.inventorySiteId !== undefined ? { siteId: p.inventorySiteId } : {}) };
+  const cause = provisionUserMessageSchema.safeParse(p.cause);
+  if (holder && holder !== p.userId && cause.success) {
+    await recordHeldByOther(deps.storage, scope, p.number, p.userId, holder, now);
+    await deps.storage.transactions.appendSteps(p.customerId, p.transactionId, [
+      { name: 'number', result: 'skipped', detail: `${p.number} turned out held in Microsoft by ${holder}: recorded as theirs`, at: now.toISOString() },
+    ]);
+    await deps.storage.pendingNumbers.delete(p.customerId, p.userId, claimed.etag).catch(ignoreGone);
+    const again = { ...cause.data, transactionId: p.transactionId, attempt: (cause.data.attempt ?? 0) + 1 };
+    await deps.queue.schedule([again], now);
+    return 'retried';
+  }
+  await deps.storage.numbers.release(scope, p.number, p.userId, now, 0);
+  if (p.stageIfRefused && p.then.kind !== 'needs-attention') {
+    // Licenses granted in the pass have not reached Teams yet: the re-check gives the line later.
+    const staged: UserState = { kind: 'staged', siteId: p.siteId, profileId: p.stageIfRefused.profileId, since: now.toISOString(), line: p.stageIfRefused.line };
+    await finishUser(deps, p, staged, undefined, { name: 'number', result: 'skipped', detail: `${p.number} refused (${reason}): the licenses just granted are not active in Teams yet, staged`, at: now.toISOString() });
+  } else {
+    await finishUser(deps, p, attention(p.then, `no line: ${p.number}: ${reason}`), undefined, { name: 'number', result: 'failed', detail: `${p.number}: ${reason}`, at: now.toISOString() });
+  }
+  await deps.storage.pendingNumbers.delete(p.customerId, p.userId, claimed.etag).catch(ignoreGone);
+  return 'finished';
+}
+
+/** The state a pass left, with the reason the user needs attention now (a reason already there stays). */
+function attention(then: UserState, reason: string): UserState {
+  if (then.kind === 'needs-attention') return then;
+  return { kind: 'needs-attention', reason, ...('siteId' in then ? { siteId: then.siteId } : {}) };
+}
+
+/** The user takes its final state, with the number it holds, and the transaction its last step and outcome. */
+async function finishUser(deps: ProvisioningDeps, p: PendingNumberAssignment, state: UserState, number: string | undefined, step: TransactionStep): Promise<void> {
+  await updateUser(deps, p.customerId, p.userId, (record): UserRecord => {
+    const next: UserRecord = { ...record, state, lastTransactionId: p.transactionId };
+    if (p.role) next.role = p.role;
+    if (number) next.number = number;
+    else delete next.number;
+    if (number && record.teams) next.teams = { ...record.teams, primaryNumber: number, numbers: [...new Set([number, ...record.teams.numbers])] };
+    return next;
+  });
+  const transaction = await deps.storage.transactions.get(p.customerId, p.transactionId);
+  const steps = [...(transaction?.value.steps ?? []), step];
+  await deps.storage.transactions.appendSteps(p.customerId, p.transactionId, [step], transactionOutcome(steps), new Date(step.at));
+}
+
+async function releaseEverywhere(deps: ProvisioningDeps, p: PendingNumberAssignment, number: string, now: Date, coolingDays: number): Promise<void> {
+  for (const scope of [{ customerId: p.customerId, siteId: p.siteId }, { customerId: p.customerId }]) {
+    await deps.storage.numbers.release(scope, number, p.userId, now, coolingDays);
+  }
+}
+
+function ignoreGone(error: unknown): void {
+  if (!(error instanceof NotFoundError) && !(error instanceof ConcurrencyError)) throw error;
+}
