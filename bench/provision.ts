@@ -77,7 +77,7 @@ async function main(): Promise<void> {
     const ids: string[] = [];
     for await (const { value } of storage.users.list(CUSTOMER)) ids.push(value.userId);
     await graph.request({ kind: 'resetCounters' });
-    const cpu0 = runtime.cpuUsage();
+    const cpu0 = runtime.hostCpuMs();
     const started = Date.now();
     const queue = new ServiceBusProvisioningScheduler(provisionMessageId, { ServiceBusConnection: runtime.endpoints.serviceBusConnectionString });
     const at = new Date(started).toISOString();
@@ -86,17 +86,22 @@ async function main(): Promise<void> {
       await queue.send(messages);
     }
     const progress = progressBar('provisioning (users settled)', ids.length);
+    // Settled when no message is left (retries and number checks are scheduled messages) and no number
+    // assignment is pending.
     let quietPolls = 0;
+    let settledAt = 0;
     await waitFor('provisioning to settle', async () => {
       const backlog = await runtime.backlog();
-      const summary = await api.json<{ byState: Record<string, number> }>('GET', `/customers/${CUSTOMER}/summary`);
-      progress.update(ids.length - Math.min(ids.length, backlog + (summary.byState.pending ?? 0)));
-      quietPolls = backlog === 0 && !summary.byState.pending ? quietPolls + 1 : 0;
+      const pending = (await storage.pendingNumbers.list(CUSTOMER)).length;
+      progress.update(ids.length - Math.min(ids.length, backlog + pending));
+      if (backlog === 0 && pending === 0) {
+        if (quietPolls++ === 0) settledAt = Date.now();
+      } else quietPolls = 0;
       return quietPolls >= 3 ? true : undefined;
     }, 6 * 3_600_000, 500);
     progress.stop();
-    const elapsedMs = Date.now() - started - 1_000; // the three quiet polls
-    const cpu = runtime.cpuUsage(cpu0);
+    const elapsedMs = settledAt - started;
+    const cpuMs = runtime.hostCpuMs() - cpu0;
     const counters = await graph.request<CountersSnapshot>({ kind: 'counters' });
 
     const states: Record<string, number> = {};
@@ -131,7 +136,7 @@ async function main(): Promise<void> {
       httpRequestsPerUser: round(perUser(used.http)),
       /** Every route Microsoft answered, per provisioned user. */
       routes: Object.fromEntries(Object.entries(counters.requests).map(([k, v]) => [k, round(perUser(v), 3)])),
-      cpuMsPerUser: round((cpu.user + cpu.system) / 1000 / ids.length),
+      cpuMsPerUser: round(cpuMs / ids.length),
       loadAverage: os.loadavg(),
     };
     console.log('');
@@ -143,7 +148,7 @@ async function main(): Promise<void> {
     console.log(`ceiling (binding quota)        ${figures.ceilingUsersPerMinute} users/min: ${binding.budget}, ${BUDGET_RATES_PER_MINUTE[binding.budget]} per minute ÷ ${round(perUser(minimum[binding.budget]))} per user  (${ceilings.map((c) => `${c.budget} ${round(c.usersPerMinute, 0)}`).join(', ')})`);
     console.log(`ratio to the ceiling           ${figures.ratio}  (goal 0.9 or more)`);
     console.log(`429s answered to sitesync      ${figures.throttled}  (goal 0)`);
-    console.log(`CPU per user                   ${figures.cpuMsPerUser} ms (the host process${processes > 1 ? 'es' : ''})`);
+    console.log(`CPU per user                   ${figures.cpuMsPerUser} ms (the host process${processes > 1 ? 'es' : ''}: ${runtime.hostPids().join(', ')})`);
     if (jsonFile) {
       writeFileSync(jsonFile, JSON.stringify(figures, null, 2));
       console.log(`figures written to ${jsonFile}`);
