@@ -153,6 +153,7 @@ const userSchema = z.object({
   alsoMatchedSites: z.array(z.string()).optional(),
   syncedAt: z.string().optional(),
   removed: z.object({ kind: z.literal('soft'), at: z.string() }).optional().describe('Set while the user is soft-deleted in Microsoft (restorable)'),
+  groups: z.array(z.string()).optional().describe('The Entra groups provisioning made the user a member of'),
   teams: z
     .object({
       present: z.boolean(),

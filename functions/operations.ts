@@ -53,7 +53,7 @@ app.http(
   }),
 );
 
-const userStateSchema = z.object({ kind: stateKind, siteId: z.string().optional(), profileId: z.string().optional(), reason: z.string().optional(), since: z.string().optional(), line: z.object({ kind: z.enum(['explicit', 'nextAvailable']), number: z.string().optional(), type: numberTypeSchema }).optional() });
+const userStateSchema = z.object({ kind: stateKind, siteId: z.string().optional(), profileId: z.string().optional(), reason: z.string().optional(), since: z.string().optional(), waitingFor: z.string().optional(), line: z.object({ kind: z.enum(['explicit', 'nextAvailable']), number: z.string().optional(), type: numberTypeSchema }).optional() });
 const userRecordSchema = z.object({
   customerId: z.string(),
   userId: z.string(),
@@ -64,6 +64,7 @@ const userRecordSchema = z.object({
   alsoMatchedSites: z.array(z.string()).optional(),
   syncedAt: z.string().optional(),
   removed: z.object({ kind: z.literal('soft'), at: z.string() }).optional(),
+  groups: z.array(z.string()).optional(),
   teams: z
     .object({
       present: z.boolean(),
@@ -72,6 +73,8 @@ const userRecordSchema = z.object({
       accountType: z.string().nullable(),
       featureTypes: z.array(z.string()),
       policies: z.record(z.string(), z.string()),
+      direct: z.record(z.string(), z.string()).optional().describe('Policies and dial plan assigned to the user directly, by type'),
+      primaryNumber: z.string().optional(),
     })
     .optional(),
   lastTransactionId: z.string().optional(),

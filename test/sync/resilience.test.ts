@@ -3,6 +3,8 @@ import { waitFor } from '../../local/demo/scenario';
 import { runSync, seedDemoCustomer, startTestStack, waitForRun, type RunView, type TestStack } from '../support/stack';
 
 const USERS = 5_000;
+/** Each test waits up to 240 s for its run (a loaded machine): the test's own limit leaves room for that. */
+const RUN_BUDGET_MS = 300_000;
 let t: TestStack;
 
 /** Each customer's stored users as comparable lines: id and synced attributes, sorted. */
@@ -29,7 +31,7 @@ describe(`a ${USERS}-user tenant`, () => {
     expect(run.counts.users).toEqual({ added: USERS, changed: 0, unchanged: 0, deleted: 0, held: 0 });
     reference = await snapshot(customerId);
     expect(reference).toHaveLength(USERS);
-  });
+  }, RUN_BUDGET_MS);
 
   it('10% 429s and 2% 5xx from Microsoft give the same end state', async () => {
     const customerId = await seedDemoCustomer(t, 'faulty');
@@ -51,7 +53,7 @@ describe(`a ${USERS}-user tenant`, () => {
     expect(run.counts.users).toEqual({ added: USERS, changed: 0, unchanged: 0, deleted: 0, held: 0 });
     expect(t.stack.graph!.counters.snapshot().faultsInjected).toBeGreaterThan(0);
     expect(await snapshot(customerId)).toEqual(reference);
-  });
+  }, RUN_BUDGET_MS);
 
   it('a host stopped and restarted mid-sync resumes and reaches the same end state', async () => {
     const customerId = await seedDemoCustomer(t, 'restarted');
@@ -67,5 +69,5 @@ describe(`a ${USERS}-user tenant`, () => {
     expect(run.status).toBe('succeeded');
     expect(run.counts.users).toEqual({ added: USERS, changed: 0, unchanged: 0, deleted: 0, held: 0 });
     expect(await snapshot(customerId)).toEqual(reference);
-  });
+  }, RUN_BUDGET_MS);
 });
