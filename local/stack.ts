@@ -3,14 +3,18 @@
  * Graph emulator with a demo tenant; `services/`) and a function host against them (`host/launch.ts`).
  * - `startLocalStack` runs the host inside the caller's process (tests that reach into it, benchmarks);
  * - `startLocalRuntime` runs it as a process of its own that can be killed and started again on the same
- *   services (`npm start`, the crash test).
+ *   services (`npm start`, the crash test); or several such processes, the app's instances, behind a front
+ *   door (`instances`), optionally split by Flex Consumption's scale groups (`scaleGroups`).
  * Both resolve the app settings the same way and write the same endpoints.
  */
 import { PROJECT_ROOT } from './host/load';
 import type { Clock } from './host/clock';
 import type { HostKeys, HostLogger, LocalHost } from './host/host';
+import { startFrontDoor, type FrontDoor } from './host/frontDoor';
 import { launchHost, type HostSpec } from './host/launch';
 import { startHostProcess, type HostProcess } from './host/process';
+import type { ChildExit } from './process/child';
+import type { TimerLockSettings } from './host/timers';
 import type { DurableExtension } from './durable';
 import type { ServiceBusExtension } from './servicebus/trigger';
 import type { LocalBroker } from './servicebus/broker';
@@ -48,8 +52,21 @@ export interface LocalStackOptions {
    * external Graph-compatible endpoint, or none.
    */
   graph?: { emulator: GraphEmulatorOptions & { users?: number; seed?: string } } | { external: ExternalGraph } | false;
-  /** Options of the local Durable runtime (tests widen its delivery delay). */
-  durable?: { deliveryDelayMs?: number };
+  /** Options of the local Durable runtime (tests widen its delivery delay, shorten its lease periods). */
+  durable?: HostSpec['durable'];
+  /** Timer listener lock periods over host.json's `singleton` section (tests shorten them). */
+  timerLocks?: Partial<TimerLockSettings>;
+  /** Each host writes an execution log (orchestration episodes, timer runs) into this folder. */
+  executionLogDir?: string;
+  /** How many host processes (the app's instances) share the services, behind one front door (default 1). */
+  instances?: number;
+  /**
+   * Run the app as Flex Consumption scales it: one process per scale group (HTTP triggers; Durable
+   * functions; each other function alone), `instances` of each.
+   */
+  scaleGroups?: boolean;
+  /** Start an instance again (same name, same leases) when its process dies, as Azure replaces a failed one. */
+  restartOnExit?: (instance: RuntimeInstance, exit: ChildExit) => void;
   /** Host extensions to leave out (for focused tests). */
   without?: Array<'durable' | 'serviceBus'>;
   /** The runtime's keys (`npm start` keeps them in .local/keys.json); default: fresh ones. */
@@ -95,11 +112,27 @@ export interface LocalStack extends RuntimeBase {
   restartHost(): Promise<LocalHost>;
 }
 
+/** One of the app's instances: a host process under a name it keeps across restarts. */
+export interface RuntimeInstance {
+  name: string;
+  /** The scale groups it runs; undefined: all of them. */
+  groups?: string[];
+  process: HostProcess;
+}
+
 export interface LocalRuntime extends RuntimeBase {
-  /** The function host's process. */
+  /** The first instance's process (the only one unless `instances` or `scaleGroups` say otherwise). */
   host: HostProcess;
-  /** Kills the host process (SIGKILL) and starts it again on the same services and port. */
+  /** The instances running now. */
+  instances: RuntimeInstance[];
+  /** The app's public address in front of several instances (none with a single instance). */
+  frontDoor?: FrontDoor;
+  /** Kills the first instance (SIGKILL) and starts it again under its name, on the same services and port. */
   crashHost(): Promise<void>;
+  /** Starts another instance (a new name: it takes work over from others as Azure's new instances do). */
+  startInstance(groups?: string[]): Promise<RuntimeInstance>;
+  /** Kills an instance (SIGKILL by default) and leaves it dead: the others take its work over. */
+  killInstance(instance: RuntimeInstance, signal?: NodeJS.Signals): Promise<ChildExit>;
 }
 
 async function startBase(options: LocalStackOptions): Promise<Omit<RuntimeBase, 'endpoints' | 'stop'> & { partialEndpoints: Record<string, string> }> {
@@ -125,6 +158,8 @@ async function startBase(options: LocalStackOptions): Promise<Omit<RuntimeBase, 
     port: options.hostPort ?? 0,
     enableTimers: options.enableTimers,
     durable: options.durable,
+    timerLocks: options.timerLocks,
+    executionLogDir: options.executionLogDir,
     without: options.without,
   };
   return {
@@ -188,31 +223,106 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 }
 
-/** The services in this process and the function host as a process of its own. */
+/**
+ * The services in this process and the function host as processes of their own: one by default; with
+ * `instances` or `scaleGroups`, several behind a front door on `hostPort`, sharing the task hub, the broker
+ * and the timers' locks as Azure's instances of one app share them.
+ */
 export async function startLocalRuntime(options: LocalStackOptions = {}): Promise<LocalRuntime> {
   if (options.clock) throw new Error('a host process runs on the system clock');
+  const count = options.instances ?? 1;
+  if (!Number.isInteger(count) || count < 1) throw new Error('instances must be a whole number of at least 1');
   const base = await startBase(options);
   const { partialEndpoints, ...rest } = base;
+  const several = count > 1 || options.scaleGroups === true;
+  const instances: RuntimeInstance[] = [];
+  const named = new Map<string, number>();
+  let frontDoor: FrontDoor | undefined;
+  let stopping = false;
+  const log = (level: string, source: string, message: string) => options.logger?.(level as never, source, message);
   try {
-    const host = await startHostProcess(base.hostSpec, { logger: options.logger });
-    if (!base.settings.SITESYNC_WEBHOOK_BASE_URL) base.settings.SITESYNC_WEBHOOK_BASE_URL = host.url;
-    const endpoints = { hostUrl: host.url, apiUrl: `${host.url}/${API_ROUTE_PREFIX}`, ...partialEndpoints, ...host.endpoints } as Endpoints;
-    return {
+    if (several) {
+      frontDoor = await startFrontDoor({ port: options.hostPort ?? 0 });
+      if (!base.settings.SITESYNC_WEBHOOK_BASE_URL) base.settings.SITESYNC_WEBHOOK_BASE_URL = frontDoor.url;
+    }
+    const door = frontDoor;
+    const refreshFrontDoor = () => door?.setBackends(instances.filter((i) => !i.groups || i.groups.includes('http')).map((i) => i.process.url));
+    const launch = async (groups: string[] | undefined): Promise<RuntimeInstance> => {
+      const prefix = groups === undefined ? 'instance' : groups[0].replace(/^function:/, '').replace(/[^A-Za-z0-9-]/g, '-');
+      const n = (named.get(prefix) ?? 0) + 1;
+      named.set(prefix, n);
+      const name = `${prefix}-${n}`;
+      const spec: HostSpec = { ...base.hostSpec, settings: { ...base.settings }, port: several ? 0 : base.hostSpec.port, instanceId: name, scaleGroups: groups, publicUrl: door?.url };
+      const instance: RuntimeInstance = { name, groups, process: await startHostProcess(spec, { logger: options.logger }) };
+      instances.push(instance);
+      refreshFrontDoor();
+      watch(instance);
+      return instance;
+    };
+    const watch = (instance: RuntimeInstance): void => {
+      if (!options.restartOnExit) return;
+      void instance.process.exited.then(async (exit) => {
+        if (stopping || !instances.includes(instance)) return;
+        options.restartOnExit!(instance, exit);
+        await instance.process.restart().catch((err: unknown) => log('error', 'runtime', `${instance.name} could not be started again: ${err instanceof Error ? err.message : String(err)}`));
+        refreshFrontDoor();
+        watch(instance);
+      });
+    };
+
+    let groups: Array<string[] | undefined> = Array.from({ length: count }, () => undefined);
+    if (options.scaleGroups) {
+      // The HTTP group first: its process reports every scale group of the app.
+      const first = await launch(['http']);
+      const all = first.process.ready.appScaleGroups.filter((g) => g !== 'http');
+      groups = [...Array.from({ length: count - 1 }, () => ['http']), ...all.flatMap((g) => Array.from({ length: count }, () => [g]))];
+    }
+    for (const g of groups) await launch(g);
+
+    const entry = frontDoor?.url ?? instances[0].process.url;
+    if (!base.settings.SITESYNC_WEBHOOK_BASE_URL) base.settings.SITESYNC_WEBHOOK_BASE_URL = entry;
+    const endpoints = { hostUrl: entry, apiUrl: `${entry}/${API_ROUTE_PREFIX}`, ...partialEndpoints, ...instances[0].process.endpoints } as Endpoints;
+    if (frontDoor) endpoints.durableClientUrl = `${frontDoor.url}/runtime/webhooks/durabletask`;
+    const runtime: LocalRuntime = {
       ...rest,
-      host,
+      host: instances[0].process,
+      instances,
+      frontDoor,
       endpoints,
       async crashHost() {
-        await host.kill('SIGKILL');
-        await host.restart();
-        Object.assign(endpoints, host.endpoints);
+        const first = instances[0];
+        await first.process.kill('SIGKILL');
+        if (!options.restartOnExit) await first.process.restart();
+        else await waitForRestart(first.process);
+        refreshFrontDoor();
+        if (!frontDoor) Object.assign(endpoints, first.process.endpoints);
+      },
+      startInstance: (g) => launch(g),
+      async killInstance(instance, signal = 'SIGKILL') {
+        const index = instances.indexOf(instance);
+        if (index >= 0) instances.splice(index, 1);
+        refreshFrontDoor();
+        return instance.process.kill(signal);
       },
       async stop() {
-        await host.stop();
+        stopping = true;
+        await Promise.all(instances.map((i) => i.process.stop()));
+        await frontDoor?.close();
         await base.services.stop();
       },
     };
+    return runtime;
   } catch (err) {
+    stopping = true;
+    await Promise.all(instances.map((i) => i.process.kill('SIGKILL')));
+    await frontDoor?.close();
     await base.services.stop();
     throw err;
   }
+}
+
+/** Resolves once a supervised process has been started again (its pid changed). */
+async function waitForRestart(process: HostProcess): Promise<void> {
+  const before = process.pid;
+  while (process.pid === before) await new Promise((resolve) => setTimeout(resolve, 50));
 }

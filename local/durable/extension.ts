@@ -1,23 +1,29 @@
 /**
- * The local Durable Functions runtime: runs the registered orchestrators with the SDK's own replay
- * over histories kept in Table Storage, carries out what they schedule (activities with host-side
- * retries, timers on the host clock, sub-orchestrations, external events, continue-as-new), and
- * serves the Durable client HTTP API. A restart resumes every Pending/Running instance from storage;
- * an activity whose completion was not yet recorded runs again (at-least-once, as in Azure).
- *
- * One process owns a task hub at a time: there are no leases, so two runtimes on the same storage
- * would both work the same instances.
+ * The local Durable Functions runtime, a worker of a task hub shared with any number of others, as the
+ * Durable extension's Azure Storage provider runs it: orchestrations run where their control queue's
+ * lease is held (`partitions.ts`, `orchestrations.ts`), activities run wherever a worker receives them
+ * from the shared work-item queue (`activities.ts`), and everything between them travels through queues
+ * in Table Storage (`taskHubQueue.ts`), so that no orchestration runs on two workers at once and a worker
+ * that dies has its partitions and its activities taken over by the others. The orchestrators run with the
+ * SDK's own replay over histories in Table Storage; the Durable client HTTP API is served by every worker,
+ * and by hosts that only start and query orchestrations (`role: 'client'`, Flex Consumption's HTTP group).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HostExtension, LocalHost, LogLevel } from '../host/host';
+import os from 'node:os';
+import type { HostExtension, LocalHost } from '../host/host';
+import type { ExecutionLog } from '../host/executionLog';
 import type { BindingMetadata } from '../host/registry';
+import { ActivityWorker } from './activities';
 import { BadRequestError, InstanceConflictError, NotFoundError } from './errors';
 import { DurableHttpApi } from './httpApi';
-import { completedId, event, EVENT_TYPE_NAMES, EventType, scheduledKind, type HistoryEvent, type ScheduledKind } from './history';
-import { bindingInfo, retryDelayMs, runEpisode, type EpisodeResult, type ScheduledTask } from './episode';
-import { Limiter } from './limiter';
-import { DurableStore, TERMINAL_STATUSES, type InstanceQuery, type InstanceRecord, type RuntimeStatus } from './store';
+import { completedId, EVENT_TYPE_NAMES, EventType, scheduledKind, type HistoryEvent } from './history';
+import type { ControlMessage, Outbound, WorkItem } from './messages';
+import { OrchestrationWorker, parseJson } from './orchestrations';
+import { controlQueueFor, controlQueueName, TablePartitionManager, workItemQueueName } from './partitions';
+import { durableSettings, type DurableSettings, type DurableSettingsOverrides } from './settings';
+import { DurableStore, InstanceExistsError, TERMINAL_STATUSES, type InstanceQuery, type InstanceRecord, type RuntimeStatus } from './store';
+import { TaskHubQueues } from './taskHubQueue';
 
 export interface DurableExtensionOptions {
   /** Table Storage connection string (Azurite locally). */
@@ -30,7 +36,7 @@ export interface DurableExtensionOptions {
   maxConcurrentOrchestratorFunctions?: number;
   /**
    * How long stop() waits for running activities. Default 0: they are abandoned, as without
-   * useGracefulShutdown in Azure; their completions are not recorded, so they run again after a restart.
+   * useGracefulShutdown in Azure; their messages are visible again at once and they run again.
    */
   shutdownGraceMs?: number;
   /**
@@ -40,6 +46,14 @@ export interface DurableExtensionOptions {
    * prove nothing relies on it being short.
    */
   deliveryDelayMs?: number;
+  /** `worker` (default) runs orchestrations and activities; `client` only starts, queries and signals them. */
+  role?: 'worker' | 'client';
+  /** This worker's name in the lease table (default: host name, process id and a counter). */
+  workerId?: string;
+  /** Settings over host.json's and Azure's (partitions, visibility timeouts, polling, lease periods; `settings.ts`). */
+  settings?: DurableSettingsOverrides;
+  /** Records every episode's begin and end (`host/executionLog.ts`). */
+  executionLog?: ExecutionLog;
 }
 
 /** The status shape of the Durable HTTP API (and of `DurableOrchestrationStatus`). */
@@ -55,47 +69,28 @@ export interface OrchestrationStatus {
   historyEvents?: Array<Record<string, unknown>>;
 }
 
-
-interface Instance {
-  record: InstanceRecord;
-  /** Persisted events of the current execution. */
-  history: HistoryEvent[];
-  nextSeq: number;
-  /** Events that arrived and go into the next episode. */
-  pending: HistoryEvent[];
-  /** Inbox rows behind pending EventRaised events, removed once those are in the history. */
-  inboxIds: string[];
-  terminateReason?: string;
-  /** An episode is queued or running. */
-  busy: boolean;
-  timers: Map<number, () => void>;
-  /** Activities started by this process, by task id. */
-  activities: Set<number>;
-}
-
-const DEFAULT_CONCURRENCY = 10;
+let workerCounter = 0;
 
 export class DurableExtension implements HostExtension {
   readonly name = 'durable';
   private host?: LocalHost;
   private store?: DurableStore;
+  private queues?: TaskHubQueues;
   private hub = '';
-  private activityLimiter = new Limiter(DEFAULT_CONCURRENCY);
-  private orchestratorLimiter = new Limiter(DEFAULT_CONCURRENCY);
-  private readonly instances = new Map<string, Instance>();
-  /** Ids being created right now, so two concurrent starts cannot both win. */
-  private readonly reserving = new Set<string>();
+  private config?: DurableSettings;
+  private orchestrations?: OrchestrationWorker;
+  private activities?: ActivityWorker;
+  private partitions?: TablePartitionManager;
   private readonly completionWaiters = new Map<string, Array<(status: OrchestrationStatus) => void>>();
   private readonly idleWaiters: Array<() => void> = [];
-  private readonly episodes = new Set<Promise<void>>();
-  private readonly activityRuns = new Set<Promise<void>>();
-  private readonly background = new Set<Promise<unknown>>();
   private busyCount = 0;
   private stopping = false;
-  private messageCounter = 0;
   private api?: DurableHttpApi;
+  readonly workerId: string;
 
-  constructor(private readonly options: DurableExtensionOptions) {}
+  constructor(private readonly options: DurableExtensionOptions) {
+    this.workerId = options.workerId ?? `${os.hostname()}:${process.pid}:${++workerCounter}`;
+  }
 
   get hubName(): string {
     return this.hub;
@@ -107,39 +102,95 @@ export class DurableExtension implements HostExtension {
     return this.store;
   }
 
+  /** The task hub's queues (tests and benchmarks). */
+  get taskHubQueues(): TaskHubQueues {
+    if (!this.queues) throw new Error('The Durable extension has not started');
+    return this.queues;
+  }
+
+  get settings(): DurableSettings {
+    if (!this.config) throw new Error('The Durable extension has not started');
+    return this.config;
+  }
+
+  /** Control queues whose lease this worker holds. */
+  ownedPartitions(): string[] {
+    return this.partitions?.owned() ?? [];
+  }
+
   // ---- HostExtension ----
 
   async start(host: LocalHost): Promise<void> {
     this.host = host;
     const durable = host.hostJson.extensions?.durableTask;
     this.hub = this.options.hubName ?? durable?.hubName ?? 'TestHubName';
-    this.activityLimiter = new Limiter(this.options.maxConcurrentActivityFunctions ?? durable?.maxConcurrentActivityFunctions ?? DEFAULT_CONCURRENCY);
-    this.orchestratorLimiter = new Limiter(this.options.maxConcurrentOrchestratorFunctions ?? durable?.maxConcurrentOrchestratorFunctions ?? DEFAULT_CONCURRENCY);
+    this.config = durableSettings(host.hostJson, {
+      ...this.options.settings,
+      ...(this.options.maxConcurrentActivityFunctions ? { maxConcurrentActivityFunctions: this.options.maxConcurrentActivityFunctions } : {}),
+      ...(this.options.maxConcurrentOrchestratorFunctions ? { maxConcurrentOrchestratorFunctions: this.options.maxConcurrentOrchestratorFunctions } : {}),
+    });
     this.store = new DurableStore(this.options.connectionString, this.hub);
-    await this.store.init();
+    this.queues = new TaskHubQueues(this.options.connectionString, this.hub);
+    await Promise.all([this.store.init(), this.queues.init()]);
     this.api = new DurableHttpApi(this, host, this.hub);
     await this.api.listen();
     // Core Tools sets this; without it the SDK rewrites management URLs to localhost:7071.
     if (!process.env.WEBSITE_HOSTNAME || process.env.WEBSITE_HOSTNAME === ownedHostname) {
-      ownedHostname = new URL(host.url).host;
+      ownedHostname = new URL(host.publicUrl).host;
       process.env.WEBSITE_HOSTNAME = ownedHostname;
     }
-    for (const record of await this.store.activeInstances()) await this.resume(record);
+    if ((this.options.role ?? 'worker') === 'client') return;
+
+    const settings = this.config;
+    const log = this.options.executionLog;
+    const busy = (delta: 1 | -1) => this.busy(delta);
+    this.orchestrations = new OrchestrationWorker({
+      host,
+      hub: this.hub,
+      workerId: this.workerId,
+      settings,
+      store: this.store,
+      queues: this.queues,
+      send: (outbound) => this.send(outbound),
+      cancelTimer: (instanceId, id) => this.queues!.deleteById(controlQueueFor(this.hub, instanceId, settings.partitionCount), id),
+      // An episode starts only while the lease has a few seconds left (a quarter of its period).
+      holds: (queue) => this.partitions?.holds(queue, Math.min(5_000, settings.leaseIntervalMs / 4)) ?? false,
+      finished: (record) => this.notifyFinished(record),
+      busy,
+      log,
+    });
+    this.activities = new ActivityWorker({
+      host,
+      queue: workItemQueueName(this.hub),
+      settings,
+      queues: this.queues,
+      send: (outbound) => this.send(outbound),
+      deliveryDelayMs: this.options.deliveryDelayMs ?? 0,
+      shutdownGraceMs: this.options.shutdownGraceMs ?? 0,
+      busy,
+    });
+    this.partitions = new TablePartitionManager(
+      this.options.connectionString,
+      this.hub,
+      this.workerId,
+      settings,
+      {
+        acquired: (queue) => this.orchestrations?.acquired(queue),
+        drain: (queue) => this.orchestrations?.drain(queue) ?? Promise.resolve(),
+        lost: (queue) => this.orchestrations?.lost(queue),
+      },
+      (level, message) => host.log(level, 'durable', message),
+    );
+    this.activities.start();
+    await this.partitions.start();
   }
 
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    for (const instance of this.instances.values()) {
-      for (const cancel of instance.timers.values()) cancel();
-      instance.timers.clear();
-    }
-    await Promise.allSettled([...this.episodes]);
-    const grace = this.options.shutdownGraceMs ?? 0;
-    if (grace > 0 && this.activityRuns.size > 0) {
-      await Promise.race([Promise.allSettled([...this.activityRuns]), new Promise((resolve) => setTimeout(resolve, grace).unref())]);
-    }
-    await Promise.allSettled([...this.background]);
+    await this.partitions?.stop();
+    await this.orchestrations?.stop();
+    await this.activities?.stop();
     await this.api?.close();
     this.releaseIdleWaiters();
   }
@@ -166,25 +217,28 @@ export class DurableExtension implements HostExtension {
     if (!fn || fn.trigger.type !== 'orchestrationTrigger') throw new NotFoundError(`The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`);
     assertJson(options.input, 'The orchestrator input');
     const instanceId = options.instanceId ?? randomUUID().replace(/-/g, '');
-    if (this.reserving.has(instanceId) || this.instances.has(instanceId)) throw conflict(instanceId);
-    this.reserving.add(instanceId);
+    const existing = await this.storage.readInstance(instanceId);
+    if (existing && !TERMINAL_STATUSES.has(existing.record.runtimeStatus)) throw conflict(instanceId, existing.record.runtimeStatus);
+    const now = this.host!.clock.now();
+    const input = options.input === '' ? undefined : options.input;
+    const record: InstanceRecord = { instanceId, name, runtimeStatus: 'Pending', input, createdTime: now, lastUpdatedTime: now, executionId: randomUUID().replace(/-/g, '') };
+    // As the Azure Storage provider does: the instance row first (Pending), then its ExecutionStarted message.
     try {
-      const existing = await this.storage.getInstance(instanceId);
-      if (existing && !TERMINAL_STATUSES.has(existing.runtimeStatus)) throw conflict(instanceId, existing.runtimeStatus);
-      if (existing) await this.purgeStorage(instanceId);
-      await this.createInstance({ name, instanceId, input: options.input });
-    } finally {
-      this.reserving.delete(instanceId);
+      await this.storage.createInstance(record, existing?.etag);
+    } catch (err) {
+      if (err instanceof InstanceExistsError) throw conflict(instanceId);
+      throw err;
     }
+    await this.send([{ to: 'control', instanceId, message: { kind: 'start', instanceId, executionId: record.executionId, name, input } }]);
     return instanceId;
   }
 
   async getStatus(instanceId: string, options: { showHistory?: boolean; showHistoryOutput?: boolean; showInput?: boolean } = {}): Promise<OrchestrationStatus | undefined> {
-    const record = this.instances.get(instanceId)?.record ?? (await this.storage.getInstance(instanceId));
+    const record = await this.storage.getInstance(instanceId);
     if (!record) return undefined;
     const status = toStatus(record, options.showInput !== false);
     if (options.showHistory) {
-      const events = this.instances.get(instanceId)?.history ?? (await this.storage.loadHistory(instanceId, record.executionId)).events;
+      const { events } = await this.storage.loadHistory(instanceId, record.executionId);
       status.historyEvents = summarizeHistory(events, options.showHistoryOutput === true);
     }
     return status;
@@ -194,7 +248,7 @@ export class DurableExtension implements HostExtension {
     const after = continuationToken ? Buffer.from(continuationToken, 'base64url').toString('utf8') : undefined;
     const page = await this.storage.queryInstances(query, pageSize, after);
     return {
-      items: page.items.map((r) => toStatus(this.instances.get(r.instanceId)?.record ?? r, true)),
+      items: page.items.map((r) => toStatus(r, true)),
       continuationToken: page.next === undefined ? undefined : Buffer.from(page.next, 'utf8').toString('base64url'),
     };
   }
@@ -203,35 +257,31 @@ export class DurableExtension implements HostExtension {
   async raiseEvent(instanceId: string, eventName: string, data: string | undefined): Promise<'accepted' | 'gone' | 'not-found'> {
     this.assertRunning();
     assertJson(data, 'The event data');
-    const instance = this.instances.get(instanceId);
-    if (!instance) {
-      const record = await this.storage.getInstance(instanceId);
-      return record ? 'gone' : 'not-found';
-    }
-    const messageId = `${String(this.host!.clock.now()).padStart(15, '0')}-${String(this.messageCounter++).padStart(8, '0')}`;
-    await this.storage.addInbox(instanceId, { messageId, name: eventName, input: data ?? '', at: this.host!.clock.now() });
-    if (this.instances.get(instanceId) !== instance) return 'gone';
-    instance.pending.push(this.raisedEvent(eventName, data, messageId));
-    instance.inboxIds.push(messageId);
-    this.kick(instance);
+    const record = await this.storage.getInstance(instanceId);
+    if (!record) return 'not-found';
+    if (TERMINAL_STATUSES.has(record.runtimeStatus)) return 'gone';
+    const now = this.host!.clock.now();
+    await this.send([
+      { to: 'control', instanceId, message: { kind: 'event', instanceId, event: { EventType: EventType.EventRaised, EventId: -1, IsPlayed: false, Timestamp: new Date(now).toISOString(), Name: eventName, Input: data } } },
+    ]);
     return 'accepted';
   }
 
   async terminate(instanceId: string, reason: string): Promise<'accepted' | 'gone' | 'not-found'> {
     this.assertRunning();
-    const instance = this.instances.get(instanceId);
-    if (!instance) return (await this.storage.getInstance(instanceId)) ? 'gone' : 'not-found';
-    instance.terminateReason = reason;
-    this.kick(instance);
+    const record = await this.storage.getInstance(instanceId);
+    if (!record) return 'not-found';
+    if (TERMINAL_STATUSES.has(record.runtimeStatus)) return 'gone';
+    await this.send([{ to: 'control', instanceId, message: { kind: 'terminate', instanceId, executionId: record.executionId, reason } }]);
     return 'accepted';
   }
 
   /** Deletes a finished instance's state and history; returns how many instances were deleted. */
   async purge(instanceId: string): Promise<number> {
-    if (this.instances.has(instanceId)) return 0;
     const record = await this.storage.getInstance(instanceId);
     if (!record || !TERMINAL_STATUSES.has(record.runtimeStatus)) return 0;
-    await this.purgeStorage(instanceId);
+    await this.storage.deleteHistory(instanceId);
+    await this.storage.deleteInstance(instanceId);
     return 1;
   }
 
@@ -247,37 +297,73 @@ export class DurableExtension implements HostExtension {
     return deleted;
   }
 
-  /** Resolves with the final status once the instance completes, fails or is terminated. */
+  /** Resolves with the final status once the instance completes, fails or is terminated (on any worker). */
   async waitForCompletion(instanceId: string, timeoutMs = 30_000): Promise<OrchestrationStatus> {
-    const waiting = new Promise<OrchestrationStatus>((resolve) => {
-      const list = this.completionWaiters.get(instanceId) ?? [];
-      list.push(resolve);
-      this.completionWaiters.set(instanceId, list);
-    });
-    const now = await this.getStatus(instanceId);
-    if (now && TERMINAL_STATUSES.has(now.runtimeStatus)) return now;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Instance ${instanceId} did not finish within ${timeoutMs} ms (status ${now?.runtimeStatus ?? 'unknown'})`)), timeoutMs);
-    });
-    try {
-      return await Promise.race([waiting, timeout]);
-    } finally {
-      clearTimeout(timer);
+    const deadline = Date.now() + timeoutMs;
+    let last: OrchestrationStatus | undefined;
+    for (;;) {
+      const notified = new Promise<OrchestrationStatus | undefined>((resolve) => {
+        const list = this.completionWaiters.get(instanceId) ?? [];
+        list.push(resolve);
+        this.completionWaiters.set(instanceId, list);
+        // Another worker may finish it: look at storage now and then.
+        setTimeout(() => resolve(undefined), Math.min(250, Math.max(0, deadline - Date.now()))).unref();
+      });
+      last = await this.getStatus(instanceId);
+      if (last && TERMINAL_STATUSES.has(last.runtimeStatus)) return last;
+      if (Date.now() >= deadline) throw new Error(`Instance ${instanceId} did not finish within ${timeoutMs} ms (status ${last?.runtimeStatus ?? 'unknown'})`);
+      const done = await notified;
+      if (done) return done;
     }
   }
 
-  /** Resolves when no episode, activity or start is queued or running (timers may be pending). */
+  /**
+   * Resolves when this worker runs nothing and the task hub holds no message that is due (timers that are
+   * not due may be pending).
+   */
   async idle(): Promise<void> {
+    const queues = [...Array.from({ length: this.settings.partitionCount }, (_, i) => controlQueueName(this.hub, i)), workItemQueueName(this.hub)];
     for (;;) {
       if (this.busyCount > 0 && !this.stopping) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
       // Work finishing can start more work in the same turn; look again after it settles.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (this.busyCount === 0 || this.stopping) return;
+      if (this.stopping) return;
+      if (this.busyCount > 0) continue;
+      const due = await this.taskHubQueues.countDue(queues, this.host!.clock.now());
+      if (due === 0 && this.busyCount === 0) return;
+      if (this.busyCount === 0) {
+        for (const queue of queues) this.orchestrations?.wake(queue);
+        this.activities?.wake();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
     }
   }
 
   // ---- Internals ----
+
+  /** Adds messages to their queues, then wakes this worker's pollers of those queues. */
+  private async send(outbound: Outbound[]): Promise<void> {
+    if (outbound.length === 0) return;
+    const partitions = this.settings.partitionCount;
+    const byQueue = new Map<string, Array<{ body: ControlMessage | WorkItem; dueAt?: number; id?: string }>>();
+    for (const o of outbound) {
+      const queue = o.to === 'workItem' ? workItemQueueName(this.hub) : controlQueueFor(this.hub, o.instanceId, partitions);
+      const list = byQueue.get(queue) ?? [];
+      list.push(o.to === 'workItem' ? { body: o.message } : { body: o.message, dueAt: o.dueAt, id: o.id });
+      byQueue.set(queue, list);
+    }
+    await Promise.all([...byQueue].map(([queue, bodies]) => this.taskHubQueues.add(queue, bodies)));
+    for (const [queue, bodies] of byQueue) {
+      if (queue === workItemQueueName(this.hub)) this.activities?.wake();
+      else for (const dueAt of new Set(bodies.map((b) => b.dueAt))) this.orchestrations?.wake(queue, dueAt);
+    }
+  }
+
+  private notifyFinished(record: InstanceRecord): void {
+    const status = toStatus(record, true);
+    for (const resolve of this.completionWaiters.get(record.instanceId) ?? []) resolve(status);
+    this.completionWaiters.delete(record.instanceId);
+  }
 
   private http(): DurableHttpApi {
     if (!this.api) throw new Error('The Durable extension has not started');
@@ -297,425 +383,6 @@ export class DurableExtension implements HostExtension {
   private releaseIdleWaiters(): void {
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
-
-  private track<T>(work: Promise<T>): Promise<T> {
-    this.background.add(work);
-    void work.finally(() => this.background.delete(work)).catch(() => undefined);
-    return work;
-  }
-
-  private async createInstance(init: { name: string; instanceId: string; input?: string; parent?: { instanceId: string; executionId: string; taskId: number } }): Promise<Instance> {
-    const now = this.host!.clock.now();
-    const record: InstanceRecord = {
-      instanceId: init.instanceId,
-      name: init.name,
-      runtimeStatus: 'Pending',
-      input: init.input === '' ? undefined : init.input,
-      createdTime: now,
-      lastUpdatedTime: now,
-      executionId: randomUUID().replace(/-/g, ''),
-      parentInstanceId: init.parent?.instanceId,
-      parentExecutionId: init.parent?.executionId,
-      parentTaskId: init.parent?.taskId,
-    };
-    await this.storage.putInstance(record);
-    const created = this.newInstance(record, [], 0);
-    this.instances.set(record.instanceId, created);
-    this.kick(created);
-    return created;
-  }
-
-  private newInstance(record: InstanceRecord, history: HistoryEvent[], nextSeq: number): Instance {
-    return { record, history, nextSeq, pending: [], inboxIds: [], busy: false, timers: new Map(), activities: new Set() };
-  }
-
-  /** Picks up an instance after a restart: re-runs unrecorded work, re-arms timers, re-reads the inbox. */
-  private async resume(record: InstanceRecord): Promise<void> {
-    const { events, nextSeq } = await this.storage.loadHistory(record.instanceId, record.executionId);
-    const instance = this.newInstance(record, events, nextSeq);
-    this.instances.set(record.instanceId, instance);
-    const delivered = new Set(events.filter((e) => e.MessageId).map((e) => e.MessageId));
-    const stale: string[] = [];
-    for (const message of await this.storage.listInbox(record.instanceId)) {
-      if (delivered.has(message.messageId)) {
-        stale.push(message.messageId);
-        continue;
-      }
-      instance.pending.push(this.raisedEvent(message.name, message.input === '' ? undefined : message.input, message.messageId));
-      instance.inboxIds.push(message.messageId);
-    }
-    if (stale.length) await this.storage.deleteInbox(record.instanceId, stale);
-    this.continueOpenWork(instance);
-    this.kick(instance);
-  }
-
-  /** Starts whatever the history scheduled and nothing has answered yet. */
-  private continueOpenWork(instance: Instance): void {
-    const answered = new Set<number>();
-    for (const e of instance.history) {
-      const id = completedId(e);
-      if (id !== undefined) answered.add(id);
-    }
-    for (const e of instance.history) {
-      if (answered.has(e.EventId)) continue;
-      switch (e.EventType) {
-        case EventType.TaskScheduled:
-          this.dispatchActivity(instance, e.EventId, e.Name ?? '', e.Input ?? 'null');
-          break;
-        case EventType.TimerCreated:
-          this.armTimer(instance, e.EventId, Date.parse(e.FireAt ?? ''));
-          break;
-        case EventType.SubOrchestrationInstanceCreated:
-          this.startSubOrchestration(instance, e.EventId, e.Name ?? '', e.InstanceId ?? '', e.Input);
-          break;
-      }
-    }
-  }
-
-  private raisedEvent(name: string, data: string | undefined, messageId?: string): HistoryEvent {
-    return event(EventType.EventRaised, this.host!.clock.now(), { Name: name, Input: data, MessageId: messageId });
-  }
-
-  /** Queues an episode for the instance unless one is queued or running (one at a time per instance). */
-  private kick(instance: Instance): void {
-    if (instance.busy || this.stopping) return;
-    const started = instance.history.some((e) => e.EventType === EventType.ExecutionStarted);
-    if (started && instance.pending.length === 0 && instance.terminateReason === undefined) return;
-    instance.busy = true;
-    this.busy(1);
-    const run = this.orchestratorLimiter
-      .run(() => (this.stopping ? Promise.resolve() : this.episode(instance)))
-      .catch((err: unknown) => {
-        this.host!.log('error', instance.record.name, `Episode of ${instance.record.instanceId} failed: ${describeError(err)}`);
-        // A storage failure: the events stay queued and the episode is tried again.
-        if (!this.stopping) setTimeout(() => this.kick(instance), 500).unref();
-      })
-      .finally(() => {
-        instance.busy = false;
-        this.episodes.delete(run);
-        if (this.instances.get(instance.record.instanceId) === instance) this.kick(instance);
-        this.busy(-1);
-      });
-    this.episodes.add(run);
-  }
-
-  private async episode(instance: Instance): Promise<void> {
-    const host = this.host!;
-    const record = instance.record;
-    const now = host.clock.now();
-    if (instance.terminateReason !== undefined) {
-      const reason = instance.terminateReason;
-      const events = [
-        event(EventType.OrchestratorStarted, now),
-        event(EventType.ExecutionTerminated, now, { Input: JSON.stringify(reason) }),
-        event(EventType.OrchestratorCompleted, now),
-      ];
-      instance.pending.length = 0;
-      await this.persist(instance, events);
-      await this.finish(instance, 'Terminated', JSON.stringify(reason), record.customStatus);
-      return;
-    }
-
-    const started = instance.history.some((e) => e.EventType === EventType.ExecutionStarted);
-    const incoming = instance.pending.splice(0);
-    const inboxIds = instance.inboxIds.splice(0);
-    const historyLength = instance.history.length;
-    try {
-      await this.decide(instance, now, started, incoming, inboxIds);
-    } catch (err) {
-      // Nothing of this episode is in the history yet: its events wait for the next attempt.
-      if (instance.history.length === historyLength) {
-        instance.pending.unshift(...incoming);
-        instance.inboxIds.unshift(...inboxIds);
-      }
-      throw err;
-    }
-  }
-
-  private async decide(instance: Instance, now: number, started: boolean, incoming: HistoryEvent[], inboxIds: string[]): Promise<void> {
-    const host = this.host!;
-    const record = instance.record;
-    const fresh: HistoryEvent[] = [event(EventType.OrchestratorStarted, now)];
-    if (!started) {
-      fresh.push(event(EventType.ExecutionStarted, now, { Name: record.name, Input: record.input }));
-    }
-    fresh.push(...incoming);
-    const fn = host.registry.get(record.name);
-
-    let result: EpisodeResult;
-    if (!fn || fn.trigger.type !== 'orchestrationTrigger') {
-      result = { isDone: false, error: `The function '${record.name}' doesn't exist, is disabled, or is not an orchestrator function.`, scheduled: [], unsupported: [], eventWaits: new Map() };
-    } else {
-      const replayed = instance.history.map((e) => ({ ...e, IsPlayed: true }));
-      const info = bindingInfo({
-        history: [...replayed, ...fresh],
-        input: record.input === undefined ? undefined : JSON.parse(record.input),
-        instanceId: record.instanceId,
-        parentInstanceId: record.parentInstanceId,
-      });
-      result = await runEpisode(fn.callback, fn.name, info, (level, message) => host.log(level as LogLevel, fn.name, message));
-    }
-
-    const failure = result.error ?? (result.unsupported.length ? `The local Durable runtime does not support ${result.unsupported.join(', ')}` : undefined) ?? this.nonDeterminism(instance, result);
-    const customStatus = result.customStatus === undefined ? record.customStatus : JSON.stringify(result.customStatus);
-
-    if (failure !== undefined) return this.fail(instance, now, fresh, inboxIds, failure, customStatus);
-
-    if (result.continueAsNew) {
-      await this.persist(instance, [...fresh, event(EventType.OrchestratorCompleted, now)], inboxIds);
-      await this.continueAsNew(instance, result, customStatus);
-      return;
-    }
-
-    const known = new Set(instance.history.map((e) => (scheduledKind(e) ? e.EventId : -1)));
-    const created: Array<{ task: ScheduledTask; event: HistoryEvent }> = [];
-    for (const task of result.scheduled) {
-      if (known.has(task.id)) continue;
-      created.push({ task, event: this.schedulingEvent(instance, task, now) });
-    }
-
-    if (result.isDone) {
-      const output = safeJson(result.output);
-      if (output === undefined) {
-        result = { ...result, isDone: false, error: 'The orchestrator output cannot be serialized to JSON.' };
-        return this.fail(instance, now, fresh, inboxIds, result.error!, customStatus);
-      }
-      await this.persist(instance, [
-        ...fresh,
-        ...created.map((c) => c.event),
-        event(EventType.OrchestratorCompleted, now),
-        event(EventType.ExecutionCompleted, now, { OrchestrationStatus: 'Completed', Result: output }),
-      ], inboxIds);
-      await this.finish(instance, 'Completed', output, customStatus);
-      return;
-    }
-
-    await this.persist(instance, [...fresh, ...created.map((c) => c.event), event(EventType.OrchestratorCompleted, now)], inboxIds);
-    if (record.runtimeStatus !== 'Running' || customStatus !== record.customStatus) {
-      instance.record = { ...record, runtimeStatus: 'Running', customStatus, lastUpdatedTime: host.clock.now() };
-      await this.storage.putInstance(instance.record);
-    }
-
-    // The work starts only once its scheduling is recorded, so a restart knows about it.
-    for (const { task, event: e } of created) {
-      if (task.kind === 'activity') this.dispatchActivity(instance, task.id, task.name, e.Input ?? 'null');
-      else if (task.kind === 'timer' && !task.canceled) this.armTimer(instance, task.id, Date.parse(e.FireAt ?? ''));
-      else if (task.kind === 'subOrchestration') this.startSubOrchestration(instance, task.id, task.name, e.InstanceId ?? '', e.Input);
-    }
-    // A timer that lost a Task.any race need not wake the orchestrator.
-    for (const task of result.scheduled) {
-      if (task.kind === 'timer' && task.canceled) {
-        instance.timers.get(task.id)?.();
-        instance.timers.delete(task.id);
-      }
-    }
-  }
-
-  private async fail(instance: Instance, now: number, fresh: HistoryEvent[], inboxIds: string[], failure: string, customStatus: string | undefined): Promise<void> {
-    const message = `Orchestrator function '${instance.record.name}' failed: ${failure}`;
-    await this.persist(instance, [
-      ...fresh,
-      event(EventType.OrchestratorCompleted, now),
-      event(EventType.ExecutionCompleted, now, { OrchestrationStatus: 'Failed', Result: message }),
-    ], inboxIds);
-    await this.finish(instance, 'Failed', JSON.stringify(message), customStatus);
-  }
-
-  private schedulingEvent(instance: Instance, task: ScheduledTask, now: number): HistoryEvent {
-    switch (task.kind) {
-      case 'activity':
-        return event(EventType.TaskScheduled, now, { EventId: task.id, Name: task.name, Input: actionInputJson(task.input) });
-      case 'timer': {
-        const fireAt = task.retryDelay ? now + retryDelayMs(task.retryDelay.options, task.retryDelay.failedAttempts) : (task.fireAt ?? now);
-        return event(EventType.TimerCreated, now, { EventId: task.id, FireAt: new Date(fireAt).toISOString() });
-      }
-      case 'subOrchestration':
-        return event(EventType.SubOrchestrationInstanceCreated, now, {
-          EventId: task.id,
-          Name: task.name,
-          InstanceId: task.instanceId ?? `${instance.record.instanceId}:${task.id}`,
-          Input: task.input === undefined ? undefined : JSON.stringify(task.input),
-        });
-    }
-  }
-
-  /** DurableTask.Core's check, which the JS SDK lacks: the replay must schedule what the history holds. */
-  private nonDeterminism(instance: Instance, result: EpisodeResult): string | undefined {
-    const replayed = new Map(result.scheduled.map((t) => [t.id, t]));
-    for (const e of instance.history) {
-      const kind = scheduledKind(e);
-      if (!kind) continue;
-      const task = replayed.get(e.EventId);
-      const recorded = describeScheduled(kind, e.Name ?? '');
-      // A replay always gets at least as far as the episode that scheduled the task.
-      if (!task) {
-        return `Non-deterministic workflow detected: the history holds ${recorded} at EventId ${e.EventId}, but the replay did not schedule anything there. Was the orchestrator code changed while this instance was running?`;
-      }
-      if (task.kind !== kind || (kind !== 'timer' && task.name !== e.Name)) {
-        return `Non-deterministic workflow detected: the history holds ${recorded} at EventId ${e.EventId}, but the replay scheduled ${describeScheduled(task.kind, task.name)}. Was the orchestrator code changed while this instance was running?`;
-      }
-    }
-    return undefined;
-  }
-
-  private async persist(instance: Instance, events: HistoryEvent[], inboxIds: string[] = []): Promise<void> {
-    instance.nextSeq = await this.storage.appendHistory(instance.record.instanceId, instance.record.executionId, instance.nextSeq, events);
-    instance.history.push(...events);
-    if (inboxIds.length) await this.storage.deleteInbox(instance.record.instanceId, inboxIds);
-  }
-
-  private async finish(instance: Instance, status: RuntimeStatus, output: string, customStatus: string | undefined): Promise<void> {
-    const record: InstanceRecord = { ...instance.record, runtimeStatus: status, output, customStatus, lastUpdatedTime: this.host!.clock.now() };
-    instance.record = record;
-    for (const cancel of instance.timers.values()) cancel();
-    instance.timers.clear();
-    await this.storage.putInstance(record);
-    if (instance.inboxIds.length || instance.pending.some((e) => e.MessageId)) await this.storage.clearInbox(record.instanceId);
-    this.instances.delete(record.instanceId);
-    this.notifyParent(record);
-    const status$ = toStatus(record, true);
-    for (const resolve of this.completionWaiters.get(record.instanceId) ?? []) resolve(status$);
-    this.completionWaiters.delete(record.instanceId);
-  }
-
-  private async continueAsNew(instance: Instance, result: EpisodeResult, customStatus: string | undefined): Promise<void> {
-    const old = instance.record;
-    // External events the finished execution never waited for carry over, oldest first.
-    const raised = instance.history.filter((e) => e.EventType === EventType.EventRaised);
-    const carried: HistoryEvent[] = [];
-    const byName = new Map<string, HistoryEvent[]>();
-    for (const e of raised) byName.set(e.Name ?? '', [...(byName.get(e.Name ?? '') ?? []), e]);
-    for (const [name, list] of byName) {
-      const unconsumed = list.length - (result.eventWaits.get(name) ?? 0);
-      if (unconsumed > 0) carried.push(...list.slice(-unconsumed).map((e) => this.raisedEvent(name, e.Input)));
-    }
-    const record: InstanceRecord = {
-      ...old,
-      runtimeStatus: 'Running',
-      input: actionInputJson(result.continueAsNew!.input),
-      output: undefined,
-      customStatus,
-      executionId: randomUUID().replace(/-/g, ''),
-      lastUpdatedTime: this.host!.clock.now(),
-    };
-    for (const cancel of instance.timers.values()) cancel();
-    instance.timers.clear();
-    instance.activities.clear();
-    await this.storage.putInstance(record);
-    instance.record = record;
-    instance.history = [];
-    instance.pending.unshift(...carried);
-    this.track(this.storage.deleteHistory(record.instanceId, record.executionId));
-  }
-
-  private dispatchActivity(instance: Instance, id: number, name: string, inputJson: string): void {
-    if (instance.activities.has(id)) return;
-    instance.activities.add(id);
-    const executionId = instance.record.executionId;
-    this.busy(1);
-    const run = this.activityLimiter
-      .run(async () => {
-        if (this.stopping) return;
-        const outcome = await this.invokeActivity(name, inputJson, id);
-        const delay = this.options.deliveryDelayMs ?? 0;
-        if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-        // After stop() the result is dropped: the activity runs again after a restart.
-        if (this.stopping || this.instances.get(instance.record.instanceId) !== instance || instance.record.executionId !== executionId) return;
-        instance.pending.push(outcome);
-        this.kick(instance);
-      })
-      .finally(() => {
-        instance.activities.delete(id);
-        this.activityRuns.delete(run);
-        this.busy(-1);
-      });
-    this.activityRuns.add(run);
-  }
-
-  private async invokeActivity(name: string, inputJson: string, id: number): Promise<HistoryEvent> {
-    const host = this.host!;
-    const fn = host.registry.get(name);
-    if (!fn || fn.trigger.type !== 'activityTrigger') {
-      return event(EventType.TaskFailed, host.clock.now(), {
-        TaskScheduledId: id,
-        Reason: `The function '${name}' doesn't exist, is disabled, or is not an activity function.`,
-        Details: '',
-      });
-    }
-    try {
-      const { result } = await host.invoke(fn, JSON.parse(inputJson));
-      return event(EventType.TaskCompleted, host.clock.now(), { TaskScheduledId: id, Result: JSON.stringify(result ?? null) });
-    } catch (err) {
-      const error = err instanceof Error ? err : new Error(String(err));
-      return event(EventType.TaskFailed, host.clock.now(), { TaskScheduledId: id, Reason: error.message, Details: error.stack ?? '' });
-    }
-  }
-
-  private armTimer(instance: Instance, id: number, fireAt: number): void {
-    if (instance.timers.has(id) || this.stopping) return;
-    const executionId = instance.record.executionId;
-    const cancel = this.host!.clock.schedule(fireAt, () => {
-      instance.timers.delete(id);
-      if (this.stopping || instance.record.executionId !== executionId || this.instances.get(instance.record.instanceId) !== instance) return;
-      instance.pending.push(event(EventType.TimerFired, this.host!.clock.now(), { TimerId: id, FireAt: new Date(fireAt).toISOString() }));
-      this.kick(instance);
-    });
-    instance.timers.set(id, cancel);
-  }
-
-  private startSubOrchestration(parent: Instance, taskId: number, name: string, childId: string, inputJson: string | undefined): void {
-    const parentRecord = parent.record;
-    this.busy(1);
-    const work = (async () => {
-      if (this.stopping) return;
-      if (this.instances.has(childId)) return; // already running here; it reports when done
-      const existing = await this.storage.getInstance(childId);
-      const ours = existing?.parentInstanceId === parentRecord.instanceId && existing.parentExecutionId === parentRecord.executionId && existing.parentTaskId === taskId;
-      if (existing && ours) {
-        if (TERMINAL_STATUSES.has(existing.runtimeStatus)) this.notifyParent(existing);
-        return;
-      }
-      if (existing && !TERMINAL_STATUSES.has(existing.runtimeStatus)) {
-        parent.pending.push(
-          event(EventType.SubOrchestrationInstanceFailed, this.host!.clock.now(), {
-            TaskScheduledId: taskId,
-            Reason: `An orchestration with the instance ID '${childId}' already exists and is ${existing.runtimeStatus}.`,
-            Details: '',
-          }),
-        );
-        this.kick(parent);
-        return;
-      }
-      if (existing) await this.purgeStorage(childId);
-      await this.createInstance({ name, instanceId: childId, input: inputJson, parent: { instanceId: parentRecord.instanceId, executionId: parentRecord.executionId, taskId } });
-    })()
-      .catch((err: unknown) => this.host!.log('error', name, `Starting sub-orchestration ${childId} failed: ${describeError(err)}`))
-      .finally(() => this.busy(-1));
-    this.track(work);
-  }
-
-  private notifyParent(child: InstanceRecord): void {
-    if (!child.parentInstanceId || child.parentTaskId === undefined) return;
-    const parent = this.instances.get(child.parentInstanceId);
-    if (!parent || parent.record.executionId !== child.parentExecutionId) return;
-    const now = this.host!.clock.now();
-    const reply =
-      child.runtimeStatus === 'Completed'
-        ? event(EventType.SubOrchestrationInstanceCompleted, now, { TaskScheduledId: child.parentTaskId, Result: child.output ?? 'null' })
-        : event(EventType.SubOrchestrationInstanceFailed, now, {
-            TaskScheduledId: child.parentTaskId,
-            Reason: child.runtimeStatus === 'Terminated' ? `Sub-orchestration '${child.instanceId}' was terminated: ${parseJson(child.output)}` : String(parseJson(child.output)),
-            Details: '',
-          });
-    parent.pending.push(reply);
-    this.kick(parent);
-  }
-
-  private async purgeStorage(instanceId: string): Promise<void> {
-    await this.storage.deleteHistory(instanceId);
-    await this.storage.clearInbox(instanceId);
-    await this.storage.deleteInstance(instanceId);
-  }
 }
 
 /** Set when this module last wrote WEBSITE_HOSTNAME, so a later host may move it. */
@@ -725,11 +392,6 @@ function conflict(instanceId: string, status: string = 'Pending'): InstanceConfl
   return new InstanceConflictError(`An orchestration instance with the ID '${instanceId}' already exists and is ${status}.`);
 }
 
-/** Activity and continue-as-new inputs: the SDK sends strings already as JSON text, other values as they are. */
-function actionInputJson(input: unknown): string {
-  return typeof input === 'string' ? input : JSON.stringify(input ?? null);
-}
-
 function assertJson(text: string | undefined, what: string): void {
   if (text === undefined || text === '') return;
   try {
@@ -737,38 +399,6 @@ function assertJson(text: string | undefined, what: string): void {
   } catch {
     throw new BadRequestError(`${what} is not valid JSON.`);
   }
-}
-
-function safeJson(value: unknown): string | undefined {
-  try {
-    return JSON.stringify(value ?? null);
-  } catch {
-    return undefined;
-  }
-}
-
-function parseJson(text: string | undefined): unknown {
-  if (text === undefined || text === '') return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
-function describeScheduled(kind: ScheduledKind, name: string): string {
-  switch (kind) {
-    case 'activity':
-      return `activity '${name}'`;
-    case 'subOrchestration':
-      return `sub-orchestration '${name}'`;
-    case 'timer':
-      return 'a durable timer';
-  }
-}
-
-function describeError(err: unknown): string {
-  return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
 
 /** Azure's status timestamps carry whole seconds. */

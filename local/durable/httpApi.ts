@@ -71,7 +71,7 @@ export class DurableHttpApi {
   }
 
   webhookBaseUrl(): string {
-    return `${this.host.url}${WEBHOOK_PREFIX.slice(0, -1)}`;
+    return `${this.host.publicUrl}${WEBHOOK_PREFIX.slice(0, -1)}`;
   }
 
   /** The object the Azure extension binds to a `durableClient` input, which `df.getClient` reads. */

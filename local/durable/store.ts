@@ -1,11 +1,15 @@
 /**
  * Instance state and histories in Table Storage, laid out like the Azure Storage provider: one
- * `<hub>Instances` row per instance, `<hub>History` rows per instance partition (one per event, for
- * the current execution), and `<hub>Inbox` rows for external events that are not yet in a history
- * (Azure keeps those as queue messages). Each episode's history rows go in as few transactions as the
- * 100-operation / 4 MiB limits allow.
+ * `<hub>Instances` row per instance, and per instance a `<hub>History` partition with one row per event
+ * and a `sentinel` row. The sentinel names the current execution and how many of its rows are committed;
+ * an episode's rows and the sentinel go in together, the sentinel written with the ETag read with the
+ * history, so that of two workers that both think they own an instance only one can commit (the other
+ * gets 412 and gives its messages back). Rows past the committed count are leftovers of an episode that
+ * did not finish committing; they are never read and are removed before the next commit. Messages that are
+ * not yet in a history travel through the task hub's queues (`taskHubQueue.ts`).
  */
 import { odata, TableClient, TableTransaction, type TableEntity, type TableEntityResult } from '@azure/data-tables';
+import { readChunked, writeChunked } from './chunks';
 import type { HistoryEvent } from './history';
 
 export type RuntimeStatus = 'Pending' | 'Running' | 'Completed' | 'Failed' | 'Terminated' | 'ContinuedAsNew' | 'Canceled' | 'Suspended';
@@ -35,26 +39,46 @@ export interface InstanceQuery {
   instanceIdPrefix?: string;
 }
 
-export interface InboxMessage {
-  messageId: string;
-  name: string;
-  /** JSON text of the event payload. */
-  input: string;
-  at: number;
-}
-
 /** Azure's limits for one entity group transaction. */
 const MAX_BATCH_OPERATIONS = 100;
 const MAX_BATCH_BYTES = 4 * 1024 * 1024 - 64 * 1024;
-/** Strings are split below the 64 KiB property limit (UTF-16). */
-const CHUNK_CHARS = 30_000;
+const SENTINEL = 'sentinel';
 
 type Row = TableEntity<Record<string, unknown>>;
+
+/** A record and the ETag it was read with. */
+export interface StoredInstance {
+  record: InstanceRecord;
+  etag: string;
+}
+
+/** An instance's history as read: the current execution's committed events, and what a commit needs. */
+export interface LoadedHistory {
+  /** The execution the sentinel names (undefined: no history yet). */
+  executionId?: string;
+  events: HistoryEvent[];
+  /** Rows `0 .. committedSeq - 1` of the execution are its history. */
+  committedSeq: number;
+  /** First sequence number no row uses. */
+  nextSeq: number;
+  /** The sentinel's ETag; undefined when there is none yet. */
+  etag?: string;
+  /** Rows past the committed count (an unfinished commit) and rows of earlier executions. */
+  leftovers: string[];
+  stale: string[];
+  /** Row keys of the committed events, in order. */
+  rowKeys: string[];
+}
+
+/** Another writer committed this instance's history since it was read. */
+export class HistoryConflictError extends Error {}
+
+/** The instance row exists already (a start that lost a race). */
+export class InstanceExistsError extends Error {}
 
 export class DurableStore {
   readonly instances: TableClient;
   readonly history: TableClient;
-  readonly inbox: TableClient;
   /** Entities written or deleted, for comparing with the storage floor. */
   writes = 0;
 
@@ -62,27 +86,44 @@ export class DurableStore {
     const options = { allowInsecureConnection: /DefaultEndpointsProtocol=http;|UseDevelopmentStorage=true|http:\/\//i.test(connectionString) };
     this.instances = TableClient.fromConnectionString(connectionString, `${hubName}Instances`, options);
     this.history = TableClient.fromConnectionString(connectionString, `${hubName}History`, options);
-    this.inbox = TableClient.fromConnectionString(connectionString, `${hubName}Inbox`, options);
   }
 
   async init(): Promise<void> {
-    await Promise.all([this.instances.createTable(), this.history.createTable(), this.inbox.createTable()]);
+    await Promise.all([this.instances.createTable(), this.history.createTable()]);
   }
 
   // ---- instances ----
 
   async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
+    return (await this.readInstance(instanceId))?.record;
+  }
+
+  async readInstance(instanceId: string): Promise<StoredInstance | undefined> {
     try {
-      return fromInstanceRow(await this.instances.getEntity<Record<string, unknown>>(instanceId, ''));
+      const row = await this.instances.getEntity<Record<string, unknown>>(instanceId, '');
+      return { record: fromInstanceRow(row), etag: row.etag };
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw err;
     }
   }
 
+  /** Writes the row whatever is there (the instance's owner, after its history is committed). */
   async putInstance(record: InstanceRecord): Promise<void> {
     this.writes++;
     await this.instances.upsertEntity(toInstanceRow(record), 'Replace');
+  }
+
+  /** Creates the row, or replaces the one read with `etag`; InstanceExistsError when someone else wrote it first. */
+  async createInstance(record: InstanceRecord, replacing?: string): Promise<void> {
+    this.writes++;
+    try {
+      if (replacing) await this.instances.updateEntity(toInstanceRow(record), 'Replace', { etag: replacing });
+      else await this.instances.createEntity(toInstanceRow(record));
+    } catch (err) {
+      if (statusOf(err) === 409 || statusOf(err) === 412) throw new InstanceExistsError(record.instanceId);
+      throw err;
+    }
   }
 
   async deleteInstance(instanceId: string): Promise<void> {
@@ -128,66 +169,140 @@ export class DurableStore {
 
   // ---- history ----
 
-  /** The events of the given execution, in order, and the next free row sequence number. */
-  async loadHistory(instanceId: string, executionId: string): Promise<{ events: HistoryEvent[]; nextSeq: number }> {
-    const rows: Array<{ seq: number; event: HistoryEvent }> = [];
+  /**
+   * The instance's history: the current execution's committed events in order (or, given `executionId`,
+   * that execution's, which is empty unless it is the current one).
+   */
+  async loadHistory(instanceId: string, executionId?: string): Promise<LoadedHistory> {
+    const rows: Array<{ seq: number; key: string; executionId: string; event?: string }> = [];
+    let sentinel: TableEntityResult<Record<string, unknown>> | undefined;
     let nextSeq = 0;
     for await (const row of this.history.listEntities<Record<string, unknown>>({ queryOptions: { filter: odata`PartitionKey eq ${instanceId}` } })) {
+      if (row.rowKey === SENTINEL) {
+        sentinel = row;
+        continue;
+      }
       const seq = Number(row.rowKey);
       nextSeq = Math.max(nextSeq, seq + 1);
-      if (row.ExecutionId === executionId) rows.push({ seq, event: JSON.parse(readChunked(row, 'Event') ?? 'null') as HistoryEvent });
+      rows.push({ seq, key: row.rowKey ?? '', executionId: String(row.ExecutionId), event: readChunked(row, 'Event') });
     }
-    rows.sort((a, b) => a.seq - b.seq);
-    return { events: rows.map((r) => r.event), nextSeq };
+    const current = typeof sentinel?.ExecutionId === 'string' ? sentinel.ExecutionId : undefined;
+    const committedSeq = typeof sentinel?.CommittedSeq === 'number' ? sentinel.CommittedSeq : 0;
+    const committed: Array<{ seq: number; key: string; event: HistoryEvent }> = [];
+    const leftovers: string[] = [];
+    const stale: string[] = [];
+    for (const row of rows) {
+      if (row.executionId !== current) stale.push(row.key);
+      else if (row.seq >= committedSeq) leftovers.push(row.key);
+      else committed.push({ seq: row.seq, key: row.key, event: JSON.parse(row.event ?? 'null') as HistoryEvent });
+    }
+    committed.sort((a, b) => a.seq - b.seq);
+    const wanted = executionId === undefined || executionId === current;
+    return {
+      executionId: current,
+      events: wanted ? committed.map((e) => e.event) : [],
+      committedSeq,
+      nextSeq: Math.max(nextSeq, committedSeq),
+      etag: sentinel?.etag,
+      leftovers,
+      stale,
+      rowKeys: committed.map((e) => e.key),
+    };
   }
 
-  /** Appends events as rows `startSeq`, `startSeq + 1`, ...; returns the next free sequence number. */
-  async appendHistory(instanceId: string, executionId: string, startSeq: number, events: HistoryEvent[]): Promise<number> {
-    let seq = startSeq;
+  /**
+   * Commits an episode's events to the execution's history, guarded by the sentinel's ETag from the load
+   * (HistoryConflictError when another writer committed since). A new execution (another id than the
+   * sentinel's) starts its rows after every existing one; the earlier execution's rows are left for
+   * `deleteRows`. Returns the history as it now stands, for the next commit.
+   */
+  async commitHistory(instanceId: string, executionId: string, loaded: LoadedHistory, events: HistoryEvent[]): Promise<LoadedHistory> {
+    if (loaded.leftovers.length) {
+      await this.deleteRows(instanceId, loaded.leftovers);
+    }
+    const sameExecution = loaded.executionId === executionId;
+    const start = sameExecution ? loaded.committedSeq : loaded.nextSeq;
+    let seq = start;
     const rows = events.map((e) => {
       const row: Row = { partitionKey: instanceId, rowKey: seqKey(seq++), ExecutionId: executionId, EventType: e.EventType };
       writeChunked(row, 'Event', JSON.stringify(e));
       return row;
     });
-    await this.submitInBatches(this.history, rows.map((row) => ({ kind: 'upsert', row })));
-    return seq;
+    const end = seq;
+    const newKeys = rows.map((row) => row.rowKey);
+    const sentinelRow = (committed: number): Row => ({ partitionKey: instanceId, rowKey: SENTINEL, ExecutionId: executionId, CommittedSeq: committed, CheckpointedAt: new Date() });
+    const sizes = rows.map((row) => 1024 + Buffer.byteLength(JSON.stringify(row)));
+    const fitsOne = rows.length < MAX_BATCH_OPERATIONS && sizes.reduce((a, b) => a + b, 0) < MAX_BATCH_BYTES;
+    let etag: string;
+    try {
+      if (fitsOne) {
+        etag = await this.commitBatch(loaded.etag, sentinelRow(end), rows);
+      } else {
+        // The sentinel is claimed first (nothing becomes visible: its count stays), then the rows go in,
+        // then the count moves past them with the ETag of the claim.
+        const claimed = await this.commitBatch(loaded.etag, sentinelRow(sameExecution ? loaded.committedSeq : start), []);
+        let batch: Row[] = [];
+        let bytes = 0;
+        for (let i = 0; i < rows.length; i++) {
+          if (batch.length === MAX_BATCH_OPERATIONS || (batch.length > 0 && bytes + sizes[i] > MAX_BATCH_BYTES)) {
+            await this.insertRows(batch);
+            batch = [];
+            bytes = 0;
+          }
+          batch.push(rows[i]);
+          bytes += sizes[i];
+        }
+        await this.insertRows(batch);
+        etag = await this.commitBatch(claimed, sentinelRow(end), []);
+      }
+    } catch (err) {
+      if (statusOf(err) === 409 || statusOf(err) === 412) throw new HistoryConflictError(`The history of ${instanceId} was committed by another worker`);
+      throw err;
+    }
+    const previous = sameExecution ? loaded.events : [];
+    return {
+      executionId,
+      events: [...previous, ...events],
+      committedSeq: end,
+      nextSeq: Math.max(end, loaded.nextSeq),
+      etag,
+      leftovers: [],
+      stale: sameExecution ? loaded.stale : [...loaded.stale, ...loaded.rowKeys],
+      rowKeys: sameExecution ? [...loaded.rowKeys, ...newKeys] : newKeys,
+    };
   }
 
-  /** Removes the rows of earlier executions (after continue-as-new), or all rows. */
-  async deleteHistory(instanceId: string, keepExecutionId?: string): Promise<number> {
+  /** Deletes the given history rows (an earlier execution's, or leftovers). */
+  async deleteRows(instanceId: string, rowKeys: string[]): Promise<void> {
+    await this.submitInBatches(this.history, rowKeys.map((rowKey) => ({ kind: 'delete', row: { partitionKey: instanceId, rowKey } })));
+  }
+
+  /** Removes an instance's whole history, sentinel included (purge). */
+  async deleteHistory(instanceId: string): Promise<number> {
     const doomed: Row[] = [];
-    for await (const row of this.history.listEntities<Record<string, unknown>>({
-      queryOptions: { filter: odata`PartitionKey eq ${instanceId}`, select: ['PartitionKey', 'RowKey', 'ExecutionId'] },
-    })) {
-      if (keepExecutionId === undefined || row.ExecutionId !== keepExecutionId) doomed.push({ partitionKey: instanceId, rowKey: row.rowKey ?? '' });
+    for await (const row of this.history.listEntities<Record<string, unknown>>({ queryOptions: { filter: odata`PartitionKey eq ${instanceId}`, select: ['PartitionKey', 'RowKey'] } })) {
+      doomed.push({ partitionKey: instanceId, rowKey: row.rowKey ?? '' });
     }
     await this.submitInBatches(this.history, doomed.map((row) => ({ kind: 'delete', row })));
     return doomed.length;
   }
 
-  // ---- inbox ----
-
-  async addInbox(instanceId: string, message: InboxMessage): Promise<void> {
-    this.writes++;
-    const row: Row = { partitionKey: instanceId, rowKey: message.messageId, Name: message.name, At: new Date(message.at) };
-    writeChunked(row, 'Input', message.input);
-    await this.inbox.createEntity(row);
+  private async commitBatch(etag: string | undefined, sentinel: Row, rows: Row[]): Promise<string> {
+    const tx = new TableTransaction();
+    if (etag) tx.updateEntity(sentinel, 'Replace', { etag });
+    else tx.createEntity(sentinel);
+    for (const row of rows) tx.createEntity(row);
+    this.writes += 1 + rows.length;
+    const response = await this.history.submitTransaction(tx.actions);
+    return response.subResponses[0]?.etag ?? '';
   }
 
-  async listInbox(instanceId: string): Promise<InboxMessage[]> {
-    const items: InboxMessage[] = [];
-    for await (const row of this.inbox.listEntities<Record<string, unknown>>({ queryOptions: { filter: odata`PartitionKey eq ${instanceId}` } })) {
-      items.push({ messageId: row.rowKey ?? '', name: String(row.Name), input: readChunked(row, 'Input') ?? 'null', at: new Date(row.At as Date).getTime() });
-    }
-    return items.sort((a, b) => (a.messageId < b.messageId ? -1 : 1));
-  }
-
-  async deleteInbox(instanceId: string, messageIds: string[]): Promise<void> {
-    await this.submitInBatches(this.inbox, messageIds.map((id) => ({ kind: 'delete', row: { partitionKey: instanceId, rowKey: id } })));
-  }
-
-  async clearInbox(instanceId: string): Promise<void> {
-    await this.deleteInbox(instanceId, (await this.listInbox(instanceId)).map((m) => m.messageId));
+  private async insertRows(rows: Row[]): Promise<void> {
+    if (rows.length === 0) return;
+    const tx = new TableTransaction();
+    for (const row of rows) tx.createEntity(row);
+    this.writes += rows.length;
+    await this.history.submitTransaction(tx.actions);
   }
 
   private async submitInBatches(client: TableClient, ops: Array<{ kind: 'upsert' | 'delete'; row: Row }>): Promise<void> {
@@ -201,7 +316,21 @@ export class DurableStore {
       this.writes += count;
       count = 0;
       bytes = 0;
-      await client.submitTransaction(actions);
+      try {
+        await client.submitTransaction(actions);
+      } catch (err) {
+        if (statusOf(err) !== 404) throw err;
+        // A row already gone fails the transaction; delete the rest one by one.
+        for (const action of actions) {
+          const [kind, entity] = action as [string, Row];
+          if (kind !== 'delete') throw err;
+          try {
+            await client.deleteEntity(entity.partitionKey, entity.rowKey);
+          } catch (inner) {
+            if (statusOf(inner) !== 404) throw inner;
+          }
+        }
+      }
     };
     for (const op of ops) {
       const size = op.kind === 'delete' ? 512 : 1024 + Buffer.byteLength(JSON.stringify(op.row));
@@ -217,22 +346,6 @@ export class DurableStore {
 
 function seqKey(seq: number): string {
   return seq.toString().padStart(10, '0');
-}
-
-function writeChunked(row: Row, name: string, text: string | undefined): void {
-  if (text === undefined) return;
-  const parts = Math.max(1, Math.ceil(text.length / CHUNK_CHARS));
-  for (let i = 0; i < parts; i++) row[i === 0 ? name : `${name}_${i}`] = text.slice(i * CHUNK_CHARS, (i + 1) * CHUNK_CHARS);
-  if (parts > 1) row[`${name}_Parts`] = parts;
-}
-
-function readChunked(row: Record<string, unknown>, name: string): string | undefined {
-  const first = row[name];
-  if (typeof first !== 'string') return undefined;
-  const parts = typeof row[`${name}_Parts`] === 'number' ? (row[`${name}_Parts`] as number) : 1;
-  let text = first;
-  for (let i = 1; i < parts; i++) text += String(row[`${name}_${i}`] ?? '');
-  return text;
 }
 
 function toInstanceRow(r: InstanceRecord): Row {

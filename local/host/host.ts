@@ -11,7 +11,9 @@ import type { Clock } from './clock';
 import { SystemClock } from './clock';
 import type { HostJson } from './hostJson';
 import { routePrefix } from './hostJson';
+import type { ExecutionLog } from './executionLog';
 import { NcrontabSchedule, resolveAppSettingExpression } from './ncrontab';
+import { MemorySingletonLocks, MemoryTimerStatusStore, TimerListener, timerLockSettings, type SingletonLocks, type TimerLockSettings, type TimerStatusStore } from './timers';
 import type { BindingMetadata, FunctionRegistry, RegisteredFunction } from './registry';
 import { RouteTemplate, splitPath } from './routes';
 
@@ -42,27 +44,7 @@ export interface HostExtension {
   endpoints?(): Record<string, string>;
 }
 
-export interface TimerStatus {
-  last?: number;
-  next?: number;
-  lastUpdated?: number;
-}
-
-/** Where timer schedule status survives a restart (Azure keeps it in storage when useMonitor is on). */
-export interface TimerStatusStore {
-  get(functionName: string): Promise<TimerStatus | undefined>;
-  set(functionName: string, status: TimerStatus): Promise<void>;
-}
-
-export class MemoryTimerStatusStore implements TimerStatusStore {
-  private readonly map = new Map<string, TimerStatus>();
-  async get(name: string): Promise<TimerStatus | undefined> {
-    return this.map.get(name);
-  }
-  async set(name: string, status: TimerStatus): Promise<void> {
-    this.map.set(name, status);
-  }
-}
+export { MemoryTimerStatusStore, type TimerStatus, type TimerStatusStore } from './timers';
 
 export interface LocalHostOptions {
   registry: FunctionRegistry;
@@ -79,10 +61,29 @@ export interface LocalHostOptions {
   logger?: HostLogger;
   extensions?: HostExtension[];
   timerStatusStore?: TimerStatusStore;
+  /** The listener locks that make each timer run on one instance of the app (default: this host alone). */
+  singletonLocks?: SingletonLocks;
+  /** Lock periods over host.json's `singleton` section (tests shorten them). */
+  timerLocks?: Partial<TimerLockSettings>;
+  /** This instance's name (on the locks it holds, in its execution log). */
+  instanceId?: string;
+  /** Records each timer run (`executionLog.ts`). */
+  executionLog?: ExecutionLog;
   /** Start timers; tests of HTTP alone may leave them off. Default true. */
   enableTimers?: boolean;
+  /**
+   * Which of the app's functions this host runs, as Flex Consumption's scale groups divide them: `http`
+   * (HTTP triggers), `durable` (orchestrations and activities) and `function:<name>` for each other
+   * function. Default: all of them.
+   */
+  scaleGroups?: string[];
   /** Largest request body accepted, in bytes (Azure's limit is 100 MB). */
   maxRequestBodyBytes?: number;
+  /**
+   * The app's public address when it is not this host's own: the front door that spreads requests over
+   * several instances (links handed out, such as Durable's check-status URLs, point there).
+   */
+  publicUrl?: string;
 }
 
 interface HttpRoute {
@@ -106,8 +107,8 @@ export class LocalHost {
   private readonly extensions: HostExtension[];
   private readonly routes: HttpRoute[] = [];
   private readonly prefix: string;
-  private readonly timerCancels: Array<() => void> = [];
   private readonly timerStore: TimerStatusStore;
+  private readonly timerListeners = new Map<string, TimerListener>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private server?: http.Server;
   private stopped = false;
@@ -124,7 +125,7 @@ export class LocalHost {
     this.extensions = options.extensions ?? [];
     this.timerStore = options.timerStatusStore ?? new MemoryTimerStatusStore();
     this.prefix = routePrefix(options.hostJson);
-    for (const fn of this.registry.byTrigger('httpTrigger')) {
+    for (const fn of this.registry.byTrigger('httpTrigger').filter((f) => this.runs(f))) {
       const trigger = fn.trigger;
       const route = typeof trigger.route === 'string' && trigger.route.length > 0 ? trigger.route : fn.name;
       const methods = Array.isArray(trigger.methods) ? (trigger.methods as string[]) : ['GET', 'POST'];
@@ -132,6 +133,17 @@ export class LocalHost {
       this.routes.push({ fn, template: new RouteTemplate(route), methods: new Set(methods.map((m) => m.toUpperCase())), authLevel });
     }
     this.routes.sort((a, b) => b.template.specificity - a.template.specificity);
+  }
+
+  /** Whether this host runs the function (its scale group is one of this host's). */
+  runs(fn: RegisteredFunction): boolean {
+    const groups = this.options.scaleGroups;
+    return groups === undefined || groups.includes(scaleGroupOf(fn));
+  }
+
+  /** This instance's name. */
+  get instanceId(): string {
+    return this.options.instanceId ?? 'local';
   }
 
   static async start(options: LocalHostOptions): Promise<LocalHost> {
@@ -143,6 +155,11 @@ export class LocalHost {
   /** Base URL of the HTTP server, without the route prefix. */
   get url(): string {
     return this.baseUrl;
+  }
+
+  /** Where clients reach the app: the front door when several instances serve it, else this host. */
+  get publicUrl(): string {
+    return this.options.publicUrl ?? this.baseUrl;
   }
 
   /** Base URL including the route prefix (`/api`). */
@@ -178,7 +195,7 @@ export class LocalHost {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const cancel of this.timerCancels) cancel();
+    await Promise.all([...this.timerListeners.values()].map((l) => l.stop()));
     for (const extension of [...this.extensions].reverse()) await extension.stop();
     await Promise.allSettled([...this.inFlight]);
     await new Promise<void>((resolve) => {
@@ -311,8 +328,7 @@ export class LocalHost {
   async runTimerNow(name: string): Promise<void> {
     const fn = this.registry.require(name);
     if (fn.trigger.type !== 'timerTrigger') throw new Error(`"${name}" is not a timer function`);
-    const schedule = new NcrontabSchedule(resolveAppSettingExpression(String(fn.trigger.schedule), process.env));
-    await this.fireTimer(fn, schedule, false, await this.timerStore.get(fn.name));
+    await (this.timerListeners.get(name) ?? this.timerListener(fn)).runNow();
   }
 
   private authorized(level: HttpRoute['authLevel'], req: IncomingMessage, url: URL): boolean {
@@ -369,61 +385,45 @@ export class LocalHost {
 
   // ---- Timers ----
 
-  private async startTimers(): Promise<void> {
-    for (const fn of this.registry.byTrigger('timerTrigger')) {
-      const expression = resolveAppSettingExpression(String(fn.trigger.schedule), process.env);
-      const schedule = new NcrontabSchedule(expression);
-      const status = await this.timerStore.get(fn.name);
-      const now = this.clock.now();
-      // A run that was due while the host was down fires at once and says so, as with useMonitor in Azure.
-      const missed = status?.next !== undefined && status.next < now;
-      if (fn.trigger.runOnStartup === true || missed) {
-        await this.fireTimer(fn, schedule, missed, status);
-      }
-      this.armTimer(fn, schedule);
-    }
+  /** Whether this instance holds the timer's listener lock (the timer runs here). */
+  listensToTimer(name: string): boolean {
+    return this.timerListeners.get(name)?.listening ?? false;
   }
 
-  private armTimer(fn: RegisteredFunction, schedule: NcrontabSchedule): void {
-    if (this.stopped) return;
-    const next = schedule.nextAfter(this.clock.now());
-    if (next === undefined) return;
-    void this.timerStore.get(fn.name).then((s) => this.timerStore.set(fn.name, { ...s, next, lastUpdated: this.clock.now() }));
-    const cancel = this.clock.schedule(next, () => {
-      const index = this.timerCancels.indexOf(cancel);
-      if (index >= 0) this.timerCancels.splice(index, 1);
-      const run = this.timerStore
-        .get(fn.name)
-        .then((status) => this.fireTimer(fn, schedule, this.clock.now() - next > PAST_DUE_TOLERANCE_MS, status))
-        // The next occurrence is computed after the run ends, so runs of one timer never overlap.
-        .finally(() => this.armTimer(fn, schedule));
-      this.track(run);
-    });
-    this.timerCancels.push(cancel);
-  }
-
-  private async fireTimer(fn: RegisteredFunction, schedule: NcrontabSchedule, isPastDue: boolean, status: TimerStatus | undefined): Promise<void> {
-    const now = this.clock.now();
-    const next = schedule.nextAfter(now);
-    const timer: Timer = {
-      isPastDue,
-      schedule: { adjustForDST: false },
-      scheduleStatus: {
-        last: new Date(status?.last ?? 0).toISOString(),
-        next: next === undefined ? '' : new Date(next).toISOString(),
-        lastUpdated: new Date(status?.lastUpdated ?? now).toISOString(),
+  private timerListener(fn: RegisteredFunction): TimerListener {
+    return new TimerListener({
+      fn,
+      schedule: new NcrontabSchedule(resolveAppSettingExpression(String(fn.trigger.schedule), process.env)),
+      clock: this.clock,
+      store: this.timerStore,
+      locks: this.options.singletonLocks ?? new MemorySingletonLocks(),
+      settings: timerLockSettings(this.hostJson, this.options.timerLocks),
+      owner: this.instanceId,
+      invoke: async (f, timer) => {
+        await this.invoke(f, timer);
       },
-    };
-    try {
-      await this.invoke(fn, timer);
-    } catch (err) {
-      this.log('error', fn.name, `Executed '${fn.name}' (Failed): ${describe(err)}`);
+      log: (level, message) => this.log(level, fn.name, message),
+      executionLog: this.options.executionLog,
+      track: (work) => this.track(work),
+    });
+  }
+
+  private async startTimers(): Promise<void> {
+    for (const fn of this.registry.byTrigger('timerTrigger').filter((f) => this.runs(f))) {
+      const listener = this.timerListener(fn);
+      this.timerListeners.set(fn.name, listener);
+      await listener.start();
     }
-    await this.timerStore.set(fn.name, { last: now, next, lastUpdated: this.clock.now() });
   }
 }
 
-const PAST_DUE_TOLERANCE_MS = 1_000;
+/** Flex Consumption's scale group of a function: `http`, `durable`, or `function:<name>` (every other function). */
+export function scaleGroupOf(fn: RegisteredFunction): string {
+  const type = fn.trigger.type;
+  if (type === 'httpTrigger') return 'http';
+  if (type === 'orchestrationTrigger' || type === 'activityTrigger' || type === 'entityTrigger') return 'durable';
+  return `function:${fn.name}`;
+}
 
 function presentedKey(req: IncomingMessage, url: URL): string {
   const header = req.headers['x-functions-key'];

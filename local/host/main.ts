@@ -4,6 +4,7 @@
  * an instance does when its worker is recycled: everything it was doing is picked up again from storage.
  */
 import { childArgument, failStart, serveParent } from '../process/child';
+import { scaleGroupOf } from './host';
 import { launchHost, type HostSpec } from './launch';
 import type { HostReady } from './process';
 
@@ -19,7 +20,8 @@ async function main(): Promise<void> {
     },
   });
   running.stop = () => host.stop();
-  const ready: HostReady = { url: host.url, apiUrl: host.apiUrl, endpoints: host.endpoints(), pid: process.pid };
+  const appScaleGroups = [...new Set(host.registry.all().map(scaleGroupOf))].sort();
+  const ready: HostReady = { url: host.url, apiUrl: host.apiUrl, endpoints: host.endpoints(), pid: process.pid, appScaleGroups };
   parent.ready(ready);
 }
 

@@ -16,6 +16,8 @@ export interface HostReady {
   /** Named endpoints of the host's extensions (the Durable webhooks, its RPC address). */
   endpoints: Record<string, string>;
   pid: number;
+  /** Every scale group of the app (`http`, `durable`, `function:<name>`), whichever this process runs. */
+  appScaleGroups: string[];
 }
 
 export interface HostProcess {
@@ -24,6 +26,8 @@ export interface HostProcess {
   readonly apiUrl: string;
   readonly endpoints: Record<string, string>;
   readonly pid: number;
+  /** What the current process reported when it was ready. */
+  readonly ready: HostReady;
   /** Resolves when the current process exits. */
   readonly exited: Promise<ChildExit>;
   /** Stops it as a deployment would: running work finishes or is abandoned, nothing is lost either way. */
@@ -60,6 +64,9 @@ export async function startHostProcess(spec: HostSpec, options: HostProcessOptio
     },
     get pid() {
       return child.pid;
+    },
+    get ready() {
+      return child.ready;
     },
     get exited() {
       return child.exited;

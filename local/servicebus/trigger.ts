@@ -56,7 +56,8 @@ export class ServiceBusExtension implements HostExtension {
   async start(host: LocalHost): Promise<void> {
     this.host = host;
     this.stopping = false;
-    const functions = host.registry.byTrigger('serviceBusTrigger');
+    // Only the triggers of this instance's scale groups (all of them unless the host runs a subset).
+    const functions = host.registry.byTrigger('serviceBusTrigger').filter((fn) => host.runs(fn));
     // Check every trigger before receiving anything, so a bad one fails the start instead of half of it.
     const plans = functions.map((fn) => this.plan(fn));
     const settings = host.hostJson.extensions?.serviceBus ?? {};

@@ -40,7 +40,8 @@ describe('Durable restart', () => {
       }
     };
 
-    const first = await startDurableHost(azurite.connectionString, { clock: new SystemClock() });
+    // Each test has a task hub of its own: workers on one hub share its instances (and these run on other clocks).
+    const first = await startDurableHost(azurite.connectionString, { clock: new SystemClock(), hubName: 'RestartFanOut' });
     hosts.push(first);
     const id = await first.durable.startNew('FanOut', { instanceId: 'fan-out-restart', input: String(SIZE) });
     await midway;
@@ -54,7 +55,7 @@ describe('Durable restart', () => {
 
     c.gate = undefined;
     c.onProcess = undefined;
-    const second = await startDurableHost(azurite.connectionString, { clock: new SystemClock() });
+    const second = await startDurableHost(azurite.connectionString, { clock: new SystemClock(), hubName: 'RestartFanOut' });
     hosts.push(second);
     releaseOld(); // the abandoned invocations finish now; their results must not count
     const resumed = await second.durable.waitForCompletion(id, 30_000);
@@ -72,13 +73,13 @@ describe('Durable restart', () => {
 
   it('re-arms a durable timer after a restart', async () => {
     const clock = new VirtualClock(Date.UTC(2026, 2, 1));
-    const first = await startDurableHost(azurite.connectionString, { clock });
+    const first = await startDurableHost(azurite.connectionString, { clock, hubName: 'RestartTimer' });
     hosts.push(first);
     const id = await first.durable.startNew('Sleeper', { instanceId: 'sleeper-restart' });
     await first.durable.idle();
     await first.host.stop();
 
-    const second = await startDurableHost(azurite.connectionString, { clock });
+    const second = await startDurableHost(azurite.connectionString, { clock, hubName: 'RestartTimer' });
     hosts.push(second);
     await clock.advance(60 * 60_000);
     const status = await second.durable.waitForCompletion(id);

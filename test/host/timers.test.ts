@@ -7,6 +7,8 @@ import { KEYS, startFixtureHost } from './support';
 import { readHostJson } from '../../local/host/hostJson';
 import { loadFunctionApp, PROJECT_ROOT } from '../../local/host/load';
 import path from 'node:path';
+import { TableSingletonLocks, TableTimerStatusStore } from '../../local/host/timers';
+import { startAzurite } from '../support/azurite';
 
 const iso = (d: Date) => d.toISOString();
 
@@ -45,8 +47,10 @@ describe('timer triggers under a controlled clock', () => {
       const fiveMinute = timerCalls.filter((c) => c.at !== 'friday13');
       expect(fiveMinute).toHaveLength(3);
       expect(fiveMinute[0].timer.isPastDue).toBe(false);
-      expect(fiveMinute[0].timer.scheduleStatus?.next).toBe('2026-01-01T00:10:00.000Z');
+      // As the Functions host passes it: the status as it stood when the run began (Next is this occurrence).
+      expect(fiveMinute[0].timer.scheduleStatus?.next).toBe('2026-01-01T00:05:00.000Z');
       expect(fiveMinute[1].timer.scheduleStatus?.last).toBe('2026-01-01T00:05:00.000Z');
+      expect(fiveMinute[1].timer.scheduleStatus?.next).toBe('2026-01-01T00:10:00.000Z');
       // 2026-02-13 is a Friday.
       await clock.advanceTo(Date.UTC(2026, 1, 13, 0, 0, 1));
       expect(timerCalls.filter((c) => c.at === 'friday13')).toHaveLength(1);
@@ -70,4 +74,49 @@ describe('timer triggers under a controlled clock', () => {
       await host.stop();
     }
   });
+});
+
+describe('timer triggers on several instances of one app', () => {
+  it('fire once per occurrence across instances, and move to another instance when the holder stops', async () => {
+    const azurite = await startAzurite();
+    timerCalls.length = 0;
+    const clock = new VirtualClock(Date.UTC(2026, 0, 1, 0, 0, 30));
+    const registry = await loadFunctionApp(path.join(__dirname, 'fixtures', 'app'));
+    const instance = (name: string) =>
+      LocalHost.start({
+        registry,
+        hostJson: readHostJson(PROJECT_ROOT),
+        keys: KEYS,
+        clock,
+        logger: () => {},
+        instanceId: name,
+        timerStatusStore: new TableTimerStatusStore(azurite.connectionString, 'test-app'),
+        singletonLocks: new TableSingletonLocks(azurite.connectionString, 'test-app'),
+        // Shorter than Azure's 60 s and 1 min (host.json's singleton section, or this option).
+        timerLocks: { listenerLockPeriodMs: 1_000, listenerLockRecoveryPollingIntervalMs: 200 },
+      });
+    const first = await instance('one');
+    const second = await instance('two');
+    try {
+      expect(first.listensToTimer('everyFiveMinutes')).toBe(true);
+      expect(second.listensToTimer('everyFiveMinutes')).toBe(false);
+      await clock.advanceTo(Date.UTC(2026, 0, 1, 0, 15, 0));
+      expect(timerCalls.filter((c) => c.at !== 'friday13')).toHaveLength(3);
+
+      await first.stop();
+      const deadline = Date.now() + 15_000;
+      while (!second.listensToTimer('everyFiveMinutes')) {
+        if (Date.now() > deadline) throw new Error('the second instance never took the listener lock');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await clock.advanceTo(Date.UTC(2026, 0, 1, 0, 25, 0));
+      const runs = timerCalls.filter((c) => c.at !== 'friday13');
+      expect(runs).toHaveLength(5);
+      expect(runs.every((r) => !r.timer.isPastDue)).toBe(true);
+    } finally {
+      await first.stop();
+      await second.stop();
+      await azurite.stop();
+    }
+  }, 60_000);
 });
