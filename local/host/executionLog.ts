@@ -11,8 +11,11 @@ import path from 'node:path';
 export type ExecutionLogLine =
   | { kind: 'episode'; phase: 'begin'; worker: string; pid: number; at: number; instanceId: string; executionId: string; queue: string; seq: number }
   | { kind: 'episode'; phase: 'end'; worker: string; pid: number; at: number; instanceId: string; executionId: string; seq: number; committed: boolean }
-  | { kind: 'timer'; phase: 'fire'; worker: string; pid: number; at: number; functionName: string; scheduledFor: number; isPastDue: boolean; seq: number }
+  | { kind: 'timer'; phase: 'fire'; worker: string; pid: number; at: number; functionName: string; scheduledFor: number; isPastDue: boolean; reason: TimerRunReason; seq: number }
   | { kind: 'timer'; phase: 'done'; worker: string; pid: number; at: number; functionName: string; scheduledFor: number; seq: number };
+
+/** Why a timer ran: its schedule, a missed occurrence caught up, `runOnStartup`, or the admin API. */
+export type TimerRunReason = 'schedule' | 'past-due' | 'startup' | 'admin';
 
 export class ExecutionLog {
   private readonly file: string;
@@ -36,9 +39,9 @@ export class ExecutionLog {
   }
 
   /** A timer function runs for the occurrence due at `scheduledFor`; `done` records that it returned. */
-  timer(functionName: string, scheduledFor: number, isPastDue: boolean): { done(): void } {
+  timer(functionName: string, scheduledFor: number, isPastDue: boolean, reason: TimerRunReason): { done(): void } {
     const seq = ++this.seq;
-    this.write({ kind: 'timer', phase: 'fire', worker: this.worker, pid: process.pid, at: Date.now(), functionName, scheduledFor, isPastDue, seq });
+    this.write({ kind: 'timer', phase: 'fire', worker: this.worker, pid: process.pid, at: Date.now(), functionName, scheduledFor, isPastDue, reason, seq });
     return { done: () => this.write({ kind: 'timer', phase: 'done', worker: this.worker, pid: process.pid, at: Date.now(), functionName, scheduledFor, seq }) };
   }
 
@@ -103,12 +106,22 @@ export function overlappingEpisodes(lines: ExecutionLogLine[], deaths: ReadonlyM
 }
 
 /** Timer runs per function and occurrence (`scheduledFor`), from every instance's log. */
-export function timerRuns(lines: ExecutionLogLine[]): Map<string, Map<number, Array<{ worker: string; pid: number; isPastDue: boolean }>>> {
-  const runs = new Map<string, Map<number, Array<{ worker: string; pid: number; isPastDue: boolean }>>>();
+export interface TimerRun {
+  worker: string;
+  pid: number;
+  isPastDue: boolean;
+  /** The run returned (false: still running, or its process was killed). */
+  done: boolean;
+}
+
+/** Runs of scheduled occurrences (runs through the admin API left out) per function and occurrence (`scheduledFor`), from every instance's log. */
+export function timerRuns(lines: ExecutionLogLine[]): Map<string, Map<number, TimerRun[]>> {
+  const done = new Set(lines.filter((l) => l.kind === 'timer' && l.phase === 'done').map((l) => `${l.pid}:${l.seq}`));
+  const runs = new Map<string, Map<number, TimerRun[]>>();
   for (const line of lines) {
-    if (line.kind !== 'timer' || line.phase !== 'fire') continue;
-    const byOccurrence = runs.get(line.functionName) ?? new Map<number, Array<{ worker: string; pid: number; isPastDue: boolean }>>();
-    byOccurrence.set(line.scheduledFor, [...(byOccurrence.get(line.scheduledFor) ?? []), { worker: line.worker, pid: line.pid, isPastDue: line.isPastDue }]);
+    if (line.kind !== 'timer' || line.phase !== 'fire' || line.reason === 'admin') continue;
+    const byOccurrence = runs.get(line.functionName) ?? new Map<number, TimerRun[]>();
+    byOccurrence.set(line.scheduledFor, [...(byOccurrence.get(line.scheduledFor) ?? []), { worker: line.worker, pid: line.pid, isPastDue: line.isPastDue, done: done.has(`${line.pid}:${line.seq}`) }]);
     runs.set(line.functionName, byOccurrence);
   }
   return runs;

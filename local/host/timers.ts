@@ -14,7 +14,7 @@
 import type { Timer } from '@azure/functions';
 import { TableClient } from '@azure/data-tables';
 import type { Clock } from './clock';
-import type { ExecutionLog } from './executionLog';
+import type { ExecutionLog, TimerRunReason } from './executionLog';
 import type { HostJson } from './hostJson';
 import type { NcrontabSchedule } from './ncrontab';
 import type { RegisteredFunction } from './registry';
@@ -207,6 +207,7 @@ export class TimerListener {
   private recoveryTimer?: NodeJS.Timeout;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
+  private armed = false;
 
   constructor(private readonly d: TimerListenerDeps) {}
 
@@ -214,9 +215,9 @@ export class TimerListener {
     return `Host.Functions.${this.d.fn.name}.Listener`;
   }
 
-  /** Whether this instance holds the listener lock (the timer runs here). */
+  /** Whether this instance holds the listener lock and has armed the schedule (the timer runs here). */
   get listening(): boolean {
-    return this.lease !== undefined;
+    return this.lease !== undefined && this.armed;
   }
 
   async start(): Promise<void> {
@@ -236,7 +237,7 @@ export class TimerListener {
   /** Runs the function now (the admin API), with the status it would see. */
   async runNow(): Promise<void> {
     this.status ??= await this.d.store.get(this.d.fn.name);
-    await this.fire(this.d.clock.now(), { isPastDue: false, unscheduled: true });
+    await this.fire(this.d.clock.now(), { isPastDue: false, unscheduled: true, reason: 'admin' });
   }
 
   private async tryListen(): Promise<boolean> {
@@ -251,6 +252,7 @@ export class TimerListener {
     this.lease = lease;
     this.scheduleRenewal();
     await this.listen();
+    this.armed = true;
     return true;
   }
 
@@ -274,6 +276,7 @@ export class TimerListener {
           if (ok) return this.scheduleRenewal();
           this.d.log('warning', `lost the listener lock for ${this.d.fn.name}; another instance runs it`);
           this.lease = undefined;
+          this.armed = false;
           this.cancelOccurrence?.();
           this.scheduleRecovery();
         },
@@ -307,9 +310,9 @@ export class TimerListener {
     }
     this.status = status;
     if (status.next !== undefined && now > status.next) {
-      this.run(this.fire(status.next, { isPastDue: true, unscheduled: true }).finally(() => this.arm()));
+      this.run(this.fire(status.next, { isPastDue: true, unscheduled: true, reason: 'past-due' }).finally(() => this.arm()));
     } else if (this.d.fn.trigger.runOnStartup === true) {
-      this.run(this.fire(now, { isPastDue: false, unscheduled: true }).finally(() => this.arm()));
+      this.run(this.fire(now, { isPastDue: false, unscheduled: true, reason: 'startup' }).finally(() => this.arm()));
     } else {
       this.arm();
     }
@@ -323,7 +326,7 @@ export class TimerListener {
       this.cancelOccurrence = undefined;
       if (this.stopped || !this.lease) return;
       // The next occurrence is computed after the run ends, so runs of one timer never overlap.
-      this.run(this.fire(next, { isPastDue: false, unscheduled: false }).finally(() => this.arm()));
+      this.run(this.fire(next, { isPastDue: false, unscheduled: false, reason: 'schedule' }).finally(() => this.arm()));
     });
   }
 
@@ -331,7 +334,7 @@ export class TimerListener {
     this.running = this.d.track(work);
   }
 
-  private async fire(occurrence: number, how: { isPastDue: boolean; unscheduled: boolean }): Promise<void> {
+  private async fire(occurrence: number, how: { isPastDue: boolean; unscheduled: boolean; reason: TimerRunReason }): Promise<void> {
     const invokedAt = this.d.clock.now();
     const status = this.status ?? {};
     const timer: Timer = {
@@ -343,7 +346,7 @@ export class TimerListener {
         lastUpdated: new Date(status.lastUpdated ?? invokedAt).toISOString(),
       },
     };
-    const record = this.d.executionLog?.timer(this.d.fn.name, occurrence, how.isPastDue);
+    const record = this.d.executionLog?.timer(this.d.fn.name, occurrence, how.isPastDue, how.reason);
     try {
       await this.d.invoke(this.d.fn, timer);
     } catch (err) {

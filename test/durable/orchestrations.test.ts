@@ -21,7 +21,7 @@ afterAll(async () => {
 describe('Durable orchestrations through the local host', () => {
   it('fans out 1,000 activities and fans the results back in', async () => {
     const id = await env.durable.startNew('FanOut', { input: '1000' });
-    const status = await env.durable.waitForCompletion(id, 50_000);
+    const status = await env.durable.waitForCompletion(id, 150_000);
     expect(status.runtimeStatus).toBe('Completed');
     expect(status.output).toEqual({ count: 1000, first: 'ITEM-0', last: 'ITEM-999', joined: expect.any(Number) });
     const history = (await env.durable.storage.loadHistory(id, (await env.durable.storage.getInstance(id))!.executionId)).events;
@@ -30,7 +30,7 @@ describe('Durable orchestrations through the local host', () => {
     // host.json: maxConcurrentActivityFunctions is 10.
     expect(controls().maxInFlight).toBeLessThanOrEqual(10);
     expect(controls().maxInFlight).toBeGreaterThan(1);
-  }, 60_000);
+  }, 180_000);
 
   it('retries a failing activity with backoff on durable timers, then succeeds', async () => {
     const id = await env.durable.startNew('Retrying', { input: JSON.stringify({ key: 'twice', failures: 2, attempts: 3 }) });
