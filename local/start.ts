@@ -48,6 +48,11 @@ async function main(argv: string[]): Promise<number> {
     keys: loadOrCreateKeys(path.join(localDir, 'keys.json')),
     logger,
     environment: layers.environment,
+    instances: options.instances,
+    scaleGroups: options.scaleGroups,
+    // A host process that dies (a crash, a kill) is started again on the same storage, broker and Graph,
+    // as Azure replaces a failed instance: what it was doing resumes from storage (or on the others).
+    restartOnExit: (instance, exit) => console.error(`  ${instance.name} exited (${exit.signal ?? `code ${exit.code}`}); starting it again on the same storage`),
     graph: external
       ? { external: { graphBaseUrl: external.graphUrl, caFile: external.caFile, authorityHost: external.authorityHost, teamsBridgeUrl: external.bridgeUrl } }
       : { emulator: { users: options.users } },
@@ -57,21 +62,13 @@ async function main(argv: string[]): Promise<number> {
 
   const e = stack.endpoints;
   const s = stack.settings;
-  // A host process that dies (a crash, a kill) is started again on the same storage, broker and Graph, as
-  // Azure starts a new instance: what it was doing resumes from storage.
-  let stopping = false;
-  const supervise = (): void => {
-    void stack.host.exited.then(async (exit) => {
-      if (stopping) return;
-      console.error(`  the function host process exited (${exit.signal ?? `code ${exit.code}`}); starting it again on the same storage`);
-      await stack.host.restart();
-      supervise();
-    });
-  };
-  supervise();
-
   console.log('sitesync local runtime');
-  console.log(`  functions      ${e.apiUrl}   (host process ${stack.host.pid}; keys in .local/keys.json and .local/endpoints.json)`);
+  if (stack.frontDoor) {
+    console.log(`  functions      ${e.apiUrl}   (${stack.instances.length} host processes behind this address; keys in .local/keys.json and .local/endpoints.json)`);
+    for (const i of stack.instances) console.log(`    ${i.name.padEnd(26)} process ${i.process.pid}, ${i.groups ? `scale group ${i.groups.join(', ')}` : 'every function'}`);
+  } else {
+    console.log(`  functions      ${e.apiUrl}   (host process ${stack.host.pid}; keys in .local/keys.json and .local/endpoints.json)`);
+  }
   console.log(`  console        ${e.hostUrl}/console/   (sign in with the function key)`);
   console.log(`  durable        ${e.durableClientUrl ?? 'off'}`);
   console.log(`  tables         ${stack.tables?.url ?? 'external'}`);
@@ -108,7 +105,6 @@ async function main(argv: string[]): Promise<number> {
   const count = (status: ScenarioStep['status']) => report.steps.filter((step) => step.status === status).length;
   console.log(`\n${report.ok ? 'Demo job succeeded' : 'Demo job FAILED'}: ${count('ok')} ok, ${count('skipped')} skipped, ${count('failed')} failed`);
   if (options.once) {
-    stopping = true;
     await stack.stop();
     return report.ok ? 0 : 1;
   }
@@ -119,7 +115,6 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   console.log('\nStopping...');
-  stopping = true;
   await stack.stop();
   return 0;
 }

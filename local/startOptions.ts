@@ -12,6 +12,10 @@ export const USAGE = `Usage: npm start -- [options]
   --port N             HTTP port of the function host (default 7071; 0 = any free port)
   --persist            keep Table Storage in .local/data instead of memory
   --users N            size of the emulator's demo tenant (10 to 200000, default 2000)
+  --instances N        run N instances of the function app (host processes, 1 to 16, default 1) on one
+                       task hub, broker and Table Storage, behind one address, as Azure scales out
+  --scale-groups       run HTTP triggers, Durable functions and each other trigger in processes of
+                       their own (Flex Consumption's per-function scaling), --instances of each
   --verbose            print every function log line
   --help               this text
 
@@ -39,6 +43,8 @@ export interface StartOptions {
   port: number;
   persist: boolean;
   users: number;
+  instances: number;
+  scaleGroups: boolean;
   verbose: boolean;
   help: boolean;
   external?: {
@@ -64,6 +70,8 @@ export function parseStartOptions(argv: string[], layers: Omit<SettingLayers, 'f
         port: { type: 'string' },
         persist: { type: 'boolean', default: false },
         users: { type: 'string' },
+        instances: { type: 'string' },
+        'scale-groups': { type: 'boolean', default: false },
         'graph-url': { type: 'string' },
         'graph-ca': { type: 'string' },
         'authority-host': { type: 'string' },
@@ -82,7 +90,9 @@ export function parseStartOptions(argv: string[], layers: Omit<SettingLayers, 'f
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number, not "${values.port}"`);
   const users = values.users === undefined ? 2_000 : Number(values.users);
   if (!Number.isInteger(users) || users < 10 || users > 200_000) throw new UsageError(`--users must be a whole number from 10 to 200000, not "${values.users}"`);
-  const options: StartOptions = { once: values.once, report: values.report, port, persist: values.persist, users, verbose: values.verbose, help: values.help };
+  const instances = values.instances === undefined ? 1 : Number(values.instances);
+  if (!Number.isInteger(instances) || instances < 1 || instances > 16) throw new UsageError(`--instances must be a whole number from 1 to 16, not "${values.instances}"`);
+  const options: StartOptions = { once: values.once, report: values.report, port, persist: values.persist, users, instances, scaleGroups: values['scale-groups'], verbose: values.verbose, help: values.help };
 
   const graphUrl = values['graph-url'];
   const tenantFlags = (['tenant-id', 'client-id', 'authority-host', 'graph-ca', 'bridge-url'] as const).filter((f) => values[f] !== undefined);
