@@ -5,12 +5,13 @@ import { z } from 'zod';
 import { DurableOrchestrations } from '../shared/adapters/durable/orchestrations';
 import { syncDeps } from '../shared/app/sync';
 import { apiRoute, conflict, HttpProblem, json, notFound, ok, parseQuery, pathIds, readBody } from '../shared/http';
-import { SYNC_KINDS, syncDefinitionUpdateSchema, type EntityCounts, type SyncKind } from '../shared/sync/model';
+import { SYNC_KINDS, syncDefinitionUpdateSchema, type EntityCounts, type HoldsReleased, type SyncKind } from '../shared/sync/model';
 import {
   allowHeldDeletions,
   beginRun,
   CATALOG_TYPES,
   catalogActivity,
+  discardHeldDeletions,
   finishRun,
   heldDeletions,
   listRuns,
@@ -140,9 +141,17 @@ df.app.orchestration(PULL_USERS, function* (context: OrchestrationContext) {
     const deletions = (yield context.df.callActivityWithRetry('syncUserDeletions', retry, { ...base, mode: begin.mode, soFar: counts, firstSync })) as {
       counts: EntityCounts;
       heldReason?: string;
+      holdsReleased?: HoldsReleased;
     };
     counts = plus(counts, deletions.counts);
-    return { counts, handedOff, deltaLink, heldReason: deletions.heldReason, ...(numbers ? { numbers } : {}) } satisfies UsersFamilyResult;
+    return {
+      counts,
+      handedOff,
+      deltaLink,
+      heldReason: deletions.heldReason,
+      ...(numbers ? { numbers } : {}),
+      ...(deletions.holdsReleased ? { holdsReleased: deletions.holdsReleased } : {}),
+    } satisfies UsersFamilyResult;
   } catch (err) {
     // What was read and handed off stays counted; no delta link is kept from an incomplete read.
     return { counts, handedOff, failed: failure(err) } satisfies UsersFamilyResult;
@@ -242,6 +251,10 @@ const runSchema = z.object({
     })
     .optional()
     .describe("The number inventory brought in line with the read's view of Teams (full runs)"),
+  holdsReleased: z
+    .object({ count: z.number(), userIds: z.array(z.string()).describe('The first 50') })
+    .optional()
+    .describe('Held deletions of users this run saw again in Microsoft: released, nothing deleted'),
   errors: z.array(z.string()),
 });
 const definitionSchema = z.object({
@@ -361,7 +374,20 @@ app.http('syncRun', {
   extraInputs: [df.input.durableClient()],
 });
 
-const deletionSchema = z.object({ entityType: z.string(), id: z.string(), removal: z.string(), runId: z.string(), held: z.boolean(), heldReason: z.string().optional() });
+const deletionSchema = z.object({
+  entityType: z.string(),
+  id: z.string(),
+  removal: z.string().describe('soft (restorable), hard, or missing (not seen by a full read)'),
+  runId: z.string().describe('The run that held it ("notifications" for change notifications)'),
+  held: z.boolean(),
+  heldReason: z.string().optional(),
+  heldAt: z.string().optional().describe('When the guard first held it'),
+  ageSeconds: z.number().optional().describe('How long it has been held'),
+});
+const selectionSchema = z.union([
+  z.object({ userIds: z.array(z.string().min(1).max(256)).min(1).max(1000).describe('The users whose held deletions to act on') }).strict(),
+  z.object({ all: z.literal(true).describe('Every held deletion of the customer, of every entity type') }).strict(),
+]);
 
 app.http(
   'heldDeletions',
@@ -369,7 +395,7 @@ app.http(
     name: 'heldDeletions',
     method: 'GET',
     path: 'customers/{customerId}/held-deletions',
-    summary: 'Deletions the delete guard is holding, for an operator to review',
+    summary: 'Deletions the delete guard is holding, for an operator to review: oldest first, with their age and the run that held them',
     tags: ['sync'],
     authLevel: 'function',
     responses: { 200: { description: 'Held deletions', schema: z.object({ value: z.array(deletionSchema) }) } },
@@ -386,13 +412,42 @@ app.http(
     name: 'allowHeldDeletions',
     method: 'POST',
     path: 'customers/{customerId}/held-deletions/allow',
-    summary: 'Apply every deletion the guard is holding (the operator has checked them)',
+    summary: 'Apply held deletions, of some users or all (the operator has checked them)',
+    description:
+      'Body {"userIds": [...]} or {"all": true}. Each user is checked against Microsoft right before: one Microsoft still shows (not deleted, not soft-deleted) is never deleted, and its hold is released instead.',
     tags: ['sync'],
     authLevel: 'function',
-    responses: { 200: { description: 'Deletions applied per entity type', schema: z.object({ applied: z.record(z.string(), z.number()) }) } },
+    body: selectionSchema,
+    responses: {
+      200: {
+        description: 'Deletions applied per entity type; users kept because Microsoft still shows them; ids no hold names',
+        schema: z.object({ applied: z.record(z.string(), z.number()), present: z.array(z.string()), notHeld: z.array(z.string()) }),
+      },
+    },
     handler: async (request) => {
       const { customerId } = pathIds(request, 'customerId');
-      return ok({ applied: await allowHeldDeletions(syncDeps(), customerId) });
+      const selection = await readBody(request, selectionSchema);
+      return ok(await allowHeldDeletions(syncDeps(), customerId, selection));
+    },
+  }),
+);
+
+app.http(
+  'discardHeldDeletions',
+  apiRoute({
+    name: 'discardHeldDeletions',
+    method: 'POST',
+    path: 'customers/{customerId}/held-deletions/discard',
+    summary: 'Drop held deletions, of some users or all: nothing is deleted',
+    description: 'Body {"userIds": [...]} or {"all": true}. What is still gone from Microsoft is found again by the next full read, and weighed by the guard anew.',
+    tags: ['sync'],
+    authLevel: 'function',
+    body: selectionSchema,
+    responses: { 200: { description: 'Holds dropped per entity type; ids no hold names', schema: z.object({ discarded: z.record(z.string(), z.number()), notHeld: z.array(z.string()) }) } },
+    handler: async (request) => {
+      const { customerId } = pathIds(request, 'customerId');
+      const selection = await readBody(request, selectionSchema);
+      return ok(await discardHeldDeletions(syncDeps(), customerId, selection));
     },
   }),
 );

@@ -176,6 +176,9 @@ async function applyChange(deps: NotificationDeps, message: ChangeMessage, readA
   if (!user) return { change: await softDelete(deps, sync, customerId, userId), handedOff: 0 };
   const rules = await handOffRules(deps.storage, customerId);
   const { counts, handedOff, added } = await applyUsers(sync, { customerId, runStartedAt: readAt, firstSync: false, writeUnchanged: false }, [toDomainUser(user)], rules);
+  // Microsoft shows the user present: a deletion held for it is not one any more.
+  const holds = await deps.pending.list(customerId, { entityType: 'users', held: true });
+  await deps.pending.remove(customerId, holds.filter((h) => h.id === userId));
   // As in a delta round: a new user's Teams side is read once.
   if (added.length > 0) await refreshTeams(deps.storage, microsoft, customerId, added);
   return { change: counts.added > 0 ? 'added' : counts.changed > 0 ? 'changed' : 'unchanged', handedOff };
@@ -207,7 +210,7 @@ async function hardDelete(deps: NotificationDeps, sync: UserSyncDeps, customerId
     const held = (await deps.pending.list(customerId, { runId: NOTIFICATION_RUN_ID, entityType: 'users', held: true })).filter((d) => d.id !== userId).length;
     const decision = guardDeletes('users', window.applied + held + 1, total, rules.settings.deleteThresholds.users);
     if (!decision.allow) {
-      await deps.pending.add(customerId, [{ ...deletion, held: true, heldReason: `${decision.reason} (deleted in Microsoft, as notified within the hour)` }]);
+      await deps.pending.add(customerId, [{ ...deletion, held: true, heldReason: `${decision.reason} (deleted in Microsoft, as notified within the hour)`, heldAt: now.toISOString() }]);
       return 'held';
     }
     try {

@@ -88,12 +88,16 @@ export async function syncCatalogType(
     writes.push(i);
   }
   await catalog.write(args.customerId, args.type, writes);
-  const gone = [...stored.keys()].filter((id) => !seen.has(id));
+  // Holds are re-validated on every complete read: an item seen again is not gone; one still gone stays held as it was.
+  const holds = await pending.list(args.customerId, { entityType: args.type, held: true });
+  await pending.remove(args.customerId, holds.filter((h) => seen.has(h.id)));
+  const stillHeld = new Set(holds.map((h) => h.id));
+  const gone = [...stored.keys()].filter((id) => !seen.has(id) && !stillHeld.has(id));
   const decision = guardDeletes(args.type, gone.length, stored.size, args.threshold);
   if (!decision.allow) {
     await pending.add(
       args.customerId,
-      gone.map((id) => ({ entityType: args.type, id, removal: 'missing' as const, runId: args.runId, held: true, heldReason: decision.reason })),
+      gone.map((id) => ({ entityType: args.type, id, removal: 'missing' as const, runId: args.runId, held: true, heldReason: decision.reason, heldAt: new Date().toISOString() })),
     );
     counts.held = gone.length;
     return { counts, heldReason: decision.reason };

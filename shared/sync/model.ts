@@ -79,7 +79,15 @@ export interface SyncRun {
   handedOff: number;
   /** The number inventory brought in line with what the read saw in Teams. */
   numbers?: NumberReport;
+  /** Held deletions of users this run saw again in Microsoft: released, nothing deleted. */
+  holdsReleased?: HoldsReleased;
   errors: string[];
+}
+
+export interface HoldsReleased {
+  count: number;
+  /** The first of them. */
+  userIds: string[];
 }
 
 export interface SyncDefinition {

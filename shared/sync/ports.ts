@@ -48,9 +48,11 @@ export interface PendingDeletion {
   id: string;
   removal: RemovalKind;
   runId: string;
-  /** Held by the guard until an operator allows it. */
+  /** Held by the guard until an operator allows or discards it, or the entity is seen again. */
   held: boolean;
   heldReason?: string;
+  /** ISO instant the guard first held it. */
+  heldAt?: string;
 }
 
 export interface PendingDeletionStore {

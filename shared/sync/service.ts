@@ -24,6 +24,7 @@ import {
   type EntityCounts,
   type EntityOutcome,
   type EntityType,
+  type HoldsReleased,
   type RunInstance,
   type SyncDefinition,
   type SyncDefinitionUpdate,
@@ -110,6 +111,8 @@ export interface UsersFamilyResult {
   expired?: string;
   /** What the inventory's reconciliation with the Teams read found and did. */
   numbers?: NumberReport;
+  /** Held deletions of users this read saw again: released. */
+  holdsReleased?: HoldsReleased;
 }
 
 const now = (deps: SyncDeps) => (deps.now ? deps.now() : new Date());
@@ -330,14 +333,18 @@ export async function teamsPageActivity(deps: SyncDeps, input: { customerId: str
 export async function userDeletionsActivity(
   deps: SyncDeps,
   input: { customerId: string; runId: string; startedAt: string; mode: 'full' | 'delta'; soFar: EntityCounts; firstSync?: boolean },
-): Promise<{ counts: EntityCounts; heldReason?: string }> {
+): Promise<{ counts: EntityCounts; heldReason?: string; holdsReleased?: HoldsReleased }> {
   const stored = await deps.storage.syncState.get<number>(input.customerId, USER_COUNT_KEY);
   const total = input.mode === 'full' ? input.soFar.added + input.soFar.changed + input.soFar.unchanged : (stored?.value ?? 0) + input.soFar.added;
   // A full read's total is what it saw plus what it is about to delete.
-  const result = await settleUserDeletions(deps, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, mode: input.mode, total, firstSync: input.firstSync });
+  const { released, ...result } = await settleUserDeletions(deps, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, mode: input.mode, total, firstSync: input.firstSync });
   await deps.runs.saveProgress(input.customerId, input.runId, 'users', addCounts(input.soFar, result.counts));
-  return result;
+  if (released.length === 0) return result;
+  await settleHoldingRuns(deps, input.customerId, [], released, `held deletions of ${released.length} user(s) released: run ${input.runId} saw them again in Microsoft`);
+  return { ...result, holdsReleased: { count: released.length, userIds: released.map((d) => d.id).sort().slice(0, REPORTED_RELEASES) } };
 }
+
+const REPORTED_RELEASES = 50;
 
 export interface FinishInput {
   begin: BeginResult;
@@ -379,6 +386,7 @@ export async function finishRun(deps: SyncDeps, input: FinishInput): Promise<Syn
   }
   run.handedOff = input.users?.handedOff ?? 0;
   if (input.users?.numbers) run.numbers = input.users.numbers;
+  if (input.users?.holdsReleased) run.holdsReleased = input.users.holdsReleased;
   const held = ENTITY_TYPES.map((t) => run.entities[t]).filter((e) => e.status === 'held').map((e) => e.reason ?? '');
   if (input.error && !run.errors.some((e) => e.endsWith(input.error!))) run.errors.push(input.error);
   // The users family's state is kept only from a complete read: a failed one leaves the next run to redo it.
@@ -427,41 +435,113 @@ export async function recheckStaged(deps: SyncDeps, input: StartSyncInput): Prom
 
 // ── Operators ──────────────────────────────────────────────────────────────────────────────────────
 
-/** Deletions held by the guard, for an operator to review. */
-export async function heldDeletions(deps: SyncDeps, customerId: string): Promise<PendingDeletion[]> {
-  return deps.pending.list(customerId, { held: true });
+/** A held deletion as operators review it: how long it has been held, and by which run. */
+export interface HeldDeletionView extends PendingDeletion {
+  /** Seconds since it was first held (absent for holds recorded before holds carried their time). */
+  ageSeconds?: number;
+}
+
+/** Deletions held by the guard, for an operator to review, oldest first. */
+export async function heldDeletions(deps: SyncDeps, customerId: string): Promise<HeldDeletionView[]> {
+  const at = now(deps).getTime();
+  const held = await deps.pending.list(customerId, { held: true });
+  return held
+    .map((d) => (d.heldAt ? { ...d, ageSeconds: Math.max(0, Math.round((at - Date.parse(d.heldAt)) / 1000)) } : d))
+    .sort((a, b) => (a.heldAt ?? '').localeCompare(b.heldAt ?? '') || a.id.localeCompare(b.id));
+}
+
+/** Which held deletions an operator means: some users, or everything held. */
+export type HeldSelection = { userIds: readonly string[] } | { all: true };
+
+export interface AllowResult {
+  /** Deletions applied, per entity type. */
+  applied: Record<EntityType, number>;
+  /** Users Microsoft still shows (not deleted, not soft-deleted): nothing was deleted, their holds are released. */
+  present: string[];
+  /** User ids asked for that no hold names. */
+  notHeld: string[];
+}
+
+function chosen(held: readonly PendingDeletion[], selection: HeldSelection): { picked: PendingDeletion[]; notHeld: string[] } {
+  if ('all' in selection) return { picked: [...held], notHeld: [] };
+  const users = new Map(held.filter((d) => d.entityType === 'users').map((d) => [d.id, d]));
+  const ids = [...new Set(selection.userIds)];
+  return { picked: ids.flatMap((id) => (users.has(id) ? [users.get(id)!] : [])), notHeld: ids.filter((id) => !users.has(id)) };
 }
 
 /**
- * An operator's word: apply every held deletion of the customer (as Entra provisioning lets an admin
- * allow deletes past its threshold), and mark the runs that held them.
+ * An operator's word: apply the held deletions of the users named (or everything held), as Entra
+ * provisioning lets an admin allow deletes past its threshold. Each user is checked against Microsoft
+ * immediately before: a user Microsoft still shows is never deleted — its hold is released instead. The
+ * runs that held them are brought up to date.
  */
-export async function allowHeldDeletions(deps: SyncDeps, customerId: string): Promise<Record<EntityType, number>> {
+export async function allowHeldDeletions(deps: SyncDeps, customerId: string, selection: HeldSelection): Promise<AllowResult> {
   const held = await deps.pending.list(customerId, { held: true });
+  const { picked, notHeld } = chosen(held, selection);
   const applied = Object.fromEntries(ENTITY_TYPES.map((t) => [t, 0])) as Record<EntityType, number>;
-  const rules = await handOffRules(deps.storage, customerId);
-  const users = held.filter((d) => d.entityType === 'users');
-  applied.users = await applyUserDeletions(deps, customerId, users, rules.settings.numberCoolingDays);
-  for (const type of CATALOG_TYPES) {
-    const ids = held.filter((d) => d.entityType === type).map((d) => d.id);
-    await deps.catalog.remove(customerId, type, ids);
-    await deps.pending.remove(customerId, held.filter((d) => d.entityType === type));
-    applied[type] = ids.length;
+  const users = picked.filter((d) => d.entityType === 'users');
+  let present: PendingDeletion[] = [];
+  if (users.length > 0) {
+    const rules = await handOffRules(deps.storage, customerId);
+    const { tenant } = await deps.microsoft.forCustomer(customerId);
+    // Read in chunks right before each chunk is deleted, so the check is as fresh as it can be.
+    for (let i = 0; i < users.length; i += ALLOW_CHUNK) {
+      const chunk = users.slice(i, i + ALLOW_CHUNK);
+      const live = await tenant.getUsers(chunk.map((d) => d.id));
+      const stillThere = chunk.filter((d) => live.has(d.id));
+      present = present.concat(stillThere);
+      await deps.pending.remove(customerId, stillThere);
+      applied.users += await applyUserDeletions(deps, customerId, chunk.filter((d) => !live.has(d.id)), rules.settings.numberCoolingDays);
+    }
   }
-  for (const runId of new Set(held.map((d) => d.runId))) {
+  for (const type of CATALOG_TYPES) {
+    const items = picked.filter((d) => d.entityType === type);
+    if (items.length === 0) continue;
+    await deps.catalog.remove(customerId, type, items.map((d) => d.id));
+    await deps.pending.remove(customerId, items);
+    applied[type] = items.length;
+  }
+  const presentIds = new Set(present.map((d) => `${d.entityType}~${d.id}`));
+  const deleted = picked.filter((d) => !presentIds.has(`${d.entityType}~${d.id}`));
+  await settleHoldingRuns(deps, customerId, deleted, present, `held deletions allowed by an operator at ${now(deps).toISOString()}${present.length ? ` (${present.length} user(s) still in Microsoft kept)` : ''}`);
+  return { applied, present: present.map((d) => d.id).sort(), notHeld };
+}
+
+/** An operator's word: drop the holds named (or all); nothing is deleted, and what is still gone is found again by the next full read. */
+export async function discardHeldDeletions(deps: SyncDeps, customerId: string, selection: HeldSelection): Promise<{ discarded: Record<EntityType, number>; notHeld: string[] }> {
+  const held = await deps.pending.list(customerId, { held: true });
+  const { picked, notHeld } = chosen(held, selection);
+  await deps.pending.remove(customerId, picked);
+  const discarded = Object.fromEntries(ENTITY_TYPES.map((t) => [t, picked.filter((d) => d.entityType === t).length])) as Record<EntityType, number>;
+  await settleHoldingRuns(deps, customerId, [], picked, `held deletions discarded by an operator at ${now(deps).toISOString()}`);
+  return { discarded, notHeld };
+}
+
+const ALLOW_CHUNK = 20;
+
+/**
+ * The runs that held deletions learn what became of them: applied ones count as deleted, the others leave
+ * the held count; an entity type with nothing held any more is no longer `held`.
+ */
+async function settleHoldingRuns(deps: SyncDeps, customerId: string, deleted: readonly PendingDeletion[], dropped: readonly PendingDeletion[], note: string): Promise<void> {
+  const remaining = await deps.pending.list(customerId, { held: true });
+  for (const runId of new Set([...deleted, ...dropped].map((d) => d.runId))) {
     const stored = await deps.runs.get(customerId, runId);
-    if (!stored) continue;
+    if (!stored || stored.status === 'running') continue;
     const run = withEntityOutcomes(stored);
     for (const t of ENTITY_TYPES) {
-      const n = held.filter((d) => d.runId === runId && d.entityType === t).length;
-      run.counts[t] = { ...run.counts[t], held: run.counts[t].held - n, deleted: run.counts[t].deleted + n };
-      if (n > 0 && run.entities[t].status === 'held') run.entities[t] = { status: 'succeeded' };
+      const gone = deleted.filter((d) => d.runId === runId && d.entityType === t).length;
+      const kept = dropped.filter((d) => d.runId === runId && d.entityType === t).length;
+      if (gone + kept === 0) continue;
+      run.counts[t] = { ...run.counts[t], held: Math.max(0, run.counts[t].held - gone - kept), deleted: run.counts[t].deleted + gone };
+      const stillHeld = remaining.some((d) => d.runId === runId && d.entityType === t);
+      if (!stillHeld && run.entities[t].status === 'held') run.entities[t] = { status: 'succeeded' };
     }
     run.status = runStatusOf(run.entities);
-    run.errors.push(`held deletions allowed by an operator at ${now(deps).toISOString()}`);
+    if (run.status !== 'held') delete run.heldReason;
+    run.errors.push(note);
     await deps.runs.save(run);
   }
-  return applied;
 }
 
 /** A run as it is (runAsSeen), with its live progress while it runs. */

@@ -173,6 +173,13 @@ export async function syncUsersDeltaPage(
     else users.push(toDomainUser(change));
   }
   const { counts, handedOff, added } = await applyUsers(deps, { ...args, firstSync: false, writeUnchanged: false }, users, rules);
+  // A user the round shows present is not gone, whatever a hold said: written as seen by this run, even
+  // unchanged, so that settling the run's deletions releases its hold and records it.
+  if (users.length > 0) {
+    const holds = new Set((await deps.pending.list(args.customerId, { entityType: 'users', held: true })).map((d) => d.id));
+    const seenAgain = users.filter((u) => holds.has(u.id));
+    if (seenAgain.length > 0) await deps.storage.users.upsertMany(args.customerId, seenAgain, new Date(args.runStartedAt));
+  }
   // A directory change leaves the Teams side as it was; a new user's Teams side is read once.
   await refreshTeams(deps.storage, microsoft, args.customerId, added);
   if (removals.length > 0) {
@@ -216,36 +223,48 @@ export async function syncTeamsPage(
 
 
 /**
- * After a full read: every stored user the run did not see is pending deletion. Then the guard decides for
- * the run's pending user deletions as a whole: apply them all, or hold them all with the reason.
+ * After a read: holds are re-validated first — a held user the read saw (present, not removed) is not gone,
+ * and its hold is released. Then, after a full read, every stored user the run did not see and no hold
+ * already names is pending deletion, and the guard decides for the run's pending user deletions as a
+ * whole: apply them all, or hold them all with the reason.
  */
 export async function settleUserDeletions(
   deps: UserSyncDeps,
   args: { customerId: string; runId: string; runStartedAt: string; mode: 'full' | 'delta'; total: number; firstSync?: boolean },
-): Promise<{ counts: EntityCounts; heldReason?: string }> {
+): Promise<{ counts: EntityCounts; heldReason?: string; released: PendingDeletion[] }> {
+  const held = new Map((await deps.pending.list(args.customerId, { entityType: 'users', held: true })).map((d) => [d.id, d]));
+  const seenAgain: PendingDeletion[] = [];
+  const seen = (u: UserRecord) => !u.removed && u.syncedAt !== undefined && u.syncedAt >= args.runStartedAt;
   // A first read cannot miss anyone: nothing was stored before it.
   if (args.mode === 'full' && !args.firstSync) {
     const missing: PendingDeletion[] = [];
     for await (const { value } of deps.storage.users.list(args.customerId)) {
-      if (value.removed) continue;
+      const hold = held.get(value.userId);
+      if (hold && seen(value)) seenAgain.push(hold);
+      if (value.removed || hold) continue;
       if (!value.syncedAt || value.syncedAt < args.runStartedAt) {
         missing.push({ entityType: 'users', id: value.userId, removal: 'missing', runId: args.runId, held: false });
       }
     }
     await deps.pending.add(args.customerId, missing);
+  } else if (held.size > 0) {
+    for (const { value } of (await deps.storage.users.getMany(args.customerId, [...held.keys()])).values()) if (seen(value)) seenAgain.push(held.get(value.userId)!);
   }
+  await deps.pending.remove(args.customerId, seenAgain);
+  const released = seenAgain;
   const pending = await deps.pending.list(args.customerId, { runId: args.runId, entityType: 'users', held: false });
   const counts = zeroCounts();
-  if (pending.length === 0) return { counts };
+  if (pending.length === 0) return { counts, released };
   const rules = await handOffRules(deps.storage, args.customerId);
   const decision = guardDeletes('users', pending.length, args.total, rules.settings.deleteThresholds.users);
   if (!decision.allow) {
-    await deps.pending.add(args.customerId, pending.map((p) => ({ ...p, held: true, heldReason: decision.reason })));
+    const heldAt = new Date().toISOString();
+    await deps.pending.add(args.customerId, pending.map((p) => ({ ...p, held: true, heldReason: decision.reason, heldAt })));
     counts.held = pending.length;
-    return { counts, heldReason: decision.reason };
+    return { counts, heldReason: decision.reason, released };
   }
   counts.deleted = await applyUserDeletions(deps, args.customerId, pending, rules.settings.numberCoolingDays);
-  return { counts };
+  return { counts, released };
 }
 
 /**

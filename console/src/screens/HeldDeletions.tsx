@@ -10,7 +10,7 @@ export function HeldDeletionsScreen(props: { params: { customerId: string } }) {
   const held = useResource(() => call(api.GET('/api/customers/{customerId}/held-deletions', { params: { path } })), [customerId]);
   const runs = useResource(() => call(api.GET('/api/customers/{customerId}/sync-runs', { params: { path, query: { top: '100' } } })), [customerId]);
   const allow = useAction(async () => {
-    const r = await call(api.POST('/api/customers/{customerId}/held-deletions/allow', { params: { path } }));
+    const r = await call(api.POST('/api/customers/{customerId}/held-deletions/allow', { params: { path }, body: { all: true } }));
     held.reload();
     return r;
   });

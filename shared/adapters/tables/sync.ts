@@ -184,6 +184,7 @@ export class TablePendingDeletionStore implements PendingDeletionStore {
           RunId: d.runId,
           Held: d.held,
           HeldReason: d.heldReason,
+          HeldAt: d.heldAt,
         },
       });
     }
@@ -202,6 +203,7 @@ export class TablePendingDeletionStore implements PendingDeletionStore {
         runId: String(row.RunId),
         held: row.Held === true,
         heldReason: typeof row.HeldReason === 'string' ? row.HeldReason : undefined,
+        ...(typeof row.HeldAt === 'string' ? { heldAt: row.HeldAt } : {}),
       };
       if (filter.runId !== undefined && d.runId !== filter.runId) continue;
       if (filter.entityType !== undefined && d.entityType !== filter.entityType) continue;
