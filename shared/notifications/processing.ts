@@ -184,11 +184,17 @@ async function applyChange(deps: NotificationDeps, message: ChangeMessage, readA
   return { change: counts.added > 0 ? 'added' : counts.changed > 0 ? 'changed' : 'unchanged', handedOff };
 }
 
+async function heldUser(deps: NotificationDeps, customerId: string, userId: string): Promise<PendingDeletion | undefined> {
+  return (await deps.pending.list(customerId, { entityType: 'users', held: true })).find((d) => d.id === userId);
+}
+
 /** `updated` on a user Graph no longer returns: soft-deleted, kept restorable with its number. */
-async function softDelete(deps: NotificationDeps, sync: UserSyncDeps, customerId: string, userId: string): Promise<'soft-deleted' | 'unknown' | 'unchanged'> {
+async function softDelete(deps: NotificationDeps, sync: UserSyncDeps, customerId: string, userId: string): Promise<'soft-deleted' | 'unknown' | 'unchanged' | 'held'> {
   const stored = await deps.storage.users.get(customerId, userId);
   if (!stored) return 'unknown';
   if (stored.value.removed?.kind === 'soft') return 'unchanged';
+  // A held user is left as it is until an operator allows or discards its hold.
+  if (await heldUser(deps, customerId, userId)) return 'held';
   const rules = await handOffRules(deps.storage, customerId);
   await applyUserDeletions(sync, customerId, [{ entityType: 'users', id: userId, removal: 'soft', runId: NOTIFICATION_RUN_ID, held: false }], rules.settings.numberCoolingDays);
   return 'soft-deleted';
@@ -200,6 +206,12 @@ async function softDelete(deps: NotificationDeps, sync: UserSyncDeps, customerId
  */
 async function hardDelete(deps: NotificationDeps, sync: UserSyncDeps, customerId: string, userId: string): Promise<'deleted' | 'held' | 'unknown'> {
   if (!(await deps.storage.users.get(customerId, userId))) return 'unknown';
+  // Already held (by a run or an earlier notification): it stays held, for an operator's allow, now known gone for good.
+  const hold = await heldUser(deps, customerId, userId);
+  if (hold) {
+    if (hold.removal !== 'hard') await deps.pending.add(customerId, [{ ...hold, removal: 'hard' }]);
+    return 'held';
+  }
   const rules = await handOffRules(deps.storage, customerId);
   const total = (await deps.storage.syncState.get<number>(customerId, USER_COUNT_KEY))?.value ?? 0;
   const deletion: PendingDeletion = { entityType: 'users', id: userId, removal: 'hard', runId: NOTIFICATION_RUN_ID, held: false };

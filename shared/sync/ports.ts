@@ -56,6 +56,11 @@ export interface PendingDeletion {
 }
 
 export interface PendingDeletionStore {
+  /**
+   * Records deletions. A held one is written as given (holding is always safe); one not held is a proposal
+   * and never replaces a hold of the same entity, whichever run or notification wrote it: a held entity is
+   * deleted by an operator's allow only.
+   */
   add(customerId: string, deletions: readonly PendingDeletion[]): Promise<void>;
   /** Everything pending for the customer, optionally for one run or type. */
   list(customerId: string, filter?: { runId?: string; entityType?: EntityType; held?: boolean }): Promise<PendingDeletion[]>;

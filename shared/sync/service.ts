@@ -491,7 +491,7 @@ export async function allowHeldDeletions(deps: SyncDeps, customerId: string, sel
       const stillThere = chunk.filter((d) => live.has(d.id));
       present = present.concat(stillThere);
       await deps.pending.remove(customerId, stillThere);
-      applied.users += await applyUserDeletions(deps, customerId, chunk.filter((d) => !live.has(d.id)), rules.settings.numberCoolingDays);
+      applied.users += await applyUserDeletions(deps, customerId, chunk.filter((d) => !live.has(d.id)), rules.settings.numberCoolingDays, { operatorAllowed: true });
     }
   }
   for (const type of CATALOG_TYPES) {

@@ -271,10 +271,20 @@ export async function settleUserDeletions(
  * A soft delete keeps the record (marked, restorable, its number kept); a hard delete, or a user no longer
  * in the tenant at all, removes the record and sends its number to cooling.
  */
-export async function applyUserDeletions(deps: UserSyncDeps, customerId: string, deletions: readonly PendingDeletion[], coolingDays: number): Promise<number> {
+export async function applyUserDeletions(
+  deps: UserSyncDeps,
+  customerId: string,
+  deletions: readonly PendingDeletion[],
+  coolingDays: number,
+  options: { operatorAllowed?: boolean } = {},
+): Promise<number> {
   const now = new Date();
   const hard: string[] = [];
-  for (const d of deletions) {
+  // A held user is deleted by an operator's allow only: whatever else decided to delete it, a hold placed
+  // meanwhile (a change notification beyond the threshold, say) wins.
+  const heldNow = options.operatorAllowed ? new Set<string>() : new Set((await deps.pending.list(customerId, { entityType: 'users', held: true })).map((d) => d.id));
+  const applied = deletions.filter((d) => !heldNow.has(d.id));
+  for (const d of applied) {
     const stored = await deps.storage.users.get(customerId, d.id);
     if (!stored) continue;
     if (d.removal === 'soft') {
@@ -289,8 +299,8 @@ export async function applyUserDeletions(deps: UserSyncDeps, customerId: string,
     hard.push(d.id);
   }
   await deps.storage.users.deleteMany(customerId, hard);
-  await deps.pending.remove(customerId, deletions);
-  return deletions.length;
+  await deps.pending.remove(customerId, applied);
+  return applied.length;
 }
 
 export type { RemovalKind };

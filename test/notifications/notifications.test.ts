@@ -11,6 +11,7 @@ import { ensureSubscription, renewSubscriptions, type NotificationDeps } from '.
 import { createMicrosoftTenant } from '../../shared/adapters/graph';
 import { readSettings } from '../../shared/config/settings';
 import { changeNotification, CUSTOMER, findUser, startNotificationWorld, type NotificationWorld } from './support';
+import { runSync } from '../support/stack';
 
 const QUEUE = QUEUES.graphNotifications.name;
 let w: NotificationWorld;
@@ -94,6 +95,31 @@ describe('deletions', () => {
     expect(held.removal).toBe('hard');
     expect(held.heldReason).toMatch(/more than the limit of 1/);
     expect(await w.storage.users.get(CUSTOMER, second)).toBeDefined();
+    await w.storage.globalSettings.put(CUSTOMER, settings!.value);
+  });
+
+  it('deletions held from notifications stay held through a later delta that sees the same removals under the threshold', async () => {
+    const settings = await w.storage.globalSettings.get(CUSTOMER);
+    await w.storage.globalSettings.put(CUSTOMER, { ...settings!.value, deleteThresholds: { users: { maxCount: 0, maxShare: null } } });
+    const victims = [await someUser(used), await someUser(used), await someUser(used)];
+    for (const id of victims) w.stack.graph!.control.hardDeleteUser(w.tenantId, id);
+    const heldIds = async () => (await w.api.json<{ value: Array<{ id: string; runId: string }> }>('GET', `/customers/${CUSTOMER}/held-deletions`)).value;
+    await waitFor('the three held deletions', async () => {
+      const list = await heldIds();
+      return victims.every((id) => list.some((d) => d.id === id && d.runId === 'notifications')) ? true : undefined;
+    }, 30_000, 100);
+    await w.idle(QUEUE);
+    // Three removals are well within this threshold: only the holds stand between them and storage.
+    await w.storage.globalSettings.put(CUSTOMER, { ...settings!.value, deleteThresholds: { users: { maxCount: 10, maxShare: null } } });
+    const run = await runSync(w, CUSTOMER, 'delta');
+    expect(run.status).not.toBe('failed');
+    for (const id of victims) expect(await w.storage.users.get(CUSTOMER, id), id).toBeDefined();
+    const list = await heldIds();
+    for (const id of victims) expect(list.find((d) => d.id === id)?.runId, id).toBe('notifications');
+    // Allowing them is the only way they go: Microsoft no longer shows them, so they are deleted then.
+    const allowed = await w.api.json<{ applied: { users: number }; present: string[] }>('POST', `/customers/${CUSTOMER}/held-deletions/allow`, { userIds: victims });
+    expect(allowed).toMatchObject({ applied: { users: 3 }, present: [] });
+    for (const id of victims) expect(await w.storage.users.get(CUSTOMER, id), id).toBeUndefined();
     await w.storage.globalSettings.put(CUSTOMER, settings!.value);
   });
 });

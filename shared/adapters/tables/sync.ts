@@ -9,10 +9,11 @@
 import { odata, type TableClient } from '@azure/data-tables';
 import type { EntityCounts, EntityType, SyncDefinition, SyncRun } from '../../sync/model';
 import type { CatalogItem, CatalogStore, CatalogType, PendingDeletion, PendingDeletionStore, SyncDefinitionStore, SyncRunStore } from '../../sync/ports';
-import { BatchWriter, submitAll, type TableProvider } from './client';
+import { ConcurrencyError, ConflictError } from '../../ports/storage';
+import { BatchWriter, submitAll, submitBatch, type TableProvider } from './client';
 import { statusOf } from './errors';
 import { encodeKey, joinKey } from './keys';
-import { packJson, unpackJson } from './limits';
+import { packJson, planBatches, unpackJson } from './limits';
 
 type Row = Record<string, unknown>;
 
@@ -161,6 +162,20 @@ export class TableCatalogStore implements CatalogStore {
   }
 }
 
+function pendingRow(pk: string, d: PendingDeletion) {
+  return {
+    partitionKey: pk,
+    rowKey: joinKey(d.entityType, encodeKey(d.id)),
+    EntityType: d.entityType,
+    ItemId: d.id,
+    Removal: d.removal,
+    RunId: d.runId,
+    Held: d.held,
+    HeldReason: d.heldReason,
+    HeldAt: d.heldAt,
+  };
+}
+
 export class TablePendingDeletionStore implements PendingDeletionStore {
   constructor(private readonly tables: TableProvider) {}
 
@@ -168,27 +183,48 @@ export class TablePendingDeletionStore implements PendingDeletionStore {
     return this.tables.table('PendingDeletions');
   }
 
+  /** Holds are written as they come; a deletion not held never replaces a hold (see the port). */
   async add(customerId: string, deletions: readonly PendingDeletion[]): Promise<void> {
     if (deletions.length === 0) return;
-    const writer = new BatchWriter(await this.client(), 'pending deletion');
+    const client = await this.client();
     const pk = encodeKey(customerId);
-    for (const d of deletions) {
-      await writer.add({
-        kind: 'upsert',
-        entity: {
-          partitionKey: pk,
-          rowKey: joinKey(d.entityType, encodeKey(d.id)),
-          EntityType: d.entityType,
-          ItemId: d.id,
-          Removal: d.removal,
-          RunId: d.runId,
-          Held: d.held,
-          HeldReason: d.heldReason,
-          HeldAt: d.heldAt,
-        },
-      });
+    const holds = deletions.filter((d) => d.held);
+    if (holds.length > 0) {
+      const writer = new BatchWriter(client, 'pending deletion');
+      for (const d of holds) await writer.add({ kind: 'upsert', entity: pendingRow(pk, d) });
+      await writer.flush();
     }
-    await writer.flush();
+    // Proposals are created in batches; a batch that meets an existing row is retried row by row, so a
+    // hold written meanwhile (by change notifications, say) is never turned back into a proposal.
+    for (const batch of planBatches(deletions.filter((d) => !d.held).map((d) => ({ kind: 'create' as const, entity: pendingRow(pk, d) })))) {
+      try {
+        await submitBatch(client, batch, 'pending deletion');
+      } catch (e) {
+        if (!(e instanceof ConflictError)) throw e;
+        for (const action of batch) await this.propose(client, action.entity);
+      }
+    }
+  }
+
+  private async propose(client: TableClient, entity: ReturnType<typeof pendingRow>): Promise<void> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        await client.createEntity(entity);
+        return;
+      } catch (e) {
+        if (statusOf(e) !== 409) throw e;
+      }
+      const existing = await getRow(client, entity.partitionKey, entity.rowKey);
+      if (!existing) continue;
+      if (existing.Held === true) return;
+      try {
+        await client.updateEntity(entity, 'Replace', { etag: String(existing.etag) });
+        return;
+      } catch (e) {
+        if (statusOf(e) !== 412 && statusOf(e) !== 404) throw e;
+      }
+    }
+    throw new ConcurrencyError(`pending deletion ${entity.rowKey} is contended; try again`);
   }
 
   async list(customerId: string, filter: { runId?: string; entityType?: EntityType; held?: boolean } = {}): Promise<PendingDeletion[]> {
