@@ -9,7 +9,7 @@ beforeAll(async () => {
   // between a run's last write and its orchestration's end is wide enough to be hit every time.
   t = await startTestStack({ users: 10, durable: { deliveryDelayMs: 25 } });
   customerId = await seedDemoCustomer(t);
-});
+}, 180_000);
 afterAll(async () => {
   await t?.stop();
 });
@@ -31,6 +31,8 @@ async function start(kind: 'full' | 'delta'): Promise<{ status: number; runId?: 
 }
 
 describe('a run reads finished only when it is', () => {
+  // Fifty runs one after another take a minute on a quiet machine and several on a busy one: the budget is
+  // the loaded machine's, the check (no 409, ever) stays exact.
   it('a sync started the instant the previous run reads succeeded always starts (50 times, no 409)', async () => {
     let previous = await start('full');
     expect(previous.status).toBe(202);
@@ -46,7 +48,6 @@ describe('a run reads finished only when it is', () => {
       previous = next;
     }
     expect(await firstFinishedRead(previous.runId!)).toMatchObject({ status: 'succeeded' });
-    // A generous limit: fifty runs one after another on a machine that may be busy with other work.
   }, 600_000);
 });
 
@@ -67,5 +68,5 @@ describe('runs whose orchestration ends without finishing them', () => {
     const runs = await t.api.json<{ value: RunView[] }>('GET', `/customers/${customerId}/sync-runs?top=100`);
     expect(runs.value.find((r) => r.runId === started.runId)?.status).toBe('failed');
     expect(runs.value.filter((r) => r.status === 'running')).toEqual([]);
-  });
+  }, 240_000);
 });
