@@ -112,6 +112,8 @@ app.http(
     method: 'GET',
     path: 'customers/{customerId}/placement-preview',
     summary: 'Where flow-through or overbuild would place each customer-level user, and what it would change',
+    description:
+      'Reads only. A user whose line takes the next available number is shown the number it would get from the inventory as it is now (site first, then customer), distinct within the page and in its order; none is taken. A user beyond what the inventory has is told so in unmet.',
     tags,
     authLevel: 'function',
     query: previewQuerySchema,

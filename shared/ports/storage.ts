@@ -147,6 +147,19 @@ export interface AllocationRequest {
   skip?: readonly string[];
 }
 
+/** What a preview asks: the numbers next in line for a site, none of them taken. */
+export interface NumberPeekRequest {
+  customerId: string;
+  siteId: string;
+  lineType?: NumberType;
+  now: Date;
+  refuseDuplicates?: boolean;
+  /** How many, at most. */
+  count: number;
+  /** Numbers already offered to others (a customer-level number is shared by every site). */
+  skip?: readonly string[];
+}
+
 export interface NumberInventoryRepository {
   /** Expands a range into its scope; existing numbers are kept. Ranges themselves are stored too. */
   addRange(range: NumberRange, options: { preventDuplicateNumbers: boolean }): Promise<AddRangeResult>;
@@ -169,6 +182,8 @@ export interface NumberInventoryRepository {
    * next candidate. Idempotent per user: a user already holding a number in these scopes gets it back.
    */
   allocateNext(request: AllocationRequest): Promise<AllocationResult>;
+  /** The numbers `allocateNext` would offer next, in its order, without taking any (a preview's reading). */
+  peekNext(request: NumberPeekRequest): Promise<NumberEntry[]>;
   /**
    * Assigns a given number (Quick User, explicit line), or confirms one reserved for the user.
    * @throws ConflictError when it is not available, NotFoundError when it is not in the scope's inventory.

@@ -2,7 +2,21 @@
  * Placement preview: where flow-through or overbuild would put each customer-level user, with which
  * profile, and the plan of what it would change in Microsoft. Reads only.
  */
-import { chooseProfile, lineRequirement, place, planProvisioning, type LineRequirement, type Placement, type ProvisioningChange } from '../domain';
+import {
+  chooseProfile,
+  lineRequirement,
+  place,
+  planProvisioning,
+  type LineRequirement,
+  type MicrosoftUserState,
+  type NumberEntry,
+  type NumberType,
+  type Placement,
+  type ProvisioningChange,
+  type QuickAddGroup,
+  type SiteDefaults,
+  type UserProfile,
+} from '../domain';
 import type { Storage } from '../ports/storage';
 import { customerContext, macrosOf } from './customerContext';
 import { microsoftUserState, normalizedPolicies } from './microsoftState';
@@ -52,8 +66,8 @@ export async function placementPreview(
     users.push(user);
   }
   const ms = users.length > 0 ? deps.microsoft(ctx.customer) : undefined;
-  const items = await Promise.all(
-    users.map(async (user): Promise<PreviewItem> => {
+  const drafts = await Promise.all(
+    users.map(async (user): Promise<PreviewItem | Draft> => {
       const placement = place(user.attributes, ctx.placement);
       const item: PreviewItem = { userId: user.userId, ...(typeof user.attributes.userPrincipalName === 'string' ? { userPrincipalName: user.attributes.userPrincipalName } : {}), placement };
       if (placement.kind !== 'site') return item;
@@ -70,16 +84,84 @@ export async function placementPreview(
       const groups = group.groups.add.length + group.groups.remove.length > 0 ? await ms.userGroupIds(user.userId) : [];
       const state = microsoftUserState(msUser, teams, groups, group.line.numberType ?? 'DirectRouting');
       const normalizedGroup = normalizedPolicies(group);
-      const plan = planProvisioning({ state, siteDefaults: normalizedPolicies(defaults), profile, quickAddGroup: normalizedGroup });
-      return { ...item, profileId: profile.id, plan: { changes: plan.changes, line: lineRequirement(state, profile, normalizedGroup), inTeams: teams !== null, unmet: plan.unmet } };
+      return { item: { ...item, profileId: profile.id }, siteId: placement.siteId, profile, group: normalizedGroup, defaults: normalizedPolicies(defaults), state, inTeams: teams !== null };
     }),
   );
+  // Users who would take the next available number are shown the numbers they would get, in turn and
+  // distinct, from the inventory as it is now: read, none taken (provisioning takes them, and may find
+  // some held in Teams meanwhile).
+  const offers = await offeredNumbers(deps.storage, customerId, ctx.settings.preventDuplicateNumbers, drafts);
+  const items = drafts.map((d): PreviewItem => {
+    if (!('state' in d)) return d;
+    const line = lineRequirement(d.state, d.profile, d.group);
+    const offered = line.kind === 'nextAvailable' ? offers.numbers.get(d) : undefined;
+    const plan = planProvisioning({
+      state: d.state,
+      siteDefaults: d.defaults,
+      profile: d.profile,
+      quickAddGroup: d.group,
+      ...(offered ? { allocatedNumber: { number: offered.number, type: offered.lineType } } : {}),
+    });
+    const unmet = line.kind === 'nextAvailable' && !offered ? [shortOf(line.type, d.siteId, offers.available.get(d) ?? 0)] : plan.unmet;
+    return { ...d.item, plan: { changes: plan.changes, line, inTeams: d.inTeams, unmet } };
+  });
   return {
     mode,
     flowThroughEnabled: ctx.settings.addSync,
     items,
     ...(more ? { continuation: Buffer.from(JSON.stringify({ offset: offset + users.length })).toString('base64url') } : {}),
   };
+}
+
+interface Draft {
+  item: PreviewItem;
+  siteId: string;
+  profile: UserProfile;
+  group: QuickAddGroup;
+  defaults: SiteDefaults;
+  state: MicrosoftUserState;
+  inTeams: boolean;
+}
+
+function shortOf(type: string, siteId: string, available: number): string {
+  if (available === 0) return `no ${type} number is available for site ${siteId} or its customer`;
+  return `the ${available} ${type} number(s) available for site ${siteId} or its customer go to users listed before this one`;
+}
+
+/**
+ * For each draft that would take the next available number, the number it would be offered (one per draft
+ * of the same site and line type, in turn), and how many the inventory has for its group.
+ */
+async function offeredNumbers(
+  storage: Storage,
+  customerId: string,
+  refuseDuplicates: boolean,
+  drafts: ReadonlyArray<PreviewItem | Draft>,
+): Promise<{ numbers: Map<Draft, NumberEntry | undefined>; available: Map<Draft, number> }> {
+  const wanting = new Map<string, { type: NumberType; drafts: Draft[] }>();
+  for (const d of drafts) {
+    if (!('state' in d)) continue;
+    const line = lineRequirement(d.state, d.profile, d.group);
+    if (line.kind !== 'nextAvailable') continue;
+    const key = `${d.siteId}\u0000${line.type}`;
+    const group = wanting.get(key) ?? { type: line.type, drafts: [] };
+    group.drafts.push(d);
+    wanting.set(key, group);
+  }
+  const numbers = new Map<Draft, NumberEntry | undefined>();
+  const available = new Map<Draft, number>();
+  const now = new Date();
+  // One site after another: the customer's own numbers are shared by every site, so none is offered twice.
+  const offered: string[] = [];
+  for (const { type, drafts: group } of wanting.values()) {
+    const next = await storage.numbers.peekNext({ customerId, siteId: group[0].siteId, lineType: type, now, refuseDuplicates, count: group.length, skip: offered });
+    offered.push(...next.map((e) => e.number));
+    group.forEach((d, i) => {
+      numbers.set(d, next[i]);
+      available.set(d, next.length);
+    });
+  }
+  return { numbers, available };
 }
 
 function decodeContinuation(token: string | undefined): number {

@@ -93,6 +93,36 @@ async function waitForTransaction(customerId: string, id: string) {
 const control = () => world.stack.graph!.control;
 
 describe('flow-through provisioning', () => {
+  it('a preview shows each voice user the next available number it would get, distinct, says when a site runs out, and takes none', async () => {
+    type Planned = { placement: { siteId?: string }; plan?: { line: { kind: string }; changes: Array<{ kind: string; number?: string }>; unmet: string[] } };
+    const available = async () => ((await world.api('GET', `/customers/${CUSTOMER}/numbers?status=Available&top=500`)).body.items as Array<{ number: string; siteId?: string }>);
+    const before = await available();
+    // One page (numbers are offered distinct within a page, in the order the page lists users).
+    const page = await world.api('GET', `/customers/${CUSTOMER}/placement-preview?top=100`);
+    expect(page.status).toBe(200);
+    const items = page.body.items as Planned[];
+    const wanting = items.filter((i) => i.plan?.line.kind === 'nextAvailable');
+    const offered = wanting.map((i) => i.plan!.changes.find((c) => c.kind === 'number')?.number);
+    const given = offered.filter((n) => n !== undefined);
+    expect(given.length).toBeGreaterThan(0);
+    expect(new Set(given).size).toBe(given.length);
+    // Each site offers its own numbers: as many users get one as it has, the others are told why they get none.
+    const bySite = new Map<string, number>();
+    for (const [k, i] of wanting.entries()) {
+      const siteId = i.placement.siteId!;
+      if (offered[k]) {
+        expect(i.plan!.unmet).toEqual([]);
+        const scope = before.find((n) => n.number === offered[k])?.siteId;
+        expect(scope === undefined || scope === siteId, `${offered[k]} offered at ${siteId} comes from ${scope}`).toBe(true);
+        bySite.set(siteId, (bySite.get(siteId) ?? 0) + 1);
+      } else {
+        expect(i.plan!.unmet).toEqual([expect.stringMatching(new RegExp(`^(no DirectRouting number is available|the \\d+ DirectRouting number\\(s\\) available) for site ${siteId} or its customer`))]);
+      }
+    }
+    for (const [siteId, n] of bySite) expect(n).toBeLessThanOrEqual(before.filter((e) => e.siteId === siteId).length);
+    expect(await available()).toEqual(before);
+  });
+
   it('places and provisions every synced user with exact counts, and never gives a number twice', async () => {
     await world.queue.send(syncAdd(CUSTOMER, world.users.map((u) => u.id), '2026-01-01T00:00:00.000Z'));
     // Number assignments finish on Teams' own time and are checked in rounds: minutes on a loaded machine.

@@ -33,6 +33,7 @@ import {
   type AllocationRequest,
   type AllocationResult,
   type NumberInventoryRepository,
+  type NumberPeekRequest,
   type NumberScope,
   type Versioned,
 } from '../../ports/storage';
@@ -212,6 +213,39 @@ export class TableNumberInventory implements NumberInventoryRepository {
       }
     }
     throw new ConcurrencyError(`could not allocate a number for user ${userId} after ${MAX_ALLOCATION_ROUNDS} rounds of contention`);
+  }
+
+  async peekNext(request: NumberPeekRequest): Promise<NumberEntry[]> {
+    const { customerId, siteId, lineType, now, count } = request;
+    const options = { refuseDuplicates: request.refuseDuplicates === true };
+    const client = await this.numbers();
+    const out: NumberEntry[] = [];
+    const skip = new Set(request.skip ?? []);
+    const offer = (entries: NumberEntry[]) => {
+      for (const e of allocationOrder(entries, now, lineType, options)) {
+        if (skip.has(e.number)) continue;
+        skip.add(e.number);
+        out.push(e);
+      }
+    };
+    if (count <= 0) return out;
+    // allocateNext's order: the site before the customer; in each, never-used numbers in number order, then
+    // released ones, longest released first.
+    for (const pk of [scopeKey({ customerId, siteId }), scopeKey({ customerId })]) {
+      const fresh = lineType
+        ? odata`PartitionKey eq ${pk} and Status eq 'Available' and EverUsed eq false and LineType eq ${lineType}`
+        : odata`PartitionKey eq ${pk} and Status eq 'Available' and EverUsed eq false`;
+      for await (const page of client.listEntities<Row>({ queryOptions: { filter: fresh } }).byPage({ maxPageSize: CANDIDATE_PAGE })) {
+        offer(page.map((row) => fromRow(row).value));
+        if (out.length >= count) return out.slice(0, count);
+      }
+      const released: NumberEntry[] = [];
+      const reused = odata`PartitionKey eq ${pk} and EverUsed eq true and (Status eq 'Available' or Status eq 'Cooling')`;
+      for await (const row of client.listEntities<Row>({ queryOptions: { filter: reused } })) released.push(fromRow(row).value);
+      offer(released);
+      if (out.length >= count) return out.slice(0, count);
+    }
+    return out;
   }
 
   /** A number the user already holds (or has reserved) in these scopes: a repeat gets it back. */
