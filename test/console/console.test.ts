@@ -209,7 +209,7 @@ describe('the operator console', () => {
     await screen('provisioning-quick-user');
   }, 240_000);
 
-  it('allows the deletions the delete guard held after a mass deletion in the tenant', async () => {
+  it('discards some held deletions, allows some, then all: each hold shown with its run and age, checked in storage', async () => {
     const control = t.stack.graph!.control;
     const tenantId = t.stack.demo!.tenantId;
     const victims = [...control.state(tenantId).byId.values()].filter((r) => r.deletedDateTime === null).map((r) => r.u.id).sort().slice(0, 30);
@@ -217,20 +217,41 @@ describe('the operator console', () => {
     // Graph notifies each deletion; past the customer's threshold the guard holds the rest for an operator.
     await control.notificationsIdle();
     const held = await waitUntil('the guard to hold the deletions past the threshold', async () => {
-      const h = await t.api.json<{ value: Array<{ id: string }> }>('GET', `/customers/${CUSTOMER}/held-deletions`);
+      const h = await t.api.json<{ value: Array<{ id: string; runId: string }> }>('GET', `/customers/${CUSTOMER}/held-deletions`);
       let gone = 0;
       for (const id of victims) if (!(await t.storage.users.get(CUSTOMER, id))) gone++;
-      return h.value.length > 0 && h.value.length + gone === victims.length ? h.value : undefined;
+      return h.value.length > 5 && h.value.length + gone === victims.length ? h.value : undefined;
     });
     await page.goto(`${base}/customers/${CUSTOMER}`);
     await page.getByRole('link', { name: 'Held deletions' }).click();
     await page.waitForSelector(`caption:text("${held.length} held deletions")`);
+    // Each hold says which run held it and for how long.
+    const firstRow = page.locator('tbody tr').first();
+    expect(await firstRow.locator('td').nth(4).textContent()).toBe('change notifications');
+    expect(await firstRow.locator('td time').last().textContent()).toMatch(/^\d+ (s|min)$/);
     await screen('held-deletions');
     for (const h of held) expect(await t.storage.users.get(CUSTOMER, h.id)).toBeDefined();
+
+    // Discard two: nothing deleted, no longer held.
+    const [kept1, kept2, gone1, gone2, gone3] = held.map((h) => h.id);
+    for (const id of [kept1, kept2]) await page.getByLabel(`Pick ${id}`).check();
+    await page.getByRole('button', { name: 'Discard selected (2)' }).click();
+    await page.waitForSelector('text=Discarded 2 hold(s); nothing was deleted.');
+    await page.waitForSelector(`caption:text("${held.length - 2} held deletions")`);
+    for (const id of [kept1, kept2]) expect(await t.storage.users.get(CUSTOMER, id), id).toBeDefined();
+
+    // Allow three: Microsoft no longer shows them, so they go.
+    for (const id of [gone1, gone2, gone3]) await page.getByLabel(`Pick ${id}`).check();
+    await page.getByRole('button', { name: 'Allow selected (3)' }).click();
+    await page.waitForSelector('text=Applied: 3 users.');
+    await page.waitForSelector(`caption:text("${held.length - 5} held deletions")`);
+    for (const id of [gone1, gone2, gone3]) expect(await t.storage.users.get(CUSTOMER, id), id).toBeUndefined();
+
+    // Allow all: the rest.
     await page.getByRole('button', { name: 'Allow all' }).click();
-    await page.waitForSelector(`text=Applied: ${held.length} users.`);
+    await page.waitForSelector(`text=Applied: ${held.length - 5} users.`);
     await page.waitForSelector('text=Nothing is held');
-    for (const id of victims) expect(await t.storage.users.get(CUSTOMER, id)).toBeUndefined();
+    for (const id of victims) if (id !== kept1 && id !== kept2) expect(await t.storage.users.get(CUSTOMER, id), id).toBeUndefined();
     expect((await t.api.json<{ value: unknown[] }>('GET', `/customers/${CUSTOMER}/held-deletions`)).value).toEqual([]);
   }, 240_000);
 
@@ -289,10 +310,34 @@ describe('the operator console', () => {
     }
   });
 
-  it('shows the number inventory by range and status', async () => {
+  it('shows the number inventory by range and status, and reserves a number and releases it', async () => {
     await page.goto(`${t.stack.endpoints.hostUrl}/console/customers/${CUSTOMER}/numbers`);
     await page.waitForSelector('svg.rangebar rect');
+    const free = (await t.storage.numbers.listAll(CUSTOMER)).map((e) => e.value).find((e) => e.status === 'Available' && e.siteId)!;
+    const stored = async () => (await t.storage.numbers.get({ customerId: CUSTOMER, siteId: free.siteId }, free.number))!.value;
+    await page.getByLabel('Number', { exact: true }).fill(free.number);
+    await page.getByLabel('Inventory').selectOption(free.siteId!);
+    await page.getByLabel('Action').selectOption('reserve');
+    await page.getByLabel('Reason').fill('kept for the new reception desk');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForSelector(`text=${free.number} is Reserved (kept for the new reception desk).`);
+    expect(await stored()).toMatchObject({ status: 'Reserved', reason: 'kept for the new reception desk' });
     await screen('numbers');
+    // A number a user holds is refused, with the API's reason, and stays as it was.
+    const used = (await t.storage.numbers.listAll(CUSTOMER)).map((e) => e.value).find((e) => e.status === 'Used' && e.siteId && e.userId)!;
+    await page.getByLabel('Number', { exact: true }).fill(used.number);
+    await page.getByLabel('Inventory').selectOption(used.siteId!);
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForSelector('[role="alert"]');
+    expect((await t.storage.numbers.get({ customerId: CUSTOMER, siteId: used.siteId }, used.number))!.value).toMatchObject({ status: 'Used', userId: used.userId });
+    // Released: Available at once.
+    await page.getByLabel('Number', { exact: true }).fill(free.number);
+    await page.getByLabel('Inventory').selectOption(free.siteId!);
+    await page.getByLabel('Action').selectOption('release');
+    await page.getByLabel('Reason').fill('');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForSelector(`text=${free.number} is Available.`);
+    expect((await stored()).status).toBe('Available');
   });
 
   it('is usable on a tablet', async () => {

@@ -1,10 +1,13 @@
-/** The number inventory: a bar per range by status, numbers by status with cooling release dates. */
+/**
+ * The number inventory: a bar per range by status, duplicates, numbers by status with cooling release
+ * dates; and the statuses an operator sets: reserve a number, mark it used by a utility, release it.
+ */
 import { useState } from 'preact/hooks';
 import { api, call } from '../api/client';
 import type { NumberEntry, NumberRange } from '../api/types';
 import { CustomerNav } from '../ui/CustomerNav';
-import { useResource } from '../ui/hooks';
-import { Badge, Loaded, n, Section, SelectField, Table, when } from '../ui/kit';
+import { useAction, useResource } from '../ui/hooks';
+import { Badge, ErrorBox, Loaded, n, Notice, Section, SelectField, Table, TextField, when } from '../ui/kit';
 
 const STATUSES = ['Available', 'Used', 'Used-Utility', 'Reserved', 'Cooling'] as const;
 type Status = (typeof STATUSES)[number];
@@ -35,6 +38,9 @@ export function NumbersScreen(props: { params: { customerId: string } }) {
         <Loaded resource={ranges} what="number ranges" empty={(d) => d.items.length === 0} emptyText="No number ranges yet: add them in the configuration document.">
           {(d) => <RangeBars ranges={d.items} numbers={numbers.data?.items ?? []} />}
         </Loaded>
+      </Section>
+      <Section title="Reserve or release a number">
+        <StatusForm customerId={customerId} numbers={numbers.data?.items ?? []} onDone={() => numbers.reload()} />
       </Section>
       <Section title="Duplicates">
         <Loaded resource={numbers} what="duplicates" empty={(d) => !d.items.some((x) => x.duplicate)} emptyText="No duplicate: every number is held once, in one inventory.">
@@ -146,5 +152,58 @@ function RangeBars({ ranges, numbers }: { ranges: NumberRange[]; numbers: Number
         })}
       </Table>
     </>
+  );
+}
+
+const ACTIONS = [
+  ['reserve', 'Reserve (kept from everyone until released)'],
+  ['utility', 'Mark used by a utility (a fax, a lift phone)'],
+  ['release', 'Release (a reservation is Available at once, a utility number cools)'],
+] as const;
+type Action = (typeof ACTIONS)[number][0];
+
+/** The operator's statuses: the number, its inventory, what to do and why. */
+function StatusForm(props: { customerId: string; numbers: NumberEntry[]; onDone: () => void }) {
+  const [number, setNumber] = useState('');
+  const [scope, setScope] = useState('');
+  const [action, setAction] = useState<Action>('reserve');
+  const [reason, setReason] = useState('');
+  const scopes = [...new Set(['', ...props.numbers.map((x) => x.siteId ?? '')])].sort();
+  const change = useAction(async () => {
+    const params = { path: { customerId: props.customerId, number: number.trim() } };
+    const body = { ...(scope ? { siteId: scope } : {}), ...(reason.trim() ? { reason: reason.trim() } : {}) };
+    const r =
+      action === 'reserve'
+        ? await call(api.POST('/api/customers/{customerId}/numbers/{number}/reserve', { params, body }))
+        : action === 'utility'
+          ? await call(api.POST('/api/customers/{customerId}/numbers/{number}/utility', { params, body }))
+          : await call(api.POST('/api/customers/{customerId}/numbers/{number}/release', { params, body }));
+    props.onDone();
+    return r;
+  });
+  return (
+    <form
+      class="form inline"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void change.act();
+      }}
+    >
+      <TextField label="Number" value={number} onInput={setNumber} placeholder="+12065550100" required />
+      <SelectField label="Inventory" value={scope} onChange={setScope} options={scopes.map((s): [string, string] => [s, s ? `site ${s}` : 'customer'])} />
+      <SelectField label="Action" value={action} onChange={(v) => setAction(v as Action)} options={ACTIONS.map(([v, label]): [string, string] => [v, label])} />
+      <TextField label="Reason" value={reason} onInput={setReason} hint={action === 'release' ? 'Optional' : 'Required: why the number is kept'} />
+      <button type="submit" class="primary" disabled={change.busy || !number.trim()}>
+        Apply
+      </button>
+      <p class="muted small">A number a user holds in Teams is never changed here: it is released when the user gives it up.</p>
+      {change.error ? <ErrorBox error={change.error} /> : null}
+      {change.result ? (
+        <Notice tone="ok">
+          {change.result.number} is {change.result.status}
+          {change.result.reason ? ` (${change.result.reason})` : ''}.
+        </Notice>
+      ) : null}
+    </form>
   );
 }
