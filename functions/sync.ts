@@ -14,6 +14,7 @@ import {
   discardHeldDeletions,
   finishRun,
   heldDeletions,
+  type HeldSelection,
   listRuns,
   numbersActivity,
   PULL_CATALOG,
@@ -384,10 +385,14 @@ const deletionSchema = z.object({
   heldAt: z.string().optional().describe('When the guard first held it'),
   ageSeconds: z.number().optional().describe('How long it has been held'),
 });
-const selectionSchema = z.union([
-  z.object({ userIds: z.array(z.string().min(1).max(256)).min(1).max(1000).describe('The users whose held deletions to act on') }).strict(),
-  z.object({ all: z.literal(true).describe('Every held deletion of the customer, of every entity type') }).strict(),
-]);
+const selectionSchema = z
+  .object({
+    userIds: z.array(z.string().min(1).max(256)).min(1).max(1000).optional().describe('The users whose held deletions to act on'),
+    all: z.literal(true).optional().describe('Every held deletion of the customer, of every entity type'),
+  })
+  .strict()
+  .refine((s) => (s.userIds === undefined) !== (s.all === undefined), { message: 'name some users ("userIds") or everything ("all": true), one of the two' });
+const selectionOf = (s: z.infer<typeof selectionSchema>): HeldSelection => (s.all ? { all: true } : { userIds: s.userIds ?? [] });
 
 app.http(
   'heldDeletions',
@@ -427,7 +432,7 @@ app.http(
     handler: async (request) => {
       const { customerId } = pathIds(request, 'customerId');
       const selection = await readBody(request, selectionSchema);
-      return ok(await allowHeldDeletions(syncDeps(), customerId, selection));
+      return ok(await allowHeldDeletions(syncDeps(), customerId, selectionOf(selection)));
     },
   }),
 );
@@ -447,7 +452,7 @@ app.http(
     handler: async (request) => {
       const { customerId } = pathIds(request, 'customerId');
       const selection = await readBody(request, selectionSchema);
-      return ok(await discardHeldDeletions(syncDeps(), customerId, selection));
+      return ok(await discardHeldDeletions(syncDeps(), customerId, selectionOf(selection)));
     },
   }),
 );
