@@ -278,6 +278,8 @@ async function checkInvariants(step: Step, before: Before): Promise<void> {
   expect(runs.value.filter((r) => r.status === 'running'), where).toEqual([]);
 }
 
+const seen = { steps: {} as Record<string, number>, mostHeld: 0 };
+
 describe('random sequences keep the tenant safe', () => {
   it(`holds every invariant after each of ${STEPS} steps, ${RUNS} sequence(s)`, async () => {
     await fc.assert(
@@ -288,10 +290,14 @@ describe('random sequences keep the tenant safe', () => {
           await apply(step);
           await quiet();
           await checkInvariants(step, before);
+          seen.steps[step.kind] = (seen.steps[step.kind] ?? 0) + 1;
+          seen.mostHeld = Math.max(seen.mostHeld, (await heldDeletions()).length);
         }
       }),
       // The stack is shared by every sequence: a failing one is reported as it ran, not shrunk.
       { numRuns: RUNS, endOnFailure: true, ...(SEED !== undefined ? { seed: SEED } : {}) },
     );
+    // What the search covered, for whoever raises it.
+    console.log(`property: ${JSON.stringify(seen.steps)}; at most ${seen.mostHeld} deletion(s) held at once`);
   }, 60_000 + RUNS * STEPS * 90_000);
 });
