@@ -298,7 +298,8 @@ describe('a burst', () => {
       }
     }));
     expect(statuses.every((s) => s === 202)).toBe(true);
-    await w.idle(QUEUE, 120_000);
+    // Losing none is the point here, not speed (bench:webhook measures that): a busy machine takes minutes.
+    await w.idle(QUEUE, 360_000);
     const after = w.stack.broker.stats(QUEUE);
     const repeats = TOTAL / REPEAT_EVERY;
     const queued = after.accepted - broker.accepted;
@@ -311,5 +312,5 @@ describe('a burst', () => {
     expect(view.accepted - before.accepted).toBe(TOTAL);
     expect(view.processed - before.processed).toBe(queued);
     expect(view.dropped).toBe(before.dropped);
-  }, 150_000);
+  }, 420_000);
 });
