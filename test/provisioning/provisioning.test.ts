@@ -205,7 +205,8 @@ describe('flow-through provisioning', () => {
     await world.queue.send(syncAdd(CUSTOMER, world.users.map((u) => u.id), '2026-01-02T00:00:00.000Z'));
     await world.idle();
     expect(world.stack.graph!.control.counters().writes).toEqual(writes);
-  });
+    // Every user handled twice more: minutes on a busy machine.
+  }, 300_000);
 
   it('stages licensed users not in Teams yet, and the staging re-check provisions them once Teams knows them', async () => {
     const staged = [...(await users(CUSTOMER)).values()].filter((r) => r.state.kind === 'staged');
