@@ -196,14 +196,14 @@ describe('flow-through provisioning', () => {
     // Other ids, so that duplicate detection does not drop them: the handler must see the repeat itself.
     const again = new ServiceBusProvisioningScheduler((m) => `${provisionMessageId(m)}~again`, world.stack.settings);
     await again.send(syncAdd(CUSTOMER, world.users.map((u) => u.id), '2026-01-01T00:00:00.000Z'));
-    await world.idle();
+    await world.idle(240_000);
     expect(world.stack.graph!.control.counters().writes).toEqual(writes);
     const after = await users(CUSTOMER);
     for (const [id, r] of before) expect(after.get(id)!.state, id).toEqual(r.state);
 
     // A new cause (a later sync) re-plans from Microsoft's state: still no write.
     await world.queue.send(syncAdd(CUSTOMER, world.users.map((u) => u.id), '2026-01-02T00:00:00.000Z'));
-    await world.idle();
+    await world.idle(240_000);
     expect(world.stack.graph!.control.counters().writes).toEqual(writes);
     // Every user handled twice more: minutes on a busy machine.
   }, 300_000);
