@@ -235,8 +235,9 @@ describe('the flow-through criteria', () => {
       if (run?.status !== 'succeeded') await new Promise((r) => setTimeout(r, 100));
     }
     expect(run).toMatchObject({ status: 'succeeded', counts: { users: { added: world.users.length } }, handedOff: world.users.length });
-    await world.idle();
-  });
+    await world.idle(180_000);
+    // A full sync and every user's flow-through: minutes on a busy machine.
+  }, 300_000);
 });
 
 it('the ranges the tests draw on hold free numbers only', () => {
