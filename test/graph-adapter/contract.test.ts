@@ -177,6 +177,15 @@ describe('licenses and usage location', () => {
     expect((await tenant.getUser(user.id))?.assignedLicenses.map((l) => l.skuId)).toContain(e3.skuId);
   });
 
+  it('takes a repeated license change that is already in effect as done (a redelivered message)', async () => {
+    const tenant = createMicrosoftTenant(config, settings, options());
+    const user = demo.users.find((u) => u.usageLocation && u.assignedLicenses.length > 0)!;
+    const skuId = user.assignedLicenses[0].skuId;
+    await tenant.assignLicenses(user.id, { add: [], remove: [skuId] });
+    await tenant.assignLicenses(user.id, { add: [], remove: [skuId] });
+    expect((await tenant.getUser(user.id))?.assignedLicenses.map((l) => l.skuId)).not.toContain(skuId);
+  });
+
   it('reports a SKU without free seats', async () => {
     const tenant = createMicrosoftTenant(config, settings, options());
     const skus = await tenant.listSubscribedSkus();

@@ -335,6 +335,9 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
         );
         return;
       } catch (error) {
+        // A repeat of a change already in effect (a redelivered message whose first attempt got this far)
+        // is refused by Microsoft, e.g. removing a license the user no longer has: it is done.
+        if (error instanceof GraphInvalidRequestError && error.reason !== 'invalidUsageLocation' && error.reason !== 'noAvailableLicenses' && (await applied())) return;
         const lagging = error instanceof GraphInvalidRequestError && error.reason === 'invalidUsageLocation';
         if (!lagging || attempt >= this.o.usageLocationRetry.attempts) throw error;
         await this.clock.sleep(this.o.usageLocationRetry.delayMs);
