@@ -3,7 +3,7 @@
  * extensions (Durable, Service Bus) that run the other trigger kinds. It builds `HttpRequest`,
  * `InvocationContext` and the timer object as the Azure host does, so function code runs unchanged.
  */
-import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit, type Timer } from '@azure/functions';
+import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit } from '@azure/functions';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
