@@ -9,7 +9,7 @@ import { launchHost, type HostSpec } from './launch';
 import type { HostReady } from './process';
 
 async function main(): Promise<void> {
-  const spec = childArgument<HostSpec>();
+  const spec = await childArgument<HostSpec>();
   const running: { stop?: () => Promise<void> } = {};
   const parent = serveParent(async (reason) => {
     if (reason === 'asked') await running.stop?.();

@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 /** tsx's loader, by absolute path, so a child starts the same wherever the parent was started from. */
 const TSX_LOADER = pathToFileURL(path.join(path.dirname(require.resolve('tsx/package.json')), 'dist', 'loader.mjs')).href;
 
-type ParentMessage = { kind: 'request'; seq: number; command: unknown } | { kind: 'stop' };
+type ParentMessage = { kind: 'start'; argument: unknown } | { kind: 'request'; seq: number; command: unknown } | { kind: 'stop' };
 type ChildMessage =
   | { kind: 'ready'; value: unknown }
   | { kind: 'reply'; seq: number; value?: unknown; error?: string }
@@ -45,15 +45,19 @@ export interface ForkOptions {
   readyTimeoutMs?: number;
 }
 
-/** Forks `script` with one JSON argument and resolves once it reports ready. */
+/**
+ * Forks `script`, hands it `argument` over IPC (never on the command line, which every local user can read:
+ * it holds keys and secrets) and resolves once it reports ready.
+ */
 export function forkChild<Ready>(script: string, argument: unknown, options: ForkOptions = {}): Promise<ChildHandle<Ready>> {
-  const child: ChildProcess = fork(script, [JSON.stringify(argument)], {
+  const child: ChildProcess = fork(script, [], {
     execArgv: ['--import', TSX_LOADER, ...(options.execArgv ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: options.env ?? process.env,
     serialization: 'advanced',
   });
   const exited = new Promise<ChildExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  send(child, { kind: 'start', argument });
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let seq = 0;
   void exited.then((exit) => {
@@ -124,9 +128,17 @@ function send(child: ChildProcess, message: ParentMessage): void {
   if (child.connected) child.send(message);
 }
 
-/** The child's side: the argument it was given. */
-export function childArgument<T>(): T {
-  return JSON.parse(process.argv[2] ?? 'null') as T;
+/** The child's side: the argument its parent hands it (the first message). */
+export function childArgument<T>(): Promise<T> {
+  return new Promise((resolve) => {
+    const onMessage = (raw: unknown) => {
+      const m = raw as ParentMessage;
+      if (m.kind !== 'start') return;
+      process.off('message', onMessage);
+      resolve(m.argument as T);
+    };
+    process.on('message', onMessage);
+  });
 }
 
 export interface ChildServer {

@@ -8,7 +8,7 @@ import { startServices, type LocalServices } from '.';
 import type { ServicesReady, ServicesProcessOptions, ServicesRequest } from './process';
 
 async function main(): Promise<void> {
-  const options = childArgument<ServicesProcessOptions>();
+  const options = await childArgument<ServicesProcessOptions>();
   const running: { services?: LocalServices } = {};
   const parent = serveParent(async () => {
     await running.services?.stop();
