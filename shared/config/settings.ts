@@ -28,6 +28,11 @@ export const SETTINGS: readonly SettingSpec[] = [
   { name: 'SITESYNC_AUTHORITY_HOST', description: 'Microsoft Entra authority host for app tokens (default https://login.microsoftonline.com).' },
   { name: 'SITESYNC_GRAPH_CA_FILE', description: 'PEM file of an extra CA to trust for Graph, token and Teams bridge calls (the local emulator).', localOnly: true },
   { name: 'SITESYNC_TEAMS_BRIDGE_URL', description: 'Base URL of the Teams admin bridge (dial plans, policy listings and grants).' },
+  {
+    name: 'SITESYNC_LOCAL_QUOTA_SCALE',
+    description: "Local Graph emulator only: Microsoft's quotas multiplied by this factor, for an emulator whose quotas were raised the same way (tests). Default 1.",
+    localOnly: true,
+  },
 ];
 
 const optionalUrl = z.url().optional();
@@ -44,6 +49,7 @@ export const settingsSchema = z.object({
   SITESYNC_AUTHORITY_HOST: z.url().default('https://login.microsoftonline.com'),
   SITESYNC_GRAPH_CA_FILE: z.string().min(1).optional(),
   SITESYNC_TEAMS_BRIDGE_URL: optionalUrl,
+  SITESYNC_LOCAL_QUOTA_SCALE: z.coerce.number().min(1).max(1000).optional(),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;

@@ -36,7 +36,16 @@ export interface CustomerTenantConfig {
 }
 
 export type GraphSettings = Pick<Settings, 'SITESYNC_GRAPH_BASE_URL' | 'SITESYNC_AUTHORITY_HOST'> &
-  Partial<Pick<Settings, 'SITESYNC_KEY_VAULT_URL' | 'SITESYNC_GRAPH_CA_FILE' | 'SITESYNC_TEAMS_BRIDGE_URL' | 'SITESYNC_TABLES_CONNECTION_STRING' | 'SITESYNC_TABLES_ENDPOINT'>>;
+  Partial<Pick<Settings, 'SITESYNC_KEY_VAULT_URL' | 'SITESYNC_GRAPH_CA_FILE' | 'SITESYNC_TEAMS_BRIDGE_URL' | 'SITESYNC_TABLES_CONNECTION_STRING' | 'SITESYNC_TABLES_ENDPOINT' | 'SITESYNC_LOCAL_QUOTA_SCALE'>>;
+
+/** Microsoft's quotas for the tenant, multiplied for a local emulator whose quotas were raised (tests). */
+function quotasFor(config: CustomerTenantConfig, settings: GraphSettings): PacerQuotas {
+  const quotas = microsoftQuotas(config.tenantSize);
+  const scale = settings.SITESYNC_LOCAL_QUOTA_SCALE ?? 1;
+  if (scale === 1) return quotas;
+  const times = (w: PacerQuotas['teamsAdmin']) => ({ ...w, units: w.units * scale });
+  return { ...quotas, resourceUnits: times(quotas.resourceUnits), writes: times(quotas.writes), teamsAdmin: times(quotas.teamsAdmin), maxConcurrent: quotas.maxConcurrent * scale };
+}
 
 export interface MicrosoftAdapterOptions {
   /** Overrides Microsoft's quotas (benches, tests). */
@@ -106,7 +115,7 @@ function entryFor(config: CustomerTenantConfig, settings: GraphSettings, options
     createTenantCredential(config, secrets, { authorityHost: settings.SITESYNC_AUTHORITY_HOST, agent: settings.SITESYNC_GRAPH_CA_FILE ? transport.agent : undefined });
   const ledger = options.ledger ?? ledgerFor(settings);
   const scope = (service: string) => [service, new URL(settings.SITESYNC_GRAPH_BASE_URL).host, config.clientId, config.tenantId].join('|');
-  const pacer = new Pacer({ ...microsoftQuotas(config.tenantSize), ...options.quotas }, options.clock, { ledger, scope: scope('graph'), onLedgerError: reportLedgerError });
+  const pacer = new Pacer({ ...quotasFor(config, settings), ...options.quotas }, options.clock, { ledger, scope: scope('graph'), onLedgerError: reportLedgerError });
   const retry = { ...DEFAULT_RETRY, ...options.retry };
   const tenant = new GraphMicrosoftTenant({
     tenantId: config.tenantId,
@@ -121,7 +130,7 @@ function entryFor(config: CustomerTenantConfig, settings: GraphSettings, options
   // The bridge runs Teams PowerShell, a service apart from Graph's Teams endpoints: its calls are paced
   // at the (assumed) Teams rate on a budget of their own, not Graph's.
   const bridgePacer = settings.SITESYNC_TEAMS_BRIDGE_URL
-    ? new Pacer({ ...microsoftQuotas(config.tenantSize), ...options.quotas }, options.clock, { ledger, scope: scope('bridge'), onLedgerError: reportLedgerError })
+    ? new Pacer({ ...quotasFor(config, settings), ...options.quotas }, options.clock, { ledger, scope: scope('bridge'), onLedgerError: reportLedgerError })
     : undefined;
   const bridge = settings.SITESYNC_TEAMS_BRIDGE_URL && bridgePacer
     ? new TeamsBridgeClient({
