@@ -75,6 +75,18 @@ export interface TeamsState {
   primaryNumber?: string;
 }
 
+/**
+ * A hand-off to provisioning that has not finished: written with the user's row by the sync that hands the
+ * user off (so the two cannot part), cleared when provisioning of that cause ends. The reconciler sends it
+ * again when it is neither queued nor being worked on (a message lost, a host killed in between).
+ */
+export interface PendingHandOff {
+  reason: 'sync-add' | 'sync-update';
+  /** The synced state that caused it (the run's start). */
+  observedAt: string;
+  requestedAt: string;
+}
+
 export interface UserRecord {
   customerId: string;
   /** The Entra object id. */
@@ -94,6 +106,7 @@ export interface UserRecord {
   /** The Entra groups provisioning has made the user a member of (so a later plan does not join them again). */
   groups?: string[];
   lastTransactionId?: string;
+  handoff?: PendingHandOff;
 }
 
 export function siteOf(state: UserState): string | undefined {

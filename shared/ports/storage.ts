@@ -14,6 +14,7 @@ import type {
   NumberEntry,
   NumberRange,
   NumberType,
+  PendingHandOff,
   QuickAddGroup,
   Site,
   SiteDefaults,
@@ -238,7 +239,15 @@ export interface UserRepository {
    * attributes and `syncedAt` are written (merge), so a concurrent provisioning's state is never lost;
    * a user new to storage reads back as at-customer.
    */
-  upsertMany(customerId: string, users: Iterable<MicrosoftUser> | AsyncIterable<MicrosoftUser>, syncedAt: Date): Promise<UpsertManyResult>;
+  upsertMany(
+    customerId: string,
+    users: Iterable<MicrosoftUser> | AsyncIterable<MicrosoftUser>,
+    syncedAt: Date,
+    /** Users handed to provisioning by this write, marked in the same row write. */
+    handoffs?: ReadonlyMap<string, PendingHandOff>,
+  ): Promise<UpsertManyResult>;
+  /** Users whose hand-off to provisioning was requested before `before` and has not finished. */
+  pendingHandOffs(customerId: string, before: Date): AsyncIterable<Versioned<UserRecord>>;
   /** Marks a user soft-deleted in Microsoft, or clears the mark (undefined) when it is restored. */
   markRemoved(customerId: string, userId: string, removed: UserRecord['removed']): Promise<void>;
   /** Stores the Teams side of users, stamped with the time of writing; reads join it onto their records. */
@@ -269,6 +278,8 @@ export interface KeyValueStore {
   /** @throws ConflictError when the key exists. */
   create<T>(scope: string, key: string, value: T): Promise<Versioned<T>>;
   delete(scope: string, key: string, etag?: string): Promise<void>;
+  /** Every value of a scope. */
+  list<T>(scope: string): Promise<Versioned<T>[]>;
 }
 
 /**

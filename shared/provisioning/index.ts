@@ -12,3 +12,4 @@ export * from './quickUser';
 export * from './overbuild';
 export * from './preview';
 export * from './deadLetters';
+export * from './reconcile';

@@ -37,17 +37,40 @@ export const provisionUserMessageSchema = z.object({
   requestedAt: z.string(),
   /** Retries of a transient failure so far (0 or absent on the first send); each retry is a new message. */
   attempt: z.number().int().min(0).max(100).optional(),
+  /** When the reconciler sent this cause again (it was lost): a new message for the same transaction. */
+  resentAt: z.string().optional(),
 });
 export type ProvisionUserMessage = z.infer<typeof provisionUserMessageSchema>;
 
 /** Deterministic id: one cause for one user state, once. */
-export function provisionMessageId(message: Pick<ProvisionUserMessage, 'customerId' | 'userId' | 'reason' | 'transactionId' | 'observedAt' | 'attempt'>): string {
+export function provisionMessageId(message: Pick<ProvisionUserMessage, 'customerId' | 'userId' | 'reason' | 'transactionId' | 'observedAt' | 'attempt' | 'resentAt'>): string {
   // One check per customer per moment (observedAt): the users whose assignments fall due together share it.
   if (message.reason === 'number-check') return `number-check:${message.customerId}:${message.observedAt ?? 'now'}`.slice(0, 128);
   const cause = message.transactionId ?? message.observedAt ?? 'latest';
   const id = `${message.reason}:${message.customerId}:${message.userId}:${cause}`;
-  // A retry is a new message for the same cause: it must not be dropped as a duplicate of the last one.
-  return message.attempt ? `${id.slice(0, 120)}#${message.attempt}` : id.slice(0, 128);
+  // A retry, or a resend of a lost message, is a new message for the same cause: it must not be dropped as
+  // a duplicate of the last one.
+  const base = message.attempt ? `${id.slice(0, 120)}#${message.attempt}` : id.slice(0, 128);
+  if (!message.resentAt) return base;
+  const resent = `~r${Date.parse(message.resentAt).toString(36)}`;
+  return `${base.slice(0, 128 - resent.length)}${resent}`;
+}
+
+/** The sync's hand-offs are marked on the user's row; every other cause is tracked in the open-work index. */
+export function isSyncHandOff(message: Pick<ProvisionUserMessage, 'reason'>): message is ProvisionUserMessage & { reason: 'sync-add' | 'sync-update' } {
+  return message.reason === 'sync-add' || message.reason === 'sync-update';
+}
+
+/** Scope of a customer's open-work index: provisioning started (or asked for) and not finished. */
+export function openWorkScope(customerId: string): string {
+  return `open-provisioning:${customerId}`;
+}
+
+/** An entry of the open-work index: the message that started the work, so a lost one can be sent again. */
+export interface OpenWork {
+  transactionId: string;
+  message: ProvisionUserMessage;
+  since: string;
 }
 
 /** Sends provisioning messages; implemented on Service Bus. */

@@ -23,6 +23,8 @@ export type MicrosoftConnector = (customer: Customer) => ProvisioningMicrosoft;
 export interface ProvisioningScheduler extends ProvisioningQueue {
   /** Enqueues for delivery at `at`; each message's id is `messageId(message)`. */
   schedule(messages: readonly ProvisionUserMessage[], at: Date): Promise<void>;
+  /** When the oldest message still in the queue (waiting, locked or scheduled) was enqueued; undefined when empty. */
+  oldestQueuedAt(): Promise<Date | undefined>;
 }
 
 /** The customer's synced licenses (SKUs with their service plans), as the sync stored them. */

@@ -62,7 +62,7 @@ import { FIRST_CHECK_MS, scheduleNumberCheck } from './numberChecks';
 import { recordHeldByOther } from './numberInventory';
 import { assignedNumbers } from './tenantNumbers';
 import { customerContext, CustomerNotFoundError, macrosOf, placementFor, type CustomerContext } from './customerContext';
-import { provisionMessageId, type ProvisionUserMessage } from './messages';
+import { isSyncHandOff, openWorkScope, provisionMessageId, type OpenWork, type ProvisionUserMessage } from './messages';
 import {
   fromMicrosoftNumberType,
   microsoftUserState,
@@ -102,7 +102,7 @@ function scopeOf(entry: Pick<NumberEntry, 'customerId' | 'siteId'>): NumberScope
 /** The transaction a message (and its repeats and retries) is recorded under. */
 export function transactionIdFor(message: ProvisionUserMessage): string {
   if (message.transactionId) return message.transactionId;
-  const unique = createHash('sha256').update(provisionMessageId({ ...message, attempt: 0 })).digest('base64url').slice(0, 22);
+  const unique = createHash('sha256').update(provisionMessageId({ ...message, attempt: 0, resentAt: undefined })).digest('base64url').slice(0, 22);
   return newTransactionId(new Date(Date.parse(message.requestedAt) || 0), unique);
 }
 
@@ -125,17 +125,22 @@ export async function provisionUser(deps: ProvisioningDeps, message: ProvisionUs
     if (error instanceof CustomerNotFoundError) return { kind: 'skipped', reason: error.message };
     throw error;
   }
+  const transactionId = transactionIdFor(message);
   const stored = await deps.storage.users.get(message.customerId, message.userId);
-  if (!stored) return { kind: 'skipped', reason: `user ${message.userId} is not at customer ${message.customerId}` };
+  if (!stored) return settled(deps, message, transactionId, { kind: 'skipped', reason: `user ${message.userId} is not at customer ${message.customerId}` });
   const user = stored.value;
 
   const intent = decide(ctx, user, message);
-  if (typeof intent === 'string') return { kind: 'skipped', reason: intent };
+  if (typeof intent === 'string') return settled(deps, message, transactionId, { kind: 'skipped', reason: intent });
 
-  const transactionId = transactionIdFor(message);
   const existing = await deps.storage.transactions.get(message.customerId, transactionId);
-  if (existing && existing.value.outcome !== 'running') return { kind: 'skipped', reason: 'already done', transactionId };
+  if (existing && existing.value.outcome !== 'running') return settled(deps, message, transactionId, { kind: 'skipped', reason: 'already done', transactionId });
   if (!existing) {
+    // Work that no user row marks is indexed before it starts, so that it is found again if it stops.
+    if (!isSyncHandOff(message)) {
+      const open: OpenWork = { transactionId, message: { ...message, attempt: undefined, resentAt: undefined }, since: now.toISOString() };
+      await deps.storage.syncState.put(openWorkScope(message.customerId), transactionId, open);
+    }
     try {
       await deps.storage.transactions.create({
         id: transactionId, customerId: message.customerId, kind: intent.kind, userId: message.userId,
@@ -839,10 +844,13 @@ class Run {
       if (this.role) next.role = this.role;
       if (this.number !== undefined && state.kind !== 'at-customer') next.number = this.number;
       else delete next.number;
+      // The hand-off this message carried is done (a newer one, from a later sync, stays).
+      if (handOffOf(next, this.message)) delete next.handoff;
       return next;
     });
     const outcome = outcomeOverride ?? (this.steps.length === 0 ? 'succeeded' : transactionOutcome(this.steps));
     await this.deps.storage.transactions.appendSteps(this.user.customerId, this.transactionId, this.steps, outcome, new Date());
+    if (!isSyncHandOff(this.message)) await this.deps.storage.syncState.delete(openWorkScope(this.user.customerId), this.transactionId);
     return { kind: 'done', state, transactionId: this.transactionId, outcome };
   }
 
@@ -891,4 +899,29 @@ class Run {
 }
 
 export { updateUser };
+
+/** Whether the record's pending hand-off is the one this message carries. */
+function handOffOf(record: UserRecord, message: ProvisionUserMessage): boolean {
+  return record.handoff !== undefined && record.handoff.reason === message.reason && record.handoff.observedAt === message.observedAt;
+}
+
+/**
+ * A message that ends without provisioning (nothing to do, already done, the user gone) settles its cause
+ * all the same: its hand-off mark or open-work entry goes, so the reconciler does not send it again.
+ */
+async function settled(deps: ProvisioningDeps, message: ProvisionUserMessage, transactionId: string, result: ProvisionResult): Promise<ProvisionResult> {
+  if (isSyncHandOff(message)) {
+    const stored = await deps.storage.users.get(message.customerId, message.userId);
+    if (stored && handOffOf(stored.value, message)) {
+      await updateUser(deps, message.customerId, message.userId, (record) => {
+        const next = { ...record };
+        if (handOffOf(next, message)) delete next.handoff;
+        return next;
+      });
+    }
+  } else {
+    await deps.storage.syncState.delete(openWorkScope(message.customerId), transactionId);
+  }
+  return result;
+}
 

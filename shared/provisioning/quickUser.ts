@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { canAssignTo, newTransactionId, resolveGlobalSettings, type TransactionRecord } from '../domain';
 import { ConflictError, NotFoundError, PROVIDER_SCOPE, type Storage } from '../ports/storage';
-import { lineRequestSchema, type ProvisioningQueue, type ProvisionUserMessage } from './messages';
+import { lineRequestSchema, openWorkScope, type OpenWork, type ProvisioningQueue, type ProvisionUserMessage } from './messages';
 
 export const quickUserRequestSchema = z.object({
   userId: z.string().min(1).max(200),
@@ -70,11 +70,14 @@ export async function requestQuickUser(
     startedAt: now.toISOString(), outcome: 'running',
     steps: [{ name: 'accepted', result: 'ok', detail: `site ${site.value.name}, Quick Add Group ${group.value.name}, line ${request.line.kind}`, at: now.toISOString() }],
   };
-  await storage.transactions.create(transaction);
   const message: ProvisionUserMessage = {
     customerId, userId: request.userId, reason: 'quick-user', transactionId,
     siteId: request.siteId, quickAddGroupId: request.quickAddGroupId, line: request.line, requestedAt: now.toISOString(),
   };
+  // Indexed before anything else: if the message is lost (or never sent), the reconciler sends it.
+  const open: OpenWork = { transactionId, message, since: now.toISOString() };
+  await storage.syncState.put(openWorkScope(customerId), transactionId, open);
+  await storage.transactions.create(transaction);
   await deps.queue.send([message]);
   return { transactionId, message };
 }

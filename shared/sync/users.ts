@@ -14,6 +14,7 @@ import {
   SYNCED_USER_FIELDS,
   type EffectiveGlobalSettings,
   type MicrosoftUser as DomainUser,
+  type PendingHandOff,
   type TeamsState,
   type UserRecord,
 } from '../domain';
@@ -138,7 +139,10 @@ export async function applyUsers(
     if ((!before || wasRemoved) && rules.settings.addSync) messages.push(message('sync-add'));
     else if (before && !wasRemoved && diff.placementRelevant && rules.settings.updateSync) messages.push(message('sync-update'));
   }
-  if (writes.length > 0) await deps.storage.users.upsertMany(args.customerId, writes, new Date(args.runStartedAt));
+  // The hand-off is marked in the same row write as the user: a kill between this write and the send
+  // leaves a mark the reconciler finds, never a user handed off to nobody.
+  const handoffs = new Map<string, PendingHandOff>(messages.map((m) => [m.userId, { reason: m.reason as PendingHandOff['reason'], observedAt: args.runStartedAt, requestedAt }]));
+  if (writes.length > 0) await deps.storage.users.upsertMany(args.customerId, writes, new Date(args.runStartedAt), handoffs);
   // Restored users come back: clear their removal mark.
   for (const user of fresh) {
     const before = stored.get(user.id);

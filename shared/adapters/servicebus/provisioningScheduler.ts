@@ -32,6 +32,17 @@ export class ServiceBusProvisioningScheduler implements ProvisioningScheduler {
     if (messages.length === 0) return;
     await sender(QUEUES.userProvisioning.name, this.env).scheduleMessages(messages.map((m) => this.toMessage(m)), at);
   }
+
+  async oldestQueuedAt(): Promise<Date | undefined> {
+    // A fresh receiver peeks from the head: the lowest sequence number still in the queue, scheduled included.
+    const receiver = serviceBusClient(this.env).createReceiver(QUEUES.userProvisioning.name);
+    try {
+      const [head] = await receiver.peekMessages(1);
+      return head?.enqueuedTimeUtc;
+    } finally {
+      await receiver.close();
+    }
+  }
 }
 
 /** Peeks and replays `<queue>/$DeadLetterQueue` with the SDK. */

@@ -30,4 +30,8 @@ export class TableKeyValueStore implements KeyValueStore {
   delete(scope: string, key: string, etag?: string): Promise<void> {
     return this.table.delete(encodeKey(scope), encodeKey(key), etag);
   }
+
+  async list<T>(scope: string): Promise<Versioned<T>[]> {
+    return (await this.table.list(encodeKey(scope))) as Versioned<T>[];
+  }
 }

@@ -5,7 +5,7 @@
  * the shards one after another.
  */
 import { odata, type TableClient } from '@azure/data-tables';
-import type { MicrosoftUser, UserRecord, UserState } from '../../domain';
+import type { MicrosoftUser, PendingHandOff, UserRecord, UserState } from '../../domain';
 import { ConflictError, NotFoundError, type UpsertManyResult, type UserRepository, type Versioned } from '../../ports/storage';
 import { BatchWriter, submitBatch, type TableProvider } from './client';
 import { statusOf, translate } from './errors';
@@ -45,9 +45,18 @@ function toEntity(record: UserRecord): TableEntityShape {
     LastTransactionId: record.lastTransactionId,
     Removed: record.removed ? JSON.stringify(record.removed) : undefined,
     Groups: record.groups ? JSON.stringify(record.groups) : undefined,
+    ...handOffColumns(record.handoff),
   };
   assertEntityFits(entity, `user ${record.userId}`);
   return entity;
+}
+
+/**
+ * A pending hand-off is two columns: the hand-off itself, and when it was requested, which the reconciler
+ * filters on. Merging empty strings clears them (Table Storage has no per-property delete in a merge).
+ */
+function handOffColumns(handoff: PendingHandOff | undefined): { Handoff: string; HandoffAt: string } | Record<string, never> {
+  return handoff ? { Handoff: JSON.stringify(handoff), HandoffAt: handoff.requestedAt } : {};
 }
 
 function fromRow(row: Row): Versioned<UserRecord> {
@@ -73,6 +82,8 @@ function fromRow(row: Row): Versioned<UserRecord> {
   if (removed) record.removed = JSON.parse(removed) as UserRecord['removed'];
   const groups = str('Groups');
   if (groups) record.groups = JSON.parse(groups) as string[];
+  const handoff = str('Handoff');
+  if (handoff) record.handoff = JSON.parse(handoff) as PendingHandOff;
   return { value: record, etag: String(row.etag) };
 }
 
@@ -148,7 +159,12 @@ export class TableUserRepository implements UserRepository {
     return { value: record, etag: r.etag ?? '' };
   }
 
-  async upsertMany(customerId: string, users: Iterable<MicrosoftUser> | AsyncIterable<MicrosoftUser>, syncedAt: Date): Promise<UpsertManyResult> {
+  async upsertMany(
+    customerId: string,
+    users: Iterable<MicrosoftUser> | AsyncIterable<MicrosoftUser>,
+    syncedAt: Date,
+    handoffs?: ReadonlyMap<string, PendingHandOff>,
+  ): Promise<UpsertManyResult> {
     const writer = new BatchWriter(await this.client(), 'user');
     const at = syncedAt.toISOString();
     for await (const user of users) {
@@ -162,11 +178,24 @@ export class TableUserRepository implements UserRepository {
           UserId: user.id,
           ...packJson('Attributes', user),
           SyncedAt: at,
+          ...handOffColumns(handoffs?.get(user.id)),
         },
       });
     }
     await writer.flush();
     return { written: writer.written, batches: writer.batches };
+  }
+
+  async *pendingHandOffs(customerId: string, before: Date): AsyncIterable<Versioned<UserRecord>> {
+    const client = await this.client();
+    const customer = encodeKey(customerId);
+    const cutoff = before.toISOString();
+    for (let shard = 0; shard < USER_SHARDS; shard++) {
+      const partitionKey = joinKey(customer, shard.toString(16).padStart(2, '0'));
+      // An empty HandoffAt (cleared) sorts below every instant: the lower bound leaves it out.
+      const filter = odata`PartitionKey eq ${partitionKey} and HandoffAt gt ${'0'} and HandoffAt lt ${cutoff}`;
+      for await (const row of client.listEntities<Row>({ queryOptions: { filter } })) yield fromRow(row);
+    }
   }
 
   async markRemoved(customerId: string, userId: string, removed: UserRecord['removed']): Promise<void> {

@@ -1,0 +1,120 @@
+/**
+ * The provisioning reconciler, independent of any message: it finds work that should be moving and is not,
+ * and sends it again. Every step is idempotent, so a resend of work that was merely slow costs a repeat
+ * and harms nothing; a resend of work that was lost (a message gone with a broker, a host killed between
+ * writing a user and sending its message) finishes it.
+ *
+ * - Users handed off by a sync (their row carries the hand-off) longer ago than the bound.
+ * - Work indexed as open (Quick User, overbuild, notifications, staging re-checks, replays) longer ago
+ *   than the bound.
+ *
+ * For each: a finished transaction means only the mark was left behind (a kill between the two writes):
+ * it is cleared. A transaction still running with a step within the bound is being worked on. Otherwise,
+ * unless the queue may still hold its message, it is sent again under a new message id.
+ */
+import { ConcurrencyError, type Storage } from '../ports/storage';
+import { isSyncHandOff, openWorkScope, type OpenWork, type ProvisionUserMessage } from './messages';
+import type { ProvisioningScheduler } from './ports';
+import { transactionIdFor } from './provisionUser';
+
+/**
+ * Work older than this is looked at: longer than a message may legitimately wait locked (the host renews a
+ * lock for up to 5 minutes) plus the longest retry delay (15 minutes).
+ */
+export const RECONCILE_AFTER_MS = 20 * 60_000;
+/** Time between a hand-off being requested and its message reaching the queue, allowed for. */
+const SEND_ALLOWANCE_MS = 60_000;
+
+export interface ReconcileDeps {
+  storage: Storage;
+  queue: Pick<ProvisioningScheduler, 'send' | 'oldestQueuedAt'>;
+  now?: () => Date;
+}
+
+export interface ReconcileOptions {
+  /** Look at work requested longer ago than this (default RECONCILE_AFTER_MS). */
+  staleAfterMs?: number;
+  /** Allowance between a request and its message's enqueue time (default 60 s). */
+  sendAllowanceMs?: number;
+}
+
+export interface ReconcileReport {
+  /** Causes sent again. */
+  resent: Array<{ customerId: string; userId: string; reason: string; transactionId: string }>;
+  /** Marks and index entries of finished work, cleared. */
+  settled: number;
+  /** Running, with a step within the bound. */
+  inProgress: number;
+  /** Possibly still waiting in the queue. */
+  maybeQueued: number;
+}
+
+export async function reconcileProvisioning(deps: ReconcileDeps, options: ReconcileOptions = {}): Promise<ReconcileReport> {
+  const now = deps.now?.() ?? new Date();
+  const cutoff = now.getTime() - (options.staleAfterMs ?? RECONCILE_AFTER_MS);
+  const allowance = options.sendAllowanceMs ?? SEND_ALLOWANCE_MS;
+  const report: ReconcileReport = { resent: [], settled: 0, inProgress: 0, maybeQueued: 0 };
+  const storage = deps.storage;
+
+  // The queue is first in, first out by sequence number: once its oldest message was enqueued after a
+  // request (and its allowance), that request's message is no longer in it. Read once, when first needed.
+  let oldest: { at?: Date } | undefined;
+  const mayBeQueued = async (requestedAt: string): Promise<boolean> => {
+    oldest ??= { at: await deps.queue.oldestQueuedAt() };
+    return oldest.at !== undefined && oldest.at.getTime() <= Date.parse(requestedAt) + allowance;
+  };
+
+  const consider = async (message: ProvisionUserMessage, transactionId: string, requestedAt: string): Promise<void> => {
+    const transaction = await storage.transactions.get(message.customerId, transactionId);
+    if (transaction && transaction.value.outcome !== 'running') {
+      await settle(storage, message, transactionId);
+      report.settled++;
+      return;
+    }
+    if (transaction) {
+      const lastStep = Math.max(Date.parse(transaction.value.startedAt), ...transaction.value.steps.map((s) => Date.parse(s.at)));
+      if (lastStep >= cutoff) {
+        report.inProgress++;
+        return;
+      }
+    }
+    if (await mayBeQueued(requestedAt)) {
+      report.maybeQueued++;
+      return;
+    }
+    await deps.queue.send([{ ...message, attempt: undefined, resentAt: now.toISOString() }]);
+    report.resent.push({ customerId: message.customerId, userId: message.userId, reason: message.reason, transactionId });
+  };
+
+  for (const { value: customer } of await storage.customers.list()) {
+    for await (const { value: user } of storage.users.pendingHandOffs(customer.id, new Date(cutoff))) {
+      const h = user.handoff;
+      if (!h) continue;
+      const message: ProvisionUserMessage = { customerId: customer.id, userId: user.userId, reason: h.reason, observedAt: h.observedAt, requestedAt: h.requestedAt };
+      await consider(message, transactionIdFor(message), h.requestedAt);
+    }
+    for (const { value: open } of await storage.syncState.list<OpenWork>(openWorkScope(customer.id))) {
+      if (Date.parse(open.since) >= cutoff) continue;
+      await consider(open.message, open.transactionId, open.since);
+    }
+  }
+  return report;
+}
+
+/** Clears what marks finished work as open. */
+async function settle(storage: Storage, message: ProvisionUserMessage, transactionId: string): Promise<void> {
+  if (!isSyncHandOff(message)) return storage.syncState.delete(openWorkScope(message.customerId), transactionId);
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const current = await storage.users.get(message.customerId, message.userId);
+    const h = current?.value.handoff;
+    if (!current || !h || h.reason !== message.reason || h.observedAt !== message.observedAt) return;
+    const { handoff: _done, ...rest } = current.value;
+    try {
+      await storage.users.update(rest, current.etag);
+      return;
+    } catch (error) {
+      // Changed meanwhile (a sync, provisioning): read again.
+      if (!(error instanceof ConcurrencyError)) throw error;
+    }
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The reconciler, on the local stack: work whose message was lost (handed off by a sync that died before
+ * sending, a Quick User whose message never left) is found and finished; finished work leaves no mark;
+ * work that may still be queued or is being worked on is left alone.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newTransactionId, type TransactionRecord } from '../../shared/domain';
+import { openWorkScope, reconcileProvisioning, transactionIdFor, type OpenWork, type ProvisionUserMessage } from '../../shared/provisioning';
+import { seedCustomer, startWorld, toDomainUser, type World } from './world';
+
+const CUSTOMER = 'contoso-rc';
+let world: World;
+
+beforeAll(async () => {
+  world = await startWorld({ users: 60, seed: 'reconcile' });
+  await seedCustomer(world, { customerId: CUSTOMER, settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft' } });
+});
+afterAll(async () => {
+  await world?.stop();
+});
+
+const deps = () => ({ storage: world.storage, queue: world.queue });
+const members = () => world.users.filter((u) => u.userType === 'Member' && u.accountEnabled);
+
+async function pendingCount(): Promise<number> {
+  let n = 0;
+  for await (const _ of world.storage.users.pendingHandOffs(CUSTOMER, new Date(Date.now() + 60_000))) n++;
+  return n;
+}
+
+describe('the provisioning reconciler', () => {
+  it('is a timer trigger of the function app', () => {
+    const fn = world.stack.host.registry.get('provisioningReconciler');
+    expect(fn?.trigger).toMatchObject({ type: 'timerTrigger', schedule: '0 */5 * * * *' });
+  });
+
+  it('sends again the hand-offs of a sync that died between writing its users and sending their messages', async () => {
+    const lost = members().slice(0, 8);
+    const requestedAt = new Date(Date.now() - 60_000).toISOString();
+    // What a page activity killed after its row writes leaves: users marked handed off, no message sent.
+    await world.storage.users.upsertMany(CUSTOMER, lost.map(toDomainUser), new Date(requestedAt), new Map(lost.map((u) => [u.id, { reason: 'sync-add' as const, observedAt: requestedAt, requestedAt }])));
+    expect(await pendingCount()).toBe(lost.length);
+    // Within the bound nothing happens: the message may be on its way.
+    expect((await reconcileProvisioning(deps())).resent).toEqual([]);
+
+    const report = await reconcileProvisioning(deps(), { staleAfterMs: 10_000, sendAllowanceMs: 0 });
+    expect(report.resent.map((r) => r.userId).sort()).toEqual(lost.map((u) => u.id).sort());
+    await world.idle();
+    for (const u of lost) {
+      const stored = (await world.storage.users.get(CUSTOMER, u.id))!.value;
+      expect(stored.handoff, u.id).toBeUndefined();
+      expect(stored.state.kind === 'at-customer' ? stored.state.reason : 'placed', u.id).toBeTruthy();
+      expect((await world.storage.transactions.get(CUSTOMER, transactionIdFor({ customerId: CUSTOMER, userId: u.id, reason: 'sync-add', observedAt: requestedAt, requestedAt })))?.value.outcome).not.toBe('running');
+    }
+    // Nothing left to do: a second pass sends nothing.
+    const again = await reconcileProvisioning(deps(), { staleAfterMs: 10_000, sendAllowanceMs: 0 });
+    expect(again.resent).toEqual([]);
+    expect(await pendingCount()).toBe(0);
+  });
+
+  it('clears the mark of work that finished, and leaves work that may still be queued', async () => {
+    const [done, waiting] = members().slice(10, 12);
+    const at = new Date(Date.now() - 60_000).toISOString();
+    const message: ProvisionUserMessage = { customerId: CUSTOMER, userId: done.id, reason: 'sync-add', observedAt: at, requestedAt: at };
+    const finished: TransactionRecord = { id: transactionIdFor(message), customerId: CUSTOMER, kind: 'provision', userId: done.id, startedAt: at, finishedAt: at, outcome: 'succeeded', steps: [] };
+    await world.storage.transactions.create(finished);
+    await world.storage.users.upsertMany(CUSTOMER, [toDomainUser(done)], new Date(at), new Map([[done.id, { reason: 'sync-add' as const, observedAt: at, requestedAt: at }]]));
+    const settled = await reconcileProvisioning(deps(), { staleAfterMs: 10_000, sendAllowanceMs: 0 });
+    expect(settled).toMatchObject({ resent: [], settled: 1 });
+    expect((await world.storage.users.get(CUSTOMER, done.id))!.value.handoff).toBeUndefined();
+
+    // A queue whose oldest message is older than the hand-off may still hold its message.
+    await world.storage.users.upsertMany(CUSTOMER, [toDomainUser(waiting)], new Date(at), new Map([[waiting.id, { reason: 'sync-add' as const, observedAt: at, requestedAt: at }]]));
+    const busyQueue = { send: world.queue.send.bind(world.queue), oldestQueuedAt: async () => new Date(Date.parse(at) - 1_000) };
+    const left = await reconcileProvisioning({ storage: world.storage, queue: busyQueue }, { staleAfterMs: 10_000, sendAllowanceMs: 0 });
+    expect(left).toMatchObject({ resent: [], maybeQueued: 1 });
+    const sent = await reconcileProvisioning(deps(), { staleAfterMs: 10_000, sendAllowanceMs: 0 });
+    expect(sent.resent.map((r) => r.userId)).toEqual([waiting.id]);
+    await world.idle();
+    expect((await world.storage.users.get(CUSTOMER, waiting.id))!.value.handoff).toBeUndefined();
+  });
+
+  it('sends again a Quick User whose transaction is running past the bound with no message', async () => {
+    const user = members()[20];
+    const at = new Date(Date.now() - 60_000);
+    const transactionId = newTransactionId(at, 'lost-quick-user');
+    const message: ProvisionUserMessage = { customerId: CUSTOMER, userId: user.id, reason: 'quick-user', transactionId, siteId: 'sea', quickAddGroupId: 'standard', line: { kind: 'none' }, requestedAt: at.toISOString() };
+    // What a host killed between accepting a Quick User and sending its message leaves.
+    await world.storage.syncState.put<OpenWork>(openWorkScope(CUSTOMER), transactionId, { transactionId, message, since: at.toISOString() });
+    await world.storage.transactions.create({ id: transactionId, customerId: CUSTOMER, kind: 'quick-user', userId: user.id, trigger: 'quick-user', startedAt: at.toISOString(), outcome: 'running', steps: [{ name: 'accepted', result: 'ok', at: at.toISOString() }] });
+    const report = await reconcileProvisioning(deps(), { staleAfterMs: 10_000, sendAllowanceMs: 0 });
+    expect(report.resent).toEqual([{ customerId: CUSTOMER, userId: user.id, reason: 'quick-user', transactionId }]);
+    await world.idle();
+    const done = (await world.storage.transactions.get(CUSTOMER, transactionId))!.value;
+    expect(done.outcome).not.toBe('running');
+    expect(done.steps.map((s) => s.name)).toContain('move');
+    expect((await world.storage.users.get(CUSTOMER, user.id))!.value.state).toMatchObject({ siteId: 'sea' });
+    expect(await world.storage.syncState.list(openWorkScope(CUSTOMER))).toEqual([]);
+  });
+
+  it('leaves a running transaction alone while it moves', async () => {
+    const user = members()[25];
+    const at = new Date(Date.now() - 60_000);
+    const transactionId = newTransactionId(at, 'slow-quick-user');
+    const message: ProvisionUserMessage = { customerId: CUSTOMER, userId: user.id, reason: 'quick-user', transactionId, siteId: 'sea', quickAddGroupId: 'standard', requestedAt: at.toISOString() };
+    await world.storage.syncState.put<OpenWork>(openWorkScope(CUSTOMER), transactionId, { transactionId, message, since: at.toISOString() });
+    await world.storage.transactions.create({ id: transactionId, customerId: CUSTOMER, kind: 'quick-user', userId: user.id, startedAt: at.toISOString(), outcome: 'running', steps: [{ name: 'retry', result: 'skipped', at: new Date().toISOString() }] });
+    const report = await reconcileProvisioning(deps(), { staleAfterMs: 10_000, sendAllowanceMs: 0 });
+    expect(report).toMatchObject({ resent: [], inProgress: 1 });
+    await world.storage.syncState.delete(openWorkScope(CUSTOMER), transactionId);
+  });
+});
