@@ -86,10 +86,10 @@ async function main(): Promise<void> {
   try {
     const bearer = await getToken({ authority: info.url, tenantId: info.tenantId, clientId: info.clientId, secret: info.secret }, agent);
     const settings = { SITESYNC_GRAPH_BASE_URL: info.url, SITESYNC_AUTHORITY_HOST: info.url, SITESYNC_GRAPH_CA_FILE: caFile };
-    const config = { tenantId: info.tenantId, clientId: info.clientId, credentialRef: 'env:BENCH_APP_SECRET', tenantSize };
+    const config = { tenantId: info.tenantId, clientId: info.clientId, credentialRef: 'env:SITESYNC_SECRET_BENCH_APP', tenantSize };
 
     const adapterRead = async (bar?: SingleBar) => {
-      const tenant = createMicrosoftTenant(config, settings, { env: { BENCH_APP_SECRET: info.secret } });
+      const tenant = createMicrosoftTenant(config, settings, { env: { SITESYNC_SECRET_BENCH_APP: info.secret } });
       let count = 0;
       for await (const page of tenant.listUsers()) {
         count += page.length; // streamed: the page is dropped once counted

@@ -102,7 +102,7 @@ async function runOneSize(users: number, persist: boolean): Promise<void> {
   const stack = await startLocalStack({
     tablesConnectionString: syncTables.info.tablesConnectionString,
     graph: { external: { graphBaseUrl: info.graphUrl, authorityHost: info.graphUrl, caFile, teamsBridgeUrl: info.teamsBridgeUrl } },
-    settings: { BENCH_APP_SECRET: info.secret },
+    settings: { SITESYNC_SECRET_BENCH_APP: info.secret },
     enableTimers: false,
     runDir: dir,
     logger: (level, source, message) => {
@@ -111,7 +111,7 @@ async function runOneSize(users: number, persist: boolean): Promise<void> {
   });
   try {
     const storage = tableStorageFromSettings(readSettings());
-    await storage.customers.create({ id: CUSTOMER, name: 'Bench', tenantId: info.tenantId, clientId: info.clientId, credentialRef: 'env:BENCH_APP_SECRET' });
+    await storage.customers.create({ id: CUSTOMER, name: 'Bench', tenantId: info.tenantId, clientId: info.clientId, credentialRef: 'env:SITESYNC_SECRET_BENCH_APP' });
     const api = new ApiClient(stack.endpoints);
 
     const syncOnce = async (kind: 'full' | 'delta', total: number) => {

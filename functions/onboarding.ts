@@ -34,12 +34,16 @@ import {
   onboardCustomerSchema,
   updateCustomer,
   type OnboardingDeps,
+  type TenantAppVerifier,
 } from '../shared/onboarding';
+import { createTenantAppVerifier } from '../shared/adapters/graph';
 
 let storage: Storage | undefined;
+let tenantApps: TenantAppVerifier | undefined;
 /** The after-onboarding listeners (first sync, Graph subscription) are wired here when they exist. */
 const deps = (context?: InvocationContext): OnboardingDeps => ({
   storage: (storage ??= tableStorageFromSettings(readSettings())),
+  tenantApps: (tenantApps ??= createTenantAppVerifier(readSettings())),
   afterCustomerOnboarded: context ? [firstSyncOnOnboarding(() => new DurableOrchestrations(df.getClient(context))), subscriptionOnOnboarding()] : [],
 });
 

@@ -16,7 +16,7 @@ import type { HostLogger } from './host/host';
 import { runDemoScenario, ScenarioRecorder, type DemoContext, type ScenarioStep } from './demo/scenario';
 import { progressBar } from './progress';
 import { readLocalSettings } from './settings';
-import { parseStartOptions, UsageError, USAGE } from './startOptions';
+import { OWN_TENANT_SECRET_SETTING, parseStartOptions, UsageError, USAGE } from './startOptions';
 import { QUEUES } from '../shared/config/queues';
 import { startLocalRuntime } from './stack';
 import { loadOrCreateKeys } from './keys';
@@ -53,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
     // A host process that dies (a crash, a kill) is started again on the same storage, broker and Graph,
     // as Azure replaces a failed instance: what it was doing resumes from storage (or on the others).
     restartOnExit: (instance, exit) => console.error(`  ${instance.name} exited (${exit.signal ?? `code ${exit.code}`}); starting it again on the same storage`),
+    settings: external ? { [OWN_TENANT_SECRET_SETTING]: external.secret } : undefined,
     graph: external
       ? { external: { graphBaseUrl: external.graphUrl, caFile: external.caFile, authorityHost: external.authorityHost, teamsBridgeUrl: external.bridgeUrl } }
       : { emulator: { users: options.users } },

@@ -54,10 +54,14 @@ export interface StartOptions {
     caFile?: string;
     bridgeUrl?: string;
     tenant: { tenantId: string; clientId: string; credentialReference: string };
+    /** The client secret, handed to the host under OWN_TENANT_SECRET_SETTING (in memory only). */
+    secret: string;
   };
 }
 
 export const CLIENT_SECRET_SETTING = 'SITESYNC_CLIENT_SECRET';
+/** The host's setting for the own tenant's secret: env: references may name only SITESYNC_SECRET_ settings. */
+export const OWN_TENANT_SECRET_SETTING = 'SITESYNC_SECRET_OWN_TENANT';
 
 export function parseStartOptions(argv: string[], layers: Omit<SettingLayers, 'flags'>): StartOptions {
   let values;
@@ -120,7 +124,8 @@ export function parseStartOptions(argv: string[], layers: Omit<SettingLayers, 'f
     caFile: values['graph-ca'],
     bridgeUrl: values['bridge-url'],
     // The secret is read through a reference when a token is needed; it is never stored or printed.
-    tenant: { tenantId: tenantId!, clientId: clientId!, credentialReference: `env:${CLIENT_SECRET_SETTING}` },
+    tenant: { tenantId: tenantId!, clientId: clientId!, credentialReference: `env:${OWN_TENANT_SECRET_SETTING}` },
+    secret: secret!,
   };
   return options;
 }

@@ -8,6 +8,7 @@ import type { Arrival, Counters, CountersSnapshot, FaultSettings, Faults } from 
 import type { Quotas, QuotaSettings } from './quotas';
 import { bridgeError, isRecord, parseJsonBody, type EmuRequest, type EmuResponse } from './http';
 import { ServiceError, TenantState } from './state';
+import type { LocalKeyVault } from './keyVault';
 import type { DeliveryRecord, LifecycleEvent, Subscription, SubscriptionHub } from './subscriptions';
 
 export interface TenantSummary { tenantId: string; displayName: string; domain: string; users: number; apps: DemoApp[] }
@@ -24,7 +25,23 @@ export class EmulatorControl {
     private readonly counterStore: Counters,
     private readonly hub: SubscriptionHub,
     private readonly latency: { ms: number },
+    private readonly vault: LocalKeyVault,
   ) {}
+
+  /** Puts a secret in the local Key Vault (a new version when it exists). */
+  setVaultSecret(name: string, value: string): void {
+    this.vault.setSecret(name, value);
+  }
+
+  deleteVaultSecret(name: string): void {
+    this.vault.deleteSecret(name);
+  }
+
+  /** Lets an app read the local Key Vault's secrets (Azure's "Key Vault Secrets User" role). */
+  grantVaultRead(tenantId: string, clientId: string): void {
+    this.state(tenantId);
+    this.vault.grantRead(tenantId, clientId);
+  }
 
   /** The tenant's live state, for assertions beyond the methods below. */
   state(tenantId: string): TenantState {
@@ -197,6 +214,17 @@ export async function handleControl(req: EmuRequest, control: EmulatorControl, c
   const b: Record<string, unknown> = isRecord(body.value) ? body.value : {};
   const json = (v: unknown, status = 200): EmuResponse => ({ status, json: v });
   try {
+    if (seg[0] === 'vault' && seg[1] === 'secrets' && seg.length === 3) {
+      if (m === 'PUT') {
+        if (typeof b.value !== 'string' || b.value === '') return bridgeError(400, 'BadRequest', 'value is required.');
+        control.setVaultSecret(seg[2], b.value);
+        return { status: 204 };
+      }
+      if (m === 'DELETE') {
+        control.deleteVaultSecret(seg[2]);
+        return { status: 204 };
+      }
+    }
     if (seg[0] === 'tenants') {
       if (seg.length === 1 && m === 'GET') return json({ value: control.tenants() });
       if (seg.length === 1 && m === 'POST') {

@@ -20,6 +20,7 @@ import { graphError, isRecord, JSON_TYPE, parseJsonBody, sleep, type EmuRequest,
 import { TenantState, type TelephoneOperation } from './state';
 import { SubscriptionHub, type NotificationOptions } from './subscriptions';
 import { EmulatorSaver, loadSavedEmulator } from './persistence';
+import { LocalKeyVault } from './keyVault';
 
 export type { DemoTenant, DemoTenantSpec } from '../demo/tenant';
 export type { FaultRule, FaultSettings, CountersSnapshot, Arrival } from './faults';
@@ -77,6 +78,9 @@ export interface GraphEmulator {
   authorityHost: string;
   /** url + '/teamsbridge' */
   teamsBridgeUrl: string;
+  /** A Key Vault's secrets API on a port of its own, for `kv:` credential references. */
+  vaultUrl: string;
+  vault: LocalKeyVault;
   /** The self-signed certificate (its own CA) to trust. */
   caPem: string;
   /** What `/_control` over HTTP requires in the `x-emulator-key` header. */
@@ -180,7 +184,8 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
     }
   }
   const findTenant = (ref: string): TenantState | undefined => tenants.get(ref) ?? tenants.get(ref.toLowerCase());
-  const control = new EmulatorControl(tenants, register, faults, quotas, quotaSwitch, counters, hub, latency);
+  const vault = new LocalKeyVault(saved?.vault);
+  const control = new EmulatorControl(tenants, register, faults, quotas, quotaSwitch, counters, hub, latency, vault);
   const controlKey = opts.controlKey ?? randomBytes(32).toString('base64url');
 
   async function graph(req: EmuRequest, version: string, rest: string): Promise<EmuResponse> {
@@ -315,7 +320,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
     return graphError(404, 'NotFound', `No route for ${req.method} ${req.path}.`);
   }
 
-  async function onRequest(inc: IncomingMessage, out: ServerResponse): Promise<void> {
+  async function onRequest(inc: IncomingMessage, out: ServerResponse, handler: (req: EmuRequest) => Promise<EmuResponse> = dispatch): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of inc) chunks.push(c as Buffer);
     const host = inc.headers.host ?? `127.0.0.1:${port}`;
@@ -325,7 +330,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
     const req: EmuRequest = { method: (inc.method ?? 'GET').toUpperCase(), path: url.pathname, query: url.searchParams, headers, body: Buffer.concat(chunks), origin: `https://${host}` };
     let res: EmuResponse;
     try {
-      res = await dispatch(req);
+      res = await handler(req);
     } catch (e) {
       res = graphError(500, 'generalException', `Emulator error: ${(e as Error).message}`);
     }
@@ -364,6 +369,18 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
   const port = typeof address === 'object' && address ? address.port : 0;
   const hostName = opts.host ?? '127.0.0.1';
   const url = `https://${hostName.includes(':') ? `[${hostName}]` : hostName}:${port}`;
+  const vaultServer: Server = createServer({ key: tls.key, cert: tls.cert, keepAlive: true }, (inc, out) => {
+    onRequest(inc, out, async (req) => vault.handle(req, issuer, url)).catch((e: unknown) => {
+      if (!out.headersSent) out.writeHead(500);
+      out.end(String(e));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    vaultServer.once('error', reject);
+    vaultServer.listen(0, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const vaultAddress = vaultServer.address();
+  const vaultUrl = `https://${hostName.includes(':') ? `[${hostName}]` : hostName}:${typeof vaultAddress === 'object' && vaultAddress ? vaultAddress.port : 0}`;
   if (opts.persistDir) {
     saver = new EmulatorSaver(opts.persistDir, {
       port,
@@ -371,6 +388,7 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
       tokenKey: issuer.key,
       tenants: () => [...new Set(tenants.values())],
       subscriptions: () => [...hub.subscriptions.values()],
+      vault: () => vault.snapshot(),
     });
     saver.save();
   }
@@ -380,6 +398,8 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
     graphBaseUrl: `${url}/v1.0`,
     authorityHost: url,
     teamsBridgeUrl: `${url}${BRIDGE_PREFIX}`,
+    vaultUrl,
+    vault,
     caPem: tls.cert,
     controlKey,
     caFile(dir: string): string {
@@ -404,10 +424,10 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
       saver?.close();
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await Promise.all([server, vaultServer].map((s) => new Promise<void>((resolve) => {
+        s.close(() => resolve());
+        s.closeAllConnections();
+      })));
     },
   };
 }

@@ -15,6 +15,7 @@ import v8 from 'node:v8';
 import { writeFileDurably } from '../persistence/journal';
 import type { Subscription } from './subscriptions';
 import type { TenantState } from './state';
+import type { SavedVault } from './keyVault';
 
 export interface SavedEmulator {
   version: 1;
@@ -23,6 +24,7 @@ export interface SavedEmulator {
   tokenKey: Buffer;
   tenants: Array<Record<string, unknown>>;
   subscriptions: Subscription[];
+  vault?: SavedVault;
   savedAt: number;
 }
 
@@ -42,6 +44,7 @@ export interface EmulatorWorld {
   tokenKey: Buffer;
   tenants(): TenantState[];
   subscriptions(): Subscription[];
+  vault(): SavedVault;
 }
 
 export class EmulatorSaver {
@@ -80,6 +83,7 @@ export class EmulatorSaver {
       tokenKey: this.world.tokenKey,
       tenants: this.world.tenants().map((t) => t.snapshot()),
       subscriptions: this.world.subscriptions(),
+      vault: this.world.vault(),
       savedAt: started,
     };
     writeFileDurably(path.join(this.dir, FILE), v8.serialize(saved));

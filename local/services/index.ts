@@ -5,6 +5,7 @@
  * what it acknowledged across a kill of its own process too: Table Storage and the broker through
  * write-ahead journals, the emulator with its address, certificate and tenants.
  */
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,6 +65,24 @@ export interface LocalServices {
   stop(): Promise<void>;
 }
 
+const LOCAL_IDENTITY_NAME = 'sitesync local host identity';
+
+/**
+ * The app standing in for the Function App's managed identity: it reads the emulator's Key Vault, as the
+ * managed identity reads the deployment's. Registered in the demo tenant once (a kept emulator has it).
+ */
+function localIdentity(graph: GraphEmulator): { tenantId: string; clientId: string; secret: string } {
+  const tenant = graph.tenants[0];
+  let app = tenant.apps.find((a) => a.displayName === LOCAL_IDENTITY_NAME);
+  if (!app) {
+    app = { clientId: randomUUID(), secret: randomBytes(30).toString('base64url'), displayName: LOCAL_IDENTITY_NAME, roles: [] };
+    graph.control.addApp(tenant.tenantId, app);
+  }
+  graph.control.grantVaultRead(tenant.tenantId, app.clientId);
+  graph.save();
+  return { tenantId: tenant.tenantId, clientId: app.clientId, secret: app.secret };
+}
+
 export async function startServices(options: ServicesOptions): Promise<LocalServices> {
   const keys = options.keys;
   const cleanups: Array<() => Promise<void>> = [];
@@ -108,8 +127,12 @@ export async function startServices(options: ServicesOptions): Promise<LocalServ
       const tenant = graph.tenants[0];
       const app = tenant.apps[0];
       demo = { tenantId: tenant.tenantId, clientId: app.clientId, secretSetting: DEMO_SECRET_SETTING };
+      const identity = localIdentity(graph);
       const caFile = graph.caFile(runDir);
       Object.assign(settings, {
+        SITESYNC_KEY_VAULT_URL: graph.vaultUrl,
+        SITESYNC_LOCAL_IDENTITY: `${identity.tenantId}/${identity.clientId}`,
+        SITESYNC_LOCAL_IDENTITY_SECRET: identity.secret,
         SITESYNC_GRAPH_BASE_URL: graph.url,
         SITESYNC_AUTHORITY_HOST: graph.authorityHost,
         SITESYNC_GRAPH_CA_FILE: caFile,

@@ -23,7 +23,13 @@ export const SETTINGS: readonly SettingSpec[] = [
   { name: 'ServiceBusConnection__fullyQualifiedNamespace', description: 'Service Bus namespace, identity-based.', azureOnly: true },
   { name: 'AZURE_CLIENT_ID', description: 'Client id of the user-assigned managed identity used for Tables and Service Bus.', azureOnly: true },
   { name: 'SITESYNC_WEBHOOK_BASE_URL', description: 'Public base URL of this app; Graph notification and lifecycle URLs are built on it.' },
-  { name: 'SITESYNC_KEY_VAULT_URL', description: 'Key Vault holding the customer app secrets and certificates named by kv:<secret-name> credential references.', azureOnly: true },
+  { name: 'SITESYNC_KEY_VAULT_URL', description: 'Key Vault holding the customer app secrets and certificates named by kv:<secret-name> credential references (locally: the emulator\'s).' },
+  {
+    name: 'SITESYNC_LOCAL_IDENTITY',
+    description: "Local runtime only: tenantId/clientId of the emulator's app that stands in for the Function App's managed identity when reading Key Vault.",
+    localOnly: true,
+  },
+  { name: 'SITESYNC_LOCAL_IDENTITY_SECRET', description: 'Local runtime only: the secret of SITESYNC_LOCAL_IDENTITY (generated per start).', localOnly: true },
   { name: 'SITESYNC_GRAPH_BASE_URL', description: 'Microsoft Graph base URL, without version (default https://graph.microsoft.com).' },
   { name: 'SITESYNC_AUTHORITY_HOST', description: 'Microsoft Entra authority host for app tokens (default https://login.microsoftonline.com).' },
   { name: 'SITESYNC_GRAPH_CA_FILE', description: 'PEM file of an extra CA to trust for Graph, token and Teams bridge calls (the local emulator).', localOnly: true },
@@ -50,6 +56,8 @@ export const settingsSchema = z.object({
   SITESYNC_GRAPH_CA_FILE: z.string().min(1).optional(),
   SITESYNC_TEAMS_BRIDGE_URL: optionalUrl,
   SITESYNC_LOCAL_QUOTA_SCALE: z.coerce.number().min(1).max(1000).optional(),
+  SITESYNC_LOCAL_IDENTITY: z.string().regex(/^[^/]+\/[^/]+$/, 'tenantId/clientId').optional(),
+  SITESYNC_LOCAL_IDENTITY_SECRET: z.string().min(1).optional(),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;

@@ -153,6 +153,22 @@ export type LineAssignment = z.infer<typeof lineAssignmentSchema>;
 // ---------------------------------------------------------------------------------------------
 // Customer, site, site defaults
 
+/**
+ * `env:` credential references may name only settings with this prefix: settings put there to hold a
+ * customer app's secret, never the host's own connection strings and keys.
+ */
+export const SECRET_SETTING_PREFIX = 'SITESYNC_SECRET_';
+
+/** The Microsoft Graph application permissions sitesync needs in a customer's tenant (docs/deploy.md). */
+export const REQUIRED_GRAPH_PERMISSIONS = [
+  'User.ReadWrite.All',
+  'Organization.Read.All',
+  'GroupMember.ReadWrite.All',
+  'TeamsUserConfiguration.Read.All',
+  'TeamsTelephoneNumber.ReadWrite.All',
+  'TeamsPolicyUserAssign.ReadWrite.All',
+] as const;
+
 export const customerSchema = z.object({
   id: idSchema,
   name: textSchema(256),
@@ -160,7 +176,7 @@ export const customerSchema = z.object({
   tenantId: z.string().min(1).max(64),
   /** Client id of the app registration consented in that tenant. */
   clientId: z.string().min(1).max(64).optional(),
-  /** Where the app's credential is: `kv:<secret-name>` or `env:<SETTING>`; never the secret itself. */
+  /** Where the app's credential is: `kv:<secret-name>` or `env:SITESYNC_SECRET_<NAME>`; never the secret itself. */
   credentialRef: z.string().min(1).max(300).optional(),
 });
 export type Customer = z.infer<typeof customerSchema>;

@@ -6,7 +6,7 @@
  */
 import { canonicalJson, type Customer, type NumberRange } from '../domain';
 import type { Storage } from '../ports/storage';
-import { customerOnboarded, toCustomer, type OnboardingResult } from './customers';
+import { appChanged, customerOnboarded, proveTenantApp, toCustomer, type OnboardingResult } from './customers';
 import { loadSnapshot, repositoryOf, type OnboardingDeps } from './deps';
 import { InUseError, InvalidConfigurationError } from './errors';
 import { checkRangeSize, enforceNoDuplicateNumbers, preventDuplicateNumbers } from './numbers';
@@ -48,6 +48,7 @@ export async function applyConfiguration(deps: OnboardingDeps, customerId: strin
   let onboarded: Customer | undefined;
   if (doc.customer) {
     const wanted = toCustomer({ id: customerId, ...doc.customer });
+    if (!existing || appChanged(existing.value, wanted)) await proveTenantApp(deps, wanted, '/customer');
     if (!existing) {
       onboarded = (await storage.customers.create(wanted)).value;
       note('customer', customerId, 'created');

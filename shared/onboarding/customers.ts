@@ -3,7 +3,7 @@ import type { Customer } from '../domain';
 import { ConcurrencyError, ConflictError, NotFoundError, type CustomerScopedRepository, type Versioned } from '../ports/storage';
 import { pageOf, type Page, type PagingQuery } from '../http/query';
 import type { OnboardingDeps } from './deps';
-import { InUseError } from './errors';
+import { InUseError, InvalidConfigurationError } from './errors';
 import type { OnboardCustomerInput } from './schemas';
 
 export interface OnboardingResult {
@@ -15,6 +15,7 @@ export interface OnboardingResult {
 /** Stores the customer with its tenant and app registration, then runs the after-onboarding listeners. */
 export async function onboardCustomer(deps: OnboardingDeps, input: OnboardCustomerInput): Promise<OnboardingResult> {
   if (await deps.storage.customers.get(input.id)) throw new ConflictError(`customer ${input.id} already exists`);
+  await proveTenantApp(deps, input);
   const customer = await deps.storage.customers.create(toCustomer(input));
   return { customer, followUps: await customerOnboarded(deps, customer.value) };
 }
@@ -58,7 +59,27 @@ export async function updateCustomer(deps: OnboardingDeps, input: OnboardCustome
   const current = await getCustomer(deps, input.id);
   const writeEtag = etag === '*' ? current.etag : etag;
   if (writeEtag !== current.etag) throw new ConcurrencyError(`customer ${input.id} changed since it was read`);
+  if (appChanged(current.value, input)) await proveTenantApp(deps, input);
   return deps.storage.customers.update(toCustomer(input), writeEtag);
+}
+
+/** Whether the tenant, the app or its credential reference differs from what is stored. */
+export function appChanged(stored: Customer, wanted: Pick<Customer, 'tenantId' | 'clientId' | 'credentialRef'>): boolean {
+  return stored.tenantId !== wanted.tenantId || stored.clientId !== wanted.clientId || stored.credentialRef !== wanted.credentialRef;
+}
+
+/**
+ * The app registration must work before it is kept: a 400 names each problem (a secret that does not
+ * exist, a refused credential, permissions missing by name). `at` is where the fields are in the body.
+ */
+export async function proveTenantApp(deps: OnboardingDeps, app: Pick<Customer, 'tenantId' | 'clientId' | 'credentialRef'>, at = ''): Promise<void> {
+  if (!deps.tenantApps || !app.clientId || !app.credentialRef) return;
+  const findings = await deps.tenantApps.verify({ tenantId: app.tenantId, clientId: app.clientId, credentialRef: app.credentialRef });
+  if (findings.length === 0) return;
+  throw new InvalidConfigurationError(
+    findings.map((f) => ({ in: 'body', path: `${at}/${f.field}`, message: f.message })),
+    `The tenant's app registration cannot be used: ${findings.map((f) => f.message).join('; ')}.`,
+  );
 }
 
 /**

@@ -20,8 +20,27 @@ export interface CustomerOnboardedListener {
   customerOnboarded(event: CustomerOnboarded): Promise<void>;
 }
 
+/** Something that stops a customer's app registration from working for sitesync, on the field to fix. */
+export interface TenantAppFinding {
+  field: 'tenantId' | 'clientId' | 'credentialRef';
+  message: string;
+  /** Application permissions sitesync needs that the app's token does not carry. */
+  missingPermissions?: string[];
+}
+
+/**
+ * Proves an app registration before it is stored: its credential reference names a secret that exists,
+ * Microsoft Entra issues a token with it, and the token carries every permission sitesync needs.
+ */
+export interface TenantAppVerifier {
+  /** Empty when the app works; each finding names its problem and never the secret. */
+  verify(app: { tenantId: string; clientId: string; credentialRef: string }): Promise<TenantAppFinding[]>;
+}
+
 export interface OnboardingDeps {
   storage: Storage;
+  /** Proves the tenant's app registration on onboarding and on every change of it. */
+  tenantApps?: TenantAppVerifier;
   /** The after-onboarding hook; empty by default. */
   afterCustomerOnboarded?: readonly CustomerOnboardedListener[];
   now?: () => Date;

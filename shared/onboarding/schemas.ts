@@ -14,22 +14,28 @@ import {
   siteSchema,
   userProfileSchema,
   NUMBER_STATUSES,
+  SECRET_SETTING_PREFIX,
 } from '../domain';
 import { API_ID_RULE, apiIdSchema, isApiId } from '../http/ids';
 
 export const GUID_PATTERN = /^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$/;
 export const guidSchema = z.string().regex(GUID_PATTERN, 'must be a GUID such as 00000000-0000-0000-0000-000000000000');
 
-const REFERENCE_RULE = 'must say where the secret is kept (kv:<key-vault-secret-name> or env:<SETTING_NAME>), never the secret itself';
+const REFERENCE_RULE = `must say where the secret is kept (kv:<key-vault-secret-name> or env:${SECRET_SETTING_PREFIX}<NAME>), never the secret itself`;
 
 /**
- * `kv:<secret-name>` (Key Vault names: letters, digits, dashes) or `env:<SETTING>`. A name that reads like
- * a pasted secret (long, no separators, letters and digits mixed, or a PEM) is refused; the value is never
- * echoed in the error.
+ * `kv:<secret-name>` (Key Vault names: letters, digits, dashes) or `env:SITESYNC_SECRET_<NAME>`. A name that
+ * reads like a pasted secret (long, no separators, letters and digits mixed, or a PEM) is refused; the value
+ * is never echoed in the error.
  */
 export const credentialReferenceSchema = z.string().superRefine((value, ctx) => {
   const m = /^(kv:([A-Za-z0-9-]{1,127})|env:([A-Za-z_][A-Za-z0-9_]{0,127}))$/.exec(value);
-  if (!m || looksLikeSecret(m[2] ?? m[3] ?? '')) ctx.addIssue({ code: 'custom', message: REFERENCE_RULE });
+  if (!m) return void ctx.addIssue({ code: 'custom', message: REFERENCE_RULE });
+  const name = m[2] ?? m[3];
+  if (looksLikeSecret(name)) return void ctx.addIssue({ code: 'custom', message: `looks like a secret value, not where one is kept: ${REFERENCE_RULE}` });
+  if (m[3] !== undefined && (!name.startsWith(SECRET_SETTING_PREFIX) || name.length === SECRET_SETTING_PREFIX.length)) {
+    ctx.addIssue({ code: 'custom', message: `env: may only name a setting whose name starts with ${SECRET_SETTING_PREFIX} (e.g. env:${SECRET_SETTING_PREFIX}CONTOSO), set aside for customer secrets` });
+  }
 });
 
 export function looksLikeSecret(name: string): boolean {

@@ -359,10 +359,14 @@ describe('subscriptions', () => {
 
 describe('credentials', () => {
   it('resolves env: references and never puts a secret in an error', async () => {
-    const secrets = createSecretSource({ env: { CONTOSO_SECRET: 's3cr3t-value' } });
-    expect(await secrets.resolve('env:CONTOSO_SECRET')).toBe('s3cr3t-value');
-    const missing = await secrets.resolve('env:NOT_SET').catch((e: Error) => e);
-    expect(String(missing)).toContain('NOT_SET');
+    const secrets = createSecretSource({ env: { SITESYNC_SECRET_CONTOSO: 's3cr3t-value', AzureWebJobsStorage: 'host-secret' } });
+    expect(await secrets.resolve('env:SITESYNC_SECRET_CONTOSO')).toBe('s3cr3t-value');
+    const missing = await secrets.resolve('env:SITESYNC_SECRET_NOT_SET').catch((e: Error) => e);
+    expect(String(missing)).toContain('SITESYNC_SECRET_NOT_SET');
+    // Only settings set aside for customer secrets: never the host's own.
+    const hostSetting = await secrets.resolve('env:AzureWebJobsStorage').catch((e: Error) => e);
+    expect(String(hostSetting)).toContain('SITESYNC_SECRET_');
+    expect(String(hostSetting)).not.toContain('host-secret');
     expect(() => parseCredentialReference('s3cr3t-value')).toThrow(/kv:<secret-name>/);
     expect(String((() => { try { parseCredentialReference('s3cr3t-value'); } catch (e) { return e; } })())).not.toContain('s3cr3t');
     const noVault = await createSecretSource({}).resolve('kv:contoso').catch((e: Error) => e);

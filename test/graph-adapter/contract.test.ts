@@ -39,7 +39,7 @@ let mutable: DemoTenant;
 let mutableConfig: CustomerTenantConfig;
 
 const options = (extra: MicrosoftAdapterOptions['tenant'] = {}): MicrosoftAdapterOptions => ({
-  env: { CONTOSO_APP_SECRET: demo.apps[0].secret, LIMITED_APP_SECRET: 'limited-secret', MUTABLE_APP_SECRET: mutable.apps[0].secret },
+  env: { SITESYNC_SECRET_CONTOSO_APP_SECRET: demo.apps[0].secret, SITESYNC_SECRET_LIMITED_APP_SECRET: 'limited-secret', SITESYNC_SECRET_MUTABLE_APP_SECRET: mutable.apps[0].secret },
   retry: { maxRetries: 5, baseDelayMs: 10, maxDelayMs: 100 },
   tenant: { operationPollMs: 10, operationDeadlineMs: 5_000, usageLocationRetry: { attempts: 0, delayMs: 0 }, ...extra },
 });
@@ -55,8 +55,8 @@ beforeAll(async () => {
     SITESYNC_GRAPH_CA_FILE: emulator.caFile(certDir),
     SITESYNC_TEAMS_BRIDGE_URL: emulator.teamsBridgeUrl,
   };
-  config = { tenantId: demo.tenantId, clientId: demo.apps[0].clientId, credentialRef: 'env:CONTOSO_APP_SECRET' };
-  mutableConfig = { tenantId: mutable.tenantId, clientId: mutable.apps[0].clientId, credentialRef: 'env:MUTABLE_APP_SECRET' };
+  config = { tenantId: demo.tenantId, clientId: demo.apps[0].clientId, credentialRef: 'env:SITESYNC_SECRET_CONTOSO_APP_SECRET' };
+  mutableConfig = { tenantId: mutable.tenantId, clientId: mutable.apps[0].clientId, credentialRef: 'env:SITESYNC_SECRET_MUTABLE_APP_SECRET' };
 });
 
 afterEach(() => {
@@ -201,7 +201,7 @@ describe('permissions', () => {
   it('names the missing application permission', async () => {
     emulator.control.addApp(demo.tenantId, { clientId: '7b3f8a40-0000-4000-8000-000000000001', secret: 'limited-secret', displayName: 'limited', roles: ['User.Read.All'] });
     const limited = createMicrosoftTenant(
-      { tenantId: demo.tenantId, clientId: '7b3f8a40-0000-4000-8000-000000000001', credentialRef: 'env:LIMITED_APP_SECRET' },
+      { tenantId: demo.tenantId, clientId: '7b3f8a40-0000-4000-8000-000000000001', credentialRef: 'env:SITESYNC_SECRET_LIMITED_APP_SECRET' },
       settings,
       options(),
     );
@@ -212,7 +212,7 @@ describe('permissions', () => {
   });
 
   it('reports a wrong secret as a permission error without the secret in it', async () => {
-    const wrong = createMicrosoftTenant(config, settings, { ...options(), env: { CONTOSO_APP_SECRET: 'not-the-secret-value' } });
+    const wrong = createMicrosoftTenant(config, settings, { ...options(), env: { SITESYNC_SECRET_CONTOSO_APP_SECRET: 'not-the-secret-value' } });
     const error = await wrong.getUser(demo.users[0].id).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GraphPermissionError);
     expect(String((error as Error).message)).not.toContain('not-the-secret-value');

@@ -49,7 +49,7 @@ describe('settings order', () => {
     const env = { SITESYNC_TENANT_ID: 'env-tenant', SITESYNC_CLIENT_ID: 'env-client', SITESYNC_CLIENT_SECRET: 's' };
     const file = { SITESYNC_TENANT_ID: 'file-tenant', SITESYNC_CLIENT_ID: 'file-client' };
     const fromFlags = parseStartOptions(['--graph-url', A.flag, '--tenant-id', 'flag-tenant'], { environment: env, file });
-    expect(fromFlags.external?.tenant).toEqual({ tenantId: 'flag-tenant', clientId: 'env-client', credentialReference: 'env:SITESYNC_CLIENT_SECRET' });
+    expect(fromFlags.external?.tenant).toEqual({ tenantId: 'flag-tenant', clientId: 'env-client', credentialReference: 'env:SITESYNC_SECRET_OWN_TENANT' });
     expect(parseStartOptions(['--graph-url', A.flag], { environment: { SITESYNC_CLIENT_SECRET: 's' }, file }).external?.tenant.tenantId).toBe('file-tenant');
     expect(() => parseStartOptions(['--graph-url', A.flag], { environment: {}, file })).toThrow(UsageError);
     expect(() => parseStartOptions(['--client-secret', 'x'], {})).toThrow(UsageError);

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyDemoCustomer, DEMO_CALLING_PLAN_POOL_ID, demoCustomerConfiguration, DEMO_SITE_IDS } from '../../local/demo/customer';
 import { DEMO_OFFICES } from '../../local/demo/tenant';
 import { configurationDocumentSchema } from '../../shared/onboarding';
-import { startApi, TENANT, type Api } from './support';
+import { startApi, TENANT, TENANT_SECRET_SETTING, type Api } from './support';
 
 let api: Api;
-const tenant = { tenantId: TENANT.tenantId, clientId: TENANT.clientId, credentialReference: 'env:SITESYNC_DEMO_CLIENT_SECRET' };
+const tenant = { tenantId: TENANT.tenantId, clientId: TENANT.clientId, credentialReference: `env:${TENANT_SECRET_SETTING}` };
 // Small ranges keep the suite quick; the default document holds 6,000 Direct Routing numbers.
 const small = { directRoutingNumbers: 200 };
 
@@ -35,7 +35,7 @@ describe('the demo customer document', () => {
     expect(second.summary).toEqual({ created: 0, updated: 0, unchanged: first.items.length });
 
     const customer = await api.call('GET', '/customers/demo');
-    expect(customer.body).toMatchObject({ tenantId: tenant.tenantId, credentialRef: 'env:SITESYNC_DEMO_CLIENT_SECRET' });
+    expect(customer.body).toMatchObject({ tenantId: tenant.tenantId, credentialRef: `env:${TENANT_SECRET_SETTING}` });
     const defaults = await api.call('GET', `/customers/demo/sites/${DEMO_SITE_IDS.LON}/defaults`);
     expect(defaults.body).toMatchObject({ usageLocation: 'GB', dialPlan: 'DP-GB', moveUserCriteriaId: 'office-by-city', teamsPolicies: { OnlineVoiceRoutingPolicy: 'VRP-GB' } });
     const pool = await api.call('GET', '/customers/demo/numbers?top=1000');

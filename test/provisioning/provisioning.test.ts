@@ -223,7 +223,7 @@ describe('flow-through provisioning', () => {
 
   it('retries a transient failure with a new scheduled message, and gives up after the limit', async () => {
     const settings = readSettings(world.stack.settings);
-    process.env.PROVISIONING_TEST_SECRET = world.stack.settings[world.stack.demo!.secretSetting];
+    process.env.SITESYNC_SECRET_PROVISIONING_TEST_SECRET = world.stack.settings[world.stack.demo!.secretSetting];
     const base = microsoftConnector(settings);
     const deps: ProvisioningDeps = {
       storage: world.storage,
@@ -232,8 +232,8 @@ describe('flow-through provisioning', () => {
       // Its own Graph client without retries, so that one injected 503 reaches the use case.
       microsoft: (customer) => {
         // First asked for here, so the cached client keeps these options.
-        const tenant = createMicrosoftTenant({ tenantId: customer.tenantId, clientId: customer.clientId!, credentialRef: 'env:PROVISIONING_TEST_SECRET' }, settings, { retry: { maxRetries: 0 } });
-        const ports = base({ ...customer, credentialRef: 'env:PROVISIONING_TEST_SECRET' });
+        const tenant = createMicrosoftTenant({ tenantId: customer.tenantId, clientId: customer.clientId!, credentialRef: 'env:SITESYNC_SECRET_PROVISIONING_TEST_SECRET' }, settings, { retry: { maxRetries: 0 } });
+        const ports = base({ ...customer, credentialRef: 'env:SITESYNC_SECRET_PROVISIONING_TEST_SECRET' });
         return { ...ports, tenant };
       },
     };

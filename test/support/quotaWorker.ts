@@ -21,7 +21,7 @@ interface WorkerConfig {
 
 const config = JSON.parse(process.argv[2]) as WorkerConfig;
 const tenant = createMicrosoftTenant(
-  { tenantId: config.tenantId, clientId: config.clientId, credentialRef: 'env:WORKER_SECRET' },
+  { tenantId: config.tenantId, clientId: config.clientId, credentialRef: 'env:SITESYNC_SECRET_WORKER_SECRET' },
   {
     SITESYNC_GRAPH_BASE_URL: config.graphUrl,
     SITESYNC_AUTHORITY_HOST: config.graphUrl,
@@ -29,7 +29,7 @@ const tenant = createMicrosoftTenant(
     SITESYNC_TABLES_CONNECTION_STRING: config.tablesConnectionString,
   },
   {
-    env: { WORKER_SECRET: config.secret },
+    env: { SITESYNC_SECRET_WORKER_SECRET: config.secret },
     quotas: { teamsAdmin: { units: config.quota.teamsAdminPerSecond, windowMs: 1_000 }, burstMs: config.quota.burstMs, sliceMs: config.quota.sliceMs },
   },
 ) as GraphMicrosoftTenant;

@@ -14,6 +14,7 @@ import {
 } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { ConfigurationError } from '../../config/settings';
+import { SECRET_SETTING_PREFIX } from '../../domain';
 
 export type CredentialReference = `kv:${string}` | `env:${string}`;
 
@@ -29,11 +30,18 @@ export function parseCredentialReference(reference: string): { store: 'kv' | 'en
   return { store: match[1] as 'kv' | 'env', name: match[2] };
 }
 
+/** The reference names nothing that holds a secret: the setting is unset, or the vault has no such secret. */
+export class SecretNotFoundError extends ConfigurationError {
+  override name = 'SecretNotFoundError';
+}
+
 export function createSecretSource(options: {
   keyVaultUrl?: string;
   env?: Record<string, string | undefined>;
   /** For Key Vault; defaults to DefaultAzureCredential (the managed identity in Azure). */
   vaultCredential?: TokenCredential;
+  /** Agent trusting the extra CA (the local Key Vault). */
+  agent?: https.Agent;
 }): SecretSource {
   const env = options.env ?? process.env;
   let vault: SecretClient | undefined;
@@ -41,14 +49,27 @@ export function createSecretSource(options: {
     async resolve(reference) {
       const { store, name } = parseCredentialReference(reference);
       if (store === 'env') {
+        // Only settings meant to hold a customer's secret: never the host's own connection strings or keys.
+        if (!name.startsWith(SECRET_SETTING_PREFIX)) throw new ConfigurationError(`env: credential references may only name settings starting with ${SECRET_SETTING_PREFIX}`);
         const value = env[name];
-        if (!value) throw new ConfigurationError(`setting ${name} named by a credential reference is not set`);
+        if (!value) throw new SecretNotFoundError(`setting ${name} named by the credential reference is not set`);
         return value;
       }
-      if (!options.keyVaultUrl) throw new ConfigurationError(`SITESYNC_KEY_VAULT_URL is required to resolve kv:${name}`);
-      vault ??= new SecretClient(options.keyVaultUrl, options.vaultCredential ?? new DefaultAzureCredential());
-      const secret = await vault.getSecret(name);
-      if (!secret.value) throw new ConfigurationError(`Key Vault secret ${name} has no value`);
+      if (!options.keyVaultUrl) throw new ConfigurationError(`no Key Vault is configured (SITESYNC_KEY_VAULT_URL) to resolve kv:${name}`);
+      vault ??= new SecretClient(options.keyVaultUrl, options.vaultCredential ?? new DefaultAzureCredential(), {
+        ...(options.agent ? { agent: options.agent } : {}),
+        // A vault outside Azure's domains (the local one) names its resource in its challenge all the same.
+        disableChallengeResourceVerification: !/\.vault\.(azure\.net|azure\.cn|usgovcloudapi\.net)$/.test(new URL(options.keyVaultUrl).hostname),
+      });
+      let secret;
+      try {
+        secret = await vault.getSecret(name);
+      } catch (error) {
+        if ((error as { statusCode?: number }).statusCode === 404) throw new SecretNotFoundError(`Key Vault has no secret named ${name}`);
+        // The vault's own message, never a value: Key Vault errors carry none.
+        throw new ConfigurationError(`Key Vault could not be read for kv:${name}: ${(error as { code?: string }).code ?? (error instanceof Error ? error.message.split('\n')[0] : 'unknown error')}`);
+      }
+      if (!secret.value) throw new SecretNotFoundError(`Key Vault secret ${name} has no value`);
       return secret.value;
     },
   };

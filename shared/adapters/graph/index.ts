@@ -14,13 +14,15 @@ import { TableProvider, connectionFromSettings } from '../tables/client';
 import { TableQuotaLedger } from '../tables/quotaLedger';
 import { GraphMicrosoftTenant, type GraphTenantOptions } from './tenant';
 import { createTransport, type Transport } from './transport';
+import { createAppCheck } from './appCheck';
+import type { TenantAppVerifier } from '../../onboarding/deps';
 
 export * from './pacer';
 export { InMemoryQuotaLedger, settle, type QuotaLedger, type LeaseRequest, type LeaseGrant, type BudgetRate } from './ledger';
 export { GraphMicrosoftTenant, type GraphTenantOptions } from './tenant';
 export { CallOptions, PacedGraphMiddleware } from './pipeline';
 export { createTransport, TransportError, type Transport, type TransportRequest } from './transport';
-export { createSecretSource, createTenantCredential, parseCredentialReference, type CredentialReference, type SecretSource } from './credentials';
+export { createSecretSource, createTenantCredential, parseCredentialReference, SecretNotFoundError, type CredentialReference, type SecretSource } from './credentials';
 export { toMicrosoftError, namedPermissions } from './errors';
 export { USER_SELECT } from './mapping';
 
@@ -36,7 +38,7 @@ export interface CustomerTenantConfig {
 }
 
 export type GraphSettings = Pick<Settings, 'SITESYNC_GRAPH_BASE_URL' | 'SITESYNC_AUTHORITY_HOST'> &
-  Partial<Pick<Settings, 'SITESYNC_KEY_VAULT_URL' | 'SITESYNC_GRAPH_CA_FILE' | 'SITESYNC_TEAMS_BRIDGE_URL' | 'SITESYNC_TABLES_CONNECTION_STRING' | 'SITESYNC_TABLES_ENDPOINT' | 'SITESYNC_LOCAL_QUOTA_SCALE'>>;
+  Partial<Pick<Settings, 'SITESYNC_KEY_VAULT_URL' | 'SITESYNC_GRAPH_CA_FILE' | 'SITESYNC_TEAMS_BRIDGE_URL' | 'SITESYNC_TABLES_CONNECTION_STRING' | 'SITESYNC_TABLES_ENDPOINT' | 'SITESYNC_LOCAL_QUOTA_SCALE' | 'SITESYNC_LOCAL_IDENTITY' | 'SITESYNC_LOCAL_IDENTITY_SECRET'>>;
 
 /** Microsoft's quotas for the tenant, multiplied for a local emulator whose quotas were raised (tests). */
 function quotasFor(config: CustomerTenantConfig, settings: GraphSettings): PacerQuotas {
@@ -104,12 +106,35 @@ function transportFor(caFile: string | undefined) {
   return transport;
 }
 
+/**
+ * Where credential references are resolved: `env:` in the settings, `kv:` in the configured Key Vault,
+ * reached with the managed identity in Azure, or locally with the app standing in for it.
+ */
+export function secretSourceFor(settings: GraphSettings, options: Pick<MicrosoftAdapterOptions, 'env'> = {}): SecretSource {
+  const agent = settings.SITESYNC_GRAPH_CA_FILE ? transportFor(settings.SITESYNC_GRAPH_CA_FILE).agent : undefined;
+  const identity = settings.SITESYNC_LOCAL_IDENTITY?.split('/');
+  const vaultCredential = identity && identity.length === 2 && settings.SITESYNC_LOCAL_IDENTITY_SECRET
+    ? createTenantCredential(
+      { tenantId: identity[0], clientId: identity[1], credentialRef: 'env:SITESYNC_LOCAL_IDENTITY_SECRET' },
+      { resolve: async () => settings.SITESYNC_LOCAL_IDENTITY_SECRET as string },
+      { authorityHost: settings.SITESYNC_AUTHORITY_HOST, agent },
+    )
+    : undefined;
+  return createSecretSource({ keyVaultUrl: settings.SITESYNC_KEY_VAULT_URL, env: options.env, vaultCredential, agent });
+}
+
+/** Proves a customer's app registration on onboarding (credential, token, permissions). */
+export function createTenantAppVerifier(settings: GraphSettings, options: Pick<MicrosoftAdapterOptions, 'env'> = {}): TenantAppVerifier {
+  const agent = settings.SITESYNC_GRAPH_CA_FILE ? transportFor(settings.SITESYNC_GRAPH_CA_FILE).agent : undefined;
+  return createAppCheck({ secrets: secretSourceFor(settings, options), authorityHost: settings.SITESYNC_AUTHORITY_HOST, agent });
+}
+
 function entryFor(config: CustomerTenantConfig, settings: GraphSettings, options: MicrosoftAdapterOptions): TenantEntry {
   const key = [config.clientId, config.tenantId, config.credentialRef, settings.SITESYNC_GRAPH_BASE_URL].join('|');
   const cached = cache.get(key);
   if (cached) return cached;
   const transport = transportFor(settings.SITESYNC_GRAPH_CA_FILE);
-  const secrets = options.secrets ?? createSecretSource({ keyVaultUrl: settings.SITESYNC_KEY_VAULT_URL, env: options.env });
+  const secrets = options.secrets ?? secretSourceFor(settings, options);
   const credential =
     options.credential?.(config) ??
     createTenantCredential(config, secrets, { authorityHost: settings.SITESYNC_AUTHORITY_HOST, agent: settings.SITESYNC_GRAPH_CA_FILE ? transport.agent : undefined });
