@@ -25,6 +25,10 @@ export const SETTINGS: readonly SettingSpec[] = [
   { name: 'SITESYNC_WEBHOOK_BASE_URL', description: 'Public base URL of this app; Graph notification and lifecycle URLs are built on it.' },
   { name: 'SITESYNC_KEY_VAULT_URL', description: 'Key Vault holding the customer app secrets and certificates named by kv:<secret-name> credential references (locally: the emulator\'s).' },
   {
+    name: 'SITESYNC_RECONCILE_AFTER_SECONDS',
+    description: 'Provisioning work (a hand-off, a running transaction) that has not moved for this long is sent again by the reconciler timer. Default 1200 (20 min: a message lock plus the longest retry delay).',
+  },
+  {
     name: 'SITESYNC_LOCAL_IDENTITY',
     description: "Local runtime only: tenantId/clientId of the emulator's app that stands in for the Function App's managed identity when reading Key Vault.",
     localOnly: true,
@@ -56,6 +60,7 @@ export const settingsSchema = z.object({
   SITESYNC_GRAPH_CA_FILE: z.string().min(1).optional(),
   SITESYNC_TEAMS_BRIDGE_URL: optionalUrl,
   SITESYNC_LOCAL_QUOTA_SCALE: z.coerce.number().min(1).max(1000).optional(),
+  SITESYNC_RECONCILE_AFTER_SECONDS: z.coerce.number().int().min(5).max(86_400).optional(),
   SITESYNC_LOCAL_IDENTITY: z.string().regex(/^[^/]+\/[^/]+$/, 'tenantId/clientId').optional(),
   SITESYNC_LOCAL_IDENTITY_SECRET: z.string().min(1).optional(),
 });
