@@ -108,6 +108,8 @@ var appSettings = {
   SITESYNC_WEBHOOK_BASE_URL: 'https://${site.properties.defaultHostName}'
   SITESYNC_GRAPH_BASE_URL: graphBaseUrl
   SITESYNC_AUTHORITY_HOST: authorityHost
+  // Provisioning work standing still this long is sent again by the reconciler timer.
+  SITESYNC_RECONCILE_AFTER_SECONDS: '1200'
 
   // Stack traces name the TypeScript source (dist/app.js.map ships with the bundle). The host passes these
   // arguments to the Node.js worker it starts.
