@@ -168,6 +168,10 @@ const userSchema = z.object({
     .optional()
     .describe("The user's Teams side as the sync last saw it"),
   lastTransactionId: z.string().optional(),
+  handoff: z
+    .object({ reason: z.enum(['sync-add', 'sync-update']), observedAt: z.string(), requestedAt: z.string() })
+    .optional()
+    .describe('A hand-off to provisioning not finished yet; the reconciler sends it again if it stands still'),
 });
 const userPage = z.object({ items: z.array(userSchema), continuation: z.string().optional() });
 

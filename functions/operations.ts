@@ -78,6 +78,10 @@ const userRecordSchema = z.object({
     })
     .optional(),
   lastTransactionId: z.string().optional(),
+  handoff: z
+    .object({ reason: z.enum(['sync-add', 'sync-update']), observedAt: z.string(), requestedAt: z.string() })
+    .optional()
+    .describe('A hand-off to provisioning not finished yet; the reconciler sends it again if it stands still'),
 });
 
 app.http(
