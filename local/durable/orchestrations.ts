@@ -95,14 +95,7 @@ export class OrchestrationWorker {
 
   /** Stops receiving from the queue, lets running episodes end, and gives back what is buffered. */
   async drain(queue: string): Promise<void> {
-    const poller = this.pollers.get(queue);
-    this.pollers.delete(queue);
-    if (poller) {
-      poller.active = false;
-      poller.backoff.wake();
-      for (const cancel of poller.wakes) cancel();
-      await poller.loop;
-    }
+    await this.stopPolling(queue)?.loop;
     // Buffered messages were only read, never hidden: the next owner reads them again.
     const sessions = [...this.sessions.values()].filter((s) => s.queue === queue);
     for (const s of sessions) s.buffer.length = 0;
@@ -113,15 +106,20 @@ export class OrchestrationWorker {
     }
   }
 
-  /** The lease is another's: stop reading; what was buffered is left to the new owner. */
-  lost(queue: string): void {
+  /** Stops the queue's poller (its loop ends at its next turn) and forgets it; the poller, if there was one. */
+  private stopPolling(queue: string): Poller | undefined {
     const poller = this.pollers.get(queue);
     this.pollers.delete(queue);
-    if (poller) {
-      poller.active = false;
-      poller.backoff.wake();
-      for (const cancel of poller.wakes) cancel();
-    }
+    if (!poller) return undefined;
+    poller.active = false;
+    poller.backoff.wake();
+    for (const cancel of poller.wakes) cancel();
+    return poller;
+  }
+
+  /** The lease is another's: stop reading; what was buffered is left to the new owner. */
+  lost(queue: string): void {
+    this.stopPolling(queue);
     for (const s of [...this.sessions.values()].filter((x) => x.queue === queue)) {
       s.buffer.length = 0;
       s.cache = undefined;

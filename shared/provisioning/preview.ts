@@ -84,7 +84,7 @@ export async function placementPreview(
       const groups = group.groups.add.length + group.groups.remove.length > 0 ? await ms.userGroupIds(user.userId) : [];
       const state = microsoftUserState(msUser, teams, groups, group.line.numberType ?? 'DirectRouting');
       const normalizedGroup = normalizedPolicies(group);
-      return { item: { ...item, profileId: profile.id }, siteId: placement.siteId, profile, group: normalizedGroup, defaults: normalizedPolicies(defaults), state, inTeams: teams !== null };
+      return { item: { ...item, profileId: profile.id }, siteId: placement.siteId, profile, group: normalizedGroup, defaults: normalizedPolicies(defaults), state, line: lineRequirement(state, profile, normalizedGroup), inTeams: teams !== null };
     }),
   );
   // Users who would take the next available number are shown the numbers they would get, in turn and
@@ -93,7 +93,7 @@ export async function placementPreview(
   const offers = await offeredNumbers(deps.storage, customerId, ctx.settings.preventDuplicateNumbers, drafts);
   const items = drafts.map((d): PreviewItem => {
     if (!('state' in d)) return d;
-    const line = lineRequirement(d.state, d.profile, d.group);
+    const { line } = d;
     const offered = line.kind === 'nextAvailable' ? offers.numbers.get(d) : undefined;
     const plan = planProvisioning({
       state: d.state,
@@ -120,6 +120,8 @@ interface Draft {
   group: QuickAddGroup;
   defaults: SiteDefaults;
   state: MicrosoftUserState;
+  /** The line the user's profile asks for, given its state in Microsoft. */
+  line: LineRequirement;
   inTeams: boolean;
 }
 
@@ -141,7 +143,7 @@ async function offeredNumbers(
   const wanting = new Map<string, { type: NumberType; drafts: Draft[] }>();
   for (const d of drafts) {
     if (!('state' in d)) continue;
-    const line = lineRequirement(d.state, d.profile, d.group);
+    const { line } = d;
     if (line.kind !== 'nextAvailable') continue;
     const key = `${d.siteId}\u0000${line.type}`;
     const group = wanting.get(key) ?? { type: line.type, drafts: [] };
