@@ -51,14 +51,14 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-provision-'));
   const caFile = path.join(dir, 'ca.pem');
   writeFileSync(caFile, graph.info.caPem);
-  const runtime = await startRuntime({ processes, runDir: dir, tablesConnectionString: tables.info.tablesConnectionString, graph: { graphBaseUrl: graph.info.graphUrl, authorityHost: graph.info.graphUrl, caFile, teamsBridgeUrl: graph.info.teamsBridgeUrl }, settings: { BENCH_APP_SECRET: graph.info.secret } });
+  const runtime = await startRuntime({ processes, runDir: dir, tablesConnectionString: tables.info.tablesConnectionString, graph: { graphBaseUrl: graph.info.graphUrl, authorityHost: graph.info.graphUrl, caFile, teamsBridgeUrl: graph.info.teamsBridgeUrl }, settings: { SITESYNC_SECRET_BENCH_APP: graph.info.secret } });
   try {
     const api = new ApiClient(runtime.endpoints);
     const storage = tableStorageFromSettings(readSettings({ SITESYNC_TABLES_CONNECTION_STRING: tables.info.tablesConnectionString }));
 
     // The customer, its sites, rules and number ranges; flow-through off while the first sync stores the tenant.
     const configuration = demoCustomerConfiguration(
-      { tenantId: graph.info.tenantId, clientId: graph.info.clientId, credentialReference: 'env:BENCH_APP_SECRET' },
+      { tenantId: graph.info.tenantId, clientId: graph.info.clientId, credentialReference: 'env:SITESYNC_SECRET_BENCH_APP' },
       { directRoutingNumbers: Math.max(6_000, users * 2) },
     );
     await api.json('PUT', `/customers/${CUSTOMER}/configuration`, { ...configuration, globalSettings: { ...configuration.globalSettings, addSync: 'no' } });

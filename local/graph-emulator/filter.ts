@@ -14,6 +14,9 @@ export interface CompiledFilter {
 
 export class FilterError extends Error {}
 
+/** Values an `in` may list (Microsoft Graph known issues, "Some limitations apply to query parameters"). */
+export const MAX_IN_VALUES = 15;
+
 function literal(raw: string, strings: string[]): Value {
   const t = raw.trim();
   // eslint-disable-next-line no-control-regex -- NUL marks masked string literals; it cannot occur in a URL query
@@ -57,6 +60,8 @@ function clause(text: string, strings: string[], props: Set<string> | null): { p
   if (m) {
     const p = check(m[1]);
     const values = m[2].split(',').map((x) => literal(x, strings));
+    // Microsoft's known issues: `in` takes at most 15 expressions without advanced query parameters.
+    if (values.length > MAX_IN_VALUES) throw new FilterError(`The 'in' operator takes at most ${MAX_IN_VALUES} values; ${values.length} were given.`);
     return { pred: (o) => values.some((v) => same(o[p], v)), lookup: values.every((v) => typeof v === 'string') ? { prop: p, values: values as string[] } : undefined };
   }
   m = /^([A-Za-z]+)\s+(eq|ne)\s+(.+)$/.exec(t);

@@ -172,6 +172,8 @@ async function applyChange(deps: NotificationDeps, message: ChangeMessage, readA
   const { customerId, userId } = message;
   if (permanent) return { change: await hardDelete(deps, sync, customerId, userId), handedOff: 0 };
   const microsoft = await deps.microsoft.forCustomer(customerId);
+  // Notifications come in bursts (a bulk change, provisioning's own writes): reads asked for while one is on
+  // its way go out together, fifteen users a request.
   const user = await microsoft.tenant.getUser(userId);
   if (!user) return { change: await softDelete(deps, sync, customerId, userId), handedOff: 0 };
   const rules = await handOffRules(deps.storage, customerId);

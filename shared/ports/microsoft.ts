@@ -236,7 +236,7 @@ export interface MicrosoftTenant extends PagedMicrosoftReads {
   usersDelta(deltaLink: string | undefined): AsyncIterable<UsersDeltaPage>;
   /** A link that yields only changes from now on, without reading the tenant. */
   latestUsersDeltaLink(): Promise<string>;
-  /** null when the user does not exist. */
+  /** null when the user does not exist. Never answered from a read begun before the call. */
   getUser(id: string): Promise<MicrosoftUser | null>;
   /** Several users in few round trips ($batch). Missing users are absent from the map. */
   getUsers(ids: string[]): Promise<Map<string, MicrosoftUser>>;

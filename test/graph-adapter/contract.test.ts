@@ -121,6 +121,24 @@ describe('users', () => {
   });
 });
 
+describe('reads of single users', () => {
+  it('asked for together, leave as listings of at most 15 by id; each gets its own user, an unknown one null', async () => {
+    const tenant = createMicrosoftTenant(config, settings, options());
+    const users = demo.users.slice(0, 30);
+    await tenant.getUser(users[0].id); // a token and a warm connection: the reads below all wait behind one
+    const before = emulator.counters.snapshot().requests;
+    const dead = '00000000-0000-0000-0000-00000000dead';
+    const read = await Promise.all([...users.map((u) => tenant.getUser(u.id)), tenant.getUser(dead)]);
+    expect(read.slice(0, 30).map((u) => u?.id)).toEqual(users.map((u) => u.id));
+    expect(read[30]).toBeNull();
+    const after = emulator.counters.snapshot().requests;
+    const listings = (after['users.list'] ?? 0) - (before['users.list'] ?? 0);
+    expect(listings).toBeGreaterThanOrEqual(3); // 31 ids, 15 a listing
+    expect(listings).toBeLessThanOrEqual(4); // the first alone, then the rest together
+    expect((after['users.get'] ?? 0) - (before['users.get'] ?? 0)).toBe(0);
+  });
+});
+
 describe('delta', () => {
   it('brings adds, changes, soft and hard removals after a full round', async () => {
     const first = await deltaRound(undefined);

@@ -104,6 +104,17 @@ describe('users', () => {
     expect(f.body.value.map((x: { id: string }) => x.id)).toEqual([u.id]);
     expect((await g.get(`${emu.graphBaseUrl}/users/00000000-0000-0000-0000-000000000000`)).body.error.code).toBe('Request_ResourceNotFound');
   });
+
+  it('lists users by id with in, up to 15 values as Graph takes without advanced queries', async () => {
+    const ids = emu.control.state(tenant.tenantId).slots.slice(0, 16).map((s) => s!.u.id);
+    const list = (n: number) => g.get(`${emu.graphBaseUrl}/users?$filter=${encodeURIComponent(`id in (${ids.slice(0, n).map((id) => `'${id}'`).join(',')})`)}&$select=id`);
+    const fifteen = await list(15);
+    expect(fifteen.status).toBe(200);
+    expect(fifteen.body.value.map((x: { id: string }) => x.id)).toEqual(ids.slice(0, 15));
+    const sixteen = await list(16);
+    expect(sixteen.status).toBe(400);
+    expect(sixteen.body.error.code).toBe('Request_UnsupportedQuery');
+  });
 });
 
 async function deltaRound(url: string): Promise<{ items: Array<Record<string, unknown>>; deltaLink: string }> {
