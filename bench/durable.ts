@@ -3,6 +3,8 @@
  * (SDK replay, Table Storage histories, the host's concurrency limits from host.json), against the
  * storage floor: the same number of entity writes done directly in transactions of 100 on the same
  * in-process Azurite. Prints both and their ratio.
+ *
+ *   npm run bench:durable [-- --activities 1000] [--json FILE]
  */
 import { TableClient, TableTransaction } from '@azure/data-tables';
 import { startTableServer } from '../local/azurite';
@@ -12,10 +14,13 @@ import { LocalHost } from '../local/host/host';
 import { readHostJson } from '../local/host/hostJson';
 import { PROJECT_ROOT } from '../local/host/load';
 import { installFunctionsCore } from '../local/host/registry';
+import { cliArgs, writeFigures } from './support/measure';
 
-const FAN_OUT = Number(process.env.BENCH_FAN_OUT ?? 1000);
+const args = cliArgs();
+const FAN_OUT = Number(args.get('activities') ?? 1000);
 
 async function main(): Promise<void> {
+  if (!Number.isInteger(FAN_OUT) || FAN_OUT < 1 || FAN_OUT > 100_000) throw new Error('--activities takes 1 to 100000');
   const registry = installFunctionsCore();
   const df = await import('durable-functions');
   df.app.activity('BenchNoOp', { handler: async (n: number) => n });
@@ -62,6 +67,7 @@ async function main(): Promise<void> {
       `concurrency ${hostJson.extensions?.durableTask?.maxConcurrentActivityFunctions ?? 10} activities / ${hostJson.extensions?.durableTask?.maxConcurrentOrchestratorFunctions ?? 10} episodes)`);
     console.log(`storage floor, ${writes} entity writes in transactions of 100: ${f} ms`);
     console.log(`ratio durable / floor: ${(durableMs / floorMs).toFixed(1)}x`);
+    writeFigures(args.get('json'), 'durable', { activities: FAN_OUT, durableMs, floorMs, ratio: durableMs / floorMs, episodes, entityWrites: writes });
   } finally {
     await host.stop();
     await azurite.stop();

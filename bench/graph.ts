@@ -4,7 +4,7 @@
  * emulator runs in a child process so that it neither shares the event loop nor the memory figures.
  * Prints users per second for each, the ratio (adapter time / raw time) and peak memory (RSS and heap).
  *
- *   npm run bench:graph [-- --users 100000 --rounds 2 --tenant-size L]
+ *   npm run bench:graph [-- --users 100000 --rounds 2 --tenant-size L] [--json FILE]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
-import { cliArgs, measured, mb } from './support/measure';
+import { cliArgs, measured, mb, writeFigures } from './support/measure';
 import { getJson, getToken } from './support/rawGraph';
 import { USER_SELECT, createMicrosoftTenant, resetMicrosoftTenants, type TenantSize } from '../shared/adapters/graph';
 
@@ -140,6 +140,7 @@ async function main(): Promise<void> {
         '',
       ].join('\n'),
     );
+    writeFigures(args.get('json'), 'graph', { users: info.users, rounds, rawMs, adapterMs, ratio: adapterMs / rawMs, adapterPeakRssMb: adapterPeak.rss / 1024 / 1024, pacer: pacerStats });
   } finally {
     resetMicrosoftTenants();
     agent.destroy();

@@ -138,6 +138,7 @@ async function main(): Promise<void> {
       routes: Object.fromEntries(Object.entries(counters.requests).map(([k, v]) => [k, round(perUser(v), 3)])),
       cpuMsPerUser: round(cpuMs / ids.length),
       loadAverage: os.loadavg(),
+      cores: os.cpus().length,
     };
     console.log('');
     console.log(`users                          ${ids.length} (${Object.entries(states).map(([k, v]) => `${v} ${k}`).join(', ')})`);

@@ -3,12 +3,12 @@
  * run: the same payloads over a raw local TCP socket with length-prefixed frames (no AMQP, no broker state).
  * Prints messages per second and the ratio to the floor. Starts everything itself and exits.
  *
- *   npm run bench:servicebus [-- --messages 20000 --bytes 512]
+ *   npm run bench:servicebus [-- --messages 20000 --bytes 512] [--json FILE]
  */
 import net, { type AddressInfo } from 'node:net';
 import { ServiceBusClient } from '@azure/service-bus';
 import { startBroker } from '../local/servicebus/broker';
-import { cliArgs } from './support/measure';
+import { cliArgs, writeFigures } from './support/measure';
 
 const args = cliArgs();
 const MESSAGES = Number(args.get('messages') ?? 20_000);
@@ -151,6 +151,11 @@ async function main(): Promise<void> {
     for (const [name, ms, floor] of rows) {
       console.log(`${name.padEnd(48)} ${rate(MESSAGES, ms).padStart(16)}   ${(ms / floor).toFixed(1).padStart(6)}x the floor's time`);
     }
+    writeFigures(args.get('json'), 'servicebus', {
+      messages: MESSAGES,
+      bytes: BYTES,
+      rows: rows.map(([name, ms, floor]) => ({ name, ms, floorMs: floor, ratio: ms / floor, perSecond: (MESSAGES / ms) * 1000 })),
+    });
   } finally {
     await client.close();
     await broker.stop();

@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 /** `--name value` and `--flag` arguments. */
 export function cliArgs(argv = process.argv.slice(2)): Map<string, string> {
   const args = new Map<string, string>();
@@ -39,3 +41,13 @@ export { progressBar } from '../../local/progress';
 
 export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+/**
+ * Writes a benchmark's figures to `--json FILE` when asked, with the machine they were measured on (load
+ * and cores: a figure taken on a busy machine says so).
+ */
+export function writeFigures(jsonFile: string | undefined, benchmark: string, figures: Record<string, unknown>): void {
+  if (!jsonFile) return;
+  writeFileSync(jsonFile, JSON.stringify({ benchmark, loadAverage: loadavg(), cores: cpus().length, ...figures }, null, 2));
+  process.stdout.write(`figures written to ${jsonFile}\n`);
+}

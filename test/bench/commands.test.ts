@@ -1,0 +1,51 @@
+/**
+ * The README's benchmark commands, run as a reader types them (`npm run bench:<name> -- …`) at the smallest
+ * sizes that still do the whole work, each writing its figures with `--json`. The figures themselves are not
+ * judged here (speed is measured, not asserted): a benchmark that no longer runs, or writes no figures, is.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../local/host/load';
+
+const run = promisify(execFile);
+const dir = mkdtempSync(path.join(os.tmpdir(), 'sitesync-bench-'));
+
+async function bench(name: string, args: string[]): Promise<Record<string, unknown>> {
+  const json = path.join(dir, `${name}.json`);
+  const { stdout } = await run('npm', ['run', '-s', `bench:${name}`, '--', ...args, '--json', json], { cwd: PROJECT_ROOT, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 });
+  expect(stdout).toContain(`figures written to ${json}`);
+  const figures = JSON.parse(readFileSync(json, 'utf8')) as Record<string, unknown>;
+  expect(figures).toMatchObject({ benchmark: name, loadAverage: expect.any(Array), cores: expect.any(Number) });
+  return figures;
+}
+
+describe('npm run bench:<name>', () => {
+  it('bench:durable fans out and compares with its storage floor', async () => {
+    const f = await bench('durable', ['--activities', '50']);
+    expect(f).toMatchObject({ activities: 50, durableMs: expect.any(Number), floorMs: expect.any(Number), ratio: expect.any(Number) });
+  }, 240_000);
+
+  it('bench:servicebus sends and receives through the broker and over a raw socket', async () => {
+    const f = await bench('servicebus', ['--messages', '200']);
+    expect(f.rows).toHaveLength(4);
+  }, 240_000);
+
+  it('bench:graph reads a tenant through the adapter and a raw loop', async () => {
+    const f = await bench('graph', ['--users', '2000', '--rounds', '1']);
+    expect(f).toMatchObject({ users: 2000, rawMs: expect.any(Number), adapterMs: expect.any(Number) });
+  }, 240_000);
+
+  it('bench:sync syncs a tenant and its floor at each size', async () => {
+    const f = await bench('sync', ['--sizes', '300']);
+    expect(f.sizes).toHaveLength(1);
+  }, 240_000);
+
+  it('bench:provision provisions users through host processes sharing one quota', async () => {
+    const f = await bench('provision', ['--users', '20', '--latency', '0', '--processes', '2']);
+    expect(f).toMatchObject({ users: 20 });
+  }, 240_000);
+});
