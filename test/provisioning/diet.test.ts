@@ -45,10 +45,12 @@ describe('the requests a provisioned user costs', () => {
     for (const route of ['users.get', 'users.memberOf', 'subscribedSkus.list', 'teams.userConfigurations.get', 'teams.userConfigurations.list']) {
       expect(counters.requests[route] ?? 0, route).toBe(0);
     }
-    // Number assignments are not polled while users wait: at most one look per assignment, fewer in bulk.
+    // Number assignments are not polled while users wait: a look when Teams has had its usual time, in bulk.
+    // An operation still running then is looked at once more after a backoff, and a check message may be
+    // delivered twice (at least once): two looks per assignment at most, where inline polling costs many.
     const assignments = counters.requests['teams.assignNumber'] ?? 0;
     expect(assignments).toBeGreaterThan(0);
-    expect((counters.requests['teams.operations.get'] ?? 0) + (counters.requests['teams.numberAssignments.list'] ?? 0)).toBeLessThanOrEqual(assignments);
+    expect((counters.requests['teams.operations.get'] ?? 0) + (counters.requests['teams.numberAssignments.list'] ?? 0)).toBeLessThanOrEqual(2 * assignments);
 
     const minimum = minimumWrites(await world.storage.transactions.listRecent(CUSTOMER, 1_000));
     const sent = requestsByBudget(counters);
