@@ -1,10 +1,22 @@
 /** The demo job talks to the running stack as an operator would: over HTTP, with the function key. */
 import type { Endpoints } from '../stack';
 
+const READ_ATTEMPTS = 4;
+
 export class ApiClient {
   constructor(private readonly endpoints: Endpoints) {}
 
+  /** A read answered 503 (storage or Microsoft briefly out of reach) is asked again after its Retry-After. */
   async request(method: string, path: string, body?: unknown, key: 'function' | 'master' = 'function'): Promise<Response> {
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.send(method, path, body, key);
+      if (res.status !== 503 || method !== 'GET' || attempt === READ_ATTEMPTS) return res;
+      await res.arrayBuffer();
+      await sleep(Math.min(10, Number(res.headers.get('retry-after')) || 1) * 1_000);
+    }
+  }
+
+  private send(method: string, path: string, body: unknown, key: 'function' | 'master'): Promise<Response> {
     const url = path.startsWith('/admin/') ? `${this.endpoints.hostUrl}${path}` : `${this.endpoints.apiUrl}${path}`;
     return fetch(url, {
       method,

@@ -1,9 +1,11 @@
 /**
  * Maps what a handler throws to a problem. Invalid input, missing or conflicting entities and lost races
- * are the caller's business (4xx); only what is left is a 500, and that one says nothing about why.
+ * are the caller's business (4xx); a store or Microsoft briefly out of reach is a 503 with Retry-After (a
+ * matter of time, not of the request); only what is left is a 500, and that one says nothing about why.
  */
 import { ZodError } from 'zod';
-import { ConcurrencyError, ConflictError, DuplicateNumberError, NotFoundError, StorageValidationError } from '../ports/storage';
+import { GraphThrottledError, GraphTransientError } from '../ports/microsoft';
+import { ConcurrencyError, ConflictError, DuplicateNumberError, NotFoundError, StorageUnavailableError, StorageValidationError } from '../ports/storage';
 import { PreconditionRequiredError } from './etag';
 import { HttpProblem, PROBLEM_TYPES, type FieldError, type Problem } from './problem';
 
@@ -46,5 +48,15 @@ export function problemFor(e: unknown, instance?: string): Problem | undefined {
   }
   if (e instanceof StorageValidationError) return make(400, e.message);
   if (e instanceof PreconditionRequiredError) return make(428, e.message, { type: PROBLEM_TYPES.precondition });
+  if (e instanceof StorageUnavailableError) return make(503, 'Storage is briefly unavailable; retry shortly.');
+  if (e instanceof GraphThrottledError) return make(503, "Microsoft is throttling this customer's tenant; retry after the time given.");
+  if (e instanceof GraphTransientError && !e.mayHaveApplied) return make(503, 'Microsoft did not answer; retry shortly.');
+  return undefined;
+}
+
+/** Seconds a caller should wait before retrying, for the failures that are only a matter of time. */
+export function retryAfterFor(e: unknown): number | undefined {
+  if (e instanceof GraphThrottledError) return Math.max(1, Math.ceil((e.retryAfterMs ?? 1_000) / 1_000));
+  if (e instanceof StorageUnavailableError || (e instanceof GraphTransientError && !e.mayHaveApplied)) return 1;
   return undefined;
 }

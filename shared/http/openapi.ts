@@ -114,6 +114,7 @@ const STATUS_TEXT: Record<number, string> = {
   415: 'The body must be application/json',
   428: 'If-Match is required',
   500: 'Unexpected error (no details)',
+  503: 'Storage or Microsoft briefly out of reach: retry after Retry-After seconds',
 };
 
 export interface OpenApiInfo {
@@ -152,7 +153,7 @@ export function openApiDocument(info: OpenApiInfo, routePrefix = API_ROUTE_PREFI
             : {}),
       };
     }
-    const problems = [400, 500];
+    const problems = [400, 500, 503];
     if (route.authLevel !== 'anonymous') problems.push(401);
     if (pathParams.length > 0) problems.push(404);
     if (route.body) problems.push(413, 415);
@@ -160,7 +161,11 @@ export function openApiDocument(info: OpenApiInfo, routePrefix = API_ROUTE_PREFI
     if (route.ifMatch === 'required') problems.push(428);
     if (route.method === 'DELETE' || route.method === 'POST' || route.method === 'PUT') problems.push(409);
     for (const status of problems) {
-      responses[String(status)] ??= { description: STATUS_TEXT[status], content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+      responses[String(status)] ??= {
+        description: STATUS_TEXT[status],
+        ...(status === 503 ? { headers: { 'Retry-After': { schema: { type: 'string' } } } } : {}),
+        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+      };
     }
 
     paths[path] ??= {};

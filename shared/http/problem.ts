@@ -43,6 +43,7 @@ const TITLES: Record<number, string> = {
   415: 'Unsupported Media Type',
   428: 'Precondition Required',
   500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
 
 /** Thrown anywhere below a route handler; the route wrapper turns it into the response. */
@@ -75,10 +76,10 @@ export const invalidInput = (errors: FieldError[], detail = 'The request is not 
 export const notFound = (detail: string) => new HttpProblem(404, detail);
 export const conflict = (detail: string, extras: Record<string, unknown> = {}) => new HttpProblem(409, detail, extras);
 
-export function problemResponse(problem: Problem): HttpResponseInit {
+export function problemResponse(problem: Problem, headers: Record<string, string> = {}): HttpResponseInit {
   return {
     status: problem.status,
-    headers: { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' },
+    headers: { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store', ...headers },
     body: JSON.stringify(problem),
   };
 }

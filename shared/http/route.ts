@@ -1,10 +1,11 @@
 /**
  * One call per route: `app.http(name, apiRoute({...spec, handler}))` registers the route for the OpenAPI
  * document and wraps the handler so that whatever it throws becomes problem+json. Caller mistakes and
- * storage outcomes are 4xx (see errors.ts); anything else is a bare 500, logged, with no internals.
+ * storage outcomes are 4xx, a dependency briefly out of reach a 503 with Retry-After (see errors.ts);
+ * anything else is a bare 500, logged, with no internals.
  */
 import type { HttpFunctionOptions, HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { problemFor } from './errors';
+import { problemFor, retryAfterFor } from './errors';
 import { HttpProblem, problemResponse } from './problem';
 import { API_ROUTE_PREFIX, registerRoute, type RouteSpec } from './openapi';
 
@@ -31,7 +32,8 @@ export function errorResponse(e: unknown, request: HttpRequest, context: Invocat
   // The path only: the query may hold the function key.
   const instance = safePath(request.url);
   const problem = problemFor(e, instance);
-  if (problem) return problemResponse(problem);
+  const retryAfter = retryAfterFor(e);
+  if (problem) return problemResponse(problem, retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {});
   context.error(`${request.method} ${instance} failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
   return problemResponse(new HttpProblem(500, 'An unexpected error occurred.').toProblem(instance));
 }

@@ -58,6 +58,13 @@ export class DuplicateNumberError extends ConflictError {
     super(`number ${number} already exists in the inventory of ${heldBySiteId === undefined ? 'the customer' : `site ${heldBySiteId}`}`);
   }
 }
+/**
+ * Table Storage did not answer (connection reset, refused, timed out) or answered busy (500, 503) after the
+ * client's own retries. Nothing is known to have changed; a later attempt may succeed.
+ */
+export class StorageUnavailableError extends StorageError {
+  override name = 'StorageUnavailableError';
+}
 /** A value cannot be stored as given: a key too long, an entity over Table Storage's limits. */
 export class StorageValidationError extends StorageError {
   override name = 'StorageValidationError';

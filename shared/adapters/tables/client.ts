@@ -7,7 +7,7 @@ import { TableClient, TableTransaction, type TransactionAction } from '@azure/da
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import type { Settings } from '../../config/settings';
 import { ConfigurationError } from '../../config/settings';
-import { statusOf, toStorageError } from './errors';
+import { statusOf, toStorageError, unavailablePolicy } from './errors';
 import { BATCH_BYTE_BUDGET, TABLE_LIMITS, assertEntityFits, batchBytes, planBatches, type BatchAction, type TableEntityShape } from './limits';
 
 export interface TableConnection {
@@ -50,6 +50,8 @@ export class TableProvider {
     const client = connectionString
       ? TableClient.fromConnectionString(connectionString, name, { allowInsecureConnection: connectionString.includes('http://') })
       : new TableClient(endpoint as string, name, this.connection.credential ?? (this.credential ??= new DefaultAzureCredential()));
+    // Outside the SDK's retries (no phase): only what is still failing after them is "unavailable".
+    client.pipeline.addPolicy(unavailablePolicy);
     try {
       await client.createTable();
     } catch (e) {
