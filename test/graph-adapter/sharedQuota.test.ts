@@ -106,9 +106,15 @@ describe('one quota for every instance', () => {
     expect(times.length / seconds).toBeLessThanOrEqual(QUOTA_PER_SECOND * 1.1);
 
     // The killed process's share was not lost: the others took it up (measured after a second to settle).
-    const afterKill = times.filter((t) => t >= killedAt + 1_000 && t < stopAt);
-    const span = (Math.min(stopAt, afterKill.at(-1)!) - (killedAt + 1_000)) / 1000;
-    expect(afterKill.length / span).toBeGreaterThanOrEqual(QUOTA_PER_SECOND * 0.8);
+    // Compared with the rate the three reached before the kill, in the same run: a busy machine slows both,
+    // while a lost share would leave two thirds.
+    const rate = (from: number, to: number) => {
+      const inside = times.filter((t) => t >= from && t < to);
+      return inside.length / ((Math.min(to, inside.at(-1)!) - from) / 1000);
+    };
+    const before = rate(times[0] + 1_000, killedAt);
+    const after = rate(killedAt + 1_000, stopAt);
+    expect(after, `${after.toFixed(1)}/s after the kill, ${before.toFixed(1)}/s before`).toBeGreaterThanOrEqual(before * 0.85);
     // Every live process got its turn.
     for (const s of stats) expect(s.completed).toBeGreaterThan(0);
   }, 120_000);
