@@ -38,14 +38,14 @@ module.exports = {
       name: 'use-cases-depend-on-ports-not-adapters',
       comment: 'Use cases talk to ports; only function files and the local runtime wire adapters in.',
       severity: 'error',
-      from: { path: '^shared/(sync|provisioning|onboarding|notifications|health|operations|inventory)/' },
+      from: { path: '^shared/(sync|provisioning|onboarding|notifications|health|operations|inventory|events|lifecycle)/' },
       to: { path: '^shared/adapters/' },
     },
     {
       name: 'adapters-do-not-depend-on-use-cases',
       severity: 'error',
       from: { path: '^shared/adapters/' },
-      to: { path: '^shared/(sync|provisioning|onboarding|notifications|inventory)/', dependencyTypesNot: ['type-only'] },
+      to: { path: '^shared/(sync|provisioning|onboarding|notifications|inventory|events|lifecycle)/', dependencyTypesNot: ['type-only'] },
     },
     {
       name: 'no-circular',

@@ -21,6 +21,12 @@ var queues = [
     lockDuration: 'PT1M'
     duplicateDetectionWindow: 'PT10M'
   }
+  {
+    name: 'user-events'
+    maxDeliveryCount: 10
+    lockDuration: 'PT1M'
+    duplicateDetectionWindow: 'P1D'
+  }
 ]
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {

@@ -37,6 +37,7 @@ export function notificationDeps(orchestrations?: () => Orchestrations): Notific
         pending: new TablePendingDeletionStore(tables),
         provisioning: sync.queue,
         microsoft: sync.microsoft,
+        ...(sync.events ? { events: sync.events } : {}),
         subscriptions: new SubscriptionDirectory(store),
         counters: new ActivityCounters(store),
         queue: new ServiceBusNotificationQueue(),

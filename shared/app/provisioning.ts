@@ -13,6 +13,7 @@ import type { GraphMicrosoftTenant } from '../adapters/graph/tenant';
 import { ServiceBusDeadLetterQueue, ServiceBusProvisioningScheduler } from '../adapters/servicebus/provisioningScheduler';
 import { TableProvider, connectionFromSettings, tableStorageFromSettings } from '../adapters/tables';
 import { TableCatalogStore } from '../adapters/tables/sync';
+import { ServiceBusUserEvents } from '../adapters/servicebus/userEvents';
 
 export interface ProvisioningWiring extends ProvisioningDeps {
   deadLetters: DeadLetterQueue;
@@ -32,6 +33,7 @@ export function provisioningDeps(options: { messageId: (message: ProvisionUserMe
     catalog: new TableCatalogStore(new TableProvider(connectionFromSettings(settings))),
     microsoft: microsoftConnector(settings),
     queue: new ServiceBusProvisioningScheduler(options.messageId, env),
+    events: new ServiceBusUserEvents(env),
     deadLetters: new ServiceBusDeadLetterQueue(env),
   };
   wired = { key, value };

@@ -2,6 +2,7 @@
 import { TableProvider, connectionFromSettings, tableStorageFromSettings } from '../adapters/tables';
 import { TableCatalogStore, TablePendingDeletionStore, TableSyncDefinitionStore, TableSyncRunStore } from '../adapters/tables/sync';
 import { ServiceBusProvisioningScheduler } from '../adapters/servicebus/provisioningScheduler';
+import { ServiceBusUserEvents } from '../adapters/servicebus/userEvents';
 import { provisionMessageId } from '../provisioning/messages';
 import { readSettings } from '../config/settings';
 import type { SyncDeps } from '../sync/service';
@@ -23,6 +24,7 @@ export function syncDeps(): SyncDeps {
     pending: new TablePendingDeletionStore(tables),
     queue: new ServiceBusProvisioningScheduler(provisionMessageId),
     microsoft: new CustomerMicrosoftAccess(storage),
+    events: new ServiceBusUserEvents(),
   };
   cached = { key, deps };
   return deps;

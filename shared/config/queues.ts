@@ -28,6 +28,14 @@ export const QUEUES = {
     lockDuration: 'PT1M',
     duplicateDetectionWindow: 'PT10M',
   },
+  userEvents: {
+    name: 'user-events',
+    description: "User state change events for a service provider's own workflow (docs/events.md); MessageId is the event id.",
+    maxDeliveryCount: 10,
+    lockDuration: 'PT1M',
+    // A change repeated by a retry hours later (provisioning backs off up to 15 minutes a try) is still dropped.
+    duplicateDetectionWindow: 'P1D',
+  },
 } as const satisfies Record<string, QueueSpec>;
 
 export const ALL_QUEUES: readonly QueueSpec[] = Object.values(QUEUES);

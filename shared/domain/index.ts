@@ -13,3 +13,4 @@ export * from './reconcile';
 export * from './user';
 export * from './canonicalJson';
 export * from './explain';
+export * from './events';

@@ -140,6 +140,8 @@ export interface TransactionRecord {
   finishedAt?: string;
   outcome: TransactionOutcome;
   steps: TransactionStep[];
+  /** The user's state and number when the transaction began: what its state change event starts from, on every repeat. */
+  from?: { state: UserState; number?: string };
 }
 
 const transactionStepSchema = z.object({
@@ -160,7 +162,22 @@ export const transactionRecordSchema: z.ZodType<TransactionRecord> = z.object({
   finishedAt: z.string().optional(),
   outcome: z.enum(['running', 'succeeded', 'partially-failed', 'failed']),
   steps: z.array(transactionStepSchema),
+  from: z.object({ state: z.lazy(() => userStateSchema), number: z.string().optional() }).optional(),
 });
+
+const wantedLineSchema = z.union([
+  z.object({ kind: z.literal('explicit'), number: z.string(), type: z.enum(['DirectRouting', 'CallingPlan', 'OperatorConnect', 'TeamsPhoneMobile']) }),
+  z.object({ kind: z.literal('nextAvailable'), type: z.enum(['DirectRouting', 'CallingPlan', 'OperatorConnect', 'TeamsPhoneMobile']) }),
+]);
+
+/** A user's state as stored and served. */
+export const userStateSchema: z.ZodType<UserState> = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('at-customer'), reason: z.string().optional() }),
+  z.object({ kind: z.literal('at-site'), siteId: z.string() }),
+  z.object({ kind: z.literal('provisioned'), siteId: z.string(), profileId: z.string() }),
+  z.object({ kind: z.literal('staged'), siteId: z.string(), profileId: z.string(), since: z.string(), line: wantedLineSchema.optional() }),
+  z.object({ kind: z.literal('needs-attention'), reason: z.string(), siteId: z.string().optional() }),
+]);
 
 const MAX_TIME = 8_640_000_000_000_000; // largest ECMAScript time value
 

@@ -2,6 +2,7 @@
 import type { MicrosoftAccess, PendingDeletionStore } from '../sync/ports';
 import type { ProvisioningQueue } from '../provisioning/messages';
 import type { Storage } from '../ports/storage';
+import type { UserEventPublisher } from '../ports/events';
 import type { ActivityCounters } from './activity';
 import type { SubscriptionDirectory } from './directory';
 import type { NotificationQueue } from './ports';
@@ -25,6 +26,8 @@ export interface NotificationDeps {
   counters: ActivityCounters;
   queue: NotificationQueue;
   settings: SubscriptionSettings;
+  /** Where user state changes are published (docs/events.md). */
+  events?: UserEventPublisher;
   /** Starts a delta sync of the customer; resolves false when one could not start (one is running). */
   startDeltaSync?: (customerId: string) => Promise<boolean>;
   now?: () => Date;

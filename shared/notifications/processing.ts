@@ -168,7 +168,7 @@ function release(deps: NotificationDeps, message: ChangeMessage, holder: string,
 }
 
 async function applyChange(deps: NotificationDeps, message: ChangeMessage, readAt: string, permanent: boolean): Promise<{ change: ChangeResult; handedOff: number }> {
-  const sync: UserSyncDeps = { storage: deps.storage, pending: deps.pending, queue: deps.provisioning };
+  const sync: UserSyncDeps = { storage: deps.storage, pending: deps.pending, queue: deps.provisioning, ...(deps.events ? { events: deps.events } : {}) };
   const { customerId, userId } = message;
   if (permanent) return { change: await hardDelete(deps, sync, customerId, userId), handedOff: 0 };
   const microsoft = await deps.microsoft.forCustomer(customerId);

@@ -17,6 +17,7 @@ import { toMicrosoftNumberType } from './microsoftState';
 import type { ProvisioningDeps } from './ports';
 import { updateUser } from './userRecords';
 import { recordHeldByOther } from './numberInventory';
+import { publishChanges } from '../events/userEvents';
 
 /** First look after Teams has had its usual time; then less and less often. */
 export const FIRST_CHECK_MS = 5_000;
@@ -202,7 +203,7 @@ function attention(then: UserState, reason: string): UserState {
 
 /** The user takes its final state, with the number it holds, and the transaction its last step and outcome. */
 async function finishUser(deps: ProvisioningDeps, p: PendingNumberAssignment, state: UserState, number: string | undefined, step: TransactionStep): Promise<void> {
-  await updateUser(deps, p.customerId, p.userId, (record): UserRecord => {
+  const written = await updateUser(deps, p.customerId, p.userId, (record): UserRecord => {
     const next: UserRecord = { ...record, state, lastTransactionId: p.transactionId };
     if (p.role) next.role = p.role;
     if (number) next.number = number;
@@ -211,6 +212,14 @@ async function finishUser(deps: ProvisioningDeps, p: PendingNumberAssignment, st
     return next;
   });
   const transaction = await deps.storage.transactions.get(p.customerId, p.transactionId);
+  // The pass's event, told from the state its transaction began with, now that the user reached its state.
+  const from = transaction?.value.from;
+  if (written && from) {
+    await publishChanges(deps.events, [{
+      customerId: p.customerId, userId: p.userId, attributes: written.value.attributes, before: from.state, after: state, numberBefore: from.number, numberAfter: written.value.number,
+      causeId: p.transactionId, cause: typeof p.cause.reason === 'string' ? p.cause.reason : 'provisioning', transactionId: p.transactionId, at: new Date(),
+    }]);
+  }
   const steps = [...(transaction?.value.steps ?? []), step];
   await deps.storage.transactions.appendSteps(p.customerId, p.transactionId, [step], transactionOutcome(steps), new Date(step.at));
 }

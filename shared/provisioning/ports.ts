@@ -3,6 +3,7 @@
  * retries and new work on, and the dead-letter queue operators look into. Function files wire adapters in.
  */
 import type { Customer } from '../domain';
+import type { UserEventPublisher } from '../ports/events';
 import type { MicrosoftTenant, TeamsAdminBridge } from '../ports/microsoft';
 import type { Storage } from '../ports/storage';
 import type { ProvisioningQueue, ProvisionUserMessage } from './messages';
@@ -38,6 +39,8 @@ export interface ProvisioningDeps {
   queue: ProvisioningScheduler;
   /** What a license just granted brings in Teams is read from it; absent, Teams is asked. */
   catalog?: LicenseCatalog;
+  /** Where each user state change is published (docs/events.md); absent, none is. */
+  events?: UserEventPublisher;
   now?: () => Date;
   retry?: Partial<RetryPolicy>;
 }

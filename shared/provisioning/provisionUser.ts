@@ -37,6 +37,7 @@ import {
   type ProvisioningChange,
   type QuickAddGroup,
   type TransactionKind,
+  type TransactionRecord,
   type TransactionStep,
   type UserProfile,
   type SiteDefaults,
@@ -79,6 +80,7 @@ import {
 import { DEFAULT_RETRY, type ProvisioningDeps, type ProvisioningMicrosoft } from './ports';
 import { updateUser } from './userRecords';
 import { catalogOutcomeKey, TEAMS_PASS_KEY, type CatalogOutcomeRecord, type TeamsPassRecord } from '../sync/model';
+import { publishChanges } from '../events/userEvents';
 
 export type ProvisionResult =
   | { kind: 'skipped'; reason: string; transactionId?: string }
@@ -144,14 +146,14 @@ export async function provisionUser(deps: ProvisioningDeps, message: ProvisionUs
     try {
       await deps.storage.transactions.create({
         id: transactionId, customerId: message.customerId, kind: intent.kind, userId: message.userId,
-        trigger: provisionMessageId(message), startedAt: now.toISOString(), outcome: 'running', steps: [],
+        trigger: provisionMessageId(message), startedAt: now.toISOString(), outcome: 'running', steps: [], from: startOf(user),
       });
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error; // a concurrent repeat created it: go on, every step is checked
     }
   }
 
-  const run = new Run(deps, ctx, user, message, transactionId, now);
+  const run = new Run(deps, ctx, user, message, transactionId, now, existing?.value.from ?? startOf(user));
   try {
     const state = await run.execute(intent);
     return await run.finish(state);
@@ -229,6 +231,11 @@ function decide(ctx: CustomerContext, user: UserRecord, message: ProvisionUserMe
   }
 }
 
+/** Where a transaction starts from: the state its event is told against, whichever attempt finishes it. */
+export function startOf(user: UserRecord): NonNullable<TransactionRecord['from']> {
+  return { state: user.state, ...(user.number ? { number: user.number } : {}) };
+}
+
 function quickAddGroupOf(ctx: CustomerContext, profileId: string): QuickAddGroup | undefined {
   const prefix = 'quick-add-group:';
   return profileId.startsWith(prefix) ? ctx.quickAddGroups.get(profileId.slice(prefix.length)) : undefined;
@@ -254,6 +261,7 @@ class Run {
     private readonly message: ProvisionUserMessage,
     private readonly transactionId: string,
     private readonly now: Date,
+    private readonly from: NonNullable<TransactionRecord['from']>,
   ) {
     this.number = user.number;
   }
@@ -839,7 +847,7 @@ class Run {
 
   async finish(state: UserState, outcomeOverride?: 'failed'): Promise<ProvisionResult> {
     if (this.pendingNumber) return this.waitForNumber(state);
-    await updateUser(this.deps, this.user.customerId, this.user.userId, (record) => {
+    const written = await updateUser(this.deps, this.user.customerId, this.user.userId, (record) => {
       const next: UserRecord = { ...withApplied(record, this.applied), state, lastTransactionId: this.transactionId };
       if (this.role) next.role = this.role;
       if (this.number !== undefined && state.kind !== 'at-customer') next.number = this.number;
@@ -848,6 +856,15 @@ class Run {
       if (handOffOf(next, this.message)) delete next.handoff;
       return next;
     });
+    // Published before the transaction reads finished: a crash in between repeats the transaction, and the
+    // repeat publishes the same event again (the same id), never none.
+    if (written) {
+      await publishChanges(this.deps.events, [{
+        customerId: this.user.customerId, userId: this.user.userId, attributes: written.value.attributes,
+        before: this.from.state, after: state, numberBefore: this.from.number, numberAfter: written.value.number,
+        causeId: this.transactionId, cause: this.message.reason, transactionId: this.transactionId, at: new Date(),
+      }]);
+    }
     const outcome = outcomeOverride ?? (this.steps.length === 0 ? 'succeeded' : transactionOutcome(this.steps));
     await this.deps.storage.transactions.appendSteps(this.user.customerId, this.transactionId, this.steps, outcome, new Date());
     if (!isSyncHandOff(this.message)) await this.deps.storage.syncState.delete(openWorkScope(this.user.customerId), this.transactionId);

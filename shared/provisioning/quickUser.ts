@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { canAssignTo, newTransactionId, resolveGlobalSettings, type TransactionRecord } from '../domain';
 import { ConflictError, NotFoundError, PROVIDER_SCOPE, type Storage } from '../ports/storage';
 import { lineRequestSchema, openWorkScope, type OpenWork, type ProvisioningQueue, type ProvisionUserMessage } from './messages';
+import { startOf } from './provisionUser';
 
 export const quickUserRequestSchema = z.object({
   userId: z.string().min(1).max(200),
@@ -67,7 +68,7 @@ export async function requestQuickUser(
   const transactionId = newTransactionId(now, randomUUID());
   const transaction: TransactionRecord = {
     id: transactionId, customerId, kind: 'quick-user', userId: request.userId, trigger: 'quick-user',
-    startedAt: now.toISOString(), outcome: 'running',
+    startedAt: now.toISOString(), outcome: 'running', from: startOf(user.value),
     steps: [{ name: 'accepted', result: 'ok', detail: `site ${site.value.name}, Quick Add Group ${group.value.name}, line ${request.line.kind}`, at: now.toISOString() }],
   };
   const message: ProvisionUserMessage = {

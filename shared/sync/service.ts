@@ -44,6 +44,7 @@ import {
   type UsersPageResult,
 } from './users';
 import type { ProvisioningQueue } from '../provisioning/messages';
+import type { UserEventPublisher } from '../ports/events';
 import { recheckStagedUsers } from '../provisioning/staging';
 import { reconcileNumbers, type NumberReport } from '../inventory/reconcile';
 
@@ -55,6 +56,8 @@ export interface SyncDeps {
   pending: PendingDeletionStore;
   queue: ProvisioningQueue;
   microsoft: MicrosoftAccess;
+  /** Where user state changes are published (docs/events.md). */
+  events?: UserEventPublisher;
   now?: () => Date;
 }
 

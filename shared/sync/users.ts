@@ -21,6 +21,8 @@ import {
 import { isUserRemoval, type MicrosoftUser, type TeamsUserConfiguration } from '../ports/microsoft';
 import { PROVIDER_SCOPE, type Storage, type Versioned } from '../ports/storage';
 import type { ProvisioningQueue, ProvisionUserMessage } from '../provisioning/messages';
+import type { UserEventPublisher } from '../ports/events';
+import { publishChanges, type ChangeOf } from '../events/userEvents';
 import { TEAMS_PASS_KEY, zeroCounts, type EntityCounts, type TeamsPassRecord } from './model';
 import { reconcileNumbers } from '../inventory/reconcile';
 import type { CustomerMicrosoft, PendingDeletion, PendingDeletionStore, RemovalKind } from './ports';
@@ -90,6 +92,8 @@ export interface UserSyncDeps {
   storage: Storage;
   pending: PendingDeletionStore;
   queue: ProvisioningQueue;
+  /** Where user state changes are published (docs/events.md). */
+  events?: UserEventPublisher;
 }
 
 export interface UsersPageResult {
@@ -288,6 +292,7 @@ export async function applyUserDeletions(
   // meanwhile (a change notification beyond the threshold, say) wins.
   const heldNow = options.operatorAllowed ? new Set<string>() : new Set((await deps.pending.list(customerId, { entityType: 'users', held: true })).map((d) => d.id));
   const applied = deletions.filter((d) => !heldNow.has(d.id));
+  const gone: ChangeOf[] = [];
   for (const d of applied) {
     const stored = await deps.storage.users.get(customerId, d.id);
     if (!stored) continue;
@@ -301,7 +306,10 @@ export async function applyUserDeletions(
       await deps.storage.numbers.release({ customerId, siteId }, record.number, record.userId, now, coolingDays);
     }
     hard.push(d.id);
+    gone.push({ customerId, userId: d.id, attributes: record.attributes, before: record.state, after: undefined, numberBefore: record.number, causeId: `${d.runId}:${d.removal}`, cause: 'sync', at: now });
   }
+  // Told before the records go: a crash in between repeats the deletion, and with it the same events.
+  await publishChanges(deps.events, gone);
   await deps.storage.users.deleteMany(customerId, hard);
   await deps.pending.remove(customerId, applied);
   return applied.length;
