@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { syncDeps } from '../shared/app/sync';
 import { apiRoute, ok, parseQuery, pathIds } from '../shared/http';
 import { SYNCED_POLICY_TYPES } from '../shared/sync/catalog';
-import { customerDialPlans, customerLicenses, customerPolicies } from '../shared/sync/catalogViews';
+import { customerDialPlans, customerLicenses, customerPolicies, customerResourceAccounts } from '../shared/sync/catalogViews';
 
 const tags = ['catalog'];
 const lastSync = z
@@ -80,5 +80,30 @@ app.http(
       const { customerId } = pathIds(request, 'customerId');
       return ok(await customerPolicies(syncDeps(), customerId, parseQuery(request, policiesQuery).type));
     },
+  }),
+);
+
+const resourceAccount = z.object({
+  id: z.string(),
+  userPrincipalName: z.string().nullable(),
+  displayName: z.string().nullable(),
+  kind: z.enum(['auto-attendant', 'call-queue', 'unknown']),
+  applicationId: z.string().nullable(),
+  numbers: z.array(z.string()),
+  inventory: z.array(z.object({ number: z.string(), status: z.string().nullable(), inventory: z.string().nullable(), reason: z.string().nullable() })),
+});
+
+app.http(
+  'customerResourceAccounts',
+  apiRoute({
+    name: 'customerResourceAccounts',
+    method: 'GET',
+    path: 'customers/{customerId}/resource-accounts',
+    summary: "The tenant's resource accounts (auto attendants, call queues) as last synced, with their service numbers as the inventory holds them",
+    description: 'Resource accounts are synced as their own entity type and never placed as people; their numbers are Used-Utility in the inventory.',
+    tags,
+    authLevel: 'function',
+    responses: { 200: { description: 'The resource accounts', schema: listOf(resourceAccount).extend({ byKind: z.object({ 'auto-attendant': z.number(), 'call-queue': z.number(), unknown: z.number() }) }) } },
+    handler: async (request) => ok(await customerResourceAccounts(syncDeps(), pathIds(request, 'customerId').customerId)),
   }),
 );

@@ -51,7 +51,7 @@ export interface LocalStackOptions {
    * The Microsoft side: the Graph emulator with a generated demo tenant (default 2,000 users), or an
    * external Graph-compatible endpoint, or none.
    */
-  graph?: { emulator: GraphEmulatorOptions & { users?: number; seed?: string } } | { external: ExternalGraph } | false;
+  graph?: { emulator: GraphEmulatorOptions & { users?: number; seed?: string; /** Auto attendants and call queues with their resource accounts (default false). */ resourceAccounts?: boolean } } | { external: ExternalGraph } | false;
   /** Options of the local Durable runtime (tests widen its delivery delay, shorten its lease periods). */
   durable?: HostSpec['durable'];
   /** Timer listener lock periods over host.json's `singleton` section (tests shorten them). */

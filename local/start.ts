@@ -56,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
     settings: external ? { [OWN_TENANT_SECRET_SETTING]: external.secret } : undefined,
     graph: external
       ? { external: { graphBaseUrl: external.graphUrl, caFile: external.caFile, authorityHost: external.authorityHost, teamsBridgeUrl: external.bridgeUrl } }
-      : { emulator: { users: options.users } },
+      : { emulator: { users: options.users, resourceAccounts: true } },
   });
   const endpointsFile = path.join(localDir, 'endpoints.json');
   writeFileSync(endpointsFile, JSON.stringify(stack.endpoints, null, 2) + '\n');

@@ -25,8 +25,8 @@ interface Counts {
   held: number;
 }
 
-export type EntityType = 'users' | 'licenses' | 'dialPlans' | 'policies';
-const ENTITY_LABELS: Record<EntityType, string> = { users: 'users', licenses: 'licenses', dialPlans: 'dial plans', policies: 'policies' };
+export type EntityType = 'users' | 'licenses' | 'dialPlans' | 'policies' | 'resourceAccounts';
+const ENTITY_LABELS: Record<EntityType, string> = { users: 'users', licenses: 'licenses', dialPlans: 'dial plans', policies: 'policies', resourceAccounts: 'resource accounts' };
 
 export interface EntityOutcome {
   status: 'running' | 'succeeded' | 'failed' | 'skipped' | 'held';
@@ -129,7 +129,7 @@ async function onboard(recorder: ScenarioRecorder, endpoints: Endpoints, api: Ap
 
 /** The entity types in the order they are reported, with what each did. */
 export function entityOutcomes(run: SyncRunView): Array<{ type: EntityType; outcome: EntityOutcome; counts: Counts }> {
-  const types: EntityType[] = ['users', 'licenses', 'dialPlans', 'policies'];
+  const types: EntityType[] = ['users', 'licenses', 'dialPlans', 'policies', 'resourceAccounts'];
   return types.map((type) => {
     const counts = run.counts[type] ?? { added: 0, changed: 0, unchanged: 0, deleted: 0, held: 0 };
     const notSynced = run.errors.find((e) => e.startsWith(`${type} not synced: `));

@@ -233,6 +233,19 @@ export interface DemoTenant {
   numberAssignments: DemoNumberAssignment[];
   /** Pairs of users deliberately holding the same number at two offices (duplicate-prevention cases). */
   duplicateNumbers: Array<{ telephoneNumber: string; userIds: [string, string] }>;
+  /** Get-CsOnlineApplicationInstance output: the resource accounts (their users are in `users` too). */
+  applicationInstances: DemoApplicationInstance[];
+}
+
+/** Get-CsOnlineApplicationInstance output (Teams PowerShell). */
+export interface DemoApplicationInstance {
+  ObjectId: string;
+  UserPrincipalName: string;
+  DisplayName: string;
+  /** Auto attendant or call queue: RESOURCE_ACCOUNT_APPLICATION_IDS. */
+  ApplicationId: string;
+  /** `tel:+E164`, or null without a number. */
+  PhoneNumber: string | null;
 }
 
 export interface DemoTenantSpec {
@@ -243,6 +256,8 @@ export interface DemoTenantSpec {
   displayName?: string;
   /** App registrations; by default one app granted every permission the product uses. */
   apps?: DemoApp[];
+  /** An auto attendant and a call queue per office, each with a resource account holding a service number (default false; the demo job's tenant has them). */
+  resourceAccounts?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -260,6 +275,7 @@ export const SERVICE_PLANS = {
   MCOMEETADV: '3e26ee1f-8a5f-4d52-aee2-b81ce45c8f40',
   MCOPSTN1: '4ed3ff63-69d7-4fb7-b984-5aec7f605ca8',
   MCOPSTN2: '5a10155d-f5c1-411a-a8ec-e99aae125390',
+  MCOEV_VIRTUALUSER: 'f47330e9-c134-43b3-9993-e7f004506889',
 } as const;
 
 type PlanName = keyof typeof SERVICE_PLANS;
@@ -273,6 +289,8 @@ export const DEMO_SKUS = {
   MCOPSTN1: { skuId: '0dab259f-bf13-4952-b7f8-7db8f131b28d', skuPartNumber: 'MCOPSTN1', plans: ['MCOPSTN1'] },
   MCOPSTN2: { skuId: 'd3b4fe1f-9992-4930-8acb-ca6ec609365e', skuPartNumber: 'MCOPSTN2', plans: ['MCOPSTN2'] },
   MCOMEETADV: { skuId: '0c266dff-15dd-4b49-8397-2bb16070ed52', skuPartNumber: 'MCOMEETADV', plans: ['MCOMEETADV'] },
+  /** Teams Phone Resource Account (the free "virtual user" license resource accounts hold). */
+  PHONESYSTEM_VIRTUALUSER: { skuId: '440eaaa8-b3e0-484b-a8be-62870b9ba70a', skuPartNumber: 'PHONESYSTEM_VIRTUALUSER', plans: ['MCOEV_VIRTUALUSER'] },
 } as const satisfies Record<string, SkuDefinition>;
 
 export type DemoSkuName = keyof typeof DEMO_SKUS;
@@ -304,6 +322,7 @@ export function featureTypesFor(licenses: readonly AssignedLicense[], skuPlans?:
   if (plans.has('TEAMS1')) out.push('Teams');
   if (plans.has('MCOSTANDARD')) out.push('VoiceApp');
   if (plans.has('MCOEV')) out.push('PhoneSystem');
+  if (plans.has('MCOEV_VIRTUALUSER')) out.push('PhoneSystemVirtualUser');
   if (plans.has('MCOPSTN1') || plans.has('MCOPSTN2')) out.push('CallingPlan');
   if (plans.has('MCOMEETADV')) out.push('AudioConferencing');
   return out;
@@ -615,13 +634,71 @@ export function generateDemoTenant(spec: DemoTenantSpec): DemoTenant {
     duplicateNumbers.push({ telephoneNumber: number, userIds: [holders[k].assignmentTargetId!, cfg.id] });
   }
 
+  // Resource accounts last, so that a tenant's people are the same with or without them.
+  const resourceAccounts = spec.resourceAccounts !== true ? [] : resourceAccountsFor(rnd, offices, tenantId, domain);
+  if (resourceAccounts.length > 0) consumed.set('PHONESYSTEM_VIRTUALUSER', (consumed.get('PHONESYSTEM_VIRTUALUSER') ?? 0) + resourceAccounts.length);
   const skus = skusFor(tenantId, consumed, size);
   const groups = groupsFor(rnd, users, userOffice, offices, tenantId);
+  const applicationInstances: DemoApplicationInstance[] = [];
+  for (const ra of resourceAccounts) {
+    users.push(ra.user);
+    configs.push(ra.config);
+    numbers.push(ra.number);
+    applicationInstances.push(ra.instance);
+  }
 
   return {
     tenantId, displayName: spec.displayName ?? `Contoso (${spec.seed})`, domain, apps, offices, users, skus, groups,
-    dialPlans, policies, teamsUserConfigurations: configs, numberAssignments: numbers, duplicateNumbers,
+    dialPlans, policies, teamsUserConfigurations: configs, numberAssignments: numbers, duplicateNumbers, applicationInstances,
   };
+}
+
+/** Application ids Teams gives resource accounts, by what they serve (Microsoft Learn, "Manage resource accounts"). */
+export const RESOURCE_ACCOUNT_APPLICATION_IDS = {
+  autoAttendant: 'ce933385-9390-45d1-9512-c8d228074e07',
+  callQueue: '11cd3e2e-fccb-42ad-ad00-878b93575e07',
+} as const;
+
+/**
+ * What Entra holds for a resource account: "a disabled user object" (Microsoft Learn, "Manage resource
+ * accounts in Microsoft Teams"), whose department Teams sets to "Microsoft Communication Application
+ * Instance", licensed with Teams Phone Resource Account; Teams lists it with `accountType: resourceAccount`
+ * and its service number assigned as `voiceApplicationAssigned`.
+ */
+export const RESOURCE_ACCOUNT_DEPARTMENT = 'Microsoft Communication Application Instance';
+
+function resourceAccountsFor(rnd: () => number, offices: readonly DemoOffice[], tenantId: string, domain: string) {
+  const created = '2020-01-06T09:00:00Z';
+  return offices.flatMap((office) =>
+    (['autoAttendant', 'callQueue'] as const).map((kind, j) => {
+      const id = seededGuid(rnd);
+      const label = kind === 'autoAttendant' ? 'Main Line' : 'Support Queue';
+      const nick = `${kind === 'autoAttendant' ? 'aa' : 'cq'}-${office.key.toLowerCase()}`;
+      const upn = `${nick}@${domain}`;
+      // Service numbers at the foot of the office's range: users' numbers start at 0100.
+      const telephoneNumber = `${office.phonePrefix}${pad4(j)}`;
+      const user: DemoUser = {
+        id, userPrincipalName: upn, displayName: `${office.city} ${label}`, givenName: null, surname: null, mail: null, mailNickname: nick,
+        jobTitle: null, department: RESOURCE_ACCOUNT_DEPARTMENT, officeLocation: null, city: null, state: null, country: null, streetAddress: null,
+        postalCode: null, usageLocation: office.countryCode, businessPhones: [], mobilePhone: null, preferredLanguage: null, accountEnabled: false,
+        userType: 'Member', companyName: null, employeeId: null, employeeType: null, onPremisesSyncEnabled: null, onPremisesImmutableId: null,
+        createdDateTime: created, assignedLicenses: [{ skuId: DEMO_SKUS.PHONESYSTEM_VIRTUALUSER.skuId, disabledPlans: [] }],
+      };
+      const config: DemoTeamsUserConfiguration = {
+        id, userPrincipalName: upn, tenantId, accountType: 'resourceAccount', isEnterpriseVoiceEnabled: true,
+        featureTypes: ['PhoneSystemVirtualUser'], telephoneNumbers: [{ telephoneNumber, assignmentCategory: 'primary' }],
+        effectivePolicyAssignments: TEAMS_POLICY_TYPES.map((t) => policyRef(t, 'Global')), createdDateTime: created, modifiedDateTime: created,
+      };
+      const number: DemoNumberAssignment = {
+        ...numberAssignment(rnd, telephoneNumber, office, 'directRouting', id),
+        assignmentStatus: 'voiceApplicationAssigned', capabilities: ['voiceApplicationAssignment'],
+      };
+      const instance: DemoApplicationInstance = {
+        ObjectId: id, UserPrincipalName: upn, DisplayName: user.displayName, ApplicationId: RESOURCE_ACCOUNT_APPLICATION_IDS[kind], PhoneNumber: `tel:${telephoneNumber}`,
+      };
+      return { user, config, number, instance };
+    }),
+  );
 }
 
 function numberAssignment(rnd: () => number, telephoneNumber: string, office: DemoOffice, numberType: DemoNumberAssignment['numberType'], target: string | null): DemoNumberAssignment {
@@ -643,6 +720,7 @@ function skusFor(tenantId: string, consumed: Map<string, number>, size: number):
   const spare: Record<DemoSkuName, number> = {
     SPE_E3: Math.max(5, Math.ceil(size * 0.35)), SPE_E5: Math.max(3, Math.ceil(size * 0.4)),
     MCOEV: Math.max(3, Math.ceil(size * 0.45)), MCOPSTN1: 2, MCOPSTN2: 0, MCOMEETADV: Math.max(2, Math.ceil(size * 0.002)),
+    PHONESYSTEM_VIRTUALUSER: 2,
   };
   let n = 0;
   return (Object.keys(DEMO_SKUS) as DemoSkuName[]).map((name) => {

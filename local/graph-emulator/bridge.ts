@@ -36,6 +36,10 @@ export function handleBridge(
     ctx.counters.request('bridge.dialPlans');
     return { status: 200, json: { value: tenant.dialPlans } };
   }
+  if (req.method === 'GET' && rest.length === 1 && rest[0] === 'applicationInstances') {
+    ctx.counters.request('bridge.applicationInstances');
+    return { status: 200, json: { value: tenant.applicationInstances } };
+  }
   if (req.method === 'GET' && rest.length === 2 && rest[0] === 'policies') {
     ctx.counters.request('bridge.policies');
     const list = (tenant.policies as Record<string, unknown[] | undefined>)[rest[1]];

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   featureTypesFor, teamsPolicyId, TEAMS_POLICY_TYPES,
-  type AssignedLicense, type DemoApp, type DemoDialPlan, type DemoGroup, type DemoNumberAssignment, type DemoPolicy,
+  type AssignedLicense, type DemoApp, type DemoApplicationInstance, type DemoDialPlan, type DemoGroup, type DemoNumberAssignment, type DemoPolicy,
   type DemoSku, type DemoTeamsUserConfiguration, type DemoTenant, type DemoUser, type PolicyAssignmentRef, type TeamsPolicyType,
 } from '../demo/tenant';
 
@@ -81,6 +81,8 @@ export class TenantState {
   readonly numbers: DemoNumberAssignment[];
   readonly numberIndex = new Map<string, DemoNumberAssignment>();
   readonly operations = new Map<string, TelephoneOperation>();
+  /** Get-CsOnlineApplicationInstance: the tenant's resource accounts, for the Teams bridge. */
+  readonly applicationInstances: DemoApplicationInstance[];
   private readonly listeners: UserChangeListener[] = [];
 
   constructor(tenant: DemoTenant, private readonly clock: () => number) {
@@ -103,6 +105,7 @@ export class TenantState {
     }
     this.numbers = tenant.numberAssignments;
     for (const n of this.numbers) this.numberIndex.set(n.telephoneNumber, n);
+    this.applicationInstances = tenant.applicationInstances ?? [];
   }
 
   /**
@@ -117,7 +120,7 @@ export class TenantState {
   /** A tenant from `snapshot()`'s data, on the given clock, with no listeners yet. */
   static restore(data: Record<string, unknown>, clock: () => number): TenantState {
     const tenant = Object.create(TenantState.prototype) as TenantState;
-    Object.assign(tenant, data, { clock, listeners: [] });
+    Object.assign(tenant, { applicationInstances: [] }, data, { clock, listeners: [] });
     return tenant;
   }
 
@@ -433,7 +436,8 @@ export class TenantState {
     if (!rec) return fail(`User '${op.targetId}' was not found.`);
     const cfg = this.teams.get(rec.u.id);
     if (!cfg) return fail(`User '${op.targetId}' was not found in Microsoft Teams.`);
-    if (!cfg.featureTypes.includes('PhoneSystem')) return fail(`User '${rec.u.userPrincipalName}' is not licensed for Teams Phone (PhoneSystem).`);
+    // A resource account's Teams Phone Resource Account license carries Teams Phone for its service number.
+    if (!cfg.featureTypes.includes('PhoneSystem') && !cfg.featureTypes.includes('PhoneSystemVirtualUser')) return fail(`User '${rec.u.userPrincipalName}' is not licensed for Teams Phone (PhoneSystem).`);
     if (number.numberType === 'callingPlan' && !cfg.featureTypes.includes('CallingPlan')) return fail(`User '${rec.u.userPrincipalName}' has no Calling Plan license.`);
     if (rec.u.usageLocation && number.isoCountryCode !== rec.u.usageLocation && number.numberType === 'callingPlan') {
       return fail(`Telephone Number '${op.telephoneNumber}' cannot be assigned to a user with usage location '${rec.u.usageLocation}'.`);
@@ -448,7 +452,7 @@ export class TenantState {
         if (t.assignmentCategory === 'primary' && held && held !== number && held.assignmentTargetId === rec.u.id) this.releaseNumber(held);
       }
     }
-    number.assignmentStatus = 'userAssigned';
+    number.assignmentStatus = cfg.accountType === 'resourceAccount' ? 'voiceApplicationAssigned' : 'userAssigned';
     number.assignmentTargetId = rec.u.id;
     number.assignmentCategory = op.assignmentCategory;
     number.activationState = 'activated';

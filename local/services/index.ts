@@ -49,7 +49,7 @@ export interface ServicesOptions {
    * The Microsoft side: the Graph emulator with a generated demo tenant (default 2,000 users), or an
    * external Graph-compatible endpoint, or none.
    */
-  graph?: { emulator: GraphEmulatorOptions & { users?: number; seed?: string } } | { external: ExternalGraph } | false;
+  graph?: { emulator: GraphEmulatorOptions & { users?: number; seed?: string; /** Auto attendants and call queues with their resource accounts (default false). */ resourceAccounts?: boolean } } | { external: ExternalGraph } | false;
 }
 
 export interface LocalServices {
@@ -115,9 +115,9 @@ export async function startServices(options: ServicesOptions): Promise<LocalServ
     let demo: DemoCredentials | undefined;
     const graphOption = options.graph ?? { emulator: {} };
     if (graphOption && 'emulator' in graphOption) {
-      const { users, seed, ...emulatorOptions } = graphOption.emulator;
+      const { users, seed, resourceAccounts, ...emulatorOptions } = graphOption.emulator;
       graph = await startGraphEmulator({
-        tenants: [{ seed: seed ?? 'demo', users: users ?? 2_000 }],
+        tenants: [{ seed: seed ?? 'demo', users: users ?? 2_000, resourceAccounts: resourceAccounts === true }],
         controlKey: keys.emulatorControlKey,
         persistDir: persist ? path.join(persist, 'graph-emulator') : undefined,
         ...emulatorOptions,

@@ -33,6 +33,7 @@ export const DEFAULT_GLOBAL_SETTINGS: EffectiveGlobalSettings = {
     licenses: { maxCount: 10, maxShare: 0.25 },
     policies: { maxCount: 10, maxShare: 0.25 },
     dialPlans: { maxCount: 10, maxShare: 0.25 },
+    resourceAccounts: { maxCount: 10, maxShare: 0.25 },
   },
 };
 

@@ -14,3 +14,4 @@ export * from './user';
 export * from './canonicalJson';
 export * from './explain';
 export * from './events';
+export * from './resourceAccounts';

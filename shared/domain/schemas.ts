@@ -296,7 +296,7 @@ export type FlowThroughCriteria = z.infer<typeof flowThroughCriteriaSchema>;
 // Global settings
 
 /** Entity types a pull sync deletes, each with its own delete threshold. */
-export const SYNC_ENTITY_TYPES = ['users', 'licenses', 'policies', 'dialPlans'] as const;
+export const SYNC_ENTITY_TYPES = ['users', 'licenses', 'policies', 'dialPlans', 'resourceAccounts'] as const;
 export const syncEntityTypeSchema = z.enum(SYNC_ENTITY_TYPES);
 export type SyncEntityType = z.infer<typeof syncEntityTypeSchema>;
 

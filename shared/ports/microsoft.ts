@@ -243,6 +243,8 @@ export interface MicrosoftTenant extends PagedMicrosoftReads {
   listSubscribedSkus(): Promise<MicrosoftLicenseSku[]>;
   listGroups(): AsyncIterable<MicrosoftGroup[]>;
   listTeamsUserConfigurations(): AsyncIterable<TeamsUserConfiguration[]>;
+  /** The Teams configurations of the tenant's resource accounts (`accountType` resourceAccount): auto attendants' and call queues'. */
+  listResourceAccounts(): Promise<TeamsUserConfiguration[]>;
   /** null when Teams does not know the user (yet). */
   getTeamsUserConfiguration(userId: string): Promise<TeamsUserConfiguration | null>;
   listNumberAssignments(filter?: { numberType?: NumberType; assignmentStatus?: string }): AsyncIterable<NumberAssignment[]>;
@@ -273,6 +275,8 @@ export interface MicrosoftTenant extends PagedMicrosoftReads {
   assignTeamsPolicy(userId: string, policyType: string, policyName: string): Promise<void>;
   /** Several policy types for one user in one request (Graph takes a list of assignments). */
   assignTeamsPolicies(userId: string, assignments: ReadonlyArray<{ policyType: string; policyName: string }>): Promise<void>;
+  /** Takes the user's direct assignment of each policy type away (Graph v1.0 unassign): Global, or a group's, applies again. */
+  unassignTeamsPolicies(userId: string, policyTypes: readonly string[]): Promise<void>;
 
   createSubscription(request: CreateSubscriptionRequest): Promise<GraphSubscription>;
   renewSubscription(id: string, expirationDateTime: string): Promise<GraphSubscription>;
@@ -309,10 +313,23 @@ export interface TeamsPolicy {
   description: string | null;
 }
 
+/** A resource account as Teams PowerShell's Get-CsOnlineApplicationInstance shows it. */
+export interface ApplicationInstance {
+  objectId: string;
+  userPrincipalName: string | null;
+  displayName: string | null;
+  /** What the account serves: the auto attendant or call queue application id. */
+  applicationId: string | null;
+  /** E.164, without `tel:`. */
+  phoneNumber: string | null;
+}
+
 /** Teams PowerShell administration reached through the bridge: what Graph cannot list or grant. */
 export interface TeamsAdminBridge {
   readonly tenantId: string;
   listDialPlans(): Promise<TenantDialPlan[]>;
+  /** Get-CsOnlineApplicationInstance: the resource accounts with what each serves. */
+  listApplicationInstances(): Promise<ApplicationInstance[]>;
   /** policyType as in Teams PowerShell: TeamsCallingPolicy, OnlineVoiceRoutingPolicy, TenantDialPlan, … */
   listPolicies(policyType: string): Promise<TeamsPolicy[]>;
   /** Grants a policy (or a dial plan, policyType `TenantDialPlan`); a null name returns the user to Global. */

@@ -6,7 +6,7 @@
  * The orchestration calls `selectOverbuildUsers` once, then `overbuildUsers` on chunks of the matches.
  */
 import { z } from 'zod';
-import { place, siteOf, type UserState } from '../domain';
+import { isResourceAccount, place, siteOf, type UserState } from '../domain';
 import type { Storage } from '../ports/storage';
 import { customerContext, placementFor } from './customerContext';
 import type { ProvisionUserMessage } from './messages';
@@ -76,7 +76,7 @@ export async function selectOverbuildUsers(storage: Storage, customerId: string,
   if (siteId !== undefined && rules.sites.length === 0) throw new OverbuildSiteError(`site ${siteId} is not enabled for overbuild with Microsoft users and move-user criteria`);
   const selection: OverbuildSelection = { total: 0, matched: [], unmatched: { count: 0, users: [] } };
   for await (const { value: user } of storage.users.list(customerId)) {
-    if (!isAtCustomer(user.state)) continue;
+    if (!isAtCustomer(user.state) || isResourceAccount(user.attributes, user.teams?.accountType)) continue;
     selection.total++;
     const placement = place(user.attributes, rules);
     if (placement.kind === 'site') selection.matched.push({ userId: user.userId, siteId: placement.siteId });

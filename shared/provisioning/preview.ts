@@ -4,6 +4,7 @@
  */
 import {
   chooseProfile,
+  isResourceAccount,
   lineRequirement,
   place,
   planProvisioning,
@@ -57,7 +58,7 @@ export async function placementPreview(
   let seen = 0;
   let more = false;
   for await (const { value: user } of deps.storage.users.list(customerId)) {
-    if (!isAtCustomer(user.state)) continue;
+    if (!isAtCustomer(user.state) || isResourceAccount(user.attributes, user.teams?.accountType)) continue;
     if (seen++ < offset) continue;
     if (users.length === top) {
       more = true;

@@ -47,6 +47,7 @@ import {
   canAssignTo,
   CUSTOMER_INVENTORY,
   inventoryName,
+  isResourceAccount,
   reserveForUser,
 } from '../domain';
 import {
@@ -164,6 +165,7 @@ export async function provisionUser(deps: ProvisioningDeps, message: ProvisionUs
 }
 
 function decide(ctx: CustomerContext, user: UserRecord, message: ProvisionUserMessage): Intent | string {
+  if (isResourceAccount(user.attributes, user.teams?.accountType)) return 'a resource account (auto attendant or call queue) is never placed or provisioned as a person';
   const settings = ctx.settings;
   const currentSite = siteOf(user.state);
   const atSite = (siteId: string): Placement => ({ kind: 'site', siteId, siteName: ctx.sites.get(siteId)?.name ?? siteId, alsoMatched: [] });

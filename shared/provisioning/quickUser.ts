@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { canAssignTo, newTransactionId, resolveGlobalSettings, type TransactionRecord } from '../domain';
+import { canAssignTo, isResourceAccount, newTransactionId, resolveGlobalSettings, type TransactionRecord } from '../domain';
 import { ConflictError, NotFoundError, PROVIDER_SCOPE, type Storage } from '../ports/storage';
 import { lineRequestSchema, openWorkScope, type OpenWork, type ProvisioningQueue, type ProvisionUserMessage } from './messages';
 import { startOf } from './provisionUser';
@@ -48,6 +48,7 @@ export async function requestQuickUser(
   if (!user) throw new NotFoundError(`user ${request.userId} is not synced to customer ${customerId}`);
   if (!site) throw new NotFoundError(`site ${request.siteId} does not exist`);
   if (!group) throw new NotFoundError(`Quick Add Group ${request.quickAddGroupId} does not exist`);
+  if (isResourceAccount(user.value.attributes, user.value.teams?.accountType)) throw new ConflictError(`${request.userId} is a resource account (auto attendant or call queue): it is never placed as a person`);
   if (request.line.kind !== 'none') {
     // As in the source system: a line is offered to a user with Teams Phone, or at a site that manages licenses and staging.
     const phone = user.value.teams?.featureTypes.includes('PhoneSystem') === true;

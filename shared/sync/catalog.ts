@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson, guardDeletes, type DeleteThreshold } from '../domain';
 import type { MicrosoftLicenseSku, TeamsPolicy, TenantDialPlan } from '../ports/microsoft';
+import type { ResourceAccount } from '../domain';
+import { readResourceAccounts } from './resourceAccounts';
 import type { EntityCounts } from './model';
 import { zeroCounts } from './model';
 import type { CatalogItem, CatalogStore, CatalogType, CustomerMicrosoft, PendingDeletionStore } from './ports';
@@ -39,8 +41,15 @@ export function licenseItems(skus: readonly MicrosoftLicenseSku[]): CatalogItem[
   return skus.map((s) => item(s.skuId, s.skuPartNumber, s));
 }
 
+/** Resource accounts by id, with what they serve and the service numbers they hold. */
+export function resourceAccountItems(accounts: readonly ResourceAccount[]): CatalogItem[] {
+  return accounts.map((a) => item(a.id, a.displayName ?? a.userPrincipalName ?? a.id, a));
+}
+
 export async function readCatalog(type: CatalogType, microsoft: CustomerMicrosoft): Promise<CatalogItem[] | undefined> {
   switch (type) {
+    case 'resourceAccounts':
+      return resourceAccountItems(await readResourceAccounts(microsoft));
     case 'licenses':
       return licenseItems(await microsoft.tenant.listSubscribedSkus());
     case 'dialPlans':
@@ -69,8 +78,10 @@ export async function syncCatalogType(
   microsoft: CustomerMicrosoft,
   catalog: CatalogStore,
   pending: PendingDeletionStore,
+  /** The type as just read, when the caller read it (to use it beyond the catalog). */
+  read?: CatalogItem[],
 ): Promise<CatalogSyncResult> {
-  const fresh = await readCatalog(args.type, microsoft);
+  const fresh = read ?? (await readCatalog(args.type, microsoft));
   if (!fresh) return { counts: zeroCounts(), skipped: 'no Teams admin bridge is configured' };
   const stored = new Map((await catalog.list(args.customerId, args.type)).map((i) => [i.id, i]));
   const counts = zeroCounts();

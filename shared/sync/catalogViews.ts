@@ -1,9 +1,11 @@
 /**
  * What the sync brought to the customer level, as operators read it: the tenant's license SKUs with their
- * seats, its dial plans and its Teams policies, each list with the outcome of the sync that last read it
+ * seats, its dial plans, its Teams policies and its resource accounts, each list with the outcome of the sync that last read it
  * (so an empty list reads "skipped: no Teams admin bridge", not "none").
  */
+import { CUSTOMER_INVENTORY, type ResourceAccount, type ResourceAccountKind } from '../domain';
 import type { MicrosoftLicenseSku, TeamsPolicy, TenantDialPlan } from '../ports/microsoft';
+import { RESOURCE_ACCOUNT_NUMBERS_KEY } from './resourceAccounts';
 import { NotFoundError, type Storage } from '../ports/storage';
 import { catalogOutcomeKey, type CatalogOutcomeRecord } from './model';
 import type { CatalogStore, CatalogType } from './ports';
@@ -67,4 +69,34 @@ export async function customerPolicies(deps: CatalogReadDeps, customerId: string
     .filter((p) => !policyType || p.policyType === policyType)
     .sort((a, b) => a.policyType.localeCompare(b.policyType) || a.name.localeCompare(b.name));
   return { value, ...(lastSync ? { lastSync } : {}) };
+}
+
+export interface ResourceAccountView extends ResourceAccount {
+  /** Each service number with its status in the inventory (Used-Utility once synced), or null when no inventory has it. */
+  inventory: Array<{ number: string; status: string | null; inventory: string | null; reason: string | null }>;
+}
+
+export interface ResourceAccountList extends CatalogList<ResourceAccountView> {
+  /** How many serve auto attendants, call queues, or what is unknown (no Teams admin bridge to ask). */
+  byKind: Record<ResourceAccountKind, number>;
+}
+
+/** The tenant's resource accounts as last synced, each number with what the inventory says of it. */
+export async function customerResourceAccounts(deps: CatalogReadDeps, customerId: string): Promise<ResourceAccountList> {
+  const { items, lastSync } = await list<ResourceAccount>(deps, customerId, 'resourceAccounts');
+  const marked = (await deps.storage.syncState.get<Record<string, { inventory: string }>>(customerId, RESOURCE_ACCOUNT_NUMBERS_KEY))?.value ?? {};
+  const byKind: Record<ResourceAccountKind, number> = { 'auto-attendant': 0, 'call-queue': 0, unknown: 0 };
+  const value: ResourceAccountView[] = [];
+  for (const account of items.sort((a, b) => (a.userPrincipalName ?? a.id).localeCompare(b.userPrincipalName ?? b.id))) {
+    byKind[account.kind]++;
+    const inventory = await Promise.all(
+      account.numbers.map(async (number) => {
+        const where = marked[number]?.inventory;
+        const entry = where ? await deps.storage.numbers.get(where === CUSTOMER_INVENTORY ? { customerId } : { customerId, siteId: where }, number) : undefined;
+        return { number, status: entry?.value.status ?? null, inventory: entry ? where ?? null : null, reason: entry?.value.reason ?? null };
+      }),
+    );
+    value.push({ ...account, inventory });
+  }
+  return { value, byKind, ...(lastSync ? { lastSync } : {}) };
 }

@@ -7,7 +7,7 @@ import type { NumberReport } from '../inventory/reconcile';
 export const SYNC_KINDS = ['full', 'delta', 'staging'] as const;
 export type SyncKind = (typeof SYNC_KINDS)[number];
 
-export const ENTITY_TYPES = ['dialPlans', 'policies', 'licenses', 'users'] as const;
+export const ENTITY_TYPES = ['dialPlans', 'policies', 'licenses', 'resourceAccounts', 'users'] as const;
 export type EntityType = (typeof ENTITY_TYPES)[number];
 
 export interface EntityCounts {

@@ -5,9 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { DeltaTokenExpiredError } from '../ports/microsoft';
 import { ACTIVE_STATUSES, type Orchestrations } from '../ports/orchestrations';
-import { newTransactionId } from '../domain';
+import { newTransactionId, type ResourceAccount } from '../domain';
 import { NotFoundError, type Storage } from '../ports/storage';
-import { syncCatalogType, type CatalogSyncResult } from './catalog';
+import { readCatalog, syncCatalogType, type CatalogSyncResult } from './catalog';
+import { recordResourceAccountNumbers } from './resourceAccounts';
 import {
   addCounts,
   DEFAULT_SYNCS,
@@ -66,7 +67,7 @@ export const PULL_USERS = 'pullUsers';
 export const PULL_USER_PAGES = 'pullUserPages';
 export const PULL_TEAMS_PAGES = 'pullTeamsPages';
 export const PULL_CATALOG = 'pullCatalog';
-export const CATALOG_TYPES: readonly CatalogType[] = ['dialPlans', 'policies', 'licenses'];
+export const CATALOG_TYPES: readonly CatalogType[] = ['dialPlans', 'policies', 'licenses', 'resourceAccounts'];
 
 export class SyncRefused extends Error {
   override name = 'SyncRefused';
@@ -277,7 +278,15 @@ export async function catalogActivity(deps: SyncDeps, input: { customerId: strin
   try {
     const microsoft = await deps.microsoft.forCustomer(input.customerId);
     const rules = await handOffRules(deps.storage, input.customerId);
-    result = await syncCatalogType({ ...input, threshold: rules.settings.deleteThresholds[input.type] }, microsoft, deps.catalog, deps.pending);
+    const read = input.type === 'resourceAccounts' ? await readCatalog(input.type, microsoft) : undefined;
+    result = await syncCatalogType({ ...input, threshold: rules.settings.deleteThresholds[input.type] }, microsoft, deps.catalog, deps.pending, read);
+    if (input.type === 'resourceAccounts' && read) {
+      // Their service numbers are Used-Utility; with deletions held the read may be short, so nothing is released.
+      await recordResourceAccountNumbers(deps.storage, {
+        customerId: input.customerId, accounts: read.map((i) => i.data as ResourceAccount), complete: !result.heldReason,
+        coolingDays: rules.settings.numberCoolingDays, preventDuplicateNumbers: rules.settings.preventDuplicateNumbers,
+      });
+    }
   } catch (err) {
     await record({ status: 'failed', reason: (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 500) }).catch(() => undefined);
     throw err;

@@ -9,7 +9,9 @@ import {
   criteriaAttributes,
   diffUser,
   guardDeletes,
+  isResourceAccount,
   mergeUser,
+  RESOURCE_ACCOUNT_TYPE,
   resolveGlobalSettings,
   SYNCED_USER_FIELDS,
   type EffectiveGlobalSettings,
@@ -120,6 +122,14 @@ export async function applyUsers(
   rules: HandOffRules,
 ): Promise<{ counts: EntityCounts; handedOff: number; /** New users whose Teams side is not stored yet. */ added: string[] }> {
   const counts = zeroCounts();
+  // Resource accounts are synced as their own entity type, never as people: one stored as a user before it
+  // was known for what it is goes.
+  const accounts = fresh.filter((u) => isResourceAccount(u));
+  fresh = fresh.filter((u) => !isResourceAccount(u));
+  if (accounts.length > 0 && !args.firstSync) {
+    const known = await readStored(deps.storage, args.customerId, accounts.map((u) => u.id));
+    if (known.size > 0) await deps.storage.users.deleteMany(args.customerId, known.keys());
+  }
   const stored = args.firstSync ? new Map<string, Versioned<UserRecord>>() : await readStored(deps.storage, args.customerId, fresh.map((u) => u.id));
   const writes: DomainUser[] = [];
   const messages: ProvisionUserMessage[] = [];
@@ -222,7 +232,8 @@ export async function syncTeamsPage(
   const page = await microsoft.tenant.teamsConfigurationsPage(args.link);
   await storage.users.setTeams(
     args.customerId,
-    page.configurations.map((c) => ({ userId: c.id, teams: toTeamsState(c) })),
+    // A resource account's Teams side belongs to the resource accounts family, not to a user.
+    page.configurations.filter((c) => c.accountType !== RESOURCE_ACCOUNT_TYPE).map((c) => ({ userId: c.id, teams: toTeamsState(c) })),
   );
   // The whole Teams side of the run is in: a user it synced with no Teams row is not in Teams.
   if (!page.nextLink && args.startedAt) await storage.syncState.put<TeamsPassRecord>(args.customerId, TEAMS_PASS_KEY, { runStartedAt: args.startedAt, completedAt: new Date().toISOString() });

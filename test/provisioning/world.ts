@@ -9,10 +9,10 @@ import { createTableStorage, connectionFromSettings } from '../../shared/adapter
 import { ServiceBusProvisioningScheduler } from '../../shared/adapters/servicebus/provisioningScheduler';
 import { readSettings } from '../../shared/config/settings';
 import { QUEUES } from '../../shared/config/queues';
-import { DEMO_OFFICES, DEMO_SKUS } from '../../local/demo/tenant';
+import { DEMO_OFFICES, DEMO_SKUS, RESOURCE_ACCOUNT_DEPARTMENT } from '../../local/demo/tenant';
 import type { HostLogger, LogLevel } from '../../local/host/host';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/stack';
-import type { GlobalSettingsInput, MicrosoftUser as DomainUser, NumberRange } from '../../shared/domain';
+import { globalSettingsSchema, type GlobalSettingsInput, type MicrosoftUser as DomainUser, type NumberRange } from '../../shared/domain';
 import type { MicrosoftUser } from '../../shared/ports/microsoft';
 import type { Storage } from '../../shared/ports/storage';
 import { forgetCustomerContexts, provisionMessageId, type ProvisionUserMessage } from '../../shared/provisioning';
@@ -82,7 +82,8 @@ export async function startWorld(options: { users: number; seed?: string; stack?
   const demo = stack.demo!;
   const tenant = createMicrosoftTenant({ tenantId: demo.tenantId, clientId: demo.clientId, credentialRef: `env:${demo.secretSetting}` }, settings);
   const users: MicrosoftUser[] = [];
-  for await (const page of tenant.listUsers()) users.push(...page);
+  // The tenant's people: its resource accounts (auto attendants, call queues) are never provisioned.
+  for await (const page of tenant.listUsers()) users.push(...page.filter((u) => u.department !== RESOURCE_ACCOUNT_DEPARTMENT));
   const groups = stack.graph!.control.state(demo.tenantId).groups;
   const voiceGroupId = [...groups.values()].find((g) => g.g.displayName === 'Teams Phone Users')!.g.id;
   const queue = new ServiceBusProvisioningScheduler(provisionMessageId, stack.settings);
@@ -143,7 +144,7 @@ export async function seedCustomer(world: World, setup: CustomerSetup): Promise<
   const customerId = setup.customerId;
   const demo = world.stack.demo!;
   await storage.customers.create({ id: customerId, name: `Contoso ${customerId}`, tenantId: demo.tenantId, clientId: demo.clientId, credentialRef: `env:${demo.secretSetting}` });
-  await storage.globalSettings.put(customerId, { moveAndFlowThrough: 'inherit', addSync: 'inherit', updateSync: 'inherit', preventDuplicateNumbers: 'inherit', deleteThresholds: {}, ...setup.settings });
+  await storage.globalSettings.put(customerId, globalSettingsSchema.parse(setup.settings));
   await storage.modelFilterCriteria.create({ id: 'site-city', customerId, name: 'City of the site', usage: 'Move User', criteria: [{ not: false, attribute: 'city', condition: 'Equals', value: '{{site.city}}', join: 'AND' }] });
   await storage.modelFilterCriteria.create({ id: 'sales', customerId, name: 'Sales', usage: 'Flow Through Provisioning', criteria: [{ not: false, attribute: 'department', condition: 'Equals', value: 'Sales', join: 'AND' }] });
   await storage.modelFilterCriteria.create({ id: 'members', customerId, name: 'Members', usage: 'Flow Through Provisioning', criteria: [{ not: false, attribute: 'userType', condition: 'Equals', value: 'Member', join: 'AND' }] });

@@ -301,6 +301,13 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
     return this.pages(TEAMS_USER_CONFIGURATIONS, 'list Teams user configurations', toTeamsUserConfiguration);
   }
 
+  async listResourceAccounts(): Promise<TeamsUserConfiguration[]> {
+    const out: TeamsUserConfiguration[] = [];
+    const url = `/admin/teams/userConfigurations?$filter=${encodeURIComponent("accountType eq 'resourceAccount'")}&$top=999`;
+    for await (const page of this.pages(url, 'list resource accounts', toTeamsUserConfiguration)) out.push(...page);
+    return out;
+  }
+
   async getTeamsUserConfiguration(userId: string): Promise<TeamsUserConfiguration | null> {
     try {
       const body = await this.request({
@@ -486,6 +493,18 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
       body: { value },
       operation: `assign ${assignments.map((a) => a.policyType).join(', ')}`,
       idempotent: true, // assigning the policy a user already holds changes nothing
+    });
+  }
+
+  async unassignTeamsPolicies(userId: string, policyTypes: readonly string[]): Promise<void> {
+    if (policyTypes.length === 0) return;
+    await this.request({
+      method: 'POST',
+      url: '/admin/teams/policy/userAssignments/unassign',
+      version: this.o.teamsPolicyVersion,
+      body: { value: policyTypes.map((policyType) => ({ '@odata.type': '#microsoft.graph.teamsAdministration.teamsPolicyUserAssignment', userId, policyType })) },
+      operation: `unassign ${policyTypes.join(', ')}`,
+      idempotent: true, // taking away what is already gone changes nothing
     });
   }
 

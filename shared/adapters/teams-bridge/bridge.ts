@@ -5,6 +5,7 @@
  *
  *   GET  {base}/tenants/{tenantId}/dialPlans                  → { value: [Get-CsTenantDialPlan objects] }
  *   GET  {base}/tenants/{tenantId}/policies/{policyType}      → { value: [Get-Cs<policyType> objects] }
+ *   GET  {base}/tenants/{tenantId}/applicationInstances        → { value: [Get-CsOnlineApplicationInstance objects] }
  *   POST {base}/tenants/{tenantId}/policyAssignments          { userId, policyType, policyName } → 204
  *
  * Calls are paced at the Teams rate by the bridge's own pacer and use the tenant's retry policy; errors use
@@ -13,6 +14,7 @@
 import type { TokenCredential } from '@azure/identity';
 import {
   GraphTransientError,
+  type ApplicationInstance,
   type DialPlanNormalizationRule,
   type TeamsAdminBridge,
   type TeamsPolicy,
@@ -52,6 +54,11 @@ export class TeamsBridgeClient implements TeamsAdminBridge {
   async listDialPlans(): Promise<TenantDialPlan[]> {
     const body = await this.call('GET', `/dialPlans`, 'list dial plans');
     return values(body).map(toDialPlan);
+  }
+
+  async listApplicationInstances(): Promise<ApplicationInstance[]> {
+    const body = await this.call('GET', `/applicationInstances`, 'list application instances');
+    return values(body).map(toApplicationInstance);
   }
 
   async listPolicies(policyType: string): Promise<TeamsPolicy[]> {
@@ -168,6 +175,17 @@ function toRule(raw: Json): DialPlanNormalizationRule {
     isInternalExtension: prop(raw, 'IsInternalExtension') === true,
     priority: typeof priority === 'number' ? priority : null,
     description: text(prop(raw, 'Description')),
+  };
+}
+
+function toApplicationInstance(raw: Json): ApplicationInstance {
+  const phone = text(prop(raw, 'PhoneNumber'));
+  return {
+    objectId: text(prop(raw, 'ObjectId')) ?? '',
+    userPrincipalName: text(prop(raw, 'UserPrincipalName')),
+    displayName: text(prop(raw, 'DisplayName')),
+    applicationId: text(prop(raw, 'ApplicationId')),
+    phoneNumber: phone ? phone.replace(/^tel:/i, '') : null,
   };
 }
 
