@@ -187,6 +187,7 @@ const effectiveSchema = z.object({
   flowThroughDisabledAndGuests: z.boolean(),
   numberCoolingDays: z.number(),
   deleteThresholds: z.record(z.string(), z.object({ maxCount: z.number().nullable(), maxShare: z.number().nullable() })),
+  leavers: z.object({ action: z.enum(['keep', 'offboard-after-days', 'offboard-at-once']), afterDays: z.number().optional() }),
 });
 app.http('global-settings-get', apiRoute({
   name: 'global-settings-get', method: 'GET', path: settingsPath, summary: "Read the customer's global settings (inherit / yes / no)",

@@ -172,6 +172,14 @@ const userSchema = z.object({
     .object({ reason: z.enum(['sync-add', 'sync-update']), observedAt: z.string(), requestedAt: z.string() })
     .optional()
     .describe('A hand-off to provisioning not finished yet; the reconciler sends it again if it stands still'),
+  leaver: z
+    .object({ reason: z.enum(['disabled', 'soft-deleted', 'outside-filter']), since: z.string(), offboardAt: z.string().optional() })
+    .optional()
+    .describe("Set while the user is a leaver: why, since when, and when it is offboarded (per the customer's leaver setting)"),
+  returnTo: z
+    .object({ siteId: z.string(), profileId: z.string().optional(), number: z.string().optional(), lineType: numberTypeSchema.optional(), offboardedAt: z.string() })
+    .optional()
+    .describe('Where an offboarded leaver was: it returns there, with its number, when restored while the number is still free'),
 });
 const userPage = z.object({ items: z.array(userSchema), continuation: z.string().optional() });
 

@@ -2,7 +2,7 @@
  * Resolution of global settings: each level (provider defaults, then customer) may say yes, no or inherit;
  * the most specific explicit value wins, and the built-in defaults end the chain.
  */
-import type { DeleteThreshold, GlobalSettings, SyncEntityType, TriState } from './schemas';
+import type { DeleteThreshold, GlobalSettings, LeaverSettings, SyncEntityType, TriState } from './schemas';
 import { SYNC_ENTITY_TYPES } from './schemas';
 
 export interface EffectiveGlobalSettings {
@@ -18,6 +18,8 @@ export interface EffectiveGlobalSettings {
   flowThroughDisabledAndGuests: boolean;
   numberCoolingDays: number;
   deleteThresholds: Record<SyncEntityType, DeleteThreshold>;
+  /** What becomes of leavers; built in: they are kept where they are, flagged. */
+  leavers: LeaverSettings;
 }
 
 /** Built-in defaults: nothing moves or provisions until switched on; deletes are held beyond small churn. */
@@ -35,6 +37,7 @@ export const DEFAULT_GLOBAL_SETTINGS: EffectiveGlobalSettings = {
     dialPlans: { maxCount: 10, maxShare: 0.25 },
     resourceAccounts: { maxCount: 10, maxShare: 0.25 },
   },
+  leavers: { action: 'keep' },
 };
 
 /**
@@ -56,6 +59,7 @@ export function resolveGlobalSettings(
     if (level.addSyncCriteriaId !== undefined) r.addSyncCriteriaId = level.addSyncCriteriaId;
     if (level.updateSyncCriteriaId !== undefined) r.updateSyncCriteriaId = level.updateSyncCriteriaId;
     if (level.numberCoolingDays !== undefined) r.numberCoolingDays = level.numberCoolingDays;
+    if (level.leavers !== undefined) r.leavers = level.leavers;
     for (const type of SYNC_ENTITY_TYPES) {
       const t = level.deleteThresholds?.[type];
       if (t) r.deleteThresholds[type] = t;

@@ -15,3 +15,4 @@ export * from './canonicalJson';
 export * from './explain';
 export * from './events';
 export * from './resourceAccounts';
+export * from './lifecycle';

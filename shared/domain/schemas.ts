@@ -309,6 +309,23 @@ export const deleteThresholdSchema = z.object({
 export type DeleteThreshold = z.infer<typeof deleteThresholdSchema>;
 
 /**
+ * What becomes of a leaver — a user disabled in Microsoft, soft-deleted, or gone out of the sync filter:
+ * kept where it is (flagged), offboarded back to customer level after `afterDays`, or offboarded at once.
+ */
+export const LEAVER_ACTIONS = ['keep', 'offboard-after-days', 'offboard-at-once'] as const;
+export const leaverSettingsSchema = z
+  .object({
+    action: z.enum(LEAVER_ACTIONS),
+    /** With offboard-after-days: whole days from when the user was seen leaving. */
+    afterDays: z.number().int().min(1).max(3650).optional(),
+  })
+  .superRefine((l, ctx) => {
+    if (l.action === 'offboard-after-days' && l.afterDays === undefined) ctx.addIssue({ code: 'custom', path: ['afterDays'], message: 'offboard-after-days needs afterDays' });
+    if (l.action !== 'offboard-after-days' && l.afterDays !== undefined) ctx.addIssue({ code: 'custom', path: ['afterDays'], message: `afterDays applies to offboard-after-days only, not ${l.action}` });
+  });
+export type LeaverSettings = z.infer<typeof leaverSettingsSchema>;
+
+/**
  * Settings of one level (the provider's defaults or one customer). `inherit` and absent values take the
  * level above; see `resolveGlobalSettings`.
  */
@@ -325,6 +342,8 @@ export const globalSettingsSchema = z.object({
   /** Days a released number cools before it is Available again. */
   numberCoolingDays: z.number().int().min(0).max(3650).optional(),
   deleteThresholds: z.partialRecord(syncEntityTypeSchema, deleteThresholdSchema).default({}),
+  /** What becomes of leavers (disabled, soft-deleted, out of the sync filter); absent = inherit (built in: keep). */
+  leavers: leaverSettingsSchema.optional(),
 });
 export type GlobalSettings = z.infer<typeof globalSettingsSchema>;
 export type GlobalSettingsInput = z.input<typeof globalSettingsSchema>;

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { AttributeValue } from './criteria';
 import type { WantedLine } from './lines';
+import type { Leaver, ReturnTo } from './lifecycle';
 
 /** The Microsoft user attributes the sync stores (Graph names). */
 export const SYNCED_USER_FIELDS = [
@@ -107,6 +108,10 @@ export interface UserRecord {
   groups?: string[];
   lastTransactionId?: string;
   handoff?: PendingHandOff;
+  /** Set while the user is a leaver (disabled or soft-deleted in Microsoft): why, since when, and when it is offboarded. */
+  leaver?: Leaver;
+  /** Where an offboarded leaver was, so that it comes back there when restored (its number still free). */
+  returnTo?: ReturnTo;
 }
 
 export function siteOf(state: UserState): string | undefined {
@@ -116,7 +121,7 @@ export function siteOf(state: UserState): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // Transactions
 
-export type TransactionKind = 'provision' | 'overbuild' | 'quick-user' | 'sync' | 'move' | 'notification';
+export type TransactionKind = 'provision' | 'overbuild' | 'quick-user' | 'sync' | 'move' | 'notification' | 'offboard';
 export type StepResult = 'ok' | 'skipped' | 'failed';
 export type TransactionOutcome = 'running' | 'succeeded' | 'partially-failed' | 'failed';
 
@@ -155,7 +160,7 @@ const transactionStepSchema = z.object({
 export const transactionRecordSchema: z.ZodType<TransactionRecord> = z.object({
   id: z.string().min(1),
   customerId: z.string().min(1),
-  kind: z.enum(['provision', 'overbuild', 'quick-user', 'sync', 'move', 'notification']),
+  kind: z.enum(['provision', 'overbuild', 'quick-user', 'sync', 'move', 'notification', 'offboard']),
   userId: z.string().optional(),
   trigger: z.string().optional(),
   startedAt: z.string(),

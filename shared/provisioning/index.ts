@@ -13,3 +13,4 @@ export * from './overbuild';
 export * from './preview';
 export * from './deadLetters';
 export * from './reconcile';
+export * from './offboard';

@@ -8,9 +8,12 @@ import { z } from 'zod';
 
 /**
  * Why a message was sent. `number-check` is not about one user: it checks the customer's pending number
- * assignments that are due (the user named is one of them), many in one go.
+ * assignments that are due (the user named is one of them), many in one go. `offboard`: an operator takes the
+ * user back to customer level; `leaver`: the customer's leaver setting does (the user is disabled or
+ * soft-deleted in Microsoft); `restore`: an offboarded leaver came back and returns to its old site with its
+ * number.
  */
-export const PROVISION_REASONS = ['sync-add', 'sync-update', 'overbuild', 'quick-user', 'notification', 'staging-recheck', 'replay', 'number-check'] as const;
+export const PROVISION_REASONS = ['sync-add', 'sync-update', 'overbuild', 'quick-user', 'notification', 'staging-recheck', 'replay', 'number-check', 'offboard', 'leaver', 'restore'] as const;
 export type ProvisionReason = (typeof PROVISION_REASONS)[number];
 
 export const lineRequestSchema = z.discriminatedUnion('kind', [

@@ -206,6 +206,7 @@ async function finishUser(deps: ProvisioningDeps, p: PendingNumberAssignment, st
   const written = await updateUser(deps, p.customerId, p.userId, (record): UserRecord => {
     const next: UserRecord = { ...record, state, lastTransactionId: p.transactionId };
     if (p.role) next.role = p.role;
+    if ('siteId' in state) delete next.returnTo;
     if (number) next.number = number;
     else delete next.number;
     if (number && record.teams) next.teams = { ...record.teams, primaryNumber: number, numbers: [...new Set([number, ...record.teams.numbers])] };

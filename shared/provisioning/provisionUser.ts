@@ -49,6 +49,8 @@ import {
   inventoryName,
   isResourceAccount,
   reserveForUser,
+  describeLeaver,
+  type ReturnTo,
 } from '../domain';
 import {
   GraphInvalidRequestError,
@@ -69,6 +71,7 @@ import {
   fromMicrosoftNumberType,
   microsoftUserState,
   normalizedPolicies,
+  policyName,
   presenceOf,
   servicePlansBySku,
   storedMicrosoftState,
@@ -117,6 +120,8 @@ interface Intent {
   stay?: string;
   /** Provision with this profile and group; undefined = move only. */
   provision?: { profile: UserProfile; group: QuickAddGroup; role?: string; line?: LineRequirement };
+  /** Offboard from the user's site back to customer level, for this reason. */
+  offboard?: string;
 }
 
 export async function provisionUser(deps: ProvisioningDeps, message: ProvisionUserMessage): Promise<ProvisionResult> {
@@ -180,6 +185,23 @@ function decide(ctx: CustomerContext, user: UserRecord, message: ProvisionUserMe
   switch (message.reason) {
     case 'number-check':
       return "a number check is about a customer's pending assignments, not one user's provisioning";
+    case 'offboard':
+    case 'leaver': {
+      if (!currentSite) return 'the user is at customer level already';
+      if (message.reason === 'leaver' && !user.leaver) return 'the user is no longer a leaver';
+      const why = message.reason === 'leaver' && user.leaver ? `a leaver, ${describeLeaver(user.leaver)}` : "the operator's request";
+      return { kind: 'offboard', placement: atSite(currentSite), offboard: why };
+    }
+    case 'restore': {
+      const back = user.returnTo;
+      if (!back) return 'the user has no site to return to';
+      if (currentSite) return `the user is at site ${currentSite} already`;
+      if (!ctx.sites.has(back.siteId)) return `site ${back.siteId} it returns to no longer exists`;
+      if (user.leaver) return 'the user is still a leaver';
+      const provision = flowThroughProfile(back.siteId, settings.addSyncCriteriaId);
+      const line: LineRequirement | undefined = back.number && provision ? { kind: 'explicit', number: back.number, type: back.lineType ?? DEFAULT_LINE_TYPE } : undefined;
+      return { kind: 'provision', placement: atSite(back.siteId), ...(provision ? { provision: { ...provision, ...(line ? { line } : {}) } } : {}) };
+    }
     case 'quick-user': {
       const siteId = message.siteId;
       const group = message.quickAddGroupId ? ctx.quickAddGroups.get(message.quickAddGroupId) : undefined;
@@ -255,6 +277,7 @@ class Run {
   private number?: string;
   private role?: string;
   private microsoftPorts?: ProvisioningMicrosoft;
+  private returnTo?: ReturnTo;
 
   constructor(
     private readonly deps: ProvisioningDeps,
@@ -284,6 +307,7 @@ class Run {
 
   /** Runs the intent; returns the user's next state. */
   async execute(intent: Intent): Promise<UserState> {
+    if (intent.offboard) return this.offboard(intent.offboard);
     if (intent.stay) {
       this.step('placement', 'skipped', intent.stay);
       return { kind: 'at-customer', reason: intent.stay };
@@ -827,6 +851,78 @@ class Run {
   }
 
   /** Unassigns the old site's number in Teams and lets it cool in that site's inventory. */
+  /**
+   * Back to customer level: the number is unassigned in Microsoft and cools in the inventory, the old site's
+   * Teams policies and dial plan are taken away where the user still has them directly (the tenant's Global,
+   * or a group's, applies again); licenses, usage location and groups stay, as a move leaves them.
+   */
+  private async offboard(why: string): Promise<UserState> {
+    const siteId = siteOf(this.user.state)!;
+    const userId = this.user.userId;
+    this.step('move', 'ok', `from site ${this.ctx.sites.get(siteId)?.name ?? siteId} to the customer: ${why}`);
+    let teams: Awaited<ReturnType<ProvisioningMicrosoft['tenant']['getTeamsUserConfiguration']>> = null;
+    try {
+      teams = await this.ms.tenant.getTeamsUserConfiguration(userId);
+    } catch (error) {
+      if (isTransient(error) || !(error instanceof MicrosoftError)) throw error;
+      this.step('read', 'failed', `${error.name}: ${error.message}`);
+    }
+    const returnTo: ReturnTo = { siteId, offboardedAt: this.now.toISOString(), ...('profileId' in this.user.state ? { profileId: this.user.state.profileId } : {}) };
+    const number = this.user.number;
+    if (number) {
+      const released = await this.releaseNumber(siteId, number, teams?.telephoneNumbers.some((t) => t.telephoneNumber === number) ?? false);
+      if (released) Object.assign(returnTo, { number, ...(released.lineType ? { lineType: released.lineType } : {}) });
+      else return { kind: 'needs-attention', reason: this.attention ?? `number ${number} could not be released`, siteId };
+    }
+    const defaults = this.ctx.siteDefaults.get(siteId);
+    if (defaults && teams) {
+      const site = normalizedPolicies(defaults);
+      const direct = new Map(teams.effectivePolicyAssignments.filter((p) => p.assignmentType === 'direct').map((p) => [p.policyType.toLowerCase(), policyName(p.displayName ?? '')]));
+      const types = Object.entries(site.teamsPolicies).filter(([type, name]) => name && direct.get(type.toLowerCase()) === name).map(([type]) => type);
+      if (types.length > 0) {
+        await this.ms.tenant.unassignTeamsPolicies(userId, types);
+        this.step('policies', 'ok', `${types.join(', ')}: the site's taken away, the tenant's apply`);
+      }
+      if (site.dialPlan && direct.get(DIAL_PLAN_POLICY_TYPE.toLowerCase()) === site.dialPlan) {
+        if (this.ms.bridge) {
+          await this.ms.bridge.grantPolicy(userId, DIAL_PLAN_POLICY_TYPE, null);
+          this.step('dial-plan', 'ok', `${site.dialPlan} taken away`);
+        } else this.step('dial-plan', 'skipped', `${site.dialPlan} stays: the Teams admin bridge is not configured`);
+      }
+    }
+    this.step('licenses', 'skipped', 'kept: offboarding leaves licenses, usage location and groups as they are');
+    this.number = undefined;
+    this.returnTo = returnTo;
+    return { kind: 'at-customer', reason: `offboarded: ${why}` };
+  }
+
+  /** Unassigns a number in Microsoft (when the user holds it there) and cools it in whichever inventory has it for the user. */
+  private async releaseNumber(siteId: string, number: string, heldInTeams: boolean): Promise<NumberEntry | undefined> {
+    const numbers = this.deps.storage.numbers;
+    const scopes: NumberScope[] = [{ customerId: this.ctx.customer.id, siteId }, { customerId: this.ctx.customer.id }];
+    let found: { scope: NumberScope; entry: NumberEntry } | undefined;
+    for (const scope of scopes) {
+      const entry = (await numbers.get(scope, number))?.value;
+      if (entry && (entry.userId === this.user.userId || entry.userId === undefined)) {
+        found = { scope, entry };
+        break;
+      }
+    }
+    if (heldInTeams) {
+      const microsoftType = toMicrosoftNumberType(found?.entry.lineType ?? DEFAULT_LINE_TYPE);
+      try {
+        if (microsoftType) await this.ms.tenant.unassignNumber({ number, numberType: microsoftType, userId: this.user.userId });
+      } catch (error) {
+        if (isTransient(error)) throw error;
+        this.needsAttention('number-release', `${number}: ${error instanceof Error ? error.message : String(error)}`);
+        return undefined;
+      }
+    }
+    if (found && found.entry.status !== 'Cooling') await numbers.release(found.scope, number, this.user.userId, this.now, this.ctx.settings.numberCoolingDays);
+    this.step('number-release', 'ok', `${number}${heldInTeams ? ' unassigned in Microsoft and' : ''} released to cooling ${found ? (found.scope.siteId ? `at site ${found.scope.siteId}` : 'at the customer') : '(in no inventory)'}`);
+    return found?.entry ?? { number } as NumberEntry;
+  }
+
   private async releaseOldNumber(oldSiteId: string, number: string): Promise<boolean> {
     const numbers = this.deps.storage.numbers;
     const scope = { customerId: this.ctx.customer.id, siteId: oldSiteId };
@@ -856,6 +952,9 @@ class Run {
       else delete next.number;
       // The hand-off this message carried is done (a newer one, from a later sync, stays).
       if (handOffOf(next, this.message)) delete next.handoff;
+      if (this.returnTo) next.returnTo = this.returnTo;
+      // At a site again: where an offboarded leaver would return is history.
+      if (siteOf(state)) delete next.returnTo;
       return next;
     });
     // Published before the transaction reads finished: a crash in between repeats the transaction, and the
@@ -888,7 +987,7 @@ class Run {
       waitingFor: `Teams to finish assigning ${pending.number}`,
     };
     await this.deps.storage.pendingNumbers.upsert(pending);
-    await updateUser(this.deps, this.user.customerId, this.user.userId, (record) => ({
+    await updateUser(this.deps, this.user.customerId, this.user.userId, ({ returnTo: _back, ...record }) => ({
       ...withApplied(record, this.applied), state: waiting, number: pending.number, lastTransactionId: this.transactionId, ...(this.role ? { role: this.role } : {}),
     }));
     await this.deps.storage.transactions.appendSteps(this.user.customerId, this.transactionId, this.steps);

@@ -10,9 +10,11 @@ import {
   diffUser,
   guardDeletes,
   isResourceAccount,
+  leaverReasonOf,
   mergeUser,
   RESOURCE_ACCOUNT_TYPE,
   resolveGlobalSettings,
+  siteOf,
   SYNCED_USER_FIELDS,
   type EffectiveGlobalSettings,
   type MicrosoftUser as DomainUser,
@@ -27,6 +29,7 @@ import type { UserEventPublisher } from '../ports/events';
 import { publishChanges, type ChangeOf } from '../events/userEvents';
 import { TEAMS_PASS_KEY, zeroCounts, type EntityCounts, type TeamsPassRecord } from './model';
 import { reconcileNumbers } from '../inventory/reconcile';
+import { settleLeavers, type LeaverSighting } from './leavers';
 import type { CustomerMicrosoft, PendingDeletion, PendingDeletionStore, RemovalKind } from './ports';
 
 /** The Microsoft user in the domain's shape: licenses as the list of SKU ids. */
@@ -132,7 +135,7 @@ export async function applyUsers(
   }
   const stored = args.firstSync ? new Map<string, Versioned<UserRecord>>() : await readStored(deps.storage, args.customerId, fresh.map((u) => u.id));
   const writes: DomainUser[] = [];
-  const messages: ProvisionUserMessage[] = [];
+  let messages: ProvisionUserMessage[] = [];
   const requestedAt = new Date().toISOString();
   for (const user of fresh) {
     const before = stored.get(user.id)?.value;
@@ -161,6 +164,18 @@ export async function applyUsers(
   for (const user of fresh) {
     const before = stored.get(user.id);
     if (before?.value.removed) await deps.storage.users.markRemoved(args.customerId, user.id, undefined);
+  }
+  // Leavers: placed users disabled now, and leavers back (enabled again, restored).
+  const sightings: LeaverSighting[] = [];
+  for (const user of fresh) {
+    const before = stored.get(user.id)?.value;
+    if (!before) continue;
+    const reason = leaverReasonOf({ accountEnabled: user.accountEnabled, softDeleted: false, outsideFilter: false });
+    if ((reason && !before.leaver && siteOf(before.state)) || (!reason && before.leaver)) sightings.push({ before, reason });
+  }
+  if (sightings.length > 0) {
+    const leavers = await settleLeavers(deps.storage, args.customerId, sightings, rules.settings, new Date());
+    messages = [...messages.filter((m) => !leavers.returning.has(m.userId)), ...leavers.messages];
   }
   if (messages.length > 0) await deps.queue.send(messages);
   return { counts, handedOff: messages.length, added: fresh.filter((u) => !stored.has(u.id)).map((u) => u.id) };
@@ -304,11 +319,13 @@ export async function applyUserDeletions(
   const heldNow = options.operatorAllowed ? new Set<string>() : new Set((await deps.pending.list(customerId, { entityType: 'users', held: true })).map((d) => d.id));
   const applied = deletions.filter((d) => !heldNow.has(d.id));
   const gone: ChangeOf[] = [];
+  const softDeleted: LeaverSighting[] = [];
   for (const d of applied) {
     const stored = await deps.storage.users.get(customerId, d.id);
     if (!stored) continue;
     if (d.removal === 'soft') {
       await deps.storage.users.markRemoved(customerId, d.id, { kind: 'soft', at: now.toISOString() });
+      if (!stored.value.leaver && siteOf(stored.value.state)) softDeleted.push({ before: stored.value, reason: 'soft-deleted' });
       continue;
     }
     const record = stored.value;
@@ -322,6 +339,12 @@ export async function applyUserDeletions(
   // Told before the records go: a crash in between repeats the deletion, and with it the same events.
   await publishChanges(deps.events, gone);
   await deps.storage.users.deleteMany(customerId, hard);
+  if (softDeleted.length > 0) {
+    // Soft-deleted users are leavers: the customer's setting says whether they are offboarded, and when.
+    const rules = await handOffRules(deps.storage, customerId);
+    const { messages } = await settleLeavers(deps.storage, customerId, softDeleted, rules.settings, now);
+    if (messages.length > 0) await deps.queue.send(messages);
+  }
   await deps.pending.remove(customerId, applied);
   return applied.length;
 }

@@ -46,6 +46,8 @@ function toEntity(record: UserRecord): TableEntityShape {
     Removed: record.removed ? JSON.stringify(record.removed) : undefined,
     Groups: record.groups ? JSON.stringify(record.groups) : undefined,
     ...handOffColumns(record.handoff),
+    Leaver: record.leaver ? JSON.stringify(record.leaver) : undefined,
+    ReturnTo: record.returnTo ? JSON.stringify(record.returnTo) : undefined,
   };
   assertEntityFits(entity, `user ${record.userId}`);
   return entity;
@@ -84,6 +86,10 @@ function fromRow(row: Row): Versioned<UserRecord> {
   if (groups) record.groups = JSON.parse(groups) as string[];
   const handoff = str('Handoff');
   if (handoff) record.handoff = JSON.parse(handoff) as PendingHandOff;
+  const leaver = str('Leaver');
+  if (leaver) record.leaver = JSON.parse(leaver) as UserRecord['leaver'];
+  const returnTo = str('ReturnTo');
+  if (returnTo) record.returnTo = JSON.parse(returnTo) as UserRecord['returnTo'];
   return { value: record, etag: String(row.etag) };
 }
 
