@@ -2,7 +2,7 @@
  * Resolution of global settings: each level (provider defaults, then customer) may say yes, no or inherit;
  * the most specific explicit value wins, and the built-in defaults end the chain.
  */
-import type { DeleteThreshold, GlobalSettings, LeaverSettings, SyncEntityType, TriState } from './schemas';
+import type { DeleteThreshold, GlobalSettings, LeaverSettings, SyncEntityType, SyncFilter, TriState } from './schemas';
 import { SYNC_ENTITY_TYPES } from './schemas';
 
 export interface EffectiveGlobalSettings {
@@ -20,6 +20,8 @@ export interface EffectiveGlobalSettings {
   deleteThresholds: Record<SyncEntityType, DeleteThreshold>;
   /** What becomes of leavers; built in: they are kept where they are, flagged. */
   leavers: LeaverSettings;
+  /** Which users the syncs take in; absent: everyone. */
+  syncFilter?: SyncFilter;
 }
 
 /** Built-in defaults: nothing moves or provisions until switched on; deletes are held beyond small churn. */
@@ -60,6 +62,7 @@ export function resolveGlobalSettings(
     if (level.updateSyncCriteriaId !== undefined) r.updateSyncCriteriaId = level.updateSyncCriteriaId;
     if (level.numberCoolingDays !== undefined) r.numberCoolingDays = level.numberCoolingDays;
     if (level.leavers !== undefined) r.leavers = level.leavers;
+    if (level.syncFilter !== undefined) r.syncFilter = level.syncFilter;
     for (const type of SYNC_ENTITY_TYPES) {
       const t = level.deleteThresholds?.[type];
       if (t) r.deleteThresholds[type] = t;

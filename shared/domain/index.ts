@@ -16,3 +16,4 @@ export * from './explain';
 export * from './events';
 export * from './resourceAccounts';
 export * from './lifecycle';
+export * from './syncFilter';

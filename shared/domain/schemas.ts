@@ -326,6 +326,38 @@ export const leaverSettingsSchema = z
 export type LeaverSettings = z.infer<typeof leaverSettingsSchema>;
 
 /**
+ * User attributes a sync filter may name: those Microsoft Graph filters `GET /users` on with `eq` and `in`
+ * without advanced query headers (v1.0 user resource), and which the sync reads, so that what a delta round
+ * or a change notification brings is checked against the same values.
+ */
+export const SYNC_FILTER_ATTRIBUTES = ['city', 'country', 'state', 'department', 'companyName', 'officeLocation', 'usageLocation', 'employeeType', 'jobTitle'] as const;
+
+/**
+ * Which users a customer's syncs take in at all, for large tenants (as a model instance filter does): members
+ * only (no guests), and attributes equal to one of some values (every attribute named must match).
+ */
+export const syncFilterSchema = z.object({
+  /** Guests (userType Guest) are not synced. */
+  membersOnly: z.boolean().default(false),
+  attributes: z
+    .array(z.object({
+      attribute: z.enum(SYNC_FILTER_ATTRIBUTES),
+      // Graph takes at most 15 expressions in one `in` by default (Microsoft Graph known issues).
+      values: z.array(textSchema(128)).min(1).max(15),
+    }))
+    .max(5)
+    .default([])
+    .superRefine((list, ctx) => {
+      const seen = new Set<string>();
+      list.forEach((a, i) => {
+        if (seen.has(a.attribute)) ctx.addIssue({ code: 'custom', path: [i, 'attribute'], message: `${a.attribute} is named twice: list every value in one entry` });
+        seen.add(a.attribute);
+      });
+    }),
+});
+export type SyncFilter = z.infer<typeof syncFilterSchema>;
+
+/**
  * Settings of one level (the provider's defaults or one customer). `inherit` and absent values take the
  * level above; see `resolveGlobalSettings`.
  */
@@ -344,6 +376,8 @@ export const globalSettingsSchema = z.object({
   deleteThresholds: z.partialRecord(syncEntityTypeSchema, deleteThresholdSchema).default({}),
   /** What becomes of leavers (disabled, soft-deleted, out of the sync filter); absent = inherit (built in: keep). */
   leavers: leaverSettingsSchema.optional(),
+  /** Which users the syncs take in at all (large tenants); absent = inherit (built in: everyone). */
+  syncFilter: syncFilterSchema.optional(),
 });
 export type GlobalSettings = z.infer<typeof globalSettingsSchema>;
 export type GlobalSettingsInput = z.input<typeof globalSettingsSchema>;

@@ -214,8 +214,8 @@ export interface TeamsConfigurationsPage {
  * next, so a restart continues where it stopped and no activity holds a tenant.
  */
 export interface PagedMicrosoftReads {
-  /** The first page when `link` is undefined. */
-  usersPage(link: string | undefined): Promise<UsersPage>;
+  /** The first page when `link` is undefined; that request may carry a `$filter` (the customer's sync filter). */
+  usersPage(link: string | undefined, filter?: string): Promise<UsersPage>;
   /** A fresh round when `link` is undefined. @throws DeltaTokenExpiredError when a stored link is no longer valid. */
   usersDeltaPage(link: string | undefined): Promise<UsersDeltaPageAt>;
   teamsConfigurationsPage(link: string | undefined): Promise<TeamsConfigurationsPage>;

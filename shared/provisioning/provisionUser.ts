@@ -247,7 +247,8 @@ function decide(ctx: CustomerContext, user: UserRecord, message: ProvisionUserMe
 
   function flowThrough(): Intent | string {
     if (!settings.addSync) return 'flow-through provisioning is off for the customer';
-    const excluded = currentSite ? undefined : flowThroughExclusion(user.attributes, settings.flowThroughDisabledAndGuests);
+    // A leaver at customer level (offboarded, or out of the sync filter) is not placed again by a sync.
+    const excluded = currentSite ? undefined : user.leaver ? `a leaver: ${describeLeaver(user.leaver)}` : flowThroughExclusion(user.attributes, settings.flowThroughDisabledAndGuests);
     if (excluded) return { kind: 'provision', placement: { kind: 'customer', reason: 'no-site-matches' }, stay: excluded };
     const placement = currentSite ? atSite(currentSite) : place(user.attributes, ctx.placement);
     const provision = placement.kind === 'site' ? flowThroughProfile(placement.siteId, settings.addSyncCriteriaId) : undefined;
@@ -909,7 +910,11 @@ class Run {
       }
     }
     if (heldInTeams) {
-      const microsoftType = toMicrosoftNumberType(found?.entry.lineType ?? DEFAULT_LINE_TYPE);
+      // A number outside the ranges (one the user had before, a Calling Plan number) has the type Microsoft
+      // says, not a default: unassigning it under another type fails.
+      const unknownType = !found || found.entry.rangeId === undefined;
+      const assigned = unknownType ? (await this.ms.tenant.getNumberAssignment(number))?.numberType : undefined;
+      const microsoftType = toMicrosoftNumberType(fromMicrosoftNumberType(assigned) ?? found?.entry.lineType ?? DEFAULT_LINE_TYPE);
       try {
         if (microsoftType) await this.ms.tenant.unassignNumber({ number, numberType: microsoftType, userId: this.user.userId });
       } catch (error) {

@@ -44,11 +44,13 @@ export async function settleLeavers(
   const requestedAt = now.toISOString();
   for (const { before, reason } of sightings) {
     const userId = before.userId;
-    if (reason && !before.leaver && siteOf(before.state)) {
+    // A user at customer level that leaves the sync filter is marked too: flow-through leaves a leaver alone.
+    const placed = siteOf(before.state) !== undefined;
+    if (reason && !before.leaver && (placed || reason === 'outside-filter')) {
       const schedule = leaverSchedule(settings.leavers, now);
-      const leaver: Leaver = { reason, since: now.toISOString(), ...(schedule.kind === 'offboard' && settings.leavers.action === 'offboard-after-days' ? { offboardAt: schedule.at.toISOString() } : {}) };
+      const leaver: Leaver = { reason, since: now.toISOString(), ...(placed && schedule.kind === 'offboard' && settings.leavers.action === 'offboard-after-days' ? { offboardAt: schedule.at.toISOString() } : {}) };
       await updateUser({ storage }, customerId, userId, (r) => ({ ...r, leaver }));
-      if (settings.leavers.action === 'offboard-at-once') out.messages.push({ customerId, userId, reason: 'leaver', observedAt: leaver.since, requestedAt });
+      if (placed && settings.leavers.action === 'offboard-at-once') out.messages.push({ customerId, userId, reason: 'leaver', observedAt: leaver.since, requestedAt });
     } else if (!reason && before.leaver) {
       const back = before.returnTo;
       if (back && !siteOf(before.state)) {

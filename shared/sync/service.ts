@@ -349,7 +349,7 @@ export async function userDeletionsActivity(
   const stored = await deps.storage.syncState.get<number>(input.customerId, USER_COUNT_KEY);
   const total = input.mode === 'full' ? input.soFar.added + input.soFar.changed + input.soFar.unchanged : (stored?.value ?? 0) + input.soFar.added;
   // A full read's total is what it saw plus what it is about to delete.
-  const { released, ...result } = await settleUserDeletions(deps, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, mode: input.mode, total, firstSync: input.firstSync });
+  const { released, ...result } = await settleUserDeletions(deps, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, mode: input.mode, total, firstSync: input.firstSync }, () => deps.microsoft.forCustomer(input.customerId));
   await deps.runs.saveProgress(input.customerId, input.runId, 'users', addCounts(input.soFar, result.counts));
   if (released.length === 0) return result;
   await settleHoldingRuns(deps, input.customerId, [], released, `held deletions of ${released.length} user(s) released: run ${input.runId} saw them again in Microsoft`);

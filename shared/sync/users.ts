@@ -8,7 +8,9 @@
 import {
   criteriaAttributes,
   diffUser,
+  filters,
   guardDeletes,
+  inSyncFilter,
   isResourceAccount,
   leaverReasonOf,
   mergeUser,
@@ -16,6 +18,7 @@ import {
   resolveGlobalSettings,
   siteOf,
   SYNCED_USER_FIELDS,
+  syncFilterQuery,
   type EffectiveGlobalSettings,
   type MicrosoftUser as DomainUser,
   type PendingHandOff,
@@ -123,7 +126,14 @@ export async function applyUsers(
   args: { customerId: string; runStartedAt: string; firstSync: boolean; writeUnchanged: boolean },
   fresh: readonly DomainUser[],
   rules: HandOffRules,
-): Promise<{ counts: EntityCounts; handedOff: number; /** New users whose Teams side is not stored yet. */ added: string[] }> {
+): Promise<{
+  counts: EntityCounts;
+  handedOff: number;
+  /** New users whose Teams side is not stored yet. */
+  added: string[];
+  /** Users outside the customer's sync filter: not stored (those stored before are leavers now). */
+  outside: string[];
+}> {
   const counts = zeroCounts();
   // Resource accounts are synced as their own entity type, never as people: one stored as a user before it
   // was known for what it is goes.
@@ -133,7 +143,12 @@ export async function applyUsers(
     const known = await readStored(deps.storage, args.customerId, accounts.map((u) => u.id));
     if (known.size > 0) await deps.storage.users.deleteMany(args.customerId, known.keys());
   }
-  const stored = args.firstSync ? new Map<string, Versioned<UserRecord>>() : await readStored(deps.storage, args.customerId, fresh.map((u) => u.id));
+  // The customer's sync filter (a delta round and a notification bring everyone; a full read is filtered by
+  // Graph already): users outside are never stored, and a stored one gone out of it is a leaver.
+  const filter = rules.settings.syncFilter;
+  const outside = filters(filter) ? fresh.filter((u) => !inSyncFilter(u, filter)) : [];
+  if (outside.length > 0) fresh = fresh.filter((u) => inSyncFilter(u, filter));
+  const stored = args.firstSync ? new Map<string, Versioned<UserRecord>>() : await readStored(deps.storage, args.customerId, [...fresh, ...outside].map((u) => u.id));
   const writes: DomainUser[] = [];
   let messages: ProvisionUserMessage[] = [];
   const requestedAt = new Date().toISOString();
@@ -173,12 +188,17 @@ export async function applyUsers(
     const reason = leaverReasonOf({ accountEnabled: user.accountEnabled, softDeleted: false, outsideFilter: false });
     if ((reason && !before.leaver && siteOf(before.state)) || (!reason && before.leaver)) sightings.push({ before, reason });
   }
+  for (const user of outside) {
+    const before = stored.get(user.id)?.value;
+    if (before && !before.leaver && !before.removed) sightings.push({ before, reason: 'outside-filter' });
+  }
   if (sightings.length > 0) {
     const leavers = await settleLeavers(deps.storage, args.customerId, sightings, rules.settings, new Date());
     messages = [...messages.filter((m) => !leavers.returning.has(m.userId)), ...leavers.messages];
   }
   if (messages.length > 0) await deps.queue.send(messages);
-  return { counts, handedOff: messages.length, added: fresh.filter((u) => !stored.has(u.id)).map((u) => u.id) };
+  counts.unchanged += outside.filter((u) => stored.has(u.id)).length;
+  return { counts, handedOff: messages.length, added: fresh.filter((u) => !stored.has(u.id)).map((u) => u.id), outside: outside.map((u) => u.id) };
 }
 
 /** One page of a full read. */
@@ -187,7 +207,9 @@ export async function syncUsersPage(
   microsoft: CustomerMicrosoft,
   args: { customerId: string; runStartedAt: string; firstSync: boolean; link?: string },
 ): Promise<UsersPageResult> {
-  const [page, rules] = await Promise.all([microsoft.tenant.usersPage(args.link), handOffRules(deps.storage, args.customerId)]);
+  // The first page's request carries the sync filter (Graph keeps it in the next links).
+  const rules = await handOffRules(deps.storage, args.customerId);
+  const page = await microsoft.tenant.usersPage(args.link, args.link ? undefined : syncFilterQuery(rules.settings.syncFilter));
   const { counts, handedOff } = await applyUsers(deps, { ...args, writeUnchanged: true }, page.users.map(toDomainUser), rules);
   return { counts, handedOff, nextLink: page.nextLink };
 }
@@ -205,12 +227,13 @@ export async function syncUsersDeltaPage(
     if (isUserRemoval(change)) removals.push({ entityType: 'users', id: change.id, removal: change.removed, runId: args.runId, held: false });
     else users.push(toDomainUser(change));
   }
-  const { counts, handedOff, added } = await applyUsers(deps, { ...args, firstSync: false, writeUnchanged: false }, users, rules);
+  const { counts, handedOff, added, outside } = await applyUsers(deps, { ...args, firstSync: false, writeUnchanged: false }, users, rules);
   // A user the round shows present is not gone, whatever a hold said: written as seen by this run, even
   // unchanged, so that settling the run's deletions releases its hold and records it.
   if (users.length > 0) {
     const holds = new Set((await deps.pending.list(args.customerId, { entityType: 'users', held: true })).map((d) => d.id));
-    const seenAgain = users.filter((u) => holds.has(u.id));
+    const left = new Set(outside);
+    const seenAgain = users.filter((u) => holds.has(u.id) && !left.has(u.id));
     if (seenAgain.length > 0) await deps.storage.users.upsertMany(args.customerId, seenAgain, new Date(args.runStartedAt));
   }
   // A directory change leaves the Teams side as it was; a new user's Teams side is read once.
@@ -220,6 +243,20 @@ export async function syncUsersDeltaPage(
     await deps.pending.add(args.customerId, removals.filter((r) => known.has(r.id) && !(known.get(r.id)?.value.removed?.kind === 'soft' && r.removal === 'soft')));
   }
   return { counts, handedOff, nextLink: page.nextLink, deltaLink: page.deltaLink };
+}
+
+/** The users of these ids Microsoft still has, as the sync reads them (a few at a time). */
+async function presentUsers(microsoft: CustomerMicrosoft, ids: readonly string[]): Promise<Map<string, DomainUser>> {
+  const out = new Map<string, DomainUser>();
+  let next = 0;
+  const worker = async () => {
+    while (next < ids.length) {
+      const user = await microsoft.tenant.getUser(ids[next++]);
+      if (user) out.set(user.id, toDomainUser(user));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, ids.length) }, worker));
+  return out;
 }
 
 export async function refreshTeams(storage: Storage, microsoft: CustomerMicrosoft, customerId: string, userIds: readonly string[]): Promise<void> {
@@ -265,19 +302,40 @@ export async function syncTeamsPage(
 export async function settleUserDeletions(
   deps: UserSyncDeps,
   args: { customerId: string; runId: string; runStartedAt: string; mode: 'full' | 'delta'; total: number; firstSync?: boolean },
+  /** The customer's Microsoft side: with a sync filter, a user a full read did not see is looked up. */
+  microsoft?: () => Promise<CustomerMicrosoft>,
 ): Promise<{ counts: EntityCounts; heldReason?: string; released: PendingDeletion[] }> {
   const held = new Map((await deps.pending.list(args.customerId, { entityType: 'users', held: true })).map((d) => [d.id, d]));
   const seenAgain: PendingDeletion[] = [];
   const seen = (u: UserRecord) => !u.removed && u.syncedAt !== undefined && u.syncedAt >= args.runStartedAt;
   // A first read cannot miss anyone: nothing was stored before it.
   if (args.mode === 'full' && !args.firstSync) {
-    const missing: PendingDeletion[] = [];
+    let missing: PendingDeletion[] = [];
+    const unseen = new Map<string, UserRecord>();
     for await (const { value } of deps.storage.users.list(args.customerId)) {
       const hold = held.get(value.userId);
       if (hold && seen(value)) seenAgain.push(hold);
       if (value.removed || hold) continue;
       if (!value.syncedAt || value.syncedAt < args.runStartedAt) {
         missing.push({ entityType: 'users', id: value.userId, removal: 'missing', runId: args.runId, held: false });
+        unseen.set(value.userId, value);
+      }
+    }
+    const rules = missing.length > 0 ? await handOffRules(deps.storage, args.customerId) : undefined;
+    if (rules && filters(rules.settings.syncFilter) && microsoft) {
+      // A filtered read does not show users outside the filter: those still in Microsoft left the filter
+      // (leavers, never deletions held by the guard); only the ones Microsoft no longer has are missing.
+      const present = await presentUsers(await microsoft(), missing.map((m) => m.id));
+      const filter = rules.settings.syncFilter;
+      const sightings: LeaverSighting[] = [];
+      for (const [id, user] of present) {
+        const before = unseen.get(id);
+        if (before && !inSyncFilter(user, filter) && !before.leaver) sightings.push({ before, reason: 'outside-filter' });
+      }
+      missing = missing.filter((m) => !present.has(m.id));
+      if (sightings.length > 0) {
+        const { messages } = await settleLeavers(deps.storage, args.customerId, sightings, rules.settings, new Date());
+        if (messages.length > 0) await deps.queue.send(messages);
       }
     }
     await deps.pending.add(args.customerId, missing);

@@ -182,8 +182,8 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
 
   // ── Page at a time: a Durable activity reads one page and hands its link to the next ─────────────
 
-  async usersPage(link: string | undefined): Promise<UsersPage> {
-    const url = link ?? `/users?$select=${USER_SELECT.join(',')}&$top=${this.o.pageSize}`;
+  async usersPage(link: string | undefined, filter?: string): Promise<UsersPage> {
+    const url = link ?? `/users?$select=${USER_SELECT.join(',')}&$top=${this.o.pageSize}${filter ? `&$filter=${encodeURIComponent(filter)}` : ''}`;
     const page = (await this.request({ method: 'GET', url, operation: 'list users', headers: PAGE_HEADERS })) as Json;
     const next = page['@odata.nextLink'];
     return { users: asArray(page.value).map(toUser), nextLink: typeof next === 'string' ? next : undefined };
