@@ -80,3 +80,30 @@ export function keepForReturn(entry: NumberEntry, userId: string, now: Date): Nu
   const { coolingUntil: _c, ...rest } = entry;
   return { ...rest, status: 'Reserved', userId, reason: 'kept for a returning user until its line is assigned again', reasonAt: now.toISOString(), usedSince: now.toISOString() };
 }
+
+/** Policies and a dial plan by name, as site defaults and Quick Add Groups give them (names normalized). */
+export interface PolicySet {
+  teamsPolicies: Partial<Record<string, string | undefined>>;
+  dialPlan?: string;
+}
+
+/**
+ * What leaving a site takes away from a user: the old site's Teams policies and dial plan the user still
+ * holds directly (as the site gave them), unless where it goes sets the same type again — the new site or
+ * the profile's Quick Add Group on a move, nothing when offboarded to customer level. The tenant's Global
+ * (or a group's) policy applies again to what is taken away.
+ */
+export function leftBehind(
+  oldSite: PolicySet,
+  direct: ReadonlyMap<string, string>,
+  next: readonly PolicySet[] = [],
+  dialPlanType = 'TenantDialPlan',
+): { policyTypes: string[]; dialPlan?: string } {
+  const setAgain = new Set(next.flatMap((p) => Object.entries(p.teamsPolicies).filter(([, name]) => name).map(([type]) => type.toLowerCase())));
+  const policyTypes = Object.entries(oldSite.teamsPolicies)
+    .filter(([type, name]) => name && direct.get(type.toLowerCase()) === name && !setAgain.has(type.toLowerCase()))
+    .map(([type]) => type);
+  const dialPlanAgain = next.some((p) => p.dialPlan);
+  const dialPlan = oldSite.dialPlan && !dialPlanAgain && direct.get(dialPlanType.toLowerCase()) === oldSite.dialPlan ? oldSite.dialPlan : undefined;
+  return { policyTypes, ...(dialPlan ? { dialPlan } : {}) };
+}

@@ -14,3 +14,4 @@ export * from './preview';
 export * from './deadLetters';
 export * from './reconcile';
 export * from './offboard';
+export * from './moves';

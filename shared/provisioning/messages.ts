@@ -11,9 +11,9 @@ import { z } from 'zod';
  * assignments that are due (the user named is one of them), many in one go. `offboard`: an operator takes the
  * user back to customer level; `leaver`: the customer's leaver setting does (the user is disabled or
  * soft-deleted in Microsoft); `restore`: an offboarded leaver came back and returns to its old site with its
- * number.
+ * number; `move`: an operator moves a placed user with its services to another site.
  */
-export const PROVISION_REASONS = ['sync-add', 'sync-update', 'overbuild', 'quick-user', 'notification', 'staging-recheck', 'replay', 'number-check', 'offboard', 'leaver', 'restore'] as const;
+export const PROVISION_REASONS = ['sync-add', 'sync-update', 'overbuild', 'quick-user', 'notification', 'staging-recheck', 'replay', 'number-check', 'offboard', 'leaver', 'restore', 'move'] as const;
 export type ProvisionReason = (typeof PROVISION_REASONS)[number];
 
 export const lineRequestSchema = z.discriminatedUnion('kind', [
@@ -32,6 +32,8 @@ export const provisionUserMessageSchema = z.object({
   /** Operator's choices: the site (overbuild, Quick User) and what to give the user there. */
   siteId: z.string().min(1).max(200).optional(),
   quickAddGroupId: z.string().min(1).max(200).optional(),
+  /** A move: the profile the user gets at the new site (absent: the one it has, else flow-through's choice). */
+  profileId: z.string().min(1).max(200).optional(),
   line: lineRequestSchema.optional(),
   /** Overbuild: move only, or move and provision. */
   provision: z.boolean().optional(),

@@ -50,6 +50,8 @@ import {
   isResourceAccount,
   reserveForUser,
   describeLeaver,
+  leftBehind,
+  type PolicySet,
   type ReturnTo,
 } from '../domain';
 import {
@@ -60,6 +62,7 @@ import {
   GraphTransientError,
   MicrosoftError,
   OperationFailedError,
+  type TeamsUserConfiguration,
 } from '../ports/microsoft';
 import { ConcurrencyError, ConflictError, DuplicateNumberError, NotFoundError, type NumberScope, type PendingNumberAssignment } from '../ports/storage';
 import { FIRST_CHECK_MS, scheduleNumberCheck } from './numberChecks';
@@ -202,6 +205,14 @@ function decide(ctx: CustomerContext, user: UserRecord, message: ProvisionUserMe
       const line: LineRequirement | undefined = back.number && provision ? { kind: 'explicit', number: back.number, type: back.lineType ?? DEFAULT_LINE_TYPE } : undefined;
       return { kind: 'provision', placement: atSite(back.siteId), ...(provision ? { provision: { ...provision, ...(line ? { line } : {}) } } : {}) };
     }
+    case 'move': {
+      const siteId = message.siteId;
+      if (!currentSite) return 'the user is at customer level: Quick User or overbuild places it';
+      if (!siteId || !ctx.sites.has(siteId)) return `site ${siteId ?? '(none)'} does not exist`;
+      if (siteId === currentSite) return `the user is at site ${siteId} already`;
+      const provision = moveProfile(ctx, user, message.profileId) ?? flowThroughProfile(siteId, settings.addSyncCriteriaId);
+      return { kind: 'move', placement: atSite(siteId), ...(provision ? { provision } : {}) };
+    }
     case 'quick-user': {
       const siteId = message.siteId;
       const group = message.quickAddGroupId ? ctx.quickAddGroups.get(message.quickAddGroupId) : undefined;
@@ -254,6 +265,14 @@ function decide(ctx: CustomerContext, user: UserRecord, message: ProvisionUserMe
     const provision = placement.kind === 'site' ? flowThroughProfile(placement.siteId, settings.addSyncCriteriaId) : undefined;
     return { kind: 'provision', placement, ...(provision ? { provision } : {}) };
   }
+}
+
+/** The profile a moved user gets: the operator's, else the one it has (when it still exists). */
+export function moveProfile(ctx: CustomerContext, user: UserRecord, profileId: string | undefined): Intent['provision'] {
+  const id = profileId ?? ('profileId' in user.state ? user.state.profileId : undefined);
+  const profile = id ? ctx.profiles.get(id) : undefined;
+  const group = profile ? ctx.quickAddGroups.get(profile.quickAddGroupId) : undefined;
+  return profile && group ? { profile, group, ...(user.role ? { role: user.role } : {}) } : undefined;
 }
 
 /** Where a transaction starts from: the state its event is told against, whichever attempt finishes it. */
@@ -339,9 +358,14 @@ class Run {
     }
     let { state, teams } = known;
 
-    // A site-to-site move gives up the number of the old site's inventory.
+    // A site-to-site move gives up the number of the old site's inventory (one of the customer's own
+    // inventory, shared by every site, goes with the user), and what the old site gave that the new one does not.
     if (from && from !== siteId && this.user.number && state.number?.number === this.user.number) {
       if (await this.releaseOldNumber(from, this.user.number)) state = { ...state, number: undefined };
+    }
+    if (from && from !== siteId) {
+      const config = await this.ms.tenant.getTeamsUserConfiguration(this.user.userId);
+      if (config) await this.takeAwaySite(from, config, [normalizedPolicies(defaults), ...(provision ? [normalizedPolicies(provision.group)] : [])]);
     }
 
     if (!provision) {
@@ -875,26 +899,33 @@ class Run {
       if (released) Object.assign(returnTo, { number, ...(released.lineType ? { lineType: released.lineType } : {}) });
       else return { kind: 'needs-attention', reason: this.attention ?? `number ${number} could not be released`, siteId };
     }
-    const defaults = this.ctx.siteDefaults.get(siteId);
-    if (defaults && teams) {
-      const site = normalizedPolicies(defaults);
-      const direct = new Map(teams.effectivePolicyAssignments.filter((p) => p.assignmentType === 'direct').map((p) => [p.policyType.toLowerCase(), policyName(p.displayName ?? '')]));
-      const types = Object.entries(site.teamsPolicies).filter(([type, name]) => name && direct.get(type.toLowerCase()) === name).map(([type]) => type);
-      if (types.length > 0) {
-        await this.ms.tenant.unassignTeamsPolicies(userId, types);
-        this.step('policies', 'ok', `${types.join(', ')}: the site's taken away, the tenant's apply`);
-      }
-      if (site.dialPlan && direct.get(DIAL_PLAN_POLICY_TYPE.toLowerCase()) === site.dialPlan) {
-        if (this.ms.bridge) {
-          await this.ms.bridge.grantPolicy(userId, DIAL_PLAN_POLICY_TYPE, null);
-          this.step('dial-plan', 'ok', `${site.dialPlan} taken away`);
-        } else this.step('dial-plan', 'skipped', `${site.dialPlan} stays: the Teams admin bridge is not configured`);
-      }
-    }
+    if (teams) await this.takeAwaySite(siteId, teams, []);
     this.step('licenses', 'skipped', 'kept: offboarding leaves licenses, usage location and groups as they are');
     this.number = undefined;
     this.returnTo = returnTo;
     return { kind: 'at-customer', reason: `offboarded: ${why}` };
+  }
+
+  /**
+   * Leaving a site: its Teams policies and dial plan the user still holds directly are taken away, unless
+   * where the user goes (`next`: the new site's defaults and the profile's group) sets the same type again.
+   */
+  private async takeAwaySite(siteId: string, teams: TeamsUserConfiguration, next: readonly PolicySet[]): Promise<void> {
+    const defaults = this.ctx.siteDefaults.get(siteId);
+    if (!defaults) return;
+    const userId = this.user.userId;
+    const direct = new Map(teams.effectivePolicyAssignments.filter((p) => p.assignmentType === 'direct').map((p) => [p.policyType.toLowerCase(), policyName(p.displayName ?? '')]));
+    const gone = leftBehind(normalizedPolicies(defaults), direct, next, DIAL_PLAN_POLICY_TYPE);
+    if (gone.policyTypes.length > 0) {
+      await this.ms.tenant.unassignTeamsPolicies(userId, gone.policyTypes);
+      this.step('policies', 'ok', `${gone.policyTypes.join(', ')}: site ${siteId}'s taken away, the tenant's apply`);
+    }
+    if (gone.dialPlan) {
+      if (this.ms.bridge) {
+        await this.ms.bridge.grantPolicy(userId, DIAL_PLAN_POLICY_TYPE, null);
+        this.step('dial-plan', 'ok', `${gone.dialPlan} taken away`);
+      } else this.step('dial-plan', 'skipped', `${gone.dialPlan} stays: the Teams admin bridge is not configured`);
+    }
   }
 
   /** Unassigns a number in Microsoft (when the user holds it there) and cools it in whichever inventory has it for the user. */
