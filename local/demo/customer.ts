@@ -140,6 +140,8 @@ export function demoCustomerConfiguration(tenant: DemoTenantCredentials, options
       addSyncCriteriaId: 'default',
       updateSyncCriteriaId: 'default',
       preventDuplicateNumbers: 'no',
+      // The demo shows a leaver offboarded as soon as HR disables it.
+      leavers: { action: 'offboard-at-once' },
     },
     numberRanges: [
       ...DEMO_OFFICES.map((o) => {

@@ -102,6 +102,7 @@ export async function runDemoScenario(context: DemoContext, recorder: ScenarioRe
   }
   await flowThrough(context, recorder, api, customerId, run);
   await changeNotifications(context, recorder, api, customerId);
+  await restOfLife(context, recorder, api, customerId, run);
   return recorder.report();
 }
 
@@ -361,6 +362,34 @@ async function changeNotifications(context: DemoContext, recorder: ScenarioRecor
     ...(hire ? { newHire: { userId: hire.userId, userPrincipalName: hire.upn, siteId: hire.state.siteId, number: hire.number, seconds: hire.seconds } } : {}),
     ...(counters ? { subscriptionId: counters.subscriptionId, expiresAt: counters.expiresAt, accepted: counters.accepted, dropped: counters.dropped, processed: counters.processed, coalesced: counters.coalesced } : {}),
   };
+}
+
+/** Resource accounts counted; on the demo tenant, a move between sites and a leaver offboarded. */
+async function restOfLife(context: DemoContext, recorder: ScenarioRecorder, api: ApiClient, customerId: string, run: SyncRunView | undefined): Promise<void> {
+  const { resourceAccountsStep, moveStep, leaverStep } = await import('./lifecycle');
+  const moveName = 'a user moved between sites, as the preview said';
+  const leaverName = 'a leaver disabled in the tenant is offboarded';
+  if (!run) {
+    recorder.skip('resource accounts counted apart from people', 'the sync did not finish');
+    recorder.skip(moveName, 'the sync did not finish');
+    return recorder.skip(leaverName, 'the sync did not finish');
+  }
+  const { endpoints, tenant } = context;
+  await resourceAccountsStep(recorder, api, customerId, tenant?.kind === 'demo');
+  if (!tenant || tenant.kind !== 'demo' || !endpoints.graphControlUrl || !endpoints.graphCaFile) {
+    recorder.skip(moveName, 'the job changes nothing in your own tenant: move a user with POST /api/customers/{c}/users/{u}/move after GET …/move-preview');
+    return recorder.skip(leaverName, "disabling a user needs the Graph emulator's control API; the customer's global setting leavers says what becomes of yours");
+  }
+  if (run.handedOff === 0) {
+    recorder.skip(moveName, 'no user was provisioned, so none is at a site to move');
+    return recorder.skip(leaverName, 'no user was provisioned, so none can leave a site');
+  }
+  await moveStep(recorder, api, customerId);
+  const subscriptions = (await api.json<{ value: unknown[] }>('GET', `/customers/${customerId}/subscriptions`)).value;
+  if (subscriptions.length === 0) return recorder.skip(leaverName, 'the customer holds no subscription, so the change would be seen at the next sync only');
+  await leaverStep(recorder, api, customerId, async (userId) => {
+    await control(endpoints, 'PATCH', `/tenants/${tenant.tenantId}/users/${encodeURIComponent(userId)}`, { accountEnabled: false });
+  });
 }
 
 interface CustomerSummaryView {
