@@ -225,11 +225,14 @@ describe('local Service Bus broker with the real SDK', () => {
 
   it('delivers a scheduled message no earlier than scheduled, and cancels a schedule', async () => {
     const sender = client.createSender(SCHEDULED.name);
-    const at = new Date(Date.now() + 600);
+    // Both moments fixed before anything is sent, far enough apart that a slow send or cancel on a busy
+    // machine cannot turn their order round (the broker delivers by scheduled time, as Service Bus does).
+    const at = new Date(Date.now() + 3_000);
+    const annotated = new Date(at.getTime() - 1_500);
     const [keep, cancel] = await sender.scheduleMessages([{ body: 'later', messageId: 's-1' }, { body: 'never', messageId: 's-2' }], at);
     expect(keep.toNumber()).toBeGreaterThan(0);
     await sender.cancelScheduledMessages(cancel);
-    await sender.sendMessages({ body: 'by-annotation', messageId: 's-3', scheduledEnqueueTimeUtc: new Date(Date.now() + 300) });
+    await sender.sendMessages({ body: 'by-annotation', messageId: 's-3', scheduledEnqueueTimeUtc: annotated });
     await sender.sendMessages({ body: 'now', messageId: 's-0' });
     await sender.close();
 
@@ -249,6 +252,7 @@ describe('local Service Bus broker with the real SDK', () => {
     expect(late).toHaveLength(0);
     expect(got.map((g) => g.body)).toEqual(['now', 'by-annotation', 'later']);
     expect(got.find((g) => g.body === 'later')!.at).toBeGreaterThanOrEqual(at.getTime());
+    expect(got.find((g) => g.body === 'by-annotation')!.at).toBeGreaterThanOrEqual(annotated.getTime());
   });
 
   it('peeks without locking, from the start and onwards', async () => {
