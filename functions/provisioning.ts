@@ -16,6 +16,7 @@ app.serviceBusQueue('provisionUser', {
     const result = await handleProvisioningMessage(deps(), body, {
       messageId: typeof meta.messageId === 'string' ? meta.messageId : undefined,
       deliveryCount: typeof meta.deliveryCount === 'number' ? meta.deliveryCount : undefined,
+      maxDeliveryCount: QUEUES.userProvisioning.maxDeliveryCount,
     });
     context.log(`provisionUser ${String(meta.messageId ?? '')}: ${result.kind}${'reason' in result ? ` (${result.reason})` : ''}`);
   },

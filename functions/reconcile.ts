@@ -17,7 +17,7 @@ app.timer('provisioningReconciler', {
     const report = await reconcileProvisioning(provisioningDeps({ messageId: provisionMessageId }), { staleAfterMs, sendAllowanceMs: Math.min(60_000, staleAfterMs / 10) });
     const resent = report.resent.length;
     if (resent > 0 || report.settled > 0) {
-      context.log(`provisioningReconciler: ${resent} sent again, ${report.settled} finished marks cleared, ${report.inProgress} in progress, ${report.maybeQueued} possibly still queued`);
+      context.log(`provisioningReconciler: ${resent} sent again, ${report.settled} finished marks cleared (${report.deadLettered} dead-lettered, their users needing attention), ${report.inProgress} in progress, ${report.maybeQueued} possibly still queued`);
     }
   },
 });

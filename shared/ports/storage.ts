@@ -313,8 +313,12 @@ export interface PendingNumberAssignment {
   checks: number;
   /** Numbers found held by other users in Microsoft during this step: not offered again. */
   skip: string[];
-  /** The user's state once the number is given, as the rest of the pass left it. */
-  then: UserRecord['state'];
+  /**
+   * The user's state once the number is given, as the rest of the pass left it. Absent while that pass has
+   * not finished (the intent is stored before the request goes out): a pass cut short by a crash is run
+   * again by its cause's redelivery or the reconciler, and only then is the user finished.
+   */
+  then?: UserRecord['state'];
   role?: string;
   /** A number of the user's that this one replaces (given back once this one is in place). */
   replaces?: string;

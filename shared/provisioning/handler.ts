@@ -12,7 +12,7 @@
 import type { KeyValueStore } from '../ports/storage';
 import { provisionUserMessageSchema } from './messages';
 import type { ProvisioningDeps } from './ports';
-import { provisionUser, type ProvisionResult } from './provisionUser';
+import { giveUpAtDeadLetter, provisionUser, type ProvisionResult } from './provisionUser';
 import { checkNumberAssignments, type NumberCheckResult } from './numberChecks';
 
 export const POISON_SCOPE = 'poison-messages';
@@ -31,6 +31,8 @@ export class PoisonMessageError extends Error {
 export interface DeliveryInfo {
   messageId?: string;
   deliveryCount?: number;
+  /** The queue's MaxDeliveryCount: a failure on that delivery sends the message to the dead-letter queue. */
+  maxDeliveryCount?: number;
 }
 
 export async function handleProvisioningMessage(deps: ProvisioningDeps, body: unknown, delivery: DeliveryInfo = {}): Promise<ProvisionResult | NumberCheckResult> {
@@ -44,7 +46,14 @@ export async function handleProvisioningMessage(deps: ProvisioningDeps, body: un
     if (parsed.data.reason === 'number-check') return await checkNumberAssignments(deps, parsed.data.customerId);
     return await provisionUser(deps, parsed.data);
   } catch (error) {
-    await recordPoison(deps.storage.syncState, delivery, `${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`).catch(() => undefined);
+    const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    await recordPoison(deps.storage.syncState, delivery, reason).catch(() => undefined);
+    // The last delivery: Service Bus dead-letters the message when this throws. The user does not wait
+    // for a message that will not come: it needs attention with the reason, and its work is no longer open
+    // (the reconciler would only send it again to fail the same way).
+    if (delivery.deliveryCount !== undefined && delivery.maxDeliveryCount !== undefined && delivery.deliveryCount >= delivery.maxDeliveryCount) {
+      await giveUpAtDeadLetter(deps, parsed.data, delivery.deliveryCount, reason).catch(() => undefined);
+    }
     throw error;
   }
 }

@@ -66,6 +66,11 @@ export function isSyncHandOff(message: Pick<ProvisionUserMessage, 'reason'>): me
   return message.reason === 'sync-add' || message.reason === 'sync-update';
 }
 
+/** Whether a user's pending hand-off is the one this message carries (a newer one, from a later sync, is not). */
+export function carriesHandOff(record: { handoff?: { reason: string; observedAt?: string } }, message: Pick<ProvisionUserMessage, 'reason' | 'observedAt'>): boolean {
+  return isSyncHandOff(message) && record.handoff !== undefined && record.handoff.reason === message.reason && record.handoff.observedAt === message.observedAt;
+}
+
 /** Scope of a customer's open-work index: provisioning started (or asked for) and not finished. */
 export function openWorkScope(customerId: string): string {
   return `open-provisioning:${customerId}`;

@@ -12,7 +12,7 @@ import { GraphThrottledError, GraphTransientError, type MicrosoftTenant, type Nu
 import { rememberAssignedNumbers } from './tenantNumbers';
 import { ConcurrencyError, NotFoundError, type NumberScope, type PendingNumberAssignment, type Versioned } from '../ports/storage';
 import { customerContext } from './customerContext';
-import { provisionUserMessageSchema, type ProvisionUserMessage } from './messages';
+import { carriesHandOff, isSyncHandOff, openWorkScope, provisionUserMessageSchema, type ProvisionUserMessage } from './messages';
 import { toMicrosoftNumberType } from './microsoftState';
 import type { ProvisioningDeps } from './ports';
 import { updateUser } from './userRecords';
@@ -139,6 +139,21 @@ async function settle(
   coolingDays: number,
 ): Promise<'finished' | 'pending' | 'retried'> {
   const p = claimed.value;
+  if (!p.then) {
+    // The pass that sent the assignment has not finished (it is still running, or a crash cut it short and
+    // its cause is being delivered or sent again): that pass says what the user becomes. Until then the user
+    // is not finished on a guess; after about half an hour of this, an operator looks.
+    const checks = p.checks + 1;
+    if (checks < MAX_CHECKS) {
+      await deps.storage.pendingNumbers.update({ ...p, checks, dueAt: new Date(now.getTime() + BACKOFF_MS[Math.min(checks - 1, BACKOFF_MS.length - 1)]).toISOString() }, claimed.etag).catch(ignoreGone);
+      return 'pending';
+    }
+    const reason = `provisioning stopped after sending ${p.number} to Teams`;
+    const held = outcome.status === 'succeeded' ? p.number : undefined;
+    await finishUser(deps, p, { kind: 'needs-attention', reason, siteId: p.siteId }, held, { name: 'number', result: 'failed', detail: reason, at: now.toISOString() });
+    await deps.storage.pendingNumbers.delete(p.customerId, p.userId, claimed.etag).catch(ignoreGone);
+    return 'finished';
+  }
   if (outcome.status === 'succeeded') {
     await finishUser(deps, p, p.then, p.number, { name: 'number', result: 'ok', detail: `${p.number} assigned`, at: now.toISOString() });
     if (p.replaces && p.replaces !== p.number) await releaseEverywhere(deps, p, p.replaces, now, coolingDays);
@@ -201,8 +216,12 @@ function attention(then: UserState, reason: string): UserState {
   return { kind: 'needs-attention', reason, ...('siteId' in then ? { siteId: then.siteId } : {}) };
 }
 
-/** The user takes its final state, with the number it holds, and the transaction its last step and outcome. */
+/**
+ * The user takes its final state, with the number it holds, and the transaction its last step and outcome;
+ * the work is no longer open: the hand-off mark (or open-work entry) of the cause that started it goes.
+ */
 async function finishUser(deps: ProvisioningDeps, p: PendingNumberAssignment, state: UserState, number: string | undefined, step: TransactionStep): Promise<void> {
+  const cause = provisionUserMessageSchema.safeParse(p.cause);
   const written = await updateUser(deps, p.customerId, p.userId, (record): UserRecord => {
     const next: UserRecord = { ...record, state, lastTransactionId: p.transactionId };
     if (p.role) next.role = p.role;
@@ -210,6 +229,7 @@ async function finishUser(deps: ProvisioningDeps, p: PendingNumberAssignment, st
     if (number) next.number = number;
     else delete next.number;
     if (number && record.teams) next.teams = { ...record.teams, primaryNumber: number, numbers: [...new Set([number, ...record.teams.numbers])] };
+    if (cause.success && carriesHandOff(record, cause.data)) delete next.handoff;
     return next;
   });
   const transaction = await deps.storage.transactions.get(p.customerId, p.transactionId);
@@ -223,6 +243,7 @@ async function finishUser(deps: ProvisioningDeps, p: PendingNumberAssignment, st
   }
   const steps = [...(transaction?.value.steps ?? []), step];
   await deps.storage.transactions.appendSteps(p.customerId, p.transactionId, [step], transactionOutcome(steps), new Date(step.at));
+  if (cause.success && !isSyncHandOff(cause.data)) await deps.storage.syncState.delete(openWorkScope(p.customerId), p.transactionId);
 }
 
 async function releaseEverywhere(deps: ProvisioningDeps, p: PendingNumberAssignment, number: string, now: Date, coolingDays: number): Promise<void> {

@@ -206,5 +206,10 @@ export async function claimDueOverbuilds(storage: Storage, now: Date): Promise<A
 }
 
 export function overbuildInstanceId(customerId: string, at: Date): string {
-  return `overbuild-${customerId}-${at.getTime().toString(36)}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 100);
+  return `${overbuildInstancePrefix(customerId)}${at.getTime().toString(36)}`.slice(0, 100);
+}
+
+/** What each overbuild instance id of the customer starts with; its start time (base 36) follows. */
+export function overbuildInstancePrefix(customerId: string): string {
+  return `overbuild-${customerId}-`.replace(/[^A-Za-z0-9_-]/g, '_');
 }

@@ -69,7 +69,7 @@ import { FIRST_CHECK_MS, scheduleNumberCheck } from './numberChecks';
 import { recordHeldByOther } from './numberInventory';
 import { assignedNumbers } from './tenantNumbers';
 import { customerContext, CustomerNotFoundError, macrosOf, placementFor, type CustomerContext } from './customerContext';
-import { isSyncHandOff, openWorkScope, provisionMessageId, type OpenWork, type ProvisionUserMessage } from './messages';
+import { carriesHandOff, isSyncHandOff, openWorkScope, provisionMessageId, type OpenWork, type ProvisionUserMessage } from './messages';
 import {
   fromMicrosoftNumberType,
   microsoftUserState,
@@ -145,7 +145,8 @@ export async function provisionUser(deps: ProvisioningDeps, message: ProvisionUs
   if (typeof intent === 'string') return settled(deps, message, transactionId, { kind: 'skipped', reason: intent });
 
   const existing = await deps.storage.transactions.get(message.customerId, transactionId);
-  if (existing && existing.value.outcome !== 'running') return settled(deps, message, transactionId, { kind: 'skipped', reason: 'already done', transactionId });
+  // Work that went to the dead-letter queue is continued by a replay of its message (or a resend).
+  if (existing && existing.value.outcome !== 'running' && !endedAtDeadLetter(existing.value)) return settled(deps, message, transactionId, { kind: 'skipped', reason: 'already done', transactionId });
   if (!existing) {
     // Work that no user row marks is indexed before it starts, so that it is found again if it stops.
     if (!isSyncHandOff(message)) {
@@ -732,7 +733,7 @@ class Run {
     const pending: PendingNumberAssignment = {
       customerId, userId, number, lineType: type, siteId: this.siteId!, transactionId: this.transactionId,
       startedAt: this.now.toISOString(), dueAt: new Date(this.now.getTime() + FIRST_CHECK_MS).toISOString(), sends: 1, checks: 0, skip: [],
-      then: { kind: 'at-customer' }, cause: { ...this.message },
+      cause: { ...this.message },
       ...(scope.siteId !== undefined ? { inventorySiteId: scope.siteId } : {}),
       ...(replaces && replaces !== number ? { replaces } : {}),
       ...(this.teamsAssumed && this.lineInFlight && this.profileId ? { stageIfRefused: { profileId: this.profileId, line: this.lineInFlight } } : {}),
@@ -987,7 +988,7 @@ class Run {
       if (this.number !== undefined && state.kind !== 'at-customer') next.number = this.number;
       else delete next.number;
       // The hand-off this message carried is done (a newer one, from a later sync, stays).
-      if (handOffOf(next, this.message)) delete next.handoff;
+      if (carriesHandOff(next, this.message)) delete next.handoff;
       if (this.returnTo) next.returnTo = this.returnTo;
       // At a site again: where an offboarded leaver would return is history.
       if (siteOf(state)) delete next.returnTo;
@@ -1054,10 +1055,6 @@ class Run {
 
 export { updateUser };
 
-/** Whether the record's pending hand-off is the one this message carries. */
-function handOffOf(record: UserRecord, message: ProvisionUserMessage): boolean {
-  return record.handoff !== undefined && record.handoff.reason === message.reason && record.handoff.observedAt === message.observedAt;
-}
 
 /**
  * A message that ends without provisioning (nothing to do, already done, the user gone) settles its cause
@@ -1066,10 +1063,10 @@ function handOffOf(record: UserRecord, message: ProvisionUserMessage): boolean {
 async function settled(deps: ProvisioningDeps, message: ProvisionUserMessage, transactionId: string, result: ProvisionResult): Promise<ProvisionResult> {
   if (isSyncHandOff(message)) {
     const stored = await deps.storage.users.get(message.customerId, message.userId);
-    if (stored && handOffOf(stored.value, message)) {
+    if (stored && carriesHandOff(stored.value, message)) {
       await updateUser(deps, message.customerId, message.userId, (record) => {
         const next = { ...record };
-        if (handOffOf(next, message)) delete next.handoff;
+        if (carriesHandOff(next, message)) delete next.handoff;
         return next;
       });
     }
@@ -1079,3 +1076,43 @@ async function settled(deps: ProvisioningDeps, message: ProvisionUserMessage, tr
   return result;
 }
 
+
+/** The step that closes work whose message went to the dead-letter queue. */
+export const DEAD_LETTERED_STEP = 'dead-lettered';
+
+/** The transaction kind of a cause that failed before it was decided. */
+const GIVE_UP_KIND: Partial<Record<ProvisionUserMessage['reason'], TransactionKind>> = { overbuild: 'overbuild', 'quick-user': 'quick-user', notification: 'notification' };
+
+function endedAtDeadLetter(transaction: TransactionRecord): boolean {
+  return transaction.outcome === 'failed' && transaction.steps.at(-1)?.name === DEAD_LETTERED_STEP;
+}
+
+/**
+ * A message failed on its last delivery and goes to the dead-letter queue: the user needs attention with the
+ * reason (where it was placed stays), its hand-off mark or open-work entry goes, and its transaction ends
+ * failed with a last step saying so. A replay of the dead-lettered message continues the same transaction.
+ */
+export async function giveUpAtDeadLetter(deps: ProvisioningDeps, message: ProvisionUserMessage, deliveries: number, error: string): Promise<void> {
+  if (message.reason === 'number-check') return;
+  const transactionId = transactionIdFor(message);
+  const existing = await deps.storage.transactions.get(message.customerId, transactionId);
+  // The work itself finished (what failed came after it): nothing to give up.
+  if (existing && existing.value.outcome !== 'running') return;
+  const reason = `provisioning failed on all ${deliveries} deliveries and its message was dead-lettered: ${error}`.slice(0, 1000);
+  const at = (deps.now?.() ?? new Date()).toISOString();
+  await updateUser(deps, message.customerId, message.userId, (record) => {
+    const next: UserRecord = { ...record, state: { kind: 'needs-attention', reason, ...('siteId' in record.state ? { siteId: record.state.siteId } : {}) }, lastTransactionId: transactionId };
+    if (carriesHandOff(next, message)) delete next.handoff;
+    return next;
+  });
+  const step = { name: DEAD_LETTERED_STEP, result: 'failed' as const, detail: reason, at };
+  if (!existing) {
+    try {
+      await deps.storage.transactions.create({ id: transactionId, customerId: message.customerId, kind: GIVE_UP_KIND[message.reason] ?? 'provision', userId: message.userId, trigger: provisionMessageId(message), startedAt: at, outcome: 'running', steps: [] });
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+    }
+  }
+  await deps.storage.transactions.appendSteps(message.customerId, transactionId, [step], 'failed', new Date(at));
+  if (!isSyncHandOff(message)) await deps.storage.syncState.delete(openWorkScope(message.customerId), transactionId);
+}

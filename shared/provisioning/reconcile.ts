@@ -9,13 +9,14 @@
  *   than the bound.
  *
  * For each: a finished transaction means only the mark was left behind (a kill between the two writes):
- * it is cleared. A transaction still running with a step within the bound is being worked on. Otherwise,
+ * it is cleared. Work whose message was dead-lettered is finished that way too (its last delivery left the
+ * user needing attention with the reason): it is counted, and never sent again from here. A transaction still running with a step within the bound is being worked on. Otherwise,
  * unless the queue may still hold its message, it is sent again under a new message id.
  */
 import { ConcurrencyError, type Storage } from '../ports/storage';
 import { isSyncHandOff, openWorkScope, type OpenWork, type ProvisionUserMessage } from './messages';
 import type { ProvisioningScheduler } from './ports';
-import { transactionIdFor } from './provisionUser';
+import { DEAD_LETTERED_STEP, transactionIdFor } from './provisionUser';
 
 /**
  * Work older than this is looked at: longer than a message may legitimately wait locked (the host renews a
@@ -43,6 +44,11 @@ export interface ReconcileReport {
   resent: Array<{ customerId: string; userId: string; reason: string; transactionId: string }>;
   /** Marks and index entries of finished work, cleared. */
   settled: number;
+  /**
+   * Of those, work whose message went to the dead-letter queue: its user needs attention with the reason
+   * (a replay of the message continues it); never sent again from here.
+   */
+  deadLettered: number;
   /** Running, with a step within the bound. */
   inProgress: number;
   /** Possibly still waiting in the queue. */
@@ -53,7 +59,7 @@ export async function reconcileProvisioning(deps: ReconcileDeps, options: Reconc
   const now = deps.now?.() ?? new Date();
   const cutoff = now.getTime() - (options.staleAfterMs ?? RECONCILE_AFTER_MS);
   const allowance = options.sendAllowanceMs ?? SEND_ALLOWANCE_MS;
-  const report: ReconcileReport = { resent: [], settled: 0, inProgress: 0, maybeQueued: 0 };
+  const report: ReconcileReport = { resent: [], settled: 0, deadLettered: 0, inProgress: 0, maybeQueued: 0 };
   const storage = deps.storage;
 
   // The queue is first in, first out by sequence number: once its oldest message was enqueued after a
@@ -69,6 +75,7 @@ export async function reconcileProvisioning(deps: ReconcileDeps, options: Reconc
     if (transaction && transaction.value.outcome !== 'running') {
       await settle(storage, message, transactionId);
       report.settled++;
+      if (transaction.value.steps.at(-1)?.name === DEAD_LETTERED_STEP) report.deadLettered++;
       return;
     }
     if (transaction) {

@@ -5,6 +5,7 @@
  */
 import { effectiveStatus, type UserState } from '../domain';
 import type { Storage } from '../ports/storage';
+import { DEAD_LETTERED_STEP } from './provisionUser';
 
 export interface CustomerSummary {
   customerId: string;
@@ -36,6 +37,8 @@ export interface CustomerSummary {
     duplicatesPrevented: number;
     licensesAssigned: number;
     noNumberAvailable: number;
+    /** Work whose message was dead-lettered (failed on every delivery): its user needs attention with the reason. */
+    deadLettered: number;
   };
 }
 
@@ -51,7 +54,7 @@ export async function customerSummary(storage: Storage, customerId: string, maxT
     withNumber: 0,
     softDeleted: 0,
     numbers: { total: 0, byStatus: {}, duplicates: 0, duplicateNumbers: [], outsideRanges: 0 },
-    provisioning: { transactionsRead: 0, numbersAssigned: 0, numbersRecordedInUse: 0, duplicatesFlagged: 0, duplicatesPrevented: 0, licensesAssigned: 0, noNumberAvailable: 0 },
+    provisioning: { transactionsRead: 0, numbersAssigned: 0, numbersRecordedInUse: 0, duplicatesFlagged: 0, duplicatesPrevented: 0, licensesAssigned: 0, noNumberAvailable: 0, deadLettered: 0 },
   };
   const bump = (map: Record<string, number>, key: string) => {
     map[key] = (map[key] ?? 0) + 1;
@@ -83,6 +86,7 @@ export async function customerSummary(storage: Storage, customerId: string, maxT
   const p = summary.provisioning;
   for (const tx of await storage.transactions.listRecent(customerId, maxTransactions)) {
     p.transactionsRead++;
+    if (tx.outcome === 'failed' && tx.steps.at(-1)?.name === DEAD_LETTERED_STEP) p.deadLettered++;
     for (const step of tx.steps) {
       if (step.name === 'licenses' && step.result === 'ok') p.licensesAssigned++;
       if (step.name !== 'number') continue;

@@ -1,12 +1,15 @@
 /**
  * The reconciler, on the local stack: work whose message was lost (handed off by a sync that died before
  * sending, a Quick User whose message never left) is found and finished; finished work leaves no mark;
- * work that may still be queued or is being worked on is left alone.
+ * work that may still be queued or is being worked on is left alone; work whose message was dead-lettered
+ * leaves its user needing attention with the reason, is counted, and is never sent again; a number
+ * assignment finishing clears its hand-off; an assignment whose pass never finished finishes no user.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newTransactionId, type TransactionRecord } from '../../shared/domain';
-import { openWorkScope, reconcileProvisioning, transactionIdFor, type OpenWork, type ProvisionUserMessage } from '../../shared/provisioning';
-import { seedCustomer, startWorld, toDomainUser, type World } from './world';
+import { DEAD_LETTERED_STEP, handleProvisioningMessage, numberCheckMessage, openWorkScope, provisionMessageId, reconcileProvisioning, transactionIdFor, type OpenWork, type ProvisionUserMessage } from '../../shared/provisioning';
+import { customerSummary } from '../../shared/provisioning/summary';
+import { OFFICE_SITES, seedCustomer, startWorld, toDomainUser, type World } from './world';
 
 const CUSTOMER = 'contoso-rc';
 let world: World;
@@ -21,6 +24,8 @@ afterAll(async () => {
 
 const deps = () => ({ storage: world.storage, queue: world.queue });
 const members = () => world.users.filter((u) => u.userType === 'Member' && u.accountEnabled);
+/** Members at an office with a site: flow-through places them. */
+const placeable = () => members().filter((u) => OFFICE_SITES.some((s) => s.city === u.city));
 
 async function pendingCount(): Promise<number> {
   let n = 0;
@@ -109,4 +114,82 @@ describe('the provisioning reconciler', () => {
     expect(report).toMatchObject({ resent: [], inProgress: 1 });
     await world.storage.syncState.delete(openWorkScope(CUSTOMER), transactionId);
   });
+
+  it('finishes a voice user when its number assignment is checked, and clears its hand-off mark then', async () => {
+    // A salesperson (the voice profile) licensed for Teams Phone already, without a number yet.
+    const user = placeable().find((u) => {
+      const teams = world.stack.graph!.control.teamsUser(world.tenantId, u.id);
+      return u.department === 'Sales' && teams?.featureTypes.includes('PhoneSystem') && teams.telephoneNumbers.length === 0;
+    })!;
+    const at = new Date().toISOString();
+    await world.storage.users.upsertMany(CUSTOMER, [toDomainUser(user)], new Date(at), new Map([[user.id, { reason: 'sync-add' as const, observedAt: at, requestedAt: at }]]));
+    await world.queue.send([{ customerId: CUSTOMER, userId: user.id, reason: 'sync-add', observedAt: at, requestedAt: at }]);
+    await world.idle();
+    const stored = (await world.storage.users.get(CUSTOMER, user.id))!.value;
+    expect(stored.state.kind, JSON.stringify(stored.state)).toBe('provisioned');
+    expect(stored.number).toBeDefined();
+    expect(stored.handoff).toBeUndefined();
+    expect(await world.storage.pendingNumbers.get(CUSTOMER, user.id)).toBeUndefined();
+  });
+
+  it('finishes no user from an assignment whose pass never finished (a crash between sending it and storing the outcome)', async () => {
+    const user = members()[30];
+    const before = (await world.storage.users.get(CUSTOMER, user.id))!.value;
+    const now = new Date();
+    const message: ProvisionUserMessage = { customerId: CUSTOMER, userId: user.id, reason: 'sync-add', observedAt: now.toISOString(), requestedAt: now.toISOString() };
+    // The intent as stored before the request goes out, with no outcome of the pass yet.
+    await world.storage.pendingNumbers.upsert({
+      customerId: CUSTOMER, userId: user.id, number: '+14255550199', lineType: 'DirectRouting', siteId: 'sea', transactionId: transactionIdFor(message),
+      startedAt: now.toISOString(), dueAt: now.toISOString(), sends: 1, checks: 0, skip: [], cause: { ...message },
+    });
+    await world.queue.send([numberCheckMessage(CUSTOMER, user.id, now)]);
+    await waitUntil(async () => ((await world.storage.pendingNumbers.get(CUSTOMER, user.id))?.value.checks ?? 0) > 0);
+    expect((await world.storage.users.get(CUSTOMER, user.id))!.value.state).toEqual(before.state);
+    await world.storage.pendingNumbers.delete(CUSTOMER, user.id);
+  });
+
+  it('a hand-off whose message fails on its last delivery leaves the user needing attention, counted, and is not sent again; a replay continues it', async () => {
+    const user = placeable().filter((u) => u.department !== 'Sales').at(-1)!;
+    const at = new Date(Date.now() - 60_000).toISOString();
+    const message: ProvisionUserMessage = { customerId: CUSTOMER, userId: user.id, reason: 'sync-add', observedAt: at, requestedAt: at };
+    await world.storage.users.upsertMany(CUSTOMER, [toDomainUser(user)], new Date(at), new Map([[user.id, { reason: 'sync-add' as const, observedAt: at, requestedAt: at }]]));
+    const broken = {
+      storage: world.storage,
+      queue: world.queue,
+      microsoft: () => {
+        throw new Error('the tenant answered something no release of Graph sends');
+      },
+    };
+    const delivery = { messageId: provisionMessageId(message), maxDeliveryCount: 10 };
+    // Failures before the last delivery leave it to Service Bus to deliver again.
+    await expect(handleProvisioningMessage(broken, message, { ...delivery, deliveryCount: 9 })).rejects.toThrow('no release of Graph');
+    expect((await world.storage.users.get(CUSTOMER, user.id))!.value.handoff).toBeDefined();
+    await expect(handleProvisioningMessage(broken, message, { ...delivery, deliveryCount: 10 })).rejects.toThrow('no release of Graph');
+
+    const stored = (await world.storage.users.get(CUSTOMER, user.id))!.value;
+    expect(stored.state.kind).toBe('needs-attention');
+    expect(stored.state.kind === 'needs-attention' && stored.state.reason).toMatch(/dead-lettered: Error: the tenant answered/);
+    expect(stored.handoff).toBeUndefined();
+    const transaction = (await world.storage.transactions.get(CUSTOMER, transactionIdFor(message)))!.value;
+    expect(transaction.outcome).toBe('failed');
+    expect(transaction.steps.at(-1)?.name).toBe(DEAD_LETTERED_STEP);
+    const report = await reconcileProvisioning(deps(), { staleAfterMs: 10_000, sendAllowanceMs: 0 });
+    expect(report.resent.filter((r) => r.userId === user.id)).toEqual([]);
+    expect((await customerSummary(world.storage, CUSTOMER)).provisioning.deadLettered).toBe(1);
+
+    // The operator replays the dead-lettered message once the cause is fixed: the same work goes on.
+    await world.queue.send([message]);
+    await world.idle();
+    const replayed = (await world.storage.transactions.get(CUSTOMER, transactionIdFor(message)))!.value;
+    expect(replayed.steps.at(-1)?.name).not.toBe(DEAD_LETTERED_STEP);
+    expect((await world.storage.users.get(CUSTOMER, user.id))!.value.state.kind).not.toBe('needs-attention');
+  });
 });
+
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

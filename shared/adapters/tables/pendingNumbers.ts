@@ -18,7 +18,7 @@ export const pendingNumberAssignmentSchema: z.ZodType<PendingNumberAssignment> =
   checks: z.number().int(),
   skip: z.array(z.string()),
   // Written by provisioning from a state it built: read back as it was written.
-  then: z.custom<UserState>((v) => typeof v === 'object' && v !== null && typeof (v as { kind?: unknown }).kind === 'string'),
+  then: z.custom<UserState>((v) => typeof v === 'object' && v !== null && typeof (v as { kind?: unknown }).kind === 'string').optional(),
   role: z.string().optional(),
   replaces: z.string().optional(),
   cause: z.record(z.string(), z.unknown()),
