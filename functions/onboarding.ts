@@ -3,6 +3,7 @@ import * as df from 'durable-functions';
 import { DurableOrchestrations } from '../shared/adapters/durable/orchestrations';
 import { firstSyncOnOnboarding } from '../shared/app/onboarding';
 import { subscriptionOnOnboarding } from '../shared/app/notifications';
+import { customerRecordsRemoval, durableInstancesRemoval, subscriptionsRemoval } from '../shared/app/customerRemoval';
 import { z } from 'zod';
 import { customerSchema } from '../shared/domain';
 import { tableStorageFromSettings } from '../shared/adapters/tables';
@@ -45,7 +46,17 @@ const deps = (context?: InvocationContext): OnboardingDeps => ({
   storage: (storage ??= tableStorageFromSettings(readSettings())),
   tenantApps: (tenantApps ??= createTenantAppVerifier(readSettings())),
   afterCustomerOnboarded: context ? [firstSyncOnOnboarding(() => new DurableOrchestrations(df.getClient(context))), subscriptionOnOnboarding()] : [],
+  customerRemoval: context ? [durableInstancesRemoval(() => durableClient(context)), subscriptionsRemoval(), customerRecordsRemoval()] : [],
 });
+
+/** The Durable client of the invocation; none on a host without the Durable extension. */
+function durableClient(context: InvocationContext): DurableOrchestrations | undefined {
+  try {
+    return new DurableOrchestrations(df.getClient(context));
+  } catch {
+    return undefined;
+  }
+}
 
 const tags = ['customers'];
 const customerList = z.object({ items: z.array(customerSchema), continuation: z.string().optional() });
@@ -127,24 +138,25 @@ app.http(
   }),
 );
 
-app.http(
-  'customers-delete',
-  apiRoute({
+app.http('customers-delete', {
+  ...apiRoute({
     name: 'customers-delete',
     method: 'DELETE',
     path: 'customers/{customerId}',
-    summary: 'Delete a customer that has no sites, users or numbers left',
+    summary: 'Delete a customer that has no sites, users or numbers left and no sync running',
+    description: 'Its configuration, sync runs, transactions, Durable instances and Graph subscription go with it.',
     tags,
     authLevel: 'function',
     ifMatch: 'required',
     responses: { 204: { description: 'Deleted' } },
-    handler: async (req) => {
+    handler: async (req, context) => {
       const id = pathId(req, 'customerId');
-      await deleteCustomer(deps(), id, requireIfMatch(req));
+      await deleteCustomer(deps(context), id, requireIfMatch(req));
       return noContent();
     },
   }),
-);
+  extraInputs: [df.input.durableClient()],
+});
 
 /** The configuration document can be large (many sites and ranges); other bodies keep the default limit. */
 const CONFIGURATION_MAX_BYTES = 4 * 1024 * 1024;

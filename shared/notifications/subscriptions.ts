@@ -42,6 +42,25 @@ async function drop(deps: NotificationDeps, subscriptionId: string): Promise<voi
   deps.subscriptions.forget(subscriptionId);
 }
 
+/**
+ * The customer is being deleted: its subscriptions go from Graph, when Graph can still be reached with the
+ * customer's app (otherwise each lapses on its own, and its notifications find nothing here), and from
+ * storage, clientState hash and all. Returns the ids removed.
+ */
+export async function removeSubscriptions(deps: NotificationDeps, customerId: string): Promise<string[]> {
+  const records = await deps.subscriptions.store.listForCustomer(customerId);
+  if (records.length === 0) return [];
+  const tenant = await deps.microsoft.forCustomer(customerId).then(
+    (access) => access.tenant,
+    () => undefined,
+  );
+  for (const record of records) {
+    await tenant?.deleteSubscription(record.subscriptionId).catch(() => undefined);
+    await drop(deps, record.subscriptionId);
+  }
+  return records.map((r) => r.subscriptionId);
+}
+
 /** A new subscription with a fresh clientState; the clientState leaves this function only towards Graph. */
 export async function createSubscription(deps: NotificationDeps, customerId: string, tenant: MicrosoftTenant): Promise<SubscriptionRecord> {
   const { notificationUrl, lifecycleUrl } = urls(deps);

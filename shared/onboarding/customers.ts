@@ -83,8 +83,10 @@ export async function proveTenantApp(deps: OnboardingDeps, app: Pick<Customer, '
 }
 
 /**
- * Deletes a customer that has no sites, users or numbers left; its remaining configuration (criteria,
- * groups, profiles, flow-through criteria, global settings) goes with it.
+ * Deletes a customer that has no sites, users or numbers left and no work running; its remaining
+ * configuration (criteria, groups, profiles, flow-through criteria, global settings) goes with it, and so
+ * does everything the other parts keep for it (`customerRemoval`). The customer's own record goes last, so
+ * a deletion that stopped half-way is finished by repeating it.
  */
 export async function deleteCustomer(deps: OnboardingDeps, customerId: string, etag: string): Promise<void> {
   const current = await getCustomer(deps, customerId);
@@ -99,11 +101,13 @@ export async function deleteCustomer(deps: OnboardingDeps, customerId: string, e
     break;
   }
   if ((await s.numbers.list({ customerId })).length > 0) reasons.push('numbers remain in the customer inventory');
+  for (const participant of deps.customerRemoval ?? []) reasons.push(...((await participant.blockers?.(customerId)) ?? []));
   if (reasons.length > 0) throw new InUseError(`customer ${customerId}`, reasons);
-  await s.customers.delete(customerId, writeEtag);
+  for (const participant of deps.customerRemoval ?? []) await participant.remove(customerId);
   const repos: Array<CustomerScopedRepository<{ id: string }>> = [s.flowThroughCriteria, s.userProfiles, s.quickAddGroups, s.modelFilterCriteria];
   for (const repo of repos) {
     for (const item of await repo.list(customerId)) await repo.delete(customerId, item.value.id);
   }
   await s.globalSettings.delete(customerId);
+  await s.customers.delete(customerId, writeEtag);
 }

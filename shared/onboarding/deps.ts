@@ -20,6 +20,20 @@ export interface CustomerOnboardedListener {
   customerOnboarded(event: CustomerOnboarded): Promise<void>;
 }
 
+/**
+ * A part of sitesync that keeps something for a customer outside its configuration: when the customer is
+ * deleted, it says whether the customer can go now and then removes what it keeps, so that nothing of the
+ * customer (run errors, Durable histories, subscriptions, its credential reference) outlives it.
+ */
+export interface CustomerRemovalParticipant {
+  /** Short name for errors, e.g. "durable-instances". */
+  readonly name: string;
+  /** Why the customer cannot be deleted now (work still running); empty when it can. */
+  blockers?(customerId: string): Promise<string[]>;
+  /** Removes what it keeps for the customer. Idempotent: a deletion that stopped half-way is repeated. */
+  remove(customerId: string): Promise<void>;
+}
+
 /** Something that stops a customer's app registration from working for sitesync, on the field to fix. */
 export interface TenantAppFinding {
   field: 'tenantId' | 'clientId' | 'credentialRef';
@@ -43,6 +57,8 @@ export interface OnboardingDeps {
   tenantApps?: TenantAppVerifier;
   /** The after-onboarding hook; empty by default. */
   afterCustomerOnboarded?: readonly CustomerOnboardedListener[];
+  /** What else a customer's deletion removes (its runs, work, Durable instances, subscriptions). */
+  customerRemoval?: readonly CustomerRemovalParticipant[];
   now?: () => Date;
 }
 

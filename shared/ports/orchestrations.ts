@@ -16,6 +16,10 @@ export interface Orchestrations {
    */
   start(name: string, instanceId: string, input: unknown): Promise<'started' | 'already-running'>;
   status(instanceId: string): Promise<OrchestrationState | undefined>;
+  /** Every instance whose id `matches`, whatever its status (a listing of the task hub: for rare work). */
+  instances(matches: (instanceId: string) => boolean): Promise<Array<{ instanceId: string; runtimeStatus: string }>>;
+  /** Deletes a finished instance's state and history. */
+  purge(instanceId: string): Promise<void>;
 }
 
 export const ACTIVE_STATUSES = new Set(['Pending', 'Running', 'ContinuedAsNew']);

@@ -18,6 +18,15 @@ export class DurableOrchestrations implements Orchestrations {
     }
   }
 
+  async instances(matches: (instanceId: string) => boolean): Promise<Array<{ instanceId: string; runtimeStatus: string }>> {
+    const all = await this.client.getStatusAll();
+    return all.filter((s) => matches(s.instanceId)).map((s) => ({ instanceId: s.instanceId, runtimeStatus: String(s.runtimeStatus) }));
+  }
+
+  async purge(instanceId: string): Promise<void> {
+    await this.client.purgeInstanceHistory(instanceId);
+  }
+
   async status(instanceId: string): Promise<OrchestrationState | undefined> {
     try {
       const s = await this.client.getStatus(instanceId, { showInput: true });
