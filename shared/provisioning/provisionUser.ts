@@ -163,7 +163,7 @@ export async function provisionUser(deps: ProvisioningDeps, message: ProvisionUs
     }
   }
 
-  const run = new Run(deps, ctx, user, message, transactionId, now, existing?.value.from ?? startOf(user));
+  const run = new Run(deps, ctx, user, message, transactionId, now, existing?.value.from ?? startOf(user), existing !== undefined);
   try {
     const state = await run.execute(intent);
     return await run.finish(state);
@@ -308,6 +308,8 @@ class Run {
     private readonly transactionId: string,
     private readonly now: Date,
     private readonly from: NonNullable<TransactionRecord['from']>,
+    /** The transaction was there before this delivery: a pass of it ran, maybe in part (a redelivery, a resend). */
+    private readonly repeat = false,
   ) {
     this.number = user.number;
   }
@@ -446,11 +448,12 @@ class Run {
   /**
    * What Microsoft holds for the user. A user the sync has just stored (flow-through, a change notification)
    * is planned from what the sync stored; anything else — an operator's request, a re-check waiting for
-   * Teams, a retry after part of the pass was applied — reads Microsoft, as does a record stored without
-   * what planning needs. A string says why the user cannot be provisioned.
+   * Teams, a retry or a repeat after part of the pass was applied (what the sync stored is older than that
+   * part) — reads Microsoft, as does a record stored without what planning needs. A string says why the
+   * user cannot be provisioned.
    */
   private async currentState(group: QuickAddGroup | undefined, lineType: NumberType): Promise<{ state: MicrosoftUserState; teams: TeamsPresence } | string> {
-    const fromSync = (this.message.reason === 'sync-add' || this.message.reason === 'sync-update' || this.message.reason === 'notification') && !this.message.attempt;
+    const fromSync = (this.message.reason === 'sync-add' || this.message.reason === 'sync-update' || this.message.reason === 'notification') && !this.message.attempt && !this.repeat;
     // Groups: the ones provisioning joined the user to, as recorded; never recorded, every group to leave
     // counts as joined (leaving one not joined, like joining one twice, is a no-op at Microsoft).
     const stored = fromSync ? storedMicrosoftState(await this.withTeamsKnown(this.user), this.user.groups ?? group?.groups.remove ?? [], lineType) : undefined;

@@ -8,7 +8,8 @@
  * - Work indexed as open (Quick User, overbuild, notifications, staging re-checks, replays) longer ago
  *   than the bound.
  *
- * For each: a finished transaction means only the mark was left behind (a kill between the two writes):
+ * For each: work waiting for Teams to finish a number assignment is the number check's (a check is sent
+ * again when one is overdue). A finished transaction means only the mark was left behind (a kill between the two writes):
  * it is cleared. Work whose message was dead-lettered is finished that way too (its last delivery left the
  * user needing attention with the reason): it is counted, and never sent again from here. A transaction still running with a step within the bound is being worked on. Otherwise,
  * unless the queue may still hold its message, it is sent again under a new message id.
@@ -16,6 +17,7 @@
 import { ConcurrencyError, type Storage } from '../ports/storage';
 import { isSyncHandOff, openWorkScope, type OpenWork, type ProvisionUserMessage } from './messages';
 import type { ProvisioningScheduler } from './ports';
+import { numberCheckMessage } from './numberChecks';
 import { DEAD_LETTERED_STEP, transactionIdFor } from './provisionUser';
 
 /**
@@ -49,8 +51,10 @@ export interface ReconcileReport {
    * (a replay of the message continues it); never sent again from here.
    */
   deadLettered: number;
-  /** Running, with a step within the bound. */
+  /** Running, with a step within the bound, or waiting for Teams to finish a number assignment. */
   inProgress: number;
+  /** Number assignments whose check is overdue (its message lost): a check of the customer sent again. */
+  checksResent: number;
   /** Possibly still waiting in the queue. */
   maybeQueued: number;
 }
@@ -59,7 +63,7 @@ export async function reconcileProvisioning(deps: ReconcileDeps, options: Reconc
   const now = deps.now?.() ?? new Date();
   const cutoff = now.getTime() - (options.staleAfterMs ?? RECONCILE_AFTER_MS);
   const allowance = options.sendAllowanceMs ?? SEND_ALLOWANCE_MS;
-  const report: ReconcileReport = { resent: [], settled: 0, deadLettered: 0, inProgress: 0, maybeQueued: 0 };
+  const report: ReconcileReport = { resent: [], settled: 0, deadLettered: 0, inProgress: 0, checksResent: 0, maybeQueued: 0 };
   const storage = deps.storage;
 
   // The queue is first in, first out by sequence number: once its oldest message was enqueued after a
@@ -76,6 +80,16 @@ export async function reconcileProvisioning(deps: ReconcileDeps, options: Reconc
       await settle(storage, message, transactionId);
       report.settled++;
       if (transaction.value.steps.at(-1)?.name === DEAD_LETTERED_STEP) report.deadLettered++;
+      return;
+    }
+    // Waiting for Teams to finish the user's number assignment: the number check finishes the work (sent
+    // again when overdue). An assignment without the pass's outcome belongs to a pass that stopped: below.
+    const pending = transaction ? await storage.pendingNumbers.get(message.customerId, message.userId) : undefined;
+    if (pending && pending.value.transactionId === transactionId && pending.value.then) {
+      if (Date.parse(pending.value.dueAt) < cutoff) {
+        await deps.queue.send([numberCheckMessage(message.customerId, message.userId, now)]);
+        report.checksResent++;
+      } else report.inProgress++;
       return;
     }
     if (transaction) {

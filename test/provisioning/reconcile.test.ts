@@ -148,6 +148,32 @@ describe('the provisioning reconciler', () => {
     await world.storage.pendingNumbers.delete(CUSTOMER, user.id);
   });
 
+  it('leaves work waiting for Teams to finish a number assignment to the number check, and sends an overdue check again', async () => {
+    const user = members()[40];
+    const at = new Date(Date.now() - 60_000).toISOString();
+    const message: ProvisionUserMessage = { customerId: CUSTOMER, userId: user.id, reason: 'sync-add', observedAt: at, requestedAt: at };
+    const transactionId = transactionIdFor(message);
+    await world.storage.users.upsertMany(CUSTOMER, [toDomainUser(user)], new Date(at), new Map([[user.id, { reason: 'sync-add' as const, observedAt: at, requestedAt: at }]]));
+    await world.storage.transactions.create({ id: transactionId, customerId: CUSTOMER, kind: 'provision', userId: user.id, startedAt: at, outcome: 'running', steps: [{ name: 'number-request', result: 'ok', at }] });
+    const pending = {
+      customerId: CUSTOMER, userId: user.id, number: '+14255550198', lineType: 'DirectRouting' as const, siteId: 'sea', transactionId,
+      startedAt: at, dueAt: new Date(Date.now() + 60_000).toISOString(), sends: 1, checks: 0, skip: [], then: { kind: 'provisioned' as const, siteId: 'sea', profileId: 'voice' }, cause: { ...message },
+    };
+    await world.storage.pendingNumbers.upsert(pending);
+    const waiting = await reconcileProvisioning(deps(), { staleAfterMs: 10_000, sendAllowanceMs: 0 });
+    expect(waiting.resent.filter((r) => r.userId === user.id)).toEqual([]);
+    expect(waiting).toMatchObject({ inProgress: 1, checksResent: 0 });
+
+    // The check's message was lost: its assignment is overdue.
+    await world.storage.pendingNumbers.upsert({ ...pending, dueAt: at });
+    const overdue = await reconcileProvisioning({ storage: world.storage, queue: { send: async () => undefined, oldestQueuedAt: async () => undefined } }, { staleAfterMs: 10_000, sendAllowanceMs: 0 });
+    expect(overdue.resent.filter((r) => r.userId === user.id)).toEqual([]);
+    expect(overdue.checksResent).toBe(1);
+    await world.storage.pendingNumbers.delete(CUSTOMER, user.id);
+    await world.storage.transactions.appendSteps(CUSTOMER, transactionId, [], 'succeeded', new Date());
+    await reconcileProvisioning(deps(), { staleAfterMs: 10_000, sendAllowanceMs: 0 });
+  });
+
   it('a hand-off whose message fails on its last delivery leaves the user needing attention, counted, and is not sent again; a replay continues it', async () => {
     const user = placeable().filter((u) => u.department !== 'Sales').at(-1)!;
     const at = new Date(Date.now() - 60_000).toISOString();
