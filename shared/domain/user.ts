@@ -180,6 +180,7 @@ export const userStateSchema: z.ZodType<UserState> = z.discriminatedUnion('kind'
   z.object({ kind: z.literal('at-customer'), reason: z.string().optional() }),
   z.object({ kind: z.literal('at-site'), siteId: z.string() }),
   z.object({ kind: z.literal('provisioned'), siteId: z.string(), profileId: z.string() }),
+  z.object({ kind: z.literal('provisioning'), siteId: z.string(), profileId: z.string(), since: z.string(), waitingFor: z.string() }),
   z.object({ kind: z.literal('staged'), siteId: z.string(), profileId: z.string(), since: z.string(), line: wantedLineSchema.optional() }),
   z.object({ kind: z.literal('needs-attention'), reason: z.string(), siteId: z.string().optional() }),
 ]);

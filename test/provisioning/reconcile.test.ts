@@ -174,6 +174,15 @@ describe('the provisioning reconciler', () => {
     await reconcileProvisioning(deps(), { staleAfterMs: 10_000, sendAllowanceMs: 0 });
   });
 
+  it('reads back a transaction begun while its user waited for Teams to finish a number (a repeat, a later sync)', async () => {
+    const at = new Date().toISOString();
+    const from = { state: { kind: 'provisioning' as const, siteId: 'sea', profileId: 'voice', since: at, waitingFor: 'Teams to finish assigning +14255550197' }, number: '+14255550197' };
+    const id = newTransactionId(new Date(), 'begun-while-provisioning');
+    await world.storage.transactions.create({ id, customerId: CUSTOMER, kind: 'provision', userId: members()[41].id, startedAt: at, outcome: 'running', steps: [], from });
+    expect((await world.storage.transactions.get(CUSTOMER, id))!.value.from).toEqual(from);
+    await world.storage.transactions.appendSteps(CUSTOMER, id, [], 'succeeded', new Date());
+  });
+
   it('a hand-off whose message fails on its last delivery leaves the user needing attention, counted, and is not sent again; a replay continues it', async () => {
     const user = placeable().filter((u) => u.department !== 'Sales').at(-1)!;
     const at = new Date(Date.now() - 60_000).toISOString();
