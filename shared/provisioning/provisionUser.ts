@@ -112,7 +112,9 @@ function scopeOf(entry: Pick<NumberEntry, 'customerId' | 'siteId'>): NumberScope
 export function transactionIdFor(message: ProvisionUserMessage): string {
   if (message.transactionId) return message.transactionId;
   const unique = createHash('sha256').update(provisionMessageId({ ...message, attempt: 0, resentAt: undefined })).digest('base64url').slice(0, 22);
-  return newTransactionId(new Date(Date.parse(message.requestedAt) || 0), unique);
+  // Dated by the cause (the run or change that observed the user), not by when it was sent: a page read
+  // repeated after a crash sends its hand-offs again, later, and they are the same work.
+  return newTransactionId(new Date(Date.parse(message.observedAt ?? '') || Date.parse(message.requestedAt) || 0), unique);
 }
 
 /** What the message asks for, once the customer's rules are applied. */
