@@ -5,6 +5,14 @@ import { z } from 'zod';
 /** The parts of host.json the local host honours; everything else is Azure's alone. */
 const hostJsonSchema = z.object({
   version: z.literal('2.0'),
+  concurrency: z
+    .object({
+      dynamicConcurrencyEnabled: z.boolean().optional(),
+      maximumFunctionConcurrency: z.number().int().positive().optional(),
+      snapshotPersistenceEnabled: z.boolean().optional(),
+    })
+    .loose()
+    .optional(),
   extensions: z
     .object({
       http: z.object({ routePrefix: z.string().optional() }).optional(),

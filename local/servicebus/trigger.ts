@@ -14,6 +14,7 @@ import {
 import type { HostExtension, LocalHost } from '../host/host';
 import type { RegisteredFunction } from '../host/registry';
 import type { Clock } from '../host/clock';
+import { DEFAULT_MAXIMUM_FUNCTION_CONCURRENCY, DynamicConcurrency, type ConcurrencyReport, type FunctionConcurrency, type HealthProbe } from '../host/concurrency';
 import { SERVICE_BUS_CONNECTION } from '../../shared/config/queues';
 import { startBroker, type LocalBroker } from './broker';
 import { parseTimeSpan } from './duration';
@@ -29,7 +30,12 @@ const BATCH_WAIT_MS = 1_000;
 export interface ServiceBusExtensionOptions {
   /** Serves endpoints() with this broker's connection string. */
   broker?: LocalBroker;
+  /** With dynamic concurrency: the host's health probe (default: the event loop's delay). */
+  healthProbe?: () => HealthProbe;
 }
+
+/** While a function may take no new message: how often its listener asks again. */
+const NO_ROOM_POLL_MS = 50;
 
 interface Listener {
   fn: RegisteredFunction;
@@ -45,6 +51,7 @@ export class ServiceBusExtension implements HostExtension {
   private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
   private connectionString?: string;
+  private concurrency?: DynamicConcurrency;
 
   constructor(private readonly options: ServiceBusExtensionOptions = {}) {}
 
@@ -64,10 +71,19 @@ export class ServiceBusExtension implements HostExtension {
     const maxConcurrentCalls = settings.maxConcurrentCalls ?? 16 * os.cpus().length;
     const maxAutoLockRenewalMs = parseTimeSpan(settings.maxAutoLockRenewalDuration ?? DEFAULT_MAX_AUTO_LOCK_RENEWAL);
     const maxBatchSize = typeof settings.maxMessageBatchSize === 'number' ? settings.maxMessageBatchSize : DEFAULT_MAX_BATCH_SIZE;
+    // With dynamic concurrency the host decides each function's concurrency and maxConcurrentCalls is ignored, as in Azure.
+    const dynamic = host.hostJson.concurrency?.dynamicConcurrencyEnabled === true && plans.some((p) => !p.many);
+    if (dynamic) {
+      this.concurrency = new DynamicConcurrency(
+        { maximumFunctionConcurrency: host.hostJson.concurrency?.maximumFunctionConcurrency ?? DEFAULT_MAXIMUM_FUNCTION_CONCURRENCY },
+        this.options.healthProbe?.(),
+      );
+    }
     for (const plan of plans) {
       const client = this.clientFor(plan.connectionString);
       this.connectionString ??= plan.connectionString;
       if (plan.many) this.listeners.push(this.listenBatch(plan.fn, client, plan.queueName, maxBatchSize));
+      else if (this.concurrency) this.listeners.push(this.listenDynamic(plan.fn, client, plan.queueName, this.concurrency.forFunction(plan.fn.name), maxAutoLockRenewalMs));
       else this.listeners.push(this.listenSingle(plan.fn, client, plan.queueName, maxConcurrentCalls, maxAutoLockRenewalMs));
       host.log('information', 'serviceBus', `Listening on queue '${plan.queueName}' for '${plan.fn.name}'`);
     }
@@ -82,6 +98,13 @@ export class ServiceBusExtension implements HostExtension {
     this.listeners.length = 0;
     await Promise.allSettled([...this.clients.values()].map((c) => c.close()));
     this.clients.clear();
+    this.concurrency?.stop();
+    this.concurrency = undefined;
+  }
+
+  /** Each function's dynamic concurrency (empty when host.json does not enable it). */
+  concurrencyReport(): Record<string, ConcurrencyReport> {
+    return this.concurrency?.report() ?? {};
   }
 
   private plan(fn: RegisteredFunction): { fn: RegisteredFunction; queueName: string; connectionString: string; many: boolean } {
@@ -131,6 +154,61 @@ export class ServiceBusExtension implements HostExtension {
       { autoCompleteMessages: false, maxConcurrentCalls },
     );
     return { fn, receiver, close: () => subscription.close() };
+  }
+
+  /**
+   * Dynamic concurrency: before each receive the listener asks how many messages it may take, and takes no
+   * more (a message received and left waiting would hold its lock for nothing).
+   */
+  private listenDynamic(fn: RegisteredFunction, client: ServiceBusClient, queueName: string, status: FunctionConcurrency, maxAutoLockRenewalMs: number): Listener {
+    const receiver = client.createReceiver(queueName, { receiveMode: 'peekLock', maxAutoLockRenewalDurationInMs: maxAutoLockRenewalMs });
+    const abort = new AbortController();
+    let wake: (() => void) | undefined;
+    const pause = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(done, ms);
+        function done() {
+          clearTimeout(timer);
+          wake = undefined;
+          resolve();
+        }
+        wake = done;
+      });
+    const loop = (async () => {
+      while (!this.stopping) {
+        const room = status.available();
+        if (room === 0) {
+          await pause(NO_ROOM_POLL_MS);
+          continue;
+        }
+        let messages: ServiceBusReceivedMessage[];
+        try {
+          messages = await receiver.receiveMessages(room, { maxWaitTimeInMs: BATCH_WAIT_MS, abortSignal: abort.signal });
+        } catch (err) {
+          if (this.stopping) return;
+          this.host?.log('warning', fn.name, `Service Bus receive error on '${queueName}': ${err instanceof Error ? err.message : String(err)}`);
+          await pause(BATCH_WAIT_MS);
+          continue;
+        }
+        for (const message of messages) {
+          const started = performance.now();
+          status.started();
+          void this.run(fn, receiver, [message], false).finally(() => {
+            status.completed(performance.now() - started);
+            wake?.();
+          });
+        }
+      }
+    })();
+    return {
+      fn,
+      receiver,
+      close: async () => {
+        abort.abort();
+        wake?.();
+        await loop;
+      },
+    };
   }
 
   private listenBatch(fn: RegisteredFunction, client: ServiceBusClient, queueName: string, maxBatchSize: number): Listener {
