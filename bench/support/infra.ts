@@ -36,6 +36,7 @@ export type InfraCommand =
   | { kind: 'change'; count: number; seed: number }
   | { kind: 'enforceQuotas'; enabled: boolean }
   | { kind: 'counters' }
+  | { kind: 'subscriptions' }
   | { kind: 'resetCounters' }
   | { kind: 'stop' };
 
@@ -159,6 +160,9 @@ async function serveGraph(options: GraphPartOptions): Promise<void> {
         break;
       case 'counters':
         process.send?.({ seq, value: emulator.counters.snapshot() });
+        break;
+      case 'subscriptions':
+        process.send?.({ seq, value: emulator.control.subscriptions(tenant.tenantId) });
         break;
       case 'resetCounters':
         emulator.control.resetCounters();

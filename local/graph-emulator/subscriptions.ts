@@ -57,6 +57,15 @@ function isLocalHttp(url: URL): boolean {
   return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
 }
 
+/** A change notification about a user, as Graph delivers it to a subscription's notificationUrl. */
+export function userChangeNotification(s: Pick<Subscription, 'id' | 'expirationDateTime' | 'clientState' | 'tenantId'>, userId: string, changeType: 'updated' | 'deleted', sequenceNumber?: number) {
+  return {
+    subscriptionId: s.id, subscriptionExpirationDateTime: s.expirationDateTime, clientState: s.clientState, changeType,
+    resource: `Users/${userId}`, tenantId: s.tenantId,
+    resourceData: { '@odata.type': '#Microsoft.Graph.User', '@odata.id': `Users/${userId}`, id: userId, organizationId: s.tenantId, ...(sequenceNumber === undefined ? {} : { sequenceNumber }) },
+  };
+}
+
 export class SubscriptionHub {
   readonly subscriptions = new Map<string, Subscription>();
   readonly deliveries: DeliveryRecord[] = [];
@@ -216,11 +225,7 @@ export class SubscriptionHub {
       if (s.tenantId !== tenantId || !this.active(s)) continue;
       if (s.resource !== 'users' && s.resource !== `users/${userId}`) continue;
       if (!s.changeType.split(',').includes(changeType)) continue;
-      const item = {
-        subscriptionId: s.id, subscriptionExpirationDateTime: s.expirationDateTime, clientState: s.clientState, changeType,
-        resource: `Users/${userId}`, tenantId,
-        resourceData: { '@odata.type': '#Microsoft.Graph.User', '@odata.id': `Users/${userId}`, id: userId, organizationId: tenantId, sequenceNumber: this.clock() },
-      };
+      const item = userChangeNotification(s, userId, changeType, this.clock());
       const q = this.queues.get(s.notificationUrl) ?? { sub: s, items: [] };
       q.items.push(item);
       this.queues.set(s.notificationUrl, q);

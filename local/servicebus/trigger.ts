@@ -162,7 +162,8 @@ export class ServiceBusExtension implements HostExtension {
    */
   private listenDynamic(fn: RegisteredFunction, client: ServiceBusClient, queueName: string, status: FunctionConcurrency, maxAutoLockRenewalMs: number): Listener {
     const receiver = client.createReceiver(queueName, { receiveMode: 'peekLock', maxAutoLockRenewalDurationInMs: maxAutoLockRenewalMs });
-    const abort = new AbortController();
+    // One controller per receive: the SDK adds a listener to the signal on each call.
+    let abort = new AbortController();
     let wake: (() => void) | undefined;
     const pause = (ms: number) =>
       new Promise<void>((resolve) => {
@@ -183,6 +184,7 @@ export class ServiceBusExtension implements HostExtension {
         }
         let messages: ServiceBusReceivedMessage[];
         try {
+          abort = new AbortController();
           messages = await receiver.receiveMessages(room, { maxWaitTimeInMs: BATCH_WAIT_MS, abortSignal: abort.signal });
         } catch (err) {
           if (this.stopping) return;
@@ -214,11 +216,12 @@ export class ServiceBusExtension implements HostExtension {
   private listenBatch(fn: RegisteredFunction, client: ServiceBusClient, queueName: string, maxBatchSize: number): Listener {
     // The host does not renew locks for batch functions.
     const receiver = client.createReceiver(queueName, { receiveMode: 'peekLock', maxAutoLockRenewalDurationInMs: 0 });
-    const abort = new AbortController();
+    let abort = new AbortController();
     const loop = (async () => {
       while (!this.stopping) {
         let messages: ServiceBusReceivedMessage[];
         try {
+          abort = new AbortController();
           messages = await receiver.receiveMessages(maxBatchSize, { maxWaitTimeInMs: BATCH_WAIT_MS, abortSignal: abort.signal });
         } catch (err) {
           if (this.stopping) return;

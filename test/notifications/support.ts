@@ -6,6 +6,7 @@ import { QUEUES } from '../../shared/config/queues';
 import { applyDemoCustomer } from '../../local/demo/customer';
 import { waitFor } from '../../local/demo/scenario';
 import type { Subscription } from '../../local/graph-emulator';
+import { userChangeNotification } from '../../local/graph-emulator/subscriptions';
 import { startTestStack, type TestStack } from '../support/stack';
 
 export const CUSTOMER = 'demo';
@@ -87,16 +88,7 @@ export async function findUser(t: TestStack, search: string): Promise<UserView |
   return page.items[0];
 }
 
-/** A change notification as Graph sends it for a user. */
+/** A change notification as Graph sends it for a user (`extra` overrides its fields). */
 export function changeNotification(sub: Subscription, userId: string, changeType: 'updated' | 'deleted', extra: Record<string, unknown> = {}) {
-  return {
-    subscriptionId: sub.id,
-    subscriptionExpirationDateTime: sub.expirationDateTime,
-    clientState: sub.clientState,
-    changeType,
-    resource: `Users/${userId}`,
-    tenantId: sub.tenantId,
-    resourceData: { '@odata.type': '#Microsoft.Graph.User', '@odata.id': `Users/${userId}`, id: userId, organizationId: sub.tenantId },
-    ...extra,
-  };
+  return { ...userChangeNotification(sub, userId, changeType), ...extra };
 }
