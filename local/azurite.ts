@@ -28,6 +28,8 @@ export interface TableServerHandle {
   connectionString: string;
   /** Persisting only: the journal behind the acknowledged writes. */
   durability?: DurableTables;
+  /** HTTP requests served so far (a batch is one), for the benchmarks' operation counts. */
+  requests(): number;
   stop(): Promise<void>;
 }
 
@@ -63,6 +65,8 @@ export async function startTableServer(options: { port?: number; host?: string; 
   const server = new TableServer(config);
   const durability = options.persistDir ? makeTablesDurable(server as unknown as AzuriteTableServerInternals, { dir: path.join(options.persistDir, 'tables-journal') }) : undefined;
   await server.start();
+  let requests = 0;
+  (server as unknown as { httpServer?: { on(event: 'request', listener: () => void): void } }).httpServer?.on('request', () => requests++);
   // getHttpServerAddress() reports the bound port, including when port 0 was asked for.
   const address = server.getHttpServerAddress();
   const port = Number(new URL(address).port);
@@ -74,6 +78,7 @@ export async function startTableServer(options: { port?: number; host?: string; 
     port,
     connectionString,
     durability,
+    requests: () => requests,
     async stop() {
       await server.close();
       await durability?.close();

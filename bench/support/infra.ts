@@ -9,6 +9,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 export interface GraphPartOptions {
   users: number;
   seed: string;
+  /** Several tenants instead of one (`users` and `seed` then name the first's defaults only). */
+  tenants?: Array<{ users: number; seed: string }>;
   enforceQuotas?: boolean;
   /** Added to every Graph and bridge call. */
   latencyMs?: number;
@@ -24,16 +26,23 @@ export interface GraphInfo {
   clientId: string;
   secret: string;
   users: number;
+  /** Every tenant served (the first is the one above). */
+  tenants: Array<{ tenantId: string; clientId: string; secret: string; users: number }>;
 }
 
 export interface TablesInfo {
   tablesConnectionString: string;
 }
 
+/** Table Storage's own counters. */
+export interface TablesCounters {
+  requests: number;
+}
+
 export type InfraInfo = GraphInfo & TablesInfo;
 
 export type InfraCommand =
-  | { kind: 'change'; count: number; seed: number }
+  | { kind: 'change'; count: number; seed: number; tenant?: number }
   | { kind: 'enforceQuotas'; enabled: boolean }
   | { kind: 'counters' }
   | { kind: 'subscriptions' }
@@ -123,9 +132,10 @@ export async function startInfraProcess(options: GraphPartOptions & { tablesPers
 async function serveGraph(options: GraphPartOptions): Promise<void> {
   const { generateDemoTenant } = await import('../../local/demo/tenant');
   const { startGraphEmulator } = await import('../../local/graph-emulator');
-  const tenant = generateDemoTenant({ seed: options.seed, users: options.users });
+  const tenants = (options.tenants ?? [{ seed: options.seed, users: options.users }]).map((t) => generateDemoTenant(t));
+  const tenant = tenants[0];
   const emulator = await startGraphEmulator({
-    tenants: [tenant],
+    tenants,
     enforceQuotas: options.enforceQuotas,
     latencyMs: options.latencyMs,
     ...(options.operationDelayMs !== undefined ? { operationDelayMs: options.operationDelayMs } : {}),
@@ -138,6 +148,7 @@ async function serveGraph(options: GraphPartOptions): Promise<void> {
     clientId: tenant.apps[0].clientId,
     secret: tenant.apps[0].secret,
     users: tenant.users.length,
+    tenants: tenants.map((t) => ({ tenantId: t.tenantId, clientId: t.apps[0].clientId, secret: t.apps[0].secret, users: t.users.length })),
   };
   process.send?.(info);
   process.on('message', async (m) => {
@@ -145,11 +156,11 @@ async function serveGraph(options: GraphPartOptions): Promise<void> {
     switch (command.kind) {
       case 'change': {
         // Deterministic: every n-th active user gets a new job title.
-        const ids = [...emulator.control.state(tenant.tenantId).byId.values()].filter((r) => r.deletedDateTime === null).map((r) => r.u.id);
+        const ids = [...emulator.control.state(tenants[command.tenant ?? 0].tenantId).byId.values()].filter((r) => r.deletedDateTime === null).map((r) => r.u.id);
         const step = Math.max(1, Math.floor(ids.length / command.count));
         let changed = 0;
         for (let i = command.seed % step; i < ids.length && changed < command.count; i += step, changed++) {
-          emulator.control.updateUser(tenant.tenantId, ids[i], { jobTitle: `Changed ${command.seed}-${i}` });
+          emulator.control.updateUser(tenants[command.tenant ?? 0].tenantId, ids[i], { jobTitle: `Changed ${command.seed}-${i}` });
         }
         process.send?.({ seq, value: changed });
         break;
@@ -185,7 +196,7 @@ async function serveTables(persistDir?: string): Promise<void> {
       await tables.stop();
       process.exit(0);
     }
-    process.send?.({ seq, value: undefined });
+    process.send?.({ seq, value: command.kind === 'counters' ? ({ requests: tables.requests() } satisfies TablesCounters) : undefined });
   });
 }
 

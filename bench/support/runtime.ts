@@ -61,7 +61,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 }
 
 /** User and system CPU of a process, from /proc (Linux), in ms; 0 where /proc cannot be read. */
-function cpuMs(pid: number): number {
+/** CPU time (user + system) a process has used so far, in ms; 0 once it is gone. */
+export function cpuMs(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The fields after the command name (which may hold spaces) are space-separated; utime and stime are 14th and 15th.
