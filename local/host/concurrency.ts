@@ -11,9 +11,11 @@
  * - `maximumFunctionConcurrency` caps it (Azure's default 500).
  * Azure's throttles are thread-pool starvation (a 100 ms canary timer missing more than half its ticks) and
  * CPU. A Node host runs its functions on one thread, so the local throttle is that thread's own canary: the
- * event loop's delay (`EventLoopHealth`). The throttle is read on every ask rather than only when an
- * adjustment is due, so that new work stops within one health window (an assumption of this host: the
- * request path shares the thread the consumer runs on, and Graph wants its answers fast).
+ * event loop's delay while the loop is busy with the host's own work (`EventLoopHealth`). The throttle is
+ * read on every ask rather than only when an adjustment is due, so that new work stops within one health
+ * window (an assumption of this host: the request path shares the thread the consumer runs on, and Graph
+ * wants its answers fast). While throttled a function still runs one invocation at a time when it has
+ * none running, so a machine busy with other processes slows the consumers down without stopping them.
  */
 export interface HealthProbe {
   /** Whether the host is too busy to take more work now (reads a window of samples). */
@@ -79,7 +81,7 @@ export class FunctionConcurrency {
     }
     if (throttled) {
       this.report.throttledAsks++;
-      return 0;
+      return this.outstanding === 0 ? 1 : 0;
     }
     return Math.max(0, this.current - this.outstanding);
   }
@@ -175,9 +177,11 @@ export class HostHealth {
 }
 
 /**
- * The event loop's canary: a timer every `tickMs` records how late each tick ran. A window whose ticks ran
- * late by more than `maxDelayMs` on average (or that saw no tick at all: the loop was blocked throughout)
- * is unhealthy. Unref'd: it never keeps a process alive.
+ * The event loop's canary: a timer every `tickMs` records how late each tick ran. A window is unhealthy when
+ * its ticks ran late by more than `maxDelayMs` on average (or none ran: the loop was blocked throughout)
+ * while the loop was busy more than `minUtilization` of the time: late ticks on an idle loop mean the
+ * machine is busy with other processes, which holding this host's work back would not help. Unref'd: it
+ * never keeps a process alive.
  */
 export class EventLoopHealth implements HealthProbe {
   private lateMs = 0;
@@ -185,10 +189,12 @@ export class EventLoopHealth implements HealthProbe {
   private windowStart = performance.now();
   private expected = performance.now();
   private readonly timer: NodeJS.Timeout;
+  private utilization = performance.eventLoopUtilization();
 
   constructor(
     private readonly maxDelayMs = 15,
     private readonly tickMs = 10,
+    private readonly minUtilization = 0.5,
   ) {
     this.expected = performance.now() + tickMs;
     this.timer = setInterval(() => {
@@ -208,10 +214,12 @@ export class EventLoopHealth implements HealthProbe {
     const samples = this.ticks + (pending > 0 ? 1 : 0);
     const mean = samples === 0 ? 0 : (this.lateMs + pending) / samples;
     const blocked = this.ticks === 0 && elapsed > 4 * this.tickMs;
+    const busy = performance.eventLoopUtilization(this.utilization).utilization;
+    this.utilization = performance.eventLoopUtilization();
     this.lateMs = 0;
     this.ticks = 0;
     this.windowStart = now;
-    return blocked || mean > this.maxDelayMs;
+    return blocked || (mean > this.maxDelayMs && busy > this.minUtilization);
   }
 
   stop(): void {

@@ -58,7 +58,11 @@ describe('dynamic concurrency (the host adapts each function to its health)', ()
     const high = w.fn.status().current;
     w.probe.unhealthy = true;
     w.advance(250);
+    // One at a time while nothing runs (never starved), nothing more while one does.
+    expect(w.fn.available()).toBe(1);
+    w.fn.started();
     expect(w.fn.available()).toBe(0);
+    w.fn.completed(10);
     w.advance(10_000);
     const s = w.fn.status();
     expect(s.current).toBeLessThan(high);
