@@ -255,6 +255,8 @@ export interface UserRepository {
   ): Promise<UpsertManyResult>;
   /** Users whose hand-off to provisioning was requested before `before` and has not finished. */
   pendingHandOffs(customerId: string, before: Date): AsyncIterable<Versioned<UserRecord>>;
+  /** Leavers whose offboarding (offboard after N days) is due by `now`: only they are read. */
+  dueLeavers(customerId: string, now: Date): AsyncIterable<Versioned<UserRecord>>;
   /** Marks a user soft-deleted in Microsoft, or clears the mark (undefined) when it is restored. */
   markRemoved(customerId: string, userId: string, removed: UserRecord['removed']): Promise<void>;
   /** Stores the Teams side of users, stamped with the time of writing; reads join it onto their records. */

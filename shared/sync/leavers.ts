@@ -85,7 +85,7 @@ async function numberOf(storage: Storage, customerId: string, siteId: string, nu
 export async function dueLeaverMessages(storage: Storage, now: Date): Promise<ProvisionUserMessage[]> {
   const out: ProvisionUserMessage[] = [];
   for (const { value: customer } of await storage.customers.list()) {
-    for await (const { value: user } of storage.users.list(customer.id)) {
+    for await (const { value: user } of storage.users.dueLeavers(customer.id, now)) {
       const at = user.leaver?.offboardAt;
       if (at && at <= now.toISOString() && siteOf(user.state)) {
         out.push({ customerId: customer.id, userId: user.userId, reason: 'leaver', observedAt: user.leaver!.since, requestedAt: now.toISOString() });
