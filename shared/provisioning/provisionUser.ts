@@ -947,10 +947,9 @@ class Run {
       }
     }
     if (heldInTeams) {
-      // A number outside the ranges (one the user had before, a Calling Plan number) has the type Microsoft
-      // says, not a default: unassigning it under another type fails.
-      const unknownType = !found || found.entry.rangeId === undefined;
-      const assigned = unknownType ? (await this.ms.tenant.getNumberAssignment(number))?.numberType : undefined;
+      // Unassigned under the type Microsoft gives the number: the inventory's may differ (a number the user
+      // had before, a Calling Plan number, recorded in a Direct Routing range), and another type fails.
+      const assigned = (await this.ms.tenant.getNumberAssignment(number))?.numberType;
       const microsoftType = toMicrosoftNumberType(fromMicrosoftNumberType(assigned) ?? found?.entry.lineType ?? DEFAULT_LINE_TYPE);
       try {
         if (microsoftType) await this.ms.tenant.unassignNumber({ number, numberType: microsoftType, userId: this.user.userId });
