@@ -33,7 +33,7 @@ import { closeServiceBusClients } from '../shared/adapters/servicebus/client';
 import { readSettings } from '../shared/config/settings';
 import { QUEUES } from '../shared/config/queues';
 import { startGraphProcess, startTablesProcess, type TablesCounters } from './support/infra';
-import { cliArgs, progressBar } from './support/measure';
+import { cliArgs, progressBar, writeFigures } from './support/measure';
 import { BUDGET_RATES_PER_MINUTE, minimumWrites, type Budget } from './support/provisionFigures';
 import { cpuMs } from './support/runtime';
 
@@ -255,10 +255,7 @@ async function main(): Promise<void> {
         `peak ${Math.max(...Object.values(r.peakRssMb))} MB per instance (goal 512); ${r.tableRequestsPerUser.toFixed(1)} Table requests per user`,
     );
   }
-  if (jsonFile) {
-    writeFileSync(jsonFile, `${JSON.stringify({ customers, users, latencyMs, loadAverage: os.loadavg()[0], runs }, null, 2)}\n`);
-    console.log(`figures written to ${jsonFile}`);
-  }
+  writeFigures(jsonFile, 'estate', { customers, users, latencyMs, runs });
 }
 
 main().then(

@@ -32,7 +32,7 @@ import { userChangeNotification } from '../local/graph-emulator/subscriptions';
 import { startLocalRuntime, type LocalRuntime } from '../local/stack';
 import { QUEUES } from '../shared/config/queues';
 import { startGraphProcess, startTablesProcess } from './support/infra';
-import { cliArgs, progressBar, seconds } from './support/measure';
+import { cliArgs, progressBar, seconds, writeFigures } from './support/measure';
 
 const MODES = ['same-process', 'scale-groups'] as const;
 type Mode = (typeof MODES)[number];
@@ -215,10 +215,7 @@ async function main(): Promise<void> {
   for (const mode of modes) figures.push(await runMode(mode));
   console.log('');
   for (const f of figures) console.log(`${f.mode.padEnd(13)} p50 ${ms(f.p50Ms)}  p99 ${ms(f.p99Ms)}  (goal <= ${GOAL_P99_MS} ms: ${f.goalMet ? 'met' : 'NOT met'}), processed ${(100 * f.processedShare).toFixed(1)}% in ${f.drainSeconds.toFixed(1)} s`);
-  if (jsonFile) {
-    writeFileSync(jsonFile, `${JSON.stringify({ rate, seconds: duration, users, batch, loadAverage: os.loadavg()[0], modes: figures }, null, 2)}\n`);
-    console.log(`figures written to ${jsonFile}`);
-  }
+  writeFigures(jsonFile, 'webhook', { rate, seconds: duration, users, batch, modes: figures });
 }
 
 main().then(

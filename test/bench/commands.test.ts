@@ -44,6 +44,17 @@ describe('npm run bench:<name>', () => {
     expect(f.sizes).toHaveLength(1);
   }, 240_000);
 
+  // One mode here: scale groups start a dozen processes, more than a test run's share of two cores.
+  it('bench:webhook posts notifications and reports the acknowledgements', async () => {
+    const f = await bench('webhook', ['--mode', 'same-process', '--rate', '20', '--seconds', '2', '--users', '10']);
+    expect(f.modes).toEqual([expect.objectContaining({ mode: 'same-process', p50Ms: expect.any(Number), p99Ms: expect.any(Number) })]);
+  }, 240_000);
+
+  it('bench:estate onboards, provisions and keeps current several customers', async () => {
+    const f = await bench('estate', ['--customers', '2', '--users', '50', '--instances', '1']);
+    expect(f.runs).toEqual([expect.objectContaining({ seconds: expect.any(Number), boundSeconds: expect.any(Number), peakRssMb: expect.anything() })]);
+  }, 240_000);
+
   it('bench:provision provisions users through host processes sharing one quota', async () => {
     const f = await bench('provision', ['--users', '20', '--latency', '0', '--processes', '2']);
     expect(f).toMatchObject({ users: 20 });

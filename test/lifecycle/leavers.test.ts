@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GlobalSettingsInput, LeaverSettings, UserRecord } from '../../shared/domain';
 import { seedCustomer, startWorld, syncAdd, type World } from '../provisioning/world';
+import { customerUnderTest } from './customer';
 import { EventReader } from './events';
 import { ApiClient } from '../../local/demo/api';
 
@@ -15,11 +16,9 @@ let world: World;
 let reader: EventReader;
 const base: GlobalSettingsInput = { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'no', addSyncCriteriaId: 'ft' };
 
-const control = () => world.stack.graph!.control;
 const record = async (userId: string): Promise<UserRecord> => (await world.storage.users.get(CUSTOMER, userId))!.value;
 const entry = async (siteId: string, number: string) => (await world.storage.numbers.get({ customerId: CUSTOMER, siteId }, number))?.value;
-/** Who holds the number in Microsoft (Teams), or null. */
-const holderInTeams = (number: string) => control().numbers(world.tenantId).find((n) => n.telephoneNumber === number)?.assignmentTargetId ?? null;
+const { control, holderInTeams, sync, voiceUser } = customerUnderTest(() => world, CUSTOMER);
 
 /** Runs a timer function now, as the host's admin API does (master key). */
 async function runTimer(name: string): Promise<Response> {
@@ -30,32 +29,7 @@ async function leaverSetting(leavers: LeaverSettings): Promise<void> {
   await world.storage.globalSettings.put(CUSTOMER, { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'no', preventDuplicateNumbers: 'inherit', addSyncCriteriaId: 'ft', deleteThresholds: {}, leavers });
 }
 
-async function sync(kind: 'full' | 'delta'): Promise<void> {
-  const started = await world.api('POST', `/customers/${CUSTOMER}/syncs/${kind}/run`);
-  expect(started.status).toBe(202);
-  for (let i = 0; i < 1_200; i++) {
-    const run = (await world.api('GET', `/customers/${CUSTOMER}/sync-runs/${started.body.runId}`)).body;
-    if (run?.status && run.status !== 'running') {
-      expect(run.status).toBe('succeeded');
-      await world.idle(120_000);
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the sync did not finish');
-}
 
-/** Provisioned users holding a number, one per call, never the same twice. */
-const taken = new Set<string>();
-async function voiceUser(): Promise<UserRecord & { number: string; state: { siteId: string } }> {
-  for await (const { value } of world.storage.users.list(CUSTOMER)) {
-    if (value.state.kind === 'provisioned' && value.number && !taken.has(value.userId) && holderInTeams(value.number) === value.userId) {
-      taken.add(value.userId);
-      return value as UserRecord & { number: string; state: { siteId: string } };
-    }
-  }
-  throw new Error('no provisioned user with a number left');
-}
 
 beforeAll(async () => {
   world = await startWorld({ users: 80, seed: 'leavers' });

@@ -10,6 +10,7 @@ import { toDomainUser } from '../../shared/sync/users';
 import { createMicrosoftTenant } from '../../shared/adapters/graph';
 import { readSettings } from '../../shared/config/settings';
 import { seedCustomer, startWorld, type World } from '../provisioning/world';
+import { customerUnderTest } from './customer';
 
 const CUSTOMER = 'filtered';
 const OUT = 'Finance';
@@ -20,9 +21,8 @@ const filter: SyncFilter = {
 };
 const settings: GlobalSettingsInput = { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'no', addSyncCriteriaId: 'ft', leavers: { action: 'offboard-at-once' }, syncFilter: filter };
 
-const control = () => world.stack.graph!.control;
+const { control, holderInTeams, sync, voiceUser } = customerUnderTest(() => world, CUSTOMER);
 const record = async (userId: string): Promise<UserRecord | undefined> => (await world.storage.users.get(CUSTOMER, userId))?.value;
-const holderInTeams = (number: string) => control().numbers(world.tenantId).find((n) => n.telephoneNumber === number)?.assignmentTargetId ?? null;
 
 async function storedIds(): Promise<Set<string>> {
   const ids = new Set<string>();
@@ -30,32 +30,7 @@ async function storedIds(): Promise<Set<string>> {
   return ids;
 }
 
-async function sync(kind: 'full' | 'delta'): Promise<{ counts?: Record<string, unknown> }> {
-  const started = await world.api('POST', `/customers/${CUSTOMER}/syncs/${kind}/run`);
-  expect(started.status).toBe(202);
-  for (let i = 0; i < 1_200; i++) {
-    const run = (await world.api('GET', `/customers/${CUSTOMER}/sync-runs/${started.body.runId}`)).body;
-    if (run?.status && run.status !== 'running') {
-      expect(run.status, JSON.stringify(run)).toBe('succeeded');
-      await world.idle(120_000);
-      return run;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the sync did not finish');
-}
 
-/** A provisioned user holding a number, one per call. */
-const taken = new Set<string>();
-async function voiceUser(): Promise<UserRecord & { number: string; state: { siteId: string } }> {
-  for await (const { value } of world.storage.users.list(CUSTOMER)) {
-    if (value.state.kind === 'provisioned' && value.number && !taken.has(value.userId) && holderInTeams(value.number) === value.userId) {
-      taken.add(value.userId);
-      return value as UserRecord & { number: string; state: { siteId: string } };
-    }
-  }
-  throw new Error('no provisioned user with a number left');
-}
 
 async function noHeldDeletions(): Promise<void> {
   const held = (await world.api('GET', `/customers/${CUSTOMER}/held-deletions`)).body;
