@@ -24,9 +24,14 @@ const GET_MANY_CHUNK = 14;
 
 type Row = Record<string, unknown> & { etag?: string };
 
+const shardPartition = (customerId: string, shard: number) => joinKey(encodeKey(customerId), shard.toString(16).padStart(2, '0'));
+
 export function userPartition(customerId: string, userId: string): string {
-  return joinKey(encodeKey(customerId), shardOf(userId, USER_SHARDS).toString(16).padStart(2, '0'));
+  return shardPartition(customerId, shardOf(userId, USER_SHARDS));
 }
+
+/** The partition key of each of a customer's user shards, in order. */
+const customerPartitions = (customerId: string) => Array.from({ length: USER_SHARDS }, (_, shard) => shardPartition(customerId, shard));
 
 function toEntity(record: UserRecord): TableEntityShape {
   const entity: TableEntityShape = {
@@ -194,26 +199,22 @@ export class TableUserRepository implements UserRepository {
     return { written: writer.written, batches: writer.batches };
   }
 
-  async *pendingHandOffs(customerId: string, before: Date): AsyncIterable<Versioned<UserRecord>> {
-    const client = await this.client();
-    const customer = encodeKey(customerId);
+  pendingHandOffs(customerId: string, before: Date): AsyncIterable<Versioned<UserRecord>> {
     const cutoff = before.toISOString();
-    for (let shard = 0; shard < USER_SHARDS; shard++) {
-      const partitionKey = joinKey(customer, shard.toString(16).padStart(2, '0'));
-      // An empty HandoffAt (cleared) sorts below every instant: the lower bound leaves it out.
-      const filter = odata`PartitionKey eq ${partitionKey} and HandoffAt gt ${'0'} and HandoffAt lt ${cutoff}`;
-      for await (const row of client.listEntities<Row>({ queryOptions: { filter } })) yield fromRow(row);
-    }
+    // An empty HandoffAt (cleared) sorts below every instant: the lower bound leaves it out.
+    return this.where(customerId, (pk) => odata`PartitionKey eq ${pk} and HandoffAt gt ${'0'} and HandoffAt lt ${cutoff}`);
   }
 
-  async *dueLeavers(customerId: string, now: Date): AsyncIterable<Versioned<UserRecord>> {
-    const client = await this.client();
-    const customer = encodeKey(customerId);
+  dueLeavers(customerId: string, now: Date): AsyncIterable<Versioned<UserRecord>> {
     const due = now.toISOString();
-    for (let shard = 0; shard < USER_SHARDS; shard++) {
-      const partitionKey = joinKey(customer, shard.toString(16).padStart(2, '0'));
-      const filter = odata`PartitionKey eq ${partitionKey} and LeaverOffboardAt gt ${'0'} and LeaverOffboardAt le ${due}`;
-      for await (const row of client.listEntities<Row>({ queryOptions: { filter } })) yield fromRow(row);
+    return this.where(customerId, (pk) => odata`PartitionKey eq ${pk} and LeaverOffboardAt gt ${'0'} and LeaverOffboardAt le ${due}`);
+  }
+
+  /** The customer's users matching a filter, shard by shard (users without their Teams side). */
+  private async *where(customerId: string, filterFor: (partitionKey: string) => string): AsyncIterable<Versioned<UserRecord>> {
+    const client = await this.client();
+    for (const partitionKey of customerPartitions(customerId)) {
+      for await (const row of client.listEntities<Row>({ queryOptions: { filter: filterFor(partitionKey) } })) yield fromRow(row);
     }
   }
 
@@ -236,9 +237,7 @@ export class TableUserRepository implements UserRepository {
 
   async *teamsNumbers(customerId: string): AsyncIterable<{ userId: string; numbers: string[]; readAt?: string }> {
     const teams = await this.teamsClient();
-    const customer = encodeKey(customerId);
-    for (let shard = 0; shard < USER_SHARDS; shard++) {
-      const partitionKey = joinKey(customer, shard.toString(16).padStart(2, '0'));
+    for (const partitionKey of customerPartitions(customerId)) {
       const rows = teams.listEntities<Row>({ queryOptions: { filter: odata`PartitionKey eq ${partitionKey}`, select: ['RowKey', 'Teams', 'ReadAt'] } });
       for await (const row of rows) {
         const state = typeof row.Teams === 'string' ? (JSON.parse(row.Teams) as NonNullable<UserRecord['teams']>) : undefined;
@@ -249,9 +248,7 @@ export class TableUserRepository implements UserRepository {
 
   async *list(customerId: string): AsyncIterable<Versioned<UserRecord>> {
     const [client, teams] = await Promise.all([this.client(), this.teamsClient()]);
-    const customer = encodeKey(customerId);
-    for (let shard = 0; shard < USER_SHARDS; shard++) {
-      const partitionKey = joinKey(customer, shard.toString(16).padStart(2, '0'));
+    for (const partitionKey of customerPartitions(customerId)) {
       // One shard's Teams rows (a sixteenth of the tenant, small rows) joined onto its users as they stream.
       const teamsRows = new Map<string, Row>();
       for await (const row of teams.listEntities<Row>({ queryOptions: { filter: odata`PartitionKey eq ${partitionKey}` } })) teamsRows.set(String(row.rowKey), row);
