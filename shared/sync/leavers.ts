@@ -32,7 +32,6 @@ export interface LeaverOutcome {
   returning: Set<string>;
 }
 
-
 export async function settleLeavers(
   storage: Storage,
   customerId: string,
@@ -48,7 +47,7 @@ export async function settleLeavers(
     const placed = siteOf(before.state) !== undefined;
     if (reason && !before.leaver && (placed || reason === 'outside-filter')) {
       const schedule = leaverSchedule(settings.leavers, now);
-      const leaver: Leaver = { reason, since: now.toISOString(), ...(placed && schedule.kind === 'offboard' && settings.leavers.action === 'offboard-after-days' ? { offboardAt: schedule.at.toISOString() } : {}) };
+      const leaver: Leaver = { reason, since: requestedAt, ...(placed && schedule.kind === 'offboard' && settings.leavers.action === 'offboard-after-days' ? { offboardAt: schedule.at.toISOString() } : {}) };
       await updateUser({ storage }, customerId, userId, (r) => ({ ...r, leaver }));
       if (placed && settings.leavers.action === 'offboard-at-once') out.messages.push({ customerId, userId, reason: 'leaver', observedAt: leaver.since, requestedAt });
     } else if (!reason && before.leaver) {
@@ -84,11 +83,12 @@ async function numberOf(storage: Storage, customerId: string, siteId: string, nu
  */
 export async function dueLeaverMessages(storage: Storage, now: Date): Promise<ProvisionUserMessage[]> {
   const out: ProvisionUserMessage[] = [];
+  const requestedAt = now.toISOString();
   for (const { value: customer } of await storage.customers.list()) {
     for await (const { value: user } of storage.users.dueLeavers(customer.id, now)) {
       const at = user.leaver?.offboardAt;
-      if (at && at <= now.toISOString() && siteOf(user.state)) {
-        out.push({ customerId: customer.id, userId: user.userId, reason: 'leaver', observedAt: user.leaver!.since, requestedAt: now.toISOString() });
+      if (at && at <= requestedAt && siteOf(user.state)) {
+        out.push({ customerId: customer.id, userId: user.userId, reason: 'leaver', observedAt: user.leaver!.since, requestedAt });
       }
     }
   }
