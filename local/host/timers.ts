@@ -7,8 +7,14 @@
  *   about two minutes;
  * - the schedule status (`Last`, `Next`, `LastUpdated`) is kept per app in storage: a listener that starts
  *   (after a deployment, or on the instance that took the lock over) and finds `Next` passed runs the timer
- *   once, past due, however many occurrences were missed; the status is written after each run, so a run
- *   cut short by a crash runs again on the new holder.
+ *   once, past due, however many occurrences were missed; the status is written after each run;
+ * - before each run the holder renews its lock with the ETag it holds, and that same conditional write
+ *   records the occurrence it is about to run on the lock. A holder whose lock was taken over meanwhile (its
+ *   renewals fell behind while its process stalled) fails the write and does not run; a new holder's catch-up
+ *   skips an occurrence the lock says was run. So each occurrence runs at most once across the instances.
+ *   Azure's status is written only after the run, so a holder that dies mid-run has its occurrence run again
+ *   by the next holder, and one that stalls may overlap its successor (Azure/azure-functions-host#2968);
+ *   here the timer's next occurrence does that work instead (every timer of the app is a periodic sweep).
  * Sources: azure-webjobs-sdk-extensions `TimerListener`, `ScheduleMonitor`; azure-webjobs-sdk `SingletonOptions`.
  */
 import type { Timer } from '@azure/functions';
@@ -46,12 +52,15 @@ export class MemoryTimerStatusStore implements TimerStatusStore {
 export interface LockLease {
   lockId: string;
   etag: string;
+  /** The last timer occurrence a holder of this lock claimed (ms), carried from holder to holder. */
+  occurrence?: number;
 }
 
 /** The host's singleton locks (a blob lease each in Azure). */
 export interface SingletonLocks {
   tryAcquire(lockId: string, owner: string, periodMs: number): Promise<LockLease | undefined>;
-  renew(lease: LockLease, owner: string, periodMs: number): Promise<boolean>;
+  /** Renews with the lease's ETag; with `occurrence`, records it as claimed in the same write. False: the lock is another's. */
+  renew(lease: LockLease, owner: string, periodMs: number, occurrence?: number): Promise<boolean>;
   release(lease: LockLease): Promise<void>;
 }
 
@@ -60,7 +69,8 @@ export class MemorySingletonLocks implements SingletonLocks {
   async tryAcquire(lockId: string): Promise<LockLease> {
     return { lockId, etag: '' };
   }
-  async renew(): Promise<boolean> {
+  async renew(lease: LockLease, _owner: string, _periodMs: number, occurrence?: number): Promise<boolean> {
+    if (occurrence !== undefined) lease.occurrence = occurrence;
     return true;
   }
   async release(): Promise<void> {}
@@ -114,11 +124,12 @@ export class TableSingletonLocks implements SingletonLocks {
     await this.ensure();
     const row = { partitionKey: this.hostId, rowKey: lockId, Owner: owner, ExpiresAt: new Date(Date.now() + periodMs) };
     try {
-      const current = await this.table.getEntity<{ Owner?: string; ExpiresAt?: Date }>(this.hostId, lockId);
+      const current = await this.table.getEntity<{ Owner?: string; ExpiresAt?: Date; Occurrence?: number }>(this.hostId, lockId);
       // A lease is taken only once it has expired (or was released); the same instance restarted finds its own.
       if (current.Owner && current.Owner !== owner && current.ExpiresAt && current.ExpiresAt.getTime() > Date.now()) return undefined;
-      const response = await this.table.updateEntity(row, 'Replace', { etag: current.etag });
-      return { lockId, etag: response.etag ?? '' };
+      const occurrence = typeof current.Occurrence === 'number' ? current.Occurrence : undefined;
+      const response = await this.table.updateEntity({ ...row, ...(occurrence === undefined ? {} : { Occurrence: occurrence }) }, 'Replace', { etag: current.etag });
+      return { lockId, etag: response.etag ?? '', occurrence };
     } catch (err) {
       if (statusOf(err) === 412) return undefined;
       if (statusOf(err) !== 404) throw err;
@@ -132,10 +143,16 @@ export class TableSingletonLocks implements SingletonLocks {
     }
   }
 
-  async renew(lease: LockLease, owner: string, periodMs: number): Promise<boolean> {
+  async renew(lease: LockLease, owner: string, periodMs: number, occurrence?: number): Promise<boolean> {
+    const claimed = occurrence ?? lease.occurrence;
     try {
-      const response = await this.table.updateEntity({ partitionKey: this.hostId, rowKey: lease.lockId, Owner: owner, ExpiresAt: new Date(Date.now() + periodMs) }, 'Replace', { etag: lease.etag });
+      const response = await this.table.updateEntity(
+        { partitionKey: this.hostId, rowKey: lease.lockId, Owner: owner, ExpiresAt: new Date(Date.now() + periodMs), ...(claimed === undefined ? {} : { Occurrence: claimed }) },
+        'Replace',
+        { etag: lease.etag },
+      );
       lease.etag = response.etag ?? lease.etag;
+      lease.occurrence = claimed;
       return true;
     } catch (err) {
       if (statusOf(err) === 412 || statusOf(err) === 404) return false;
@@ -144,7 +161,8 @@ export class TableSingletonLocks implements SingletonLocks {
   }
 
   async release(lease: LockLease): Promise<void> {
-    await this.table.updateEntity({ partitionKey: this.hostId, rowKey: lease.lockId, Owner: '', ExpiresAt: new Date(0) }, 'Replace', { etag: lease.etag }).catch(() => undefined);
+    const claimed = lease.occurrence === undefined ? {} : { Occurrence: lease.occurrence };
+    await this.table.updateEntity({ partitionKey: this.hostId, rowKey: lease.lockId, Owner: '', ExpiresAt: new Date(0), ...claimed }, 'Replace', { etag: lease.etag }).catch(() => undefined);
   }
 }
 
@@ -206,6 +224,8 @@ export class TimerListener {
   private renewTimer?: NodeJS.Timeout;
   private recoveryTimer?: NodeJS.Timeout;
   private running: Promise<void> = Promise.resolve();
+  /** The renewals and claims of this listener's lock, one at a time: each writes with the ETag the last one got. */
+  private lockWrites: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private armed = false;
 
@@ -271,19 +291,44 @@ export class TimerListener {
     this.renewTimer = setTimeout(() => {
       const lease = this.lease;
       if (!lease) return;
-      void this.d.locks.renew(lease, this.d.owner, this.d.settings.listenerLockPeriodMs).then(
-        (ok) => {
-          if (ok) return this.scheduleRenewal();
-          this.d.log('warning', `lost the listener lock for ${this.d.fn.name}; another instance runs it`);
-          this.lease = undefined;
-          this.armed = false;
-          this.cancelOccurrence?.();
-          this.scheduleRecovery();
-        },
+      void this.renew(lease).then(
+        (ok) => (ok ? this.scheduleRenewal() : this.lostLock()),
         () => this.scheduleRenewal(),
       );
     }, this.d.settings.listenerLockPeriodMs / 2);
     this.renewTimer.unref();
+  }
+
+  private renew(lease: LockLease, occurrence?: number): Promise<boolean> {
+    const write = this.lockWrites.then(() => (this.lease === lease ? this.d.locks.renew(lease, this.d.owner, this.d.settings.listenerLockPeriodMs, occurrence) : false));
+    this.lockWrites = write.catch(() => undefined);
+    return write;
+  }
+
+  private lostLock(): void {
+    if (!this.lease) return;
+    this.d.log('warning', `lost the listener lock for ${this.d.fn.name}; another instance runs it`);
+    this.lease = undefined;
+    this.armed = false;
+    clearTimeout(this.renewTimer);
+    this.cancelOccurrence?.();
+    this.scheduleRecovery();
+  }
+
+  /**
+   * Renews the lock with its ETag and claims the occurrence in the same write; false when this instance no
+   * longer holds it (or storage cannot say so), and then the occurrence is not run here.
+   */
+  private async claim(occurrence: number): Promise<boolean> {
+    const lease = this.lease;
+    if (!lease) return false;
+    try {
+      if (await this.renew(lease, occurrence)) return true;
+      this.lostLock();
+    } catch (err) {
+      this.d.log('warning', `${this.d.fn.name} at ${new Date(occurrence).toISOString()} not run: its listener lock could not be confirmed (${err instanceof Error ? err.message : String(err)})`);
+    }
+    return false;
   }
 
   /** The listener's start: the status check (ScheduleMonitor.CheckPastDueAsync), then a past-due or startup run, then the schedule. */
@@ -307,6 +352,12 @@ export class TimerListener {
         status = { next: expected, lastUpdated: updated };
         await this.d.store.set(this.d.fn.name, status);
       }
+    }
+    // An occurrence a previous holder claimed on the lock was run (or is running) there: not past due here.
+    const claimed = this.lease?.occurrence;
+    if (claimed !== undefined && status.next !== undefined && status.next <= claimed) {
+      status = { last: claimed, next: schedule.nextAfter(claimed), lastUpdated: claimed };
+      await this.d.store.set(this.d.fn.name, status);
     }
     this.status = status;
     if (status.next !== undefined && now > status.next) {
@@ -335,6 +386,7 @@ export class TimerListener {
   }
 
   private async fire(occurrence: number, how: { isPastDue: boolean; unscheduled: boolean; reason: TimerRunReason }): Promise<void> {
+    if (how.reason !== 'admin' && !(await this.claim(occurrence))) return;
     const invokedAt = this.d.clock.now();
     const status = this.status ?? {};
     const timer: Timer = {

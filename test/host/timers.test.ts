@@ -9,6 +9,7 @@ import { loadFunctionApp, PROJECT_ROOT } from '../../local/host/load';
 import path from 'node:path';
 import { TableSingletonLocks, TableTimerStatusStore } from '../../local/host/timers';
 import { startAzurite } from '../support/azurite';
+import { TableClient } from '@azure/data-tables';
 
 const iso = (d: Date) => d.toISOString();
 
@@ -113,6 +114,79 @@ describe('timer triggers on several instances of one app', () => {
       const runs = timerCalls.filter((c) => c.at !== 'friday13');
       expect(runs).toHaveLength(5);
       expect(runs.every((r) => !r.timer.isPastDue)).toBe(true);
+    } finally {
+      await first.stop();
+      await second.stop();
+      await azurite.stop();
+    }
+  }, 60_000);
+});
+
+describe('a timer holder whose lock was taken over while it stalled', () => {
+  it('does not run an occurrence once its lock is another instance’s, and a new holder skips an occurrence the lock says was run', async () => {
+    const azurite = await startAzurite();
+    timerCalls.length = 0;
+    const clock = new VirtualClock(Date.UTC(2026, 0, 1, 0, 0, 30));
+    const registry = await loadFunctionApp(path.join(__dirname, 'fixtures', 'app'));
+    const HOST = 'stalled-app';
+    const LOCK = 'Host.Functions.everyFiveMinutes.Listener';
+    const locks = TableClient.fromConnectionString(azurite.connectionString, 'AzureWebJobsHostLocks', { allowInsecureConnection: true });
+    const status = new TableTimerStatusStore(azurite.connectionString, HOST);
+    const instance = (name: string) =>
+      LocalHost.start({
+        registry,
+        hostJson: readHostJson(PROJECT_ROOT),
+        keys: KEYS,
+        clock,
+        logger: () => {},
+        instanceId: name,
+        timerStatusStore: status,
+        singletonLocks: new TableSingletonLocks(azurite.connectionString, HOST),
+        // Renewals far apart (the stalled holder does not notice in time); recovery polled often.
+        timerLocks: { listenerLockPeriodMs: 60_000, listenerLockRecoveryPollingIntervalMs: 100 },
+      });
+    /** What a stalled holder's lease looks like to the others: expired, its claim kept. */
+    const expireLock = async () => {
+      const row = await locks.getEntity<{ Occurrence?: number }>(HOST, LOCK);
+      await locks.updateEntity({ partitionKey: HOST, rowKey: LOCK, Owner: 'one', ExpiresAt: new Date(0), ...(row.Occurrence === undefined ? {} : { Occurrence: row.Occurrence }) }, 'Replace', { etag: row.etag });
+    };
+    const waitUntil = async (what: string, condition: () => boolean) => {
+      const deadline = Date.now() + 15_000;
+      while (!condition()) {
+        if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    const runs = () => timerCalls.filter((c) => c.at !== 'friday13');
+    const first = await instance('one');
+    const second = await instance('two');
+    try {
+      expect(first.listensToTimer('everyFiveMinutes')).toBe(true);
+      await clock.advanceTo(Date.UTC(2026, 0, 1, 0, 5, 0));
+      const before = runs().length;
+      expect(before).toBe(1);
+
+      // 1. The holder stalls past its lease; the other instance takes the lock. The holder still has the
+      //    00:10 occurrence armed: its claim fails on the lock's ETag, so only the new holder runs it.
+      await expireLock();
+      await waitUntil('the second instance to take the lock', () => second.listensToTimer('everyFiveMinutes'));
+      await clock.advanceTo(Date.UTC(2026, 0, 1, 0, 10, 0));
+      await waitUntil('the 00:10 run', () => runs().length === before + 1);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(runs()).toHaveLength(before + 1);
+      expect(first.listensToTimer('everyFiveMinutes')).toBe(false);
+
+      // 2. The new holder claims 00:15 and stalls before its status is written; the first instance takes
+      //    the lock back, finds 00:15 past due in the status, and skips it: the lock says it was run.
+      await clock.advanceTo(Date.UTC(2026, 0, 1, 0, 15, 0));
+      await waitUntil('the 00:15 run', () => runs().length === before + 2);
+      await status.set('everyFiveMinutes', { last: Date.UTC(2026, 0, 1, 0, 10, 0), next: Date.UTC(2026, 0, 1, 0, 15, 0), lastUpdated: Date.UTC(2026, 0, 1, 0, 10, 0) });
+      await clock.advanceTo(Date.UTC(2026, 0, 1, 0, 16, 0));
+      await second.stop(); // releases the lock, its claim kept
+      await waitUntil('the first instance to take the lock back', () => first.listensToTimer('everyFiveMinutes'));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(runs()).toHaveLength(before + 2);
+      expect(runs().some((r) => r.timer.isPastDue)).toBe(false);
     } finally {
       await first.stop();
       await second.stop();
