@@ -814,8 +814,10 @@ class Run {
       return;
     }
     if (found && found.entry.status === 'Used' && found.entry.userId !== undefined) {
-      // Microsoft shows this user holding a number the inventory records for another: both hold it.
+      // Microsoft shows this user holding a number the inventory records for another: both hold it, and the
+      // user's record says so whichever of the two was provisioned first.
       const other = found.entry.userId;
+      this.number = number;
       await numbers.update(found.scope, number, (e) => {
         const heldBy = [...new Set([...(e.heldBy ?? []), ...(e.userId ? [e.userId] : []), userId])].sort();
         return heldBy.length === (e.heldBy ?? []).length ? undefined : { ...e, heldBy, duplicate: true };

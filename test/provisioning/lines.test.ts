@@ -4,6 +4,7 @@
  * flags, and who flows through.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateDemoTenant } from '../../local/demo/tenant';
 import { createMicrosoftTenant } from '../../shared/adapters/graph';
 import { readSettings } from '../../shared/config/settings';
 import type { UserRecord } from '../../shared/domain';
@@ -119,6 +120,24 @@ describe("a user's own number", () => {
     expect(await world.storage.numbers.get({ customerId, siteId: 'sea' }, number)).toBeUndefined();
     const numberSteps = (await steps(customerId, holder.id)).filter((s) => s.name === 'number');
     expect(numberSteps).toEqual([expect.objectContaining({ result: 'ok', detail: `${number} recorded in use` })]);
+  });
+});
+
+describe('a number two users hold in Teams', () => {
+  it('is each one\'s in its record, whichever of the two the inventory recorded first', async () => {
+    const customerId = 'both-hold';
+    await seedCustomer(world, { customerId, numbersPerSite: 1, settings: { ...ON, preventDuplicateNumbers: 'no' } });
+    const [{ telephoneNumber: number, userIds }] = generateDemoTenant({ seed: 'lines', users: 150 }).duplicateNumbers;
+    const [seattle, other] = userIds;
+    expect(teamsBefore.get(seattle)!.numbers).toEqual([number]);
+    // The other holder was recorded first, in the inventory the Seattle user sees.
+    await world.storage.numbers.recordInUse({ customerId, siteId: 'sea' }, { number, userId: other, vendor: 'Microsoft', lineType: 'DirectRouting' }, { preventDuplicateNumbers: false });
+    await world.queue.send(syncAdd(customerId, [seattle]));
+    await world.idle();
+    expect(await stored(customerId, seattle)).toMatchObject({ state: { kind: 'provisioned', siteId: 'sea' }, number });
+    expect((await world.storage.numbers.get({ customerId, siteId: 'sea' }, number))!.value).toMatchObject({ status: 'Used', duplicate: true, heldBy: [...userIds].sort() });
+    const numberSteps = (await steps(customerId, seattle)).filter((s) => s.name === 'number');
+    expect(numberSteps).toEqual([expect.objectContaining({ result: 'ok', detail: `${number} recorded in use; duplicate: also held by user ${other}` })]);
   });
 });
 
