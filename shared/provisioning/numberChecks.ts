@@ -185,7 +185,8 @@ async function settle(
   // again (reading Microsoft) for the next number. Any other refusal: the number goes back at once.
   const reason = outcome.status === 'failed' ? outcome.reason : 'failed';
   const ctx = await customerContext(deps.storage, p.customerId, now.getTime());
-  const holder = (await deps.microsoft(ctx.customer).tenant.getNumberAssignment(p.number))?.assignmentTargetId;
+  const assignment = await deps.microsoft(ctx.customer).tenant.getNumberAssignment(p.number);
+  const holder = assignment?.assignmentTargetId;
   const scope: NumberScope = { customerId: p.customerId, ...(p.inventorySiteId !== undefined ? { siteId: p.inventorySiteId } : {}) };
   const cause = provisionUserMessageSchema.safeParse(p.cause);
   if (holder && holder !== p.userId && cause.success) {
@@ -199,7 +200,13 @@ async function settle(
     return 'retried';
   }
   await deps.storage.numbers.release(scope, p.number, p.userId, now, 0);
-  if (p.stageIfRefused && p.then.kind !== 'needs-attention') {
+  // A number the tenant does not have as this line type (a Calling Plan or Operator Connect number it never
+  // acquired; Direct Routing numbers Teams records at their first assignment) is refused whatever the user's
+  // licenses: staging would meet the same refusal at the re-check, and a repeat of the pass, which finds the
+  // licenses granted, would not stage at all. The user needs attention with the reason either way.
+  const expected = toMicrosoftNumberType(p.lineType);
+  const aboutTheNumber = assignment ? assignment.numberType !== expected : expected !== 'directRouting';
+  if (p.stageIfRefused && !aboutTheNumber && p.then.kind !== 'needs-attention') {
     // Licenses granted in the pass have not reached Teams yet: the re-check gives the line later.
     const staged: UserState = { kind: 'staged', siteId: p.siteId, profileId: p.stageIfRefused.profileId, since: now.toISOString(), line: p.stageIfRefused.line };
     await finishUser(deps, p, staged, undefined, { name: 'number', result: 'skipped', detail: `${p.number} refused (${reason}): the licenses just granted are not active in Teams yet, staged`, at: now.toISOString() });

@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDemoTenant } from '../../local/demo/tenant';
 import { createMicrosoftTenant } from '../../shared/adapters/graph';
 import { readSettings } from '../../shared/config/settings';
+import { connectionFromSettings, TableProvider } from '../../shared/adapters/tables';
+import { TableCatalogStore } from '../../shared/adapters/tables/sync';
+import { licenseItems } from '../../shared/sync/catalog';
 import type { UserRecord } from '../../shared/domain';
 import type { MicrosoftUser } from '../../shared/ports/microsoft';
 import { forgetCustomerContexts, recheckStagedUsers } from '../../shared/provisioning';
@@ -138,6 +141,38 @@ describe('a number two users hold in Teams', () => {
     expect((await world.storage.numbers.get({ customerId, siteId: 'sea' }, number))!.value).toMatchObject({ status: 'Used', duplicate: true, heldBy: [...userIds].sort() });
     const numberSteps = (await steps(customerId, seattle)).filter((s) => s.name === 'number');
     expect(numberSteps).toEqual([expect.objectContaining({ result: 'ok', detail: `${number} recorded in use; duplicate: also held by user ${other}` })]);
+  });
+});
+
+describe('a Calling Plan number the tenant does not have', () => {
+  it('leaves the user needing attention with the reason, not staged, though the pass granted its licenses; a repeat ends the same', async () => {
+    const customerId = 'calling-plan-missing';
+    await seedCustomer(world, { customerId, numbersPerSite: 1, settings: { ...ON, preventDuplicateNumbers: 'no' } });
+    await world.storage.quickAddGroups.create({
+      id: 'calling-plan', customerId, name: 'Calling Plan', licenses: [SKUS.MCOEV.skuId, SKUS.MCOPSTN1.skuId].map((skuId) => ({ skuId, disabledPlans: [] })), removeLicenses: [],
+      teamsPolicies: {}, groups: { add: [], remove: [] }, line: { assignment: 'nextAvailable', numberType: 'CallingPlan' },
+    });
+    // The licenses' service plans as the sync keeps them: the pass takes Teams Phone as granted by them.
+    const settings = readSettings(world.stack.settings);
+    const tenant = createMicrosoftTenant({ tenantId: world.tenantId, clientId: world.stack.demo!.clientId, credentialRef: `env:${world.stack.demo!.secretSetting}` }, settings);
+    await new TableCatalogStore(new TableProvider(connectionFromSettings(settings))).write(customerId, 'licenses', licenseItems(await tenant.listSubscribedSkus()));
+    const missing = '+12065559999';
+    expect(control().numbers(world.tenantId).some((n) => n.telephoneNumber === missing)).toBe(false);
+    await world.storage.numbers.addRange({ id: 'calling-plan', customerId, first: missing, last: missing, vendor: 'Microsoft', lineType: 'CallingPlan' }, { preventDuplicateNumbers: false });
+    // In Teams, without Teams Phone: the pass grants it.
+    const user = world.users.find((u) => {
+      const t = control().teamsUser(world.tenantId, u.id);
+      return !taken.has(u.id) && u.accountEnabled !== false && u.city === 'Seattle' && t && !t.featureTypes.includes('PhoneSystem') && t.featureTypes.includes('Teams');
+    })!;
+    expect(user).toBeDefined();
+    taken.add(user.id);
+    const reason = `no line: ${missing}: Telephone Number '${missing}' was not found in the tenant.`;
+    for (let pass = 0; pass < 2; pass++) {
+      expect((await quickUser(customerId, { userId: user.id, siteId: 'sea', quickAddGroupId: 'calling-plan', line: { kind: 'next-available' } })).status).toBe(202);
+      await world.idle();
+      expect((await stored(customerId, user.id)).state, `pass ${pass + 1}`).toEqual({ kind: 'needs-attention', siteId: 'sea', reason });
+    }
+    expect((await world.storage.numbers.get({ customerId }, missing))!.value.status).toBe('Available');
   });
 });
 
