@@ -14,7 +14,7 @@ import {
   type HeldNumbersRead,
   type NumberEntry,
 } from '../domain';
-import { ConflictError, DuplicateNumberError, NotFoundError, PROVIDER_SCOPE, type NumberScope, type Storage } from '../ports/storage';
+import { NotFoundError, PROVIDER_SCOPE, type NumberScope, type Storage } from '../ports/storage';
 
 /** What a reconciliation found and did, for the run report. */
 export interface NumberReport {
@@ -116,6 +116,8 @@ export async function reconcileNumbers(
   if (outside.length > 0) {
     const users = await storage.users.getMany(customerId, [...new Set(outside.map((o) => o.holders[0]))]);
     const defaults = new Map((await storage.siteDefaults.list(customerId)).map((d) => [d.value.siteId, d.value]));
+    // Held numbers no inventory has (every number of a first sync): recorded scope by scope in batches.
+    const byScope = new Map<string, { scope: NumberScope; entries: NumberEntry[] }>();
     for (const { number, holders: held } of outside) {
       const record = users.get(held[0])?.value;
       const siteId = record ? siteOf(record.state) : undefined;
@@ -125,17 +127,14 @@ export async function reconcileNumbers(
         report.duplicates++;
         if (report.duplicateNumbers.length < REPORTED_DUPLICATES) report.duplicateNumbers.push(number);
       }
-      work.push(async () => {
-        const entry = heldOutsideRanges(number, scope, held, 'DirectRouting', now);
-        try {
-          await storage.numbers.recordInUse(scope, { number, userId: entry.userId!, vendor: entry.vendor, lineType: entry.lineType }, { preventDuplicateNumbers: settings.preventDuplicateNumbers });
-          if (held.length > 1) await storage.numbers.update(scope, number, (e) => ({ ...e, heldBy: held, duplicate: true }));
-          report.recordedOutsideRanges++;
-        } catch (error) {
-          // Another inventory claimed it meanwhile (prevent duplicate numbers on): the next read sees it there.
-          if (!(error instanceof DuplicateNumberError) && !(error instanceof ConflictError)) throw error;
-        }
-      });
+      const key = scope.siteId ?? '';
+      const group = byScope.get(key) ?? { scope, entries: [] };
+      group.entries.push(heldOutsideRanges(number, scope, held, 'DirectRouting', now));
+      byScope.set(key, group);
+    }
+    // Another inventory holding a number (prevent duplicate numbers on) keeps it: the next read sees it there.
+    for (const { scope, entries: group } of byScope.values()) {
+      report.recordedOutsideRanges += (await storage.numbers.recordManyInUse(scope, group, { preventDuplicateNumbers: settings.preventDuplicateNumbers })).recorded;
     }
   }
   let next = 0;

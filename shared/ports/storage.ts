@@ -213,6 +213,14 @@ export interface NumberInventoryRepository {
     options: { preventDuplicateNumbers: boolean },
   ): Promise<Versioned<NumberEntry>>;
   /**
+   * `recordInUse` for many numbers of one scope that no inventory of the scope had when they were read (a
+   * sync's held numbers outside any range): written in batches, each entry as given (Used by its holder,
+   * flagged duplicate when several users hold it). A number that appeared in the scope meanwhile is
+   * recorded over its entry as `recordInUse` does. Returns the numbers another scope holds, not recorded
+   * (prevent-duplicate-numbers on).
+   */
+  recordManyInUse(scope: NumberScope, entries: readonly NumberEntry[], options: { preventDuplicateNumbers: boolean }): Promise<{ recorded: number; refused: string[] }>;
+  /**
    * Writes the customer-wide claims for every number already in the customer's inventory, for when
    * prevent-duplicate-numbers is switched on. Numbers held by several scopes stay as they are (the first
    * scope in key order gets the claim) and are reported so an operator can resolve them.

@@ -128,6 +128,30 @@ describe('prevent duplicate numbers', () => {
     for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(DuplicateNumberError);
   });
 
+  it("a sync's held numbers are recorded in batches: over an entry that appeared meanwhile, never where another scope holds one", async () => {
+    await storage.numbers.addRange(range('bulk', 'r1', '+15550000001', '+15550000002', 's1'), { preventDuplicateNumbers: true });
+    await storage.numbers.addRange(range('bulk', 'r2', '+15550000900', '+15550000900', 's2'), { preventDuplicateNumbers: true });
+    const scope = { customerId: 'bulk', siteId: 's2' };
+    const used = (number: string, holders: string[]) => ({
+      number, customerId: 'bulk', siteId: 's2', status: 'Used' as const, vendor: 'Microsoft', lineType: 'DirectRouting' as const, userId: holders[0], everUsed: true, usedSince: now.toISOString(),
+      ...(holders.length > 1 ? { heldBy: holders, duplicate: true } : {}),
+    });
+    // 250 new numbers (three batches), one of them held by two users; one already in the scope (Available);
+    // one in site s1's inventory.
+    const fresh = Array.from({ length: 250 }, (_, i) => used(`+1555100${String(i).padStart(4, '0')}`, i === 7 ? ['u7', 'u7b'] : [`u${i}`]));
+    const result = await storage.numbers.recordManyInUse(scope, [...fresh, used('+15550000900', ['w']), used('+15550000001', ['x'])], { preventDuplicateNumbers: true });
+    expect(result).toEqual({ recorded: 251, refused: ['+15550000001'] });
+    const entries = new Map((await storage.numbers.list(scope)).map((e) => [e.value.number, e.value]));
+    expect(entries.size).toBe(251);
+    expect(entries.get('+15551000003')).toMatchObject({ status: 'Used', userId: 'u3' });
+    expect(entries.get('+15551000007')).toMatchObject({ status: 'Used', userId: 'u7', heldBy: ['u7', 'u7b'], duplicate: true });
+    expect(entries.get('+15550000900')).toMatchObject({ status: 'Used', userId: 'w', rangeId: 'r2' });
+    expect((await storage.numbers.get({ customerId: 'bulk', siteId: 's1' }, '+15550000001'))?.value.status).toBe('Available');
+    // A repeat changes nothing.
+    expect(await storage.numbers.recordManyInUse(scope, fresh.slice(0, 3), { preventDuplicateNumbers: true })).toEqual({ recorded: 3, refused: [] });
+    expect((await storage.numbers.list(scope)).length).toBe(251);
+  });
+
   it('switching it on later claims the existing inventory and reports the duplicates', async () => {
     await storage.numbers.addRange(range('dup-later', 'r1', '+15550000001', '+15550000002', 's1'), { preventDuplicateNumbers: false });
     await storage.numbers.addRange(range('dup-later', 'r2', '+15550000002', '+15550000003'), { preventDuplicateNumbers: false });

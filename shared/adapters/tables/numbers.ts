@@ -52,6 +52,8 @@ const MAX_ALLOCATION_ROUNDS = 50;
 const MAX_UPDATE_ATTEMPTS = 10;
 /** How many of the best candidates a writer that lost a race chooses among. */
 const CONTENTION_WINDOW = 16;
+/** Creation batches in flight at once. */
+const CREATE_WRITERS = 4;
 /** Never-used candidates read per allocation: enough for concurrent allocators to spread over. */
 const CANDIDATE_PAGE = 64;
 
@@ -340,6 +342,23 @@ export class TableNumberInventory implements NumberInventoryRepository {
     throw new ConcurrencyError(`number ${entry.number} kept changing while it was being recorded`);
   }
 
+  async recordManyInUse(scope: NumberScope, entries: readonly NumberEntry[], options: { preventDuplicateNumbers: boolean }): Promise<{ recorded: number; refused: string[] }> {
+    let fresh = [...entries];
+    let refused: string[] = [];
+    if (options.preventDuplicateNumbers && fresh.length > 0) {
+      refused = await this.claimAll(scope, fresh.map((e) => e.number));
+      const taken = new Set(refused);
+      fresh = fresh.filter((e) => !taken.has(e.number));
+    }
+    const conflicts = new Set(await createAllReportingConflicts(await this.numbers(), fresh.map(toEntity), 'number'));
+    // Entered the scope since it was read (a range added, a provisioning): recorded over, one by one.
+    for (const entry of fresh.filter((e) => conflicts.has(encodeKey(e.number)))) {
+      await this.recordInUse(scope, { number: entry.number, userId: entry.userId ?? '', vendor: entry.vendor, lineType: entry.lineType }, { preventDuplicateNumbers: false });
+      if (entry.heldBy) await this.update(scope, entry.number, (e) => ({ ...e, heldBy: entry.heldBy, duplicate: entry.duplicate }));
+    }
+    return { recorded: fresh.length, refused };
+  }
+
   async claimExisting(customerId: string): Promise<{ claimed: number; duplicates: Array<{ number: string; siteIds: Array<string | undefined> }> }> {
     const client = await this.numbers();
     const customer = encodeKey(customerId);
@@ -447,20 +466,27 @@ async function createAll(client: TableClient, entities: TableEntityShape[], what
 async function createAllReportingConflicts(client: TableClient, entities: TableEntityShape[], what: string): Promise<string[]> {
   const conflicts: string[] = [];
   const actions: BatchAction[] = entities.map((entity) => ({ kind: 'create', entity }));
-  for (const batch of planBatches(actions)) {
-    try {
-      await submitBatch(client, batch, what);
-    } catch (e) {
-      if (!(e instanceof ConflictError)) throw e;
-      for (const { entity } of batch) {
-        try {
-          await client.createEntity(entity);
-        } catch (x) {
-          if (statusOf(x) !== 409) throw x;
-          conflicts.push(entity.rowKey);
+  const batches = planBatches(actions);
+  let next = 0;
+  // A few batches in flight, as the sync's other bulk writes send them.
+  const worker = async () => {
+    while (next < batches.length) {
+      const batch = batches[next++];
+      try {
+        await submitBatch(client, batch, what);
+      } catch (e) {
+        if (!(e instanceof ConflictError)) throw e;
+        for (const { entity } of batch) {
+          try {
+            await client.createEntity(entity);
+          } catch (x) {
+            if (statusOf(x) !== 409) throw x;
+            conflicts.push(entity.rowKey);
+          }
         }
       }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(CREATE_WRITERS, batches.length) }, worker));
   return conflicts;
 }
