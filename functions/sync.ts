@@ -20,24 +20,21 @@ import {
   PULL_CATALOG,
   PULL_SYNC,
   PULL_USERS,
-  PULL_USER_PAGES,
-  PULL_TEAMS_PAGES,
   recheckStaged,
   runDueSyncs,
   runStatus,
   startSync,
   SyncRefused,
-  teamsPageActivity,
+  teamsPagesActivity,
   updateSyncDefinition,
   userDeletionsActivity,
   usersDeltaPageActivity,
-  usersPageActivity,
-  usersStart,
+  usersPagesActivity,
   type BeginResult,
   type FinishInput,
   type StartSyncInput,
   type UsersFamilyResult,
-  type UsersStart,
+  type UsersPagesResult,
 } from '../shared/sync/service';
 import type { CatalogSyncResult } from '../shared/sync/catalog';
 import type { CatalogType } from '../shared/sync/ports';
@@ -126,16 +123,33 @@ df.app.orchestration(PULL_USERS, function* (context: OrchestrationContext) {
         link = page.nextLink;
       }
     } else {
-      const start = (yield context.df.callActivityWithRetry('syncUsersStart', retry, { customerId: begin.customerId })) as UsersStart;
-      // Users and their Teams side are read side by side; both merge into the same records.
-      const [pages] = (yield context.df.Task.all([
-        context.df.callSubOrchestrator(PULL_USER_PAGES, { ...base, firstSync: start.firstSync }, `${context.df.instanceId}:pages`),
-        context.df.callSubOrchestrator(PULL_TEAMS_PAGES, { customerId: begin.customerId, startedAt: begin.startedAt }, `${context.df.instanceId}:teams`),
-      ])) as [{ counts: EntityCounts; handedOff: number }, unknown];
-      counts = pages.counts;
-      handedOff = pages.handedOff;
-      deltaLink = start.nextDeltaLink;
-      firstSync = start.firstSync;
+      // Users and their Teams side are read side by side, a few pages per activity, both merging into the
+      // same records; each round waits for both passes' activities (neither depends on the other).
+      // A resync after a refused delta link is never a first sync: a delta link follows a full read.
+      firstSync = begin.firstSync ?? false;
+      let usersLink: string | undefined;
+      let teamsLink: string | undefined;
+      let usersDone = false;
+      let teamsDone = false;
+      while (!usersDone || !teamsDone) {
+        const tasks = [];
+        if (!usersDone) tasks.push(context.df.callActivityWithRetry('syncUsersPages', retry, { ...base, link: usersLink, firstSync, soFar: counts }));
+        if (!teamsDone) tasks.push(context.df.callActivityWithRetry('syncTeamsPages', retry, { customerId: begin.customerId, link: teamsLink, startedAt: begin.startedAt }));
+        const results = (yield context.df.Task.all(tasks)) as unknown[];
+        if (!usersDone) {
+          const page = results[0] as UsersPagesResult;
+          deltaLink ??= page.nextDeltaLink;
+          counts = plus(counts, page.counts);
+          handedOff += page.handedOff;
+          usersLink = page.nextLink;
+          usersDone = !usersLink;
+        }
+        if (!teamsDone) {
+          teamsLink = (results[results.length - 1] as { nextLink?: string }).nextLink;
+          teamsDone = !teamsLink;
+        }
+        context.df.setCustomStatus({ runId: begin.runId, mode: 'full', users: counts, handedOff });
+      }
       // The whole tenant's Teams side is read: the number inventory is brought in line with it.
       numbers = (yield context.df.callActivityWithRetry('syncNumbers', retry, { customerId: begin.customerId, startedAt: begin.startedAt })) as NumberReport;
     }
@@ -159,35 +173,6 @@ df.app.orchestration(PULL_USERS, function* (context: OrchestrationContext) {
   }
 });
 
-df.app.orchestration(PULL_USER_PAGES, function* (context: OrchestrationContext) {
-  const input = context.df.getInput() as { customerId: string; runId: string; startedAt: string; firstSync: boolean };
-  let counts = zero();
-  let handedOff = 0;
-  let pages = 0;
-  let link: string | undefined;
-  do {
-    const page = (yield context.df.callActivityWithRetry('syncUsersPage', retry, { ...input, link, soFar: counts })) as UsersPageResult;
-    counts = plus(counts, page.counts);
-    handedOff += page.handedOff;
-    link = page.nextLink;
-    pages++;
-    context.df.setCustomStatus({ runId: input.runId, pages, users: counts, handedOff });
-  } while (link);
-  return { counts, handedOff };
-});
-
-df.app.orchestration(PULL_TEAMS_PAGES, function* (context: OrchestrationContext) {
-  const input = context.df.getInput() as { customerId: string; startedAt?: string };
-  let joined = 0;
-  let link: string | undefined;
-  do {
-    const page = (yield context.df.callActivityWithRetry('syncTeamsPage', retry, { customerId: input.customerId, link, startedAt: input.startedAt })) as { joined: number; nextLink?: string };
-    joined += page.joined;
-    link = page.nextLink;
-  } while (link);
-  return { joined };
-});
-
 function firstLine(message: string): string {
   return message.split('\n')[0].slice(0, 500);
 }
@@ -200,11 +185,10 @@ function failure(err: unknown): string {
 
 df.app.activity('syncBegin', { handler: (input: StartSyncInput) => beginRun(syncDeps(), input) });
 df.app.activity('syncCatalog', { handler: (input: Parameters<typeof catalogActivity>[1]) => catalogActivity(syncDeps(), input) });
-df.app.activity('syncUsersStart', { handler: (input: { customerId: string }) => usersStart(syncDeps(), input) });
-df.app.activity('syncUsersPage', { handler: (input: Parameters<typeof usersPageActivity>[1]) => usersPageActivity(syncDeps(), input) });
+df.app.activity('syncUsersPages', { handler: (input: Parameters<typeof usersPagesActivity>[1]) => usersPagesActivity(syncDeps(), input) });
 df.app.activity('syncUsersDeltaPage', { handler: (input: Parameters<typeof usersDeltaPageActivity>[1]) => usersDeltaPageActivity(syncDeps(), input) });
 df.app.activity('syncNumbers', { handler: (input: { customerId: string; startedAt: string }) => numbersActivity(syncDeps(), input) });
-df.app.activity('syncTeamsPage', { handler: (input: { customerId: string; link?: string }) => teamsPageActivity(syncDeps(), input) });
+df.app.activity('syncTeamsPages', { handler: (input: Parameters<typeof teamsPagesActivity>[1]) => teamsPagesActivity(syncDeps(), input) });
 df.app.activity('syncUserDeletions', { handler: (input: Parameters<typeof userDeletionsActivity>[1]) => userDeletionsActivity(syncDeps(), input) });
 df.app.activity('syncFinish', { handler: (input: FinishInput) => finishRun(syncDeps(), input) });
 df.app.activity('syncRecheckStaged', { handler: (input: StartSyncInput) => recheckStaged(syncDeps(), input) });

@@ -39,9 +39,9 @@ import {
   applyUserDeletions,
   handOffRules,
   settleUserDeletions,
-  syncTeamsPage,
+  syncTeamsPages,
   syncUsersDeltaPage,
-  syncUsersPage,
+  syncUsersPages,
   type UsersPageResult,
 } from './users';
 import type { ProvisioningQueue } from '../provisioning/messages';
@@ -64,8 +64,6 @@ export interface SyncDeps {
 
 export const PULL_SYNC = 'pullSync';
 export const PULL_USERS = 'pullUsers';
-export const PULL_USER_PAGES = 'pullUserPages';
-export const PULL_TEAMS_PAGES = 'pullTeamsPages';
 export const PULL_CATALOG = 'pullCatalog';
 export const CATALOG_TYPES: readonly CatalogType[] = ['dialPlans', 'policies', 'licenses', 'resourceAccounts'];
 
@@ -96,12 +94,11 @@ export interface BeginResult {
   resync?: string;
   /** The guard's user count when the run began (a delta run adds its adds and deletions to it). */
   userCount?: number;
-}
-
-export interface UsersStart {
-  firstSync: boolean;
-  /** Taken before the full read, so changes made during it come with the next delta. */
-  nextDeltaLink: string;
+  /**
+   * A full run: whether no user was stored when it began. Decided once, before anything is written, so a
+   * repeated page after a crash counts and hands off its users as the first attempt did.
+   */
+  firstSync?: boolean;
 }
 
 export interface UsersFamilyResult {
@@ -249,8 +246,9 @@ export async function beginRun(deps: SyncDeps, input: StartSyncInput): Promise<B
   const run: SyncRun = existing ?? newRun(input, startedAt);
   run.mode = mode;
   run.resync = resync;
+  const firstSync = mode === 'full' ? !(await anyUserStored(deps, input.customerId)) : undefined;
   await deps.runs.save(run);
-  return { customerId: input.customerId, runId: input.runId, kind: input.kind, mode, startedAt, deltaLink: link?.value, resync, userCount };
+  return { customerId: input.customerId, runId: input.runId, kind: input.kind, mode, startedAt, deltaLink: link?.value, resync, userCount, ...(firstSync !== undefined ? { firstSync } : {}) };
 }
 
 function newRun(input: StartSyncInput, startedAt: string): SyncRun {
@@ -296,25 +294,34 @@ export async function catalogActivity(deps: SyncDeps, input: { customerId: strin
   return result;
 }
 
-export async function usersStart(deps: SyncDeps, input: { customerId: string }): Promise<UsersStart> {
-  const microsoft = await deps.microsoft.forCustomer(input.customerId);
-  const nextDeltaLink = await microsoft.tenant.latestUsersDeltaLink();
-  let firstSync = true;
-  for await (const _user of deps.storage.users.list(input.customerId)) {
-    firstSync = false;
-    break;
-  }
-  return { firstSync, nextDeltaLink };
+async function anyUserStored(deps: SyncDeps, customerId: string): Promise<boolean> {
+  for await (const _user of deps.storage.users.list(customerId)) return true;
+  return false;
 }
 
-export async function usersPageActivity(
+export interface UsersPagesResult extends UsersPageResult {
+  /** Taken by the read's first activity before its first page, so changes made during the read come with the next delta. */
+  nextDeltaLink?: string;
+}
+
+/**
+ * Up to PAGES_PER_ACTIVITY pages of a full read. The read's first activity (no link) takes the delta link
+ * before it reads the first page; a repeat of it takes it again, as it reads again from the first page.
+ */
+export async function usersPagesActivity(
   deps: SyncDeps,
   input: { customerId: string; runId: string; startedAt: string; firstSync: boolean; link?: string; soFar: EntityCounts },
-): Promise<UsersPageResult> {
+): Promise<UsersPagesResult> {
   const microsoft = await deps.microsoft.forCustomer(input.customerId);
-  const result = await syncUsersPage(deps, microsoft, { customerId: input.customerId, runStartedAt: input.startedAt, firstSync: input.firstSync, link: input.link });
-  await deps.runs.saveProgress(input.customerId, input.runId, 'users', addCounts(input.soFar, result.counts));
-  return result;
+  const nextDeltaLink = input.link ? undefined : await microsoft.tenant.latestUsersDeltaLink();
+  const result = await syncUsersPages(
+    deps,
+    microsoft,
+    { customerId: input.customerId, runStartedAt: input.startedAt, firstSync: input.firstSync, link: input.link },
+    // Live progress page by page, for the run's readers.
+    (soFar) => deps.runs.saveProgress(input.customerId, input.runId, 'users', addCounts(input.soFar, soFar.counts)),
+  );
+  return { counts: result.counts, handedOff: result.handedOff, nextLink: result.nextLink, ...(nextDeltaLink ? { nextDeltaLink } : {}) };
 }
 
 export async function usersDeltaPageActivity(
@@ -337,9 +344,11 @@ export async function numbersActivity(deps: SyncDeps, input: { customerId: strin
   return reconcileNumbers(deps.storage, { customerId: input.customerId, complete: true, readStartedAt: input.startedAt, now: now(deps) });
 }
 
-export async function teamsPageActivity(deps: SyncDeps, input: { customerId: string; link?: string; startedAt?: string }): Promise<{ joined: number; nextLink?: string }> {
+/** Up to PAGES_PER_ACTIVITY pages of the Teams pass, read beside the users pass. */
+export async function teamsPagesActivity(deps: SyncDeps, input: { customerId: string; link?: string; startedAt?: string }): Promise<{ joined: number; nextLink?: string }> {
   const microsoft = await deps.microsoft.forCustomer(input.customerId);
-  return syncTeamsPage(deps.storage, microsoft, input);
+  const { joined, nextLink } = await syncTeamsPages(deps.storage, microsoft, input);
+  return { joined, nextLink };
 }
 
 export async function userDeletionsActivity(

@@ -30,7 +30,7 @@ import { PROVIDER_SCOPE, type Storage, type Versioned } from '../ports/storage';
 import type { ProvisioningQueue, ProvisionUserMessage } from '../provisioning/messages';
 import type { UserEventPublisher } from '../ports/events';
 import { publishChanges, type ChangeOf } from '../events/userEvents';
-import { TEAMS_PASS_KEY, zeroCounts, type EntityCounts, type TeamsPassRecord } from './model';
+import { addCounts, TEAMS_PASS_KEY, zeroCounts, type EntityCounts, type TeamsPassRecord } from './model';
 import { reconcileNumbers } from '../inventory/reconcile';
 import { settleLeavers, type LeaverSighting } from './leavers';
 import type { CustomerMicrosoft, PendingDeletion, PendingDeletionStore, RemovalKind } from './ports';
@@ -201,17 +201,60 @@ export async function applyUsers(
   return { counts, handedOff: messages.length, added: fresh.filter((u) => !stored.has(u.id)).map((u) => u.id), outside: outside.map((u) => u.id) };
 }
 
-/** One page of a full read. */
-export async function syncUsersPage(
+/**
+ * Pages read per activity of a full read. Within one activity each page is written while the next is on its
+ * way (as a careful bulk reader overlaps its network and its writes); across activities Durable keeps the
+ * place, so a crash repeats at most this many pages (their writes are idempotent).
+ */
+export const PAGES_PER_ACTIVITY = 8;
+
+/** Pages of one pass: the next page is asked for before the current one is applied (at most two pages in memory). */
+async function readAhead<P extends { nextLink?: string }>(
+  first: string | undefined,
+  read: (link: string | undefined) => Promise<P>,
+  apply: (page: P) => Promise<void>,
+  maxPages: number,
+): Promise<{ pages: number; nextLink?: string }> {
+  let pending = read(first);
+  let pages = 0;
+  for (;;) {
+    const page = await pending;
+    pages++;
+    const more = page.nextLink !== undefined && pages < maxPages;
+    if (more) {
+      pending = read(page.nextLink);
+      // A failed write ends the activity before the read ahead is awaited: its failure is not left unhandled.
+      pending.catch(() => undefined);
+    }
+    await apply(page);
+    if (!more) return { pages, nextLink: page.nextLink };
+  }
+}
+
+/** Up to `maxPages` pages of a full read, from `link` (the first page when absent). */
+export async function syncUsersPages(
   deps: UserSyncDeps,
   microsoft: CustomerMicrosoft,
-  args: { customerId: string; runStartedAt: string; firstSync: boolean; link?: string },
-): Promise<UsersPageResult> {
+  args: { customerId: string; runStartedAt: string; firstSync: boolean; link?: string; maxPages?: number },
+  onPage?: (soFar: { counts: EntityCounts; handedOff: number }) => Promise<void>,
+): Promise<UsersPageResult & { pages: number }> {
   // The first page's request carries the sync filter (Graph keeps it in the next links).
   const rules = await handOffRules(deps.storage, args.customerId);
-  const page = await microsoft.tenant.usersPage(args.link, args.link ? undefined : syncFilterQuery(rules.settings.syncFilter));
-  const { counts, handedOff } = await applyUsers(deps, { ...args, writeUnchanged: true }, page.users.map(toDomainUser), rules);
-  return { counts, handedOff, nextLink: page.nextLink };
+  const filter = syncFilterQuery(rules.settings.syncFilter);
+  let counts = zeroCounts();
+  let handedOff = 0;
+  const { pages, nextLink } = await readAhead(
+    args.link,
+    (link) => microsoft.tenant.usersPage(link, link ? undefined : filter),
+    async (page) => {
+      const applied = await applyUsers(deps, { ...args, writeUnchanged: true }, page.users.map(toDomainUser), rules);
+      counts = addCounts(counts, applied.counts);
+      handedOff += applied.handedOff;
+      await onPage?.({ counts, handedOff });
+    },
+    args.maxPages ?? PAGES_PER_ACTIVITY,
+  );
+  return { counts, handedOff, pages, nextLink };
 }
 
 /** One page of a delta round: changed users are diffed and written, removals wait for the guard. */
@@ -275,23 +318,30 @@ export async function refreshTeams(storage: Storage, microsoft: CustomerMicrosof
   if (holdings.size > 0) await reconcileNumbers(storage, { customerId, complete: false, holdings });
 }
 
-/** One page of Teams user configurations, joined onto the stored users. */
-export async function syncTeamsPage(
+/** Up to `maxPages` pages of Teams user configurations, joined onto the stored users. */
+export async function syncTeamsPages(
   storage: Storage,
   microsoft: CustomerMicrosoft,
-  args: { customerId: string; link?: string; startedAt?: string },
-): Promise<{ joined: number; nextLink?: string }> {
-  const page = await microsoft.tenant.teamsConfigurationsPage(args.link);
-  await storage.users.setTeams(
-    args.customerId,
-    // A resource account's Teams side belongs to the resource accounts family, not to a user.
-    page.configurations.filter((c) => c.accountType !== RESOURCE_ACCOUNT_TYPE).map((c) => ({ userId: c.id, teams: toTeamsState(c) })),
+  args: { customerId: string; link?: string; startedAt?: string; maxPages?: number },
+): Promise<{ joined: number; pages: number; nextLink?: string }> {
+  let joined = 0;
+  const { pages, nextLink } = await readAhead(
+    args.link,
+    (link) => microsoft.tenant.teamsConfigurationsPage(link),
+    async (page) => {
+      await storage.users.setTeams(
+        args.customerId,
+        // A resource account's Teams side belongs to the resource accounts family, not to a user.
+        page.configurations.filter((c) => c.accountType !== RESOURCE_ACCOUNT_TYPE).map((c) => ({ userId: c.id, teams: toTeamsState(c) })),
+      );
+      joined += page.configurations.length;
+    },
+    args.maxPages ?? PAGES_PER_ACTIVITY,
   );
   // The whole Teams side of the run is in: a user it synced with no Teams row is not in Teams.
-  if (!page.nextLink && args.startedAt) await storage.syncState.put<TeamsPassRecord>(args.customerId, TEAMS_PASS_KEY, { runStartedAt: args.startedAt, completedAt: new Date().toISOString() });
-  return { joined: page.configurations.length, nextLink: page.nextLink };
+  if (!nextLink && args.startedAt) await storage.syncState.put<TeamsPassRecord>(args.customerId, TEAMS_PASS_KEY, { runStartedAt: args.startedAt, completedAt: new Date().toISOString() });
+  return { joined, pages, nextLink };
 }
-
 
 /**
  * After a read: holds are re-validated first — a held user the read saw (present, not removed) is not gone,
