@@ -10,7 +10,6 @@ import {
   inventoryName,
   reconcileEntry,
   resolveGlobalSettings,
-  siteOf,
   type HeldNumbersRead,
   type NumberEntry,
 } from '../domain';
@@ -114,13 +113,12 @@ export async function reconcileNumbers(
     }
   }
   if (outside.length > 0) {
-    const users = await storage.users.getMany(customerId, [...new Set(outside.map((o) => o.holders[0]))]);
+    const sites = await storage.users.sitesOf(customerId, [...new Set(outside.map((o) => o.holders[0]))]);
     const defaults = new Map((await storage.siteDefaults.list(customerId)).map((d) => [d.value.siteId, d.value]));
     // Held numbers no inventory has (every number of a first sync): recorded scope by scope in batches.
     const byScope = new Map<string, { scope: NumberScope; entries: NumberEntry[] }>();
     for (const { number, holders: held } of outside) {
-      const record = users.get(held[0])?.value;
-      const siteId = record ? siteOf(record.state) : undefined;
+      const siteId = sites.get(held[0]);
       // At the holder's site, unless its defaults keep numbers at the customer; a holder at customer level keeps it there.
       const scope: NumberScope = siteId && !defaults.get(siteId)?.createNumberInventoryAtCustomer ? { customerId, siteId } : { customerId };
       if (held.length > 1) {

@@ -271,6 +271,12 @@ export interface UserRepository {
   setTeams(customerId: string, entries: ReadonlyArray<{ userId: string; teams: NonNullable<UserRecord['teams']> }>): Promise<void>;
   /** Every user's Teams numbers as last stored, with when they were stored: what the inventory reconciles against. */
   teamsNumbers(customerId: string): AsyncIterable<{ userId: string; numbers: string[]; readAt?: string }>;
+  /**
+   * Where each of these users is placed: its site, or undefined at customer level; users not stored are
+   * absent. Only the placement is read, so asking for a large share of the tenant costs a scan, not a query
+   * per few users.
+   */
+  sitesOf(customerId: string, userIds: readonly string[]): Promise<Map<string, string | undefined>>;
   /** Every user of the customer, streamed. */
   list(customerId: string): AsyncIterable<Versioned<UserRecord>>;
   /** Deletes in batches; missing users are ignored. Returns how many were asked for. */

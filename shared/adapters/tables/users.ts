@@ -5,7 +5,7 @@
  * the shards one after another.
  */
 import { odata, type TableClient } from '@azure/data-tables';
-import type { MicrosoftUser, PendingHandOff, UserRecord, UserState } from '../../domain';
+import { siteOf, type MicrosoftUser, type PendingHandOff, type UserRecord, type UserState } from '../../domain';
 import { ConflictError, NotFoundError, type UpsertManyResult, type UserRepository, type Versioned } from '../../ports/storage';
 import { BatchWriter, submitBatch, type TableProvider } from './client';
 import { statusOf, translate } from './errors';
@@ -32,6 +32,36 @@ export function userPartition(customerId: string, userId: string): string {
 
 /** The partition key of each of a customer's user shards, in order. */
 const customerPartitions = (customerId: string) => Array.from({ length: USER_SHARDS }, (_, shard) => shardPartition(customerId, shard));
+
+/** Above this many users, `sitesOf` scans the shards' placements instead of querying the users by key. */
+const SITES_BY_QUERY = 500;
+/** Shards read at once by a scan of the whole customer. */
+const SCAN_CONCURRENCY = 4;
+
+/**
+ * Some columns of every row of a customer's shards, a few shards read at once (each shard's rows kept
+ * together, shards in any order). At most SCAN_CONCURRENCY shards are buffered.
+ */
+async function* scanShards(client: TableClient, customerId: string, select: string[]): AsyncIterable<Row> {
+  const readShard = async (partitionKey: string) => {
+    const rows: Row[] = [];
+    for await (const row of client.listEntities<Row>({ queryOptions: { filter: odata`PartitionKey eq ${partitionKey}`, select } })) rows.push(row);
+    return rows;
+  };
+  const partitions = customerPartitions(customerId);
+  const reading = partitions.slice(0, SCAN_CONCURRENCY).map(readShard);
+  // The reads ahead are awaited in turn; a failure of one read while another is awaited is not left unhandled.
+  for (const r of reading) r.catch(() => undefined);
+  for (let i = 0; i < partitions.length; i++) {
+    const rows = await reading[i];
+    if (i + SCAN_CONCURRENCY < partitions.length) {
+      const next = readShard(partitions[i + SCAN_CONCURRENCY]);
+      next.catch(() => undefined);
+      reading.push(next);
+    }
+    yield* rows;
+  }
+}
 
 function toEntity(record: UserRecord): TableEntityShape {
   const entity: TableEntityShape = {
@@ -237,13 +267,26 @@ export class TableUserRepository implements UserRepository {
 
   async *teamsNumbers(customerId: string): AsyncIterable<{ userId: string; numbers: string[]; readAt?: string }> {
     const teams = await this.teamsClient();
-    for (const partitionKey of customerPartitions(customerId)) {
-      const rows = teams.listEntities<Row>({ queryOptions: { filter: odata`PartitionKey eq ${partitionKey}`, select: ['RowKey', 'Teams', 'ReadAt'] } });
-      for await (const row of rows) {
-        const state = typeof row.Teams === 'string' ? (JSON.parse(row.Teams) as NonNullable<UserRecord['teams']>) : undefined;
-        yield { userId: decodeKey(String(row.rowKey)), numbers: state?.numbers ?? [], ...(typeof row.ReadAt === 'string' ? { readAt: row.ReadAt } : {}) };
-      }
+    for await (const row of scanShards(teams, customerId, ['RowKey', 'Teams', 'ReadAt'])) {
+      const state = typeof row.Teams === 'string' ? (JSON.parse(row.Teams) as NonNullable<UserRecord['teams']>) : undefined;
+      yield { userId: decodeKey(String(row.rowKey)), numbers: state?.numbers ?? [], ...(typeof row.ReadAt === 'string' ? { readAt: row.ReadAt } : {}) };
     }
+  }
+
+  async sitesOf(customerId: string, userIds: readonly string[]): Promise<Map<string, string | undefined>> {
+    const wanted = new Set(userIds);
+    const out = new Map<string, string | undefined>();
+    const siteOfRow = (row: Row) => (typeof row.SiteId === 'string' && row.SiteId !== '' ? row.SiteId : undefined);
+    if (wanted.size <= SITES_BY_QUERY) {
+      for (const [id, user] of await this.getMany(customerId, [...wanted])) out.set(id, siteOf(user.value.state));
+      return out;
+    }
+    // A large share of the tenant: every shard's placements in a few pages beat a query per 14 users.
+    for await (const row of scanShards(await this.client(), customerId, ['RowKey', 'SiteId'])) {
+      const id = decodeKey(String(row.rowKey));
+      if (wanted.has(id)) out.set(id, siteOfRow(row));
+    }
+    return out;
   }
 
   async *list(customerId: string): AsyncIterable<Versioned<UserRecord>> {
