@@ -15,15 +15,19 @@ export function cliArgs(argv = process.argv.slice(2)): Map<string, string> {
   return args;
 }
 
-/** Wall time and peak RSS/heap of this process while `run` is in flight, sampled every 20 ms. */
+/**
+ * Wall time and peak RSS/heap of this process while `run` is in flight: RSS sampled every 20 ms, the heap
+ * every 200 ms (reading the heap's figures walks its spaces: at 50 a second it cost the measured work up
+ * to 6% of its CPU on a busy machine).
+ */
 export async function measured<T>(run: () => Promise<T>): Promise<{ result: T; ms: number; peakRss: number; peakHeap: number }> {
   global.gc?.();
   let peakRss = 0;
   let peakHeap = 0;
+  let samples = 0;
   const sample = () => {
-    const m = process.memoryUsage();
-    peakRss = Math.max(peakRss, m.rss);
-    peakHeap = Math.max(peakHeap, m.heapUsed);
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+    if (samples++ % 10 === 0) peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
   };
   sample();
   const timer = setInterval(sample, 20);
@@ -33,6 +37,7 @@ export async function measured<T>(run: () => Promise<T>): Promise<{ result: T; m
     return { result, ms: performance.now() - started, peakRss, peakHeap };
   } finally {
     clearInterval(timer);
+    samples = 0;
     sample();
   }
 }
