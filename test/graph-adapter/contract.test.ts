@@ -121,6 +121,16 @@ describe('users', () => {
   });
 });
 
+describe('tokens', () => {
+  it("a tenant's first requests, sent together, share one token request", async () => {
+    const before = emulator.counters.snapshot().tokensIssued;
+    const tenant = createMicrosoftTenant(config, settings, options());
+    const pages = await Promise.all(Array.from({ length: 6 }, () => tenant.usersPage(undefined)));
+    expect(pages.every((p) => p.users.length === demo.users.length)).toBe(true);
+    expect(emulator.counters.snapshot().tokensIssued - before).toBe(1);
+  });
+});
+
 describe('reads of single users', () => {
   it('asked for together, leave as listings of at most 15 by id; each gets its own user, an unknown one null', async () => {
     const tenant = createMicrosoftTenant(config, settings, options());

@@ -108,19 +108,32 @@ export function createTenantCredential(app: AppRegistration, secrets: SecretSour
     }
     return new ClientSecretCredential(app.tenantId, app.clientId, secret, clientOptions);
   };
+  const request = async (scopes: string | string[], getTokenOptions?: GetTokenOptions): Promise<AccessToken | null> => {
+    inner ??= build().catch((error: unknown) => {
+      inner = undefined; // a vault hiccup must not poison the tenant for good
+      throw error;
+    });
+    try {
+      return await (await inner).getToken(scopes, getTokenOptions);
+    } catch (error) {
+      // A refused secret may have been rotated in the vault: read it again on the next request.
+      if (/invalid_client|AADSTS7000215|AADSTS7000222/.test(error instanceof Error ? error.message : '')) inner = undefined;
+      throw error;
+    }
+  };
+  // Requests for the same scopes while one is on its way share it: the first activities of a sync start
+  // together, and each asked Entra for a token of its own before any was cached (8 for one sync).
+  const inFlight = new Map<string, Promise<AccessToken | null>>();
   return {
-    async getToken(scopes: string | string[], getTokenOptions?: GetTokenOptions): Promise<AccessToken | null> {
-      inner ??= build().catch((error: unknown) => {
-        inner = undefined; // a vault hiccup must not poison the tenant for good
-        throw error;
-      });
-      try {
-        return await (await inner).getToken(scopes, getTokenOptions);
-      } catch (error) {
-        // A refused secret may have been rotated in the vault: read it again on the next request.
-        if (/invalid_client|AADSTS7000215|AADSTS7000222/.test(error instanceof Error ? error.message : '')) inner = undefined;
-        throw error;
+    getToken(scopes: string | string[], getTokenOptions?: GetTokenOptions): Promise<AccessToken | null> {
+      if (getTokenOptions?.abortSignal || getTokenOptions?.claims) return request(scopes, getTokenOptions);
+      const key = [scopes].flat().join(' ');
+      let pending = inFlight.get(key);
+      if (!pending) {
+        pending = request(scopes, getTokenOptions).finally(() => inFlight.delete(key));
+        inFlight.set(key, pending);
       }
+      return pending;
     },
   };
 }
