@@ -114,8 +114,9 @@ async function estate(instances: number, chaos?: (rt: LocalRuntime, deaths: Map<
     const list = await api.all<UserView>(`/customers/${DEMO_CUSTOMER_ID}/users?top=500`);
     // The change-notification step hires a user under a new name each run: it is compared by count alone.
     const hires = list.filter((u) => String(u.attributes.userPrincipalName ?? '').startsWith('new.hire.'));
-    // A reason names the instant it happened (a leaver disabled "since …"): compared without it.
-    const reason = (u: UserView) => (u.state.reason ?? '').replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<instant>');
+    // A reason names the instant it happened (a leaver disabled "since …"), compared without it, and the
+    // number it was about by its block (which number of a pool a user was given depends on timing; see numbers).
+    const reason = (u: UserView) => (u.state.reason ?? '').replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<instant>').replace(/\+(\d+)\d{4}\b/g, '+$1xxxx');
     const users = list.filter((u) => !hires.includes(u)).map((u) => [u.userId, JSON.stringify(u.attributes), u.state.kind, u.state.siteId ?? '', reason(u), u.number ? 'number' : 'no number'].join(' ')).sort();
     // The last transaction of each user, to say why a comparison differs.
     const histories: Record<string, string[]> = {};
