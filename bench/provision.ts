@@ -15,7 +15,10 @@
  * - the minimum per user: what the users' plans had to write to Microsoft (usage location, licenses,
  *   policies in one request, dial plan, number, groups), nothing read;
  * - users provisioned per minute, against the ceiling: for each quota, its rate ÷ the minimum it must carry
- *   per user, the lowest binding; the ratio to it; 429s answered to sitesync; CPU per user.
+ *   per user, the lowest binding; the ratio to it; 429s answered to sitesync;
+ * - what the machine spends: CPU per user in the hosts and in the rest of the local stack (Table Storage, the
+ *   emulator, the broker), Table Storage requests per user, and the users per minute the cores could carry at
+ *   that CPU: when the ratio stays low while this bound is near, the local machine set the pace, not Microsoft.
  */
 import os from 'node:os';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -29,9 +32,9 @@ import { tableStorageFromSettings } from '../shared/adapters/tables';
 import { readSettings } from '../shared/config/settings';
 import { provisionMessageId, type ProvisionUserMessage } from '../shared/provisioning';
 import type { TransactionRecord } from '../shared/domain';
-import { startGraphProcess, startTablesProcess } from './support/infra';
+import { startGraphProcess, startTablesProcess, type TablesCounters } from './support/infra';
 import { cliArgs, progressBar } from './support/measure';
-import { startRuntime } from './support/runtime';
+import { cpuMs, startRuntime } from './support/runtime';
 import { minimumWrites, requestsByBudget, BUDGET_RATES_PER_MINUTE, type Budget } from './support/provisionFigures';
 
 const CUSTOMER = 'bench';
@@ -78,6 +81,9 @@ async function main(): Promise<void> {
     for await (const { value } of storage.users.list(CUSTOMER)) ids.push(value.userId);
     await graph.request({ kind: 'resetCounters' });
     const cpu0 = runtime.hostCpuMs();
+    const stackCpu = () => ({ tables: cpuMs(tables.pid), graph: cpuMs(graph.pid), broker: (process.cpuUsage().user + process.cpuUsage().system) / 1000 });
+    const stack0 = stackCpu();
+    const tableRequests0 = (await tables.request<TablesCounters>({ kind: 'counters' })).requests;
     const started = Date.now();
     const queue = new ServiceBusProvisioningScheduler(provisionMessageId, { ServiceBusConnection: runtime.endpoints.serviceBusConnectionString });
     const at = new Date(started).toISOString();
@@ -101,7 +107,10 @@ async function main(): Promise<void> {
     }, 6 * 3_600_000, 500);
     progress.stop();
     const elapsedMs = settledAt - started;
-    const cpuMs = runtime.hostCpuMs() - cpu0;
+    const hostCpu = runtime.hostCpuMs() - cpu0;
+    const stack1 = stackCpu();
+    const tableRequests = (await tables.request<TablesCounters>({ kind: 'counters' })).requests - tableRequests0;
+    const stackPerUser = { tables: (stack1.tables - stack0.tables) / ids.length, graph: (stack1.graph - stack0.graph) / ids.length, broker: (stack1.broker - stack0.broker) / ids.length };
     const counters = await graph.request<CountersSnapshot>({ kind: 'counters' });
 
     const states: Record<string, number> = {};
@@ -136,7 +145,13 @@ async function main(): Promise<void> {
       httpRequestsPerUser: round(perUser(used.http)),
       /** Every route Microsoft answered, per provisioned user. */
       routes: Object.fromEntries(Object.entries(counters.requests).map(([k, v]) => [k, round(perUser(v), 3)])),
-      cpuMsPerUser: round(cpuMs / ids.length),
+      cpuMsPerUser: round(hostCpu / ids.length),
+      /** Table Storage requests (a batch is one) per user, for everything the hosts did meanwhile. */
+      tableRequestsPerUser: round(tableRequests / ids.length, 1),
+      /** The rest of the local stack, per user: Table Storage, the Graph emulator, the broker (this process, with its polling). */
+      stackCpuMsPerUser: { tables: round(stackPerUser.tables), graph: round(stackPerUser.graph), broker: round(stackPerUser.broker) },
+      /** Users per minute the machine's cores could carry at the whole stack's CPU per user. */
+      machineUsersPerMinute: round((os.cpus().length * 60_000) / (hostCpu / ids.length + stackPerUser.tables + stackPerUser.graph + stackPerUser.broker), 1),
       loadAverage: os.loadavg(),
       cores: os.cpus().length,
     };
@@ -149,7 +164,9 @@ async function main(): Promise<void> {
     console.log(`ceiling (binding quota)        ${figures.ceilingUsersPerMinute} users/min: ${binding.budget}, ${BUDGET_RATES_PER_MINUTE[binding.budget]} per minute ÷ ${round(perUser(minimum[binding.budget]))} per user  (${ceilings.map((c) => `${c.budget} ${round(c.usersPerMinute, 0)}`).join(', ')})`);
     console.log(`ratio to the ceiling           ${figures.ratio}  (goal 0.9 or more)`);
     console.log(`429s answered to sitesync      ${figures.throttled}  (goal 0)`);
-    console.log(`CPU per user                   ${figures.cpuMsPerUser} ms (the host process${processes > 1 ? 'es' : ''}: ${runtime.hostPids().join(', ')})`);
+    console.log(`CPU per user                   ${figures.cpuMsPerUser} ms in the host process${processes > 1 ? 'es' : ''}; the local stack besides: Table Storage ${figures.stackCpuMsPerUser.tables} ms, the Graph emulator ${figures.stackCpuMsPerUser.graph} ms, the broker (with this benchmark's polling) ${figures.stackCpuMsPerUser.broker} ms`);
+    console.log(`Table Storage requests per user ${figures.tableRequestsPerUser} (provisioning, number checks, and the change notifications Microsoft sends for the writes)`);
+    console.log(`this machine's bound           ${figures.machineUsersPerMinute} users/min: ${os.cpus().length} cores ÷ the whole stack's CPU per user (near it, the machine and not Microsoft set the pace)`);
     if (jsonFile) {
       writeFileSync(jsonFile, JSON.stringify(figures, null, 2));
       console.log(`figures written to ${jsonFile}`);

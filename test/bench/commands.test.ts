@@ -57,6 +57,9 @@ describe('npm run bench:<name>', () => {
 
   it('bench:provision provisions users through host processes sharing one quota', async () => {
     const f = await bench('provision', ['--users', '20', '--latency', '0', '--processes', '2']);
-    expect(f).toMatchObject({ users: 20 });
+    expect(f).toMatchObject({ users: 20, requestsPerUser: expect.any(Number), minimumRequestsPerUser: expect.any(Number), usersPerMinute: expect.any(Number), ceilingUsersPerMinute: expect.any(Number), ratio: expect.any(Number), throttled: 0 });
+    // The machine's side of the figure: the whole local stack's CPU and Table Storage requests per user.
+    expect(f.tableRequestsPerUser as number).toBeGreaterThan(0);
+    expect(f.machineUsersPerMinute as number).toBeGreaterThan(0);
   }, 240_000);
 });
