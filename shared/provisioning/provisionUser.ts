@@ -64,7 +64,7 @@ import {
   OperationFailedError,
   type TeamsUserConfiguration,
 } from '../ports/microsoft';
-import { ConcurrencyError, ConflictError, DuplicateNumberError, NotFoundError, type NumberScope, type PendingNumberAssignment } from '../ports/storage';
+import { ConcurrencyError, ConflictError, DuplicateNumberError, NotFoundError, type NumberScope, type PendingNumberAssignment, type Versioned } from '../ports/storage';
 import { FIRST_CHECK_MS, scheduleNumberCheck } from './numberChecks';
 import { recordHeldByOther } from './numberInventory';
 import { assignedNumbers } from './tenantNumbers';
@@ -165,7 +165,7 @@ export async function provisionUser(deps: ProvisioningDeps, message: ProvisionUs
     }
   }
 
-  const run = new Run(deps, ctx, user, message, transactionId, now, existing?.value.from ?? startOf(user), existing !== undefined);
+  const run = new Run(deps, ctx, user, message, transactionId, now, existing?.value.from ?? startOf(user), existing !== undefined, stored);
   try {
     const state = await run.execute(intent);
     return await run.finish(state);
@@ -312,8 +312,17 @@ class Run {
     private readonly from: NonNullable<TransactionRecord['from']>,
     /** The transaction was there before this delivery: a pass of it ran, maybe in part (a redelivery, a resend). */
     private readonly repeat = false,
+    /** The stored version `user` was read from: the pass's one write of the record starts from it. */
+    private read?: Versioned<UserRecord>,
   ) {
     this.number = user.number;
+  }
+
+  /** The version read at the start, once: after this pass's own write it is stale. */
+  private takeRead(): Versioned<UserRecord> | undefined {
+    const read = this.read;
+    this.read = undefined;
+    return read;
   }
 
   private get ms(): ProvisioningMicrosoft {
@@ -999,7 +1008,7 @@ class Run {
       // At a site again: where an offboarded leaver would return is history.
       if (siteOf(state)) delete next.returnTo;
       return next;
-    });
+    }, this.takeRead());
     // Published before the transaction reads finished: a crash in between repeats the transaction, and the
     // repeat publishes the same event again (the same id), never none.
     if (written) {
@@ -1032,7 +1041,7 @@ class Run {
     await this.deps.storage.pendingNumbers.upsert(pending);
     await updateUser(this.deps, this.user.customerId, this.user.userId, ({ returnTo: _back, ...record }) => ({
       ...withApplied(record, this.applied), state: waiting, number: pending.number, lastTransactionId: this.transactionId, ...(this.role ? { role: this.role } : {}),
-    }));
+    }), this.takeRead());
     await this.deps.storage.transactions.appendSteps(this.user.customerId, this.transactionId, this.steps);
     await scheduleNumberCheck(this.deps, this.user.customerId, this.user.userId, new Date(pending.dueAt));
     return { kind: 'pending', state: waiting, transactionId: this.transactionId };

@@ -6,6 +6,7 @@ import { USER_SHARDS } from '../../shared/adapters/tables/users';
 import { newTransactionId, quickAddGroupSchema, siteSchema, type MicrosoftUser, type QuickAddGroup } from '../../shared/domain';
 import { ConcurrencyError, ConflictError, NotFoundError, PreconditionFailedError, PROVIDER_SCOPE, type Storage } from '../../shared/ports/storage';
 import { startAzurite } from '../support/azurite';
+import { updateUser } from '../../shared/provisioning/userRecords';
 
 let azurite: Awaited<ReturnType<typeof startAzurite>>;
 let storage: Storage;
@@ -138,6 +139,20 @@ describe('users', () => {
     await expect(storage.users.update(read!.value, read!.etag)).rejects.toBeInstanceOf(ConcurrencyError);
   });
 
+  it("provisioning's write from the version it read: one request when nothing changed, the sync's merge kept when it did", async () => {
+    const [u, v] = users(2, 'Paris');
+    await storage.users.upsertMany('known', [u, v], new Date());
+    const first = await storage.users.get('known', u.id);
+    const before = azurite.requests();
+    await updateUser({ storage }, 'known', u.id, (r) => ({ ...r, state: { kind: 'provisioned', siteId: 's1', profileId: 'p1' } }), first);
+    expect(azurite.requests() - before).toBe(1);
+    const second = await storage.users.get('known', v.id);
+    await storage.users.upsertMany('known', [{ ...v, city: 'Lyon' }], new Date());
+    const written = await updateUser({ storage }, 'known', v.id, (r) => ({ ...r, state: { kind: 'provisioned', siteId: 's1', profileId: 'p1' } }), second);
+    expect(written?.value).toMatchObject({ state: { kind: 'provisioned' }, attributes: { city: 'Lyon' } });
+    expect((await storage.users.get('known', v.id))?.value).toMatchObject({ state: { kind: 'provisioned' }, attributes: { city: 'Lyon' } });
+  });
+
   it('a large attribute set is split across properties and read back', async () => {
     const big: MicrosoftUser = { id: 'big', displayName: 'B'.repeat(50_000), businessPhones: ['+1'] };
     await storage.users.upsertMany('big', [big], new Date());
@@ -168,5 +183,19 @@ describe('transactions', () => {
     expect(done.value.steps.length).toBe(9);
     expect(done.value.outcome).toBe('partially-failed');
     expect((await storage.transactions.listRecent('c1', 10)).map((t) => t.id)).toEqual([newer, older]);
+  });
+
+  it('appends to a transaction it wrote without reading it first, and reads it again when another instance wrote since', async () => {
+    const elsewhere = createTableStorage({ connectionString: azurite.connectionString });
+    const id = newTransactionId(new Date('2026-03-01T00:00:00Z'), 'known');
+    const at = new Date().toISOString();
+    await storage.transactions.create({ id, customerId: 'c2', kind: 'provision', userId: 'u1', startedAt: at, outcome: 'running', steps: [] });
+    const before = azurite.requests();
+    await storage.transactions.appendSteps('c2', id, [{ name: 'licenses', result: 'ok', at }]);
+    expect(azurite.requests() - before).toBe(1); // the write alone
+    await elsewhere.transactions.appendSteps('c2', id, [{ name: 'number', result: 'ok', at }]);
+    const done = await storage.transactions.appendSteps('c2', id, [{ name: 'groups', result: 'ok', at }], 'succeeded');
+    expect(done.value.steps.map((s) => s.name)).toEqual(['licenses', 'number', 'groups']);
+    expect((await elsewhere.transactions.get('c2', id))?.value).toMatchObject({ outcome: 'succeeded', steps: [{ name: 'licenses' }, { name: 'number' }, { name: 'groups' }] });
   });
 });

@@ -9,12 +9,20 @@ import type { DocumentTable } from './documents';
 import { encodeKey } from './keys';
 
 const MAX_APPEND_ATTEMPTS = 10;
+/** Transactions this instance wrote last, kept for the next append: most are appended to by their writer. */
+const KNOWN_ENTRIES = 2_000;
 
 export class TableTransactionRepository implements TransactionRepository {
+  /**
+   * The version this instance last wrote of each recent transaction. An append starts from it instead of a
+   * read; the write is conditional on its ETag, so if anyone wrote since, it is refused and the row read.
+   */
+  private readonly known = new Map<string, Versioned<TransactionRecord>>();
+
   constructor(private readonly table: DocumentTable<TransactionRecord>) {}
 
-  create(transaction: TransactionRecord): Promise<Versioned<TransactionRecord>> {
-    return this.table.create(encodeKey(transaction.customerId), encodeKey(transaction.id), transaction);
+  async create(transaction: TransactionRecord): Promise<Versioned<TransactionRecord>> {
+    return this.remember(transaction.customerId, transaction.id, await this.table.create(encodeKey(transaction.customerId), encodeKey(transaction.id), transaction));
   }
 
   get(customerId: string, id: string): Promise<Versioned<TransactionRecord> | undefined> {
@@ -28,8 +36,11 @@ export class TableTransactionRepository implements TransactionRepository {
     outcome?: Exclude<TransactionOutcome, 'running'>,
     finishedAt?: Date,
   ): Promise<Versioned<TransactionRecord>> {
+    const key = knownKey(customerId, id);
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
-      const current = await this.get(customerId, id);
+      const known = this.known.get(key);
+      this.known.delete(key);
+      const current = known ?? (await this.get(customerId, id));
       if (!current) throw new NotFoundError(`transaction ${id} was not found`);
       const allSteps = [...current.value.steps, ...steps];
       const next: TransactionRecord = { ...current.value, steps: allSteps };
@@ -38,12 +49,22 @@ export class TableTransactionRepository implements TransactionRepository {
         next.finishedAt = (finishedAt ?? new Date()).toISOString();
       }
       try {
-        return await this.table.update(encodeKey(customerId), encodeKey(id), next, current.etag);
+        return this.remember(customerId, id, await this.table.update(encodeKey(customerId), encodeKey(id), next, current.etag));
       } catch (e) {
+        // A row written elsewhere since (or gone): read it, unless what failed was already a fresh read.
+        if (known && (e instanceof ConcurrencyError || e instanceof NotFoundError)) continue;
         if (!(e instanceof ConcurrencyError)) throw e;
       }
     }
     throw new ConcurrencyError(`transaction ${id} kept changing while steps were appended`);
+  }
+
+  private remember(customerId: string, id: string, written: Versioned<TransactionRecord>): Versioned<TransactionRecord> {
+    const key = knownKey(customerId, id);
+    this.known.delete(key);
+    if (written.etag) this.known.set(key, written);
+    if (this.known.size > KNOWN_ENTRIES) this.known.delete(this.known.keys().next().value!);
+    return written;
   }
 
   async listRecent(customerId: string, limit: number): Promise<TransactionRecord[]> {
@@ -56,4 +77,8 @@ export class TableTransactionRepository implements TransactionRepository {
     }
     return out;
   }
+}
+
+function knownKey(customerId: string, id: string): string {
+  return `${customerId}\n${id}`;
 }
