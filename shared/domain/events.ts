@@ -47,8 +47,8 @@ export function userEventType(before: UserState | undefined, after: UserState | 
   if (from && !to) return after.kind === 'needs-attention' ? 'needs-attention' : 'offboarded';
   if (from && to && from !== to) return 'moved';
   switch (after.kind) {
+    // At customer level is no event; waiting for Teams to finish a number is told once the user reaches its state.
     case 'at-customer':
-    // Waiting for Teams to finish a number: the event is told once the user reaches its state.
     case 'provisioning':
       return undefined;
     case 'at-site':
