@@ -16,6 +16,7 @@ import {
   heldDeletions,
   type HeldSelection,
   listRuns,
+  numbersActivity,
   PULL_CATALOG,
   PULL_SYNC,
   PULL_USERS,
@@ -123,8 +124,7 @@ df.app.orchestration(PULL_USERS, function* (context: OrchestrationContext) {
       }
     } else {
       // Users and their Teams side are read side by side, a few pages per activity, both merging into the
-      // same records; each round waits for both passes' activities (neither depends on the other). The
-      // Teams pass's last activity brings the number inventory in line with the whole Teams side.
+      // same records; each round waits for both passes' activities (neither depends on the other).
       // A resync after a refused delta link is never a first sync: a delta link follows a full read.
       firstSync = begin.firstSync ?? false;
       let usersLink: string | undefined;
@@ -145,13 +145,13 @@ df.app.orchestration(PULL_USERS, function* (context: OrchestrationContext) {
           usersDone = !usersLink;
         }
         if (!teamsDone) {
-          const page = results[results.length - 1] as { nextLink?: string; numbers?: NumberReport };
-          teamsLink = page.nextLink;
+          teamsLink = (results[results.length - 1] as { nextLink?: string }).nextLink;
           teamsDone = !teamsLink;
-          numbers = page.numbers;
         }
         context.df.setCustomStatus({ runId: begin.runId, mode: 'full', users: counts, handedOff });
       }
+      // The whole tenant's Teams side is read: the number inventory is brought in line with it.
+      numbers = (yield context.df.callActivityWithRetry('syncNumbers', retry, { customerId: begin.customerId, startedAt: begin.startedAt })) as NumberReport;
     }
     const deletions = (yield context.df.callActivityWithRetry('syncUserDeletions', retry, { ...base, mode: begin.mode, soFar: counts, firstSync })) as {
       counts: EntityCounts;
@@ -187,6 +187,7 @@ df.app.activity('syncBegin', { handler: (input: StartSyncInput) => beginRun(sync
 df.app.activity('syncCatalog', { handler: (input: Parameters<typeof catalogActivity>[1]) => catalogActivity(syncDeps(), input) });
 df.app.activity('syncUsersPages', { handler: (input: Parameters<typeof usersPagesActivity>[1]) => usersPagesActivity(syncDeps(), input) });
 df.app.activity('syncUsersDeltaPage', { handler: (input: Parameters<typeof usersDeltaPageActivity>[1]) => usersDeltaPageActivity(syncDeps(), input) });
+df.app.activity('syncNumbers', { handler: (input: { customerId: string; startedAt: string }) => numbersActivity(syncDeps(), input) });
 df.app.activity('syncTeamsPages', { handler: (input: Parameters<typeof teamsPagesActivity>[1]) => teamsPagesActivity(syncDeps(), input) });
 df.app.activity('syncUserDeletions', { handler: (input: Parameters<typeof userDeletionsActivity>[1]) => userDeletionsActivity(syncDeps(), input) });
 df.app.activity('syncFinish', { handler: (input: FinishInput) => finishRun(syncDeps(), input) });

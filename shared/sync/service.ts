@@ -339,25 +339,16 @@ export async function usersDeltaPageActivity(
   }
 }
 
-/** After a complete read of the Teams side: the inventory brought in line with it. */
-function inventoryAfterTeamsRead(deps: SyncDeps, input: { customerId: string; startedAt: string }): Promise<NumberReport> {
+/** After a complete read of users and their Teams side: the inventory brought in line with it. */
+export async function numbersActivity(deps: SyncDeps, input: { customerId: string; startedAt: string }): Promise<NumberReport> {
   return reconcileNumbers(deps.storage, { customerId: input.customerId, complete: true, readStartedAt: input.startedAt, now: now(deps) });
 }
 
-/**
- * Up to PAGES_PER_ACTIVITY pages of the Teams pass, read beside the users pass. The activity that reads the
- * pass's last page brings the number inventory in line with the whole Teams side at once, while the users
- * pass may still be reading: the inventory needs only the Teams side and where holders are placed, which
- * the users pass does not change.
- */
-export async function teamsPagesActivity(
-  deps: SyncDeps,
-  input: { customerId: string; link?: string; startedAt: string },
-): Promise<{ joined: number; nextLink?: string; numbers?: NumberReport }> {
+/** Up to PAGES_PER_ACTIVITY pages of the Teams pass, read beside the users pass. */
+export async function teamsPagesActivity(deps: SyncDeps, input: { customerId: string; link?: string; startedAt?: string }): Promise<{ joined: number; nextLink?: string }> {
   const microsoft = await deps.microsoft.forCustomer(input.customerId);
   const { joined, nextLink } = await syncTeamsPages(deps.storage, microsoft, input);
-  if (nextLink) return { joined, nextLink };
-  return { joined, numbers: await inventoryAfterTeamsRead(deps, input) };
+  return { joined, nextLink };
 }
 
 export async function userDeletionsActivity(
