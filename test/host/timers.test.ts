@@ -77,25 +77,38 @@ describe('timer triggers under a controlled clock', () => {
   });
 });
 
+/** One instance of the fixture app whose timers share their status and listener locks with the others. */
+function timerInstance(o: {
+  registry: Awaited<ReturnType<typeof loadFunctionApp>>;
+  clock: VirtualClock;
+  name: string;
+  status: TableTimerStatusStore;
+  locks: TableSingletonLocks;
+  listenerLockPeriodMs: number;
+  recoveryPollMs: number;
+}) {
+  return LocalHost.start({
+    registry: o.registry,
+    hostJson: readHostJson(PROJECT_ROOT),
+    keys: KEYS,
+    clock: o.clock,
+    logger: () => {},
+    instanceId: o.name,
+    timerStatusStore: o.status,
+    singletonLocks: o.locks,
+    timerLocks: { listenerLockPeriodMs: o.listenerLockPeriodMs, listenerLockRecoveryPollingIntervalMs: o.recoveryPollMs },
+  });
+}
+
 describe('timer triggers on several instances of one app', () => {
   it('fire once per occurrence across instances, and move to another instance when the holder stops', async () => {
     const azurite = await startAzurite();
     timerCalls.length = 0;
     const clock = new VirtualClock(Date.UTC(2026, 0, 1, 0, 0, 30));
     const registry = await loadFunctionApp(path.join(__dirname, 'fixtures', 'app'));
+    // Shorter than Azure's 60 s and 1 min (host.json's singleton section, or this option).
     const instance = (name: string) =>
-      LocalHost.start({
-        registry,
-        hostJson: readHostJson(PROJECT_ROOT),
-        keys: KEYS,
-        clock,
-        logger: () => {},
-        instanceId: name,
-        timerStatusStore: new TableTimerStatusStore(azurite.connectionString, 'test-app'),
-        singletonLocks: new TableSingletonLocks(azurite.connectionString, 'test-app'),
-        // Shorter than Azure's 60 s and 1 min (host.json's singleton section, or this option).
-        timerLocks: { listenerLockPeriodMs: 1_000, listenerLockRecoveryPollingIntervalMs: 200 },
-      });
+      timerInstance({ registry, clock, name, status: new TableTimerStatusStore(azurite.connectionString, 'test-app'), locks: new TableSingletonLocks(azurite.connectionString, 'test-app'), listenerLockPeriodMs: 1_000, recoveryPollMs: 200 });
     const first = await instance('one');
     const second = await instance('two');
     try {
@@ -132,19 +145,9 @@ describe('a timer holder whose lock was taken over while it stalled', () => {
     const LOCK = 'Host.Functions.everyFiveMinutes.Listener';
     const locks = TableClient.fromConnectionString(azurite.connectionString, 'AzureWebJobsHostLocks', { allowInsecureConnection: true });
     const status = new TableTimerStatusStore(azurite.connectionString, HOST);
+    // Renewals far apart (the stalled holder does not notice in time); recovery polled often.
     const instance = (name: string) =>
-      LocalHost.start({
-        registry,
-        hostJson: readHostJson(PROJECT_ROOT),
-        keys: KEYS,
-        clock,
-        logger: () => {},
-        instanceId: name,
-        timerStatusStore: status,
-        singletonLocks: new TableSingletonLocks(azurite.connectionString, HOST),
-        // Renewals far apart (the stalled holder does not notice in time); recovery polled often.
-        timerLocks: { listenerLockPeriodMs: 60_000, listenerLockRecoveryPollingIntervalMs: 100 },
-      });
+      timerInstance({ registry, clock, name, status, locks: new TableSingletonLocks(azurite.connectionString, HOST), listenerLockPeriodMs: 60_000, recoveryPollMs: 100 });
     /** What a stalled holder's lease looks like to the others: expired, its claim kept. */
     const expireLock = async () => {
       const row = await locks.getEntity<{ Occurrence?: number }>(HOST, LOCK);
