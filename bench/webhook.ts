@@ -31,7 +31,8 @@ import type { Subscription } from '../local/graph-emulator';
 import { userChangeNotification } from '../local/graph-emulator/subscriptions';
 import { startLocalRuntime, type LocalRuntime } from '../local/stack';
 import { QUEUES } from '../shared/config/queues';
-import { startGraphProcess, startTablesProcess } from './support/infra';
+import { startGraphProcess, startTablesProcess, type TablesCounters } from './support/infra';
+import { cpuMs } from './support/runtime';
 import { cliArgs, progressBar, seconds, writeFigures } from './support/measure';
 
 const MODES = ['same-process', 'scale-groups'] as const;
@@ -96,6 +97,10 @@ interface ModeFigures {
   /** From the first post until the consumer had finished every notification (or the grace ran out). */
   drainSeconds: number;
   postedPerSecond: number;
+  /** CPU per notification, from the first post until the queue was drained: the host processes, and the stack besides. */
+  cpuMsPerNotification: { hosts: number; tables: number; graph: number; brokerAndClient: number };
+  /** Table Storage requests (a batch is one) per notification, everything the hosts did meanwhile. */
+  tableRequestsPerNotification: number;
   goalMet: boolean;
 }
 
@@ -149,6 +154,14 @@ async function runMode(mode: Mode): Promise<ModeFigures> {
     const requests = Math.round(rate * duration);
     const notifications = requests * batch;
     const broker0 = rt.broker.stats(QUEUE);
+    const cpu = () => ({
+      hosts: rt.instances.reduce((sum, i) => sum + cpuMs(i.process.pid), 0),
+      tables: cpuMs(tables.pid),
+      graph: cpuMs(graph.pid),
+      brokerAndClient: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+    });
+    const tableRequests = async () => (await tables.request<TablesCounters>({ kind: 'counters' })).requests;
+    const [cpu0, tableRequests0] = [cpu(), await tableRequests()];
     console.log(`   posting ${requests} requests (${notifications} notifications) at ${rate}/s for ${duration} s, the consumer running…`);
     const bar = progressBar('acknowledged', requests, 'requests');
     let sequence = 0;
@@ -180,6 +193,8 @@ async function runMode(mode: Mode): Promise<ModeFigures> {
     drain.stop();
     const drainedMs = performance.now() - t0;
     const broker = rt.broker.stats(QUEUE);
+    const [cpu1, tableRequests1] = [cpu(), await tableRequests()];
+    const perNotification = (n: number) => Math.round((100 * n) / notifications) / 100;
 
     const latencies = results.map((r) => r.ms).sort((a, b) => a - b);
     const acked = results.filter((r) => r.status === 202).length;
@@ -193,6 +208,13 @@ async function runMode(mode: Mode): Promise<ModeFigures> {
       processedShare: done() / notifications,
       drainSeconds: drainedMs / 1000,
       postedPerSecond: (requests * 1000) / postingMs,
+      cpuMsPerNotification: {
+        hosts: perNotification(cpu1.hosts - cpu0.hosts),
+        tables: perNotification(cpu1.tables - cpu0.tables),
+        graph: perNotification(cpu1.graph - cpu0.graph),
+        brokerAndClient: perNotification(cpu1.brokerAndClient - cpu0.brokerAndClient),
+      },
+      tableRequestsPerNotification: perNotification(tableRequests1 - tableRequests0),
       goalMet: quantile(latencies, 0.99) <= GOAL_P99_MS,
     };
     console.log(`   acknowledgement  p50 ${ms(figures.p50Ms)}  p99 ${ms(figures.p99Ms)}  max ${ms(figures.maxMs)}   (goal p99 <= ${GOAL_P99_MS} ms: ${figures.goalMet ? 'met' : 'NOT met'})`);
@@ -201,6 +223,12 @@ async function runMode(mode: Mode): Promise<ModeFigures> {
     console.log(
       `   processed to completion ${done()}/${notifications} (${(100 * figures.processedShare).toFixed(2)}%) ${seconds(drainedMs)} after the first post: ` +
         `${broker.completed - broker0.completed} processed, ${broker.duplicatesDropped - broker0.duplicatesDropped} repeats dropped, ${broker.deadLettered - broker0.deadLettered} dead-lettered, ${broker.active} still queued`,
+    );
+    const c = figures.cpuMsPerNotification;
+    console.log(
+      `   CPU per notification: hosts ${c.hosts} ms, Table Storage ${c.tables} ms, the Graph emulator ${c.graph} ms, the broker with this client ${c.brokerAndClient} ms ` +
+        `(${((os.cpus().length * 1000) / (c.hosts + c.tables + c.graph + c.brokerAndClient)).toFixed(0)} notifications/s would fill ${os.cpus().length} cores); ` +
+        `${figures.tableRequestsPerNotification} Table Storage requests per notification`,
     );
     return figures;
   } finally {

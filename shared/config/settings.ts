@@ -71,16 +71,30 @@ export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
 }
 
+const SETTING_NAMES = Object.keys(settingsSchema.shape) as Array<keyof Settings>;
+/** The last settings read, by the values they came from: every invocation asks, and the environment rarely changes. */
+let lastRead: { key: string; settings: Settings } | undefined;
+
 /**
  * Reads and validates settings; a bad value fails at start with the setting's name, not deep in a call.
- * An empty value counts as unset (so the default applies), as the Functions tools treat one.
+ * An empty value counts as unset (so the default applies), as the Functions tools treat one. Only the
+ * declared names are read: enumerating the whole environment on every invocation cost more than the rest of
+ * a notification's handling.
  */
 export function readSettings(env: Record<string, string | undefined> = process.env): Settings {
-  const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const given: Record<string, string> = {};
+  for (const name of SETTING_NAMES) {
+    const value = env[name];
+    if (value !== undefined && value !== '') given[name] = value;
+  }
+  const key = JSON.stringify(given);
+  if (lastRead?.key === key) return lastRead.settings;
   const parsed = settingsSchema.safeParse(given);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ConfigurationError(`Invalid app settings: ${issues}`);
   }
-  return parsed.data;
+  // Shared by every caller from now on: nobody may change it.
+  lastRead = { key, settings: Object.freeze(parsed.data) };
+  return lastRead.settings;
 }

@@ -73,8 +73,11 @@ export async function processNotification(deps: NotificationDeps, body: unknown,
 // ── Changes ──────────────────────────────────────────────────────────────────────────────────────
 
 async function processChange(deps: NotificationDeps, message: ChangeMessage, holder: string): Promise<ProcessOutcome> {
+  // Most repeats of a busy user are covered by a read already finished: the cursor alone says so, at one read.
+  const cursor = await deps.storage.syncState.get<Cursor>(message.customerId, cursorKey(message.userId));
+  if (covers(cursor?.value, message)) return { kind: 'covered' };
   if (!(await deps.storage.customers.get(message.customerId))) return { kind: 'skipped', reason: `customer ${message.customerId} no longer exists` };
-  const entry = await enter(deps, message, holder);
+  const entry = await enter(deps, message, holder, cursor);
   if (entry === 'covered') return { kind: 'covered' };
   if (entry === 'handed-off') return { kind: 'handed-off' };
   let round = entry;
@@ -86,7 +89,7 @@ async function processChange(deps: NotificationDeps, message: ChangeMessage, hol
       handedOff += result.handedOff;
       // A deletion in any round is what this notification did; later reads only confirm it.
       if (rounds === 1 || result.change !== 'unknown') change = result.change;
-      const next = await leave(deps, message, holder, round.claimedAt, rounds < MAX_ROUNDS);
+      const next = await leave(deps, message, holder, round, rounds < MAX_ROUNDS);
       if (next === 'done') return { kind: 'applied', change, handedOff, rounds };
       round = next;
     }
@@ -97,17 +100,31 @@ async function processChange(deps: NotificationDeps, message: ChangeMessage, hol
   }
 }
 
-/** Conditional writes of the cursor, retried on a lost race. */
-async function updateCursor<T>(deps: NotificationDeps, message: ChangeMessage, decide: (found: Versioned<Cursor> | undefined) => { next: Cursor; result: T } | { result: T; next?: undefined }): Promise<T> {
+/** A read that began after the notification was accepted (with the clocks' margin) already shows it. */
+function covers(cursor: Cursor | undefined, message: ChangeMessage): boolean {
+  // A permanent deletion is never covered by a read: a read cannot tell soft from hard.
+  if (message.changeType === 'deleted' || !cursor?.appliedFrom) return false;
+  return Date.parse(cursor.appliedFrom) >= Date.parse(message.receivedAt) + COVER_MARGIN_MS;
+}
+
+/**
+ * Conditional writes of the cursor, retried on a lost race. `known` is the cursor as last read or written
+ * by this reader: the first attempt writes against it without reading again (a stale one just loses the race).
+ */
+async function updateCursor<T>(
+  deps: NotificationDeps,
+  message: ChangeMessage,
+  decide: (found: Versioned<Cursor> | undefined) => { next: Cursor; result: T } | { result: T; next?: undefined },
+  known?: { cursor: Versioned<Cursor> | undefined },
+): Promise<{ result: T; written?: Versioned<Cursor> }> {
   const store = deps.storage.syncState;
   for (let attempt = 0; attempt < 50; attempt++) {
-    const found = await store.get<Cursor>(message.customerId, cursorKey(message.userId));
+    const found = attempt === 0 && known ? known.cursor : await store.get<Cursor>(message.customerId, cursorKey(message.userId));
     const step = decide(found);
-    if (!step.next) return step.result;
+    if (!step.next) return { result: step.result };
     try {
-      if (found) await store.put(message.customerId, cursorKey(message.userId), step.next, found.etag);
-      else await store.create(message.customerId, cursorKey(message.userId), step.next);
-      return step.result;
+      const written = found ? await store.put(message.customerId, cursorKey(message.userId), step.next, found.etag) : await store.create(message.customerId, cursorKey(message.userId), step.next);
+      return { result: step.result, written };
     } catch (error) {
       if (!(error instanceof ConcurrencyError || error instanceof ConflictError)) throw error;
     }
@@ -122,45 +139,59 @@ function nextClaim(deps: NotificationDeps, cursor: Cursor): string {
   return new Date(at).toISOString();
 }
 
-type Round = { claimedAt: string; hardDelete: boolean };
+/** A read this reader holds the lease for, and the cursor as it wrote it. */
+type Round = { claimedAt: string; hardDelete: boolean; cursor?: Versioned<Cursor> };
 
-function enter(deps: NotificationDeps, message: ChangeMessage, holder: string): Promise<Round | 'covered' | 'handed-off'> {
-  // A permanent deletion is never covered by a read: a read cannot tell soft from hard.
+async function enter(deps: NotificationDeps, message: ChangeMessage, holder: string, read: Versioned<Cursor> | undefined): Promise<Round | 'covered' | 'handed-off'> {
   const deletion = message.changeType === 'deleted';
-  return updateCursor<Round | 'covered' | 'handed-off'>(deps, message, (found) => {
-    const c = found?.value ?? {};
-    if (!deletion && c.appliedFrom && Date.parse(c.appliedFrom) >= Date.parse(message.receivedAt) + COVER_MARGIN_MS) return { result: 'covered' as const };
-    const now = nowOf(deps).getTime();
-    if (c.holder && c.holder !== holder && c.leaseUntil && Date.parse(c.leaseUntil) > now) {
-      return { next: { ...c, rerun: true, hardDelete: c.hardDelete || deletion }, result: 'handed-off' as const };
-    }
-    const claimedAt = nextClaim(deps, c);
-    const round: Round = { claimedAt, hardDelete: deletion || c.hardDelete === true };
-    return { next: { ...c, holder, leaseUntil: new Date(now + LEASE_MS).toISOString(), claimedAt, rerun: false, hardDelete: false }, result: round };
-  });
+  const { result, written } = await updateCursor<Omit<Round, 'cursor'> | 'covered' | 'handed-off'>(
+    deps,
+    message,
+    (found) => {
+      const c = found?.value ?? {};
+      if (covers(c, message)) return { result: 'covered' as const };
+      const now = nowOf(deps).getTime();
+      if (c.holder && c.holder !== holder && c.leaseUntil && Date.parse(c.leaseUntil) > now) {
+        return { next: { ...c, rerun: true, hardDelete: c.hardDelete || deletion }, result: 'handed-off' as const };
+      }
+      const claimedAt = nextClaim(deps, c);
+      const round = { claimedAt, hardDelete: deletion || c.hardDelete === true };
+      return { next: { ...c, holder, leaseUntil: new Date(now + LEASE_MS).toISOString(), claimedAt, rerun: false, hardDelete: false }, result: round };
+    },
+    { cursor: read },
+  );
+  return typeof result === 'string' ? result : { ...result, cursor: written };
 }
 
 /** After a read: read again when something was handed over meanwhile, else let go and mark what is covered. */
-function leave(deps: NotificationDeps, message: ChangeMessage, holder: string, claimedAt: string, mayContinue: boolean): Promise<Round | 'done'> {
-  return updateCursor<Round | 'done'>(deps, message, (found) => {
-    const c = found?.value ?? {};
-    // The lease lapsed and another reader took it: what comes after is its to read.
-    if (c.holder !== holder) return { result: 'done' as const };
-    if (c.rerun) {
-      if (!mayContinue) throw new ConcurrencyError(`user ${message.userId} kept changing over ${MAX_ROUNDS} reads; delivered again later`);
-      const next = nextClaim(deps, c);
-      return {
-        // The lease kept other writers out, so the read just written covers what was accepted before it.
-        next: { ...c, claimedAt: next, appliedFrom: claimedAt, leaseUntil: new Date(nowOf(deps).getTime() + LEASE_MS).toISOString(), rerun: false, hardDelete: false },
-        result: { claimedAt: next, hardDelete: c.hardDelete === true },
-      };
-    }
-    return { next: { claimedAt: c.claimedAt, appliedFrom: claimedAt }, result: 'done' as const };
-  });
+async function leave(deps: NotificationDeps, message: ChangeMessage, holder: string, round: Round, mayContinue: boolean): Promise<Round | 'done'> {
+  const { claimedAt } = round;
+  const { result, written } = await updateCursor<Omit<Round, 'cursor'> | 'done'>(
+    deps,
+    message,
+    (found) => {
+      const c = found?.value ?? {};
+      // The lease lapsed and another reader took it: what comes after is its to read.
+      if (c.holder !== holder) return { result: 'done' as const };
+      if (c.rerun) {
+        if (!mayContinue) throw new ConcurrencyError(`user ${message.userId} kept changing over ${MAX_ROUNDS} reads; delivered again later`);
+        const next = nextClaim(deps, c);
+        return {
+          // The lease kept other writers out, so the read just written covers what was accepted before it.
+          next: { ...c, claimedAt: next, appliedFrom: claimedAt, leaseUntil: new Date(nowOf(deps).getTime() + LEASE_MS).toISOString(), rerun: false, hardDelete: false },
+          result: { claimedAt: next, hardDelete: c.hardDelete === true },
+        };
+      }
+      return { next: { claimedAt: c.claimedAt, appliedFrom: claimedAt }, result: 'done' as const };
+    },
+    // Nothing handed over since this reader's own write: letting go needs no read (a handed-over notification changed the ETag).
+    round.cursor ? { cursor: round.cursor } : undefined,
+  );
+  return result === 'done' ? result : { ...result, cursor: written };
 }
 
-function release(deps: NotificationDeps, message: ChangeMessage, holder: string, hardDelete: boolean): Promise<void> {
-  return updateCursor<void>(deps, message, (found) => {
+async function release(deps: NotificationDeps, message: ChangeMessage, holder: string, hardDelete: boolean): Promise<void> {
+  await updateCursor<void>(deps, message, (found) => {
     const c = found?.value ?? {};
     if (c.holder !== holder) return { result: undefined };
     return { next: { claimedAt: c.claimedAt, appliedFrom: c.appliedFrom, rerun: true, hardDelete: c.hardDelete || hardDelete }, result: undefined };
