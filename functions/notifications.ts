@@ -2,6 +2,7 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import * as df from 'durable-functions';
 import { z } from 'zod';
 import { DurableOrchestrations } from '../shared/adapters/durable/orchestrations';
+import { LoopGate } from '../shared/app/loopGate';
 import { notificationDeps } from '../shared/app/notifications';
 import { QUEUES, SERVICE_BUS_CONNECTION } from '../shared/config/queues';
 import { apiRoute, HttpProblem, ok, pathIds, readJson } from '../shared/http';
@@ -89,6 +90,12 @@ app.http(
 
 // ── Processing, off the request path ─────────────────────────────────────────────────────────────
 
+/**
+ * Notifications arrive in bursts through this same process's webhook: while their processing keeps the
+ * event loop late, fewer run at once, so that Graph's next deliveries are still answered at once.
+ */
+const giveWay = new LoopGate({ maxConcurrent: 32, lateMs: 20, windowMs: 250 });
+
 app.serviceBusQueue('graphNotificationProcessor', {
   connection: SERVICE_BUS_CONNECTION,
   queueName: QUEUES.graphNotifications.name,
@@ -96,7 +103,7 @@ app.serviceBusQueue('graphNotificationProcessor', {
   handler: async (body: unknown, context: InvocationContext) => {
     const messageId = context.triggerMetadata?.messageId;
     const deps = notificationDeps(() => new DurableOrchestrations(df.getClient(context)));
-    const outcome = await processNotification(deps, body, { messageId: typeof messageId === 'string' ? messageId : undefined });
+    const outcome = await giveWay.run(() => processNotification(deps, body, { messageId: typeof messageId === 'string' ? messageId : undefined }));
     if (outcome.kind === 'invalid') context.error(`graph notification ${String(context.triggerMetadata?.messageId ?? '')} is not a notification message: ${outcome.reason}`);
     else if (outcome.kind === 'lifecycle') context.log(`lifecycle ${outcome.event}: ${outcome.action}`);
     else if (outcome.kind === 'applied' && (outcome.change === 'held' || outcome.change === 'deleted')) context.log(`user deletion ${outcome.change}`);
