@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     const cpu0 = runtime.hostCpuMs();
     const stackCpu = () => ({ tables: cpuMs(tables.pid), graph: cpuMs(graph.pid), broker: (process.cpuUsage().user + process.cpuUsage().system) / 1000 });
     const stack0 = stackCpu();
-    const tableRequests0 = (await tables.request<TablesCounters>({ kind: 'counters' })).requests;
+    const tables0 = await tables.request<TablesCounters>({ kind: 'counters' });
     const started = Date.now();
     const queue = new ServiceBusProvisioningScheduler(provisionMessageId, { ServiceBusConnection: runtime.endpoints.serviceBusConnectionString });
     const at = new Date(started).toISOString();
@@ -109,7 +109,12 @@ async function main(): Promise<void> {
     const elapsedMs = settledAt - started;
     const hostCpu = runtime.hostCpuMs() - cpu0;
     const stack1 = stackCpu();
-    const tableRequests = (await tables.request<TablesCounters>({ kind: 'counters' })).requests - tableRequests0;
+    const tables1 = await tables.request<TablesCounters>({ kind: 'counters' });
+    const tableRequests = tables1.requests - tables0.requests;
+    const tableRequestsByKind = Object.entries(tables1.byKind)
+      .map(([kind, n]) => [kind, n - (tables0.byKind[kind] ?? 0)] as const)
+      .filter(([, n]) => n > 0)
+      .sort((a, b) => b[1] - a[1]);
     const stackPerUser = { tables: (stack1.tables - stack0.tables) / ids.length, graph: (stack1.graph - stack0.graph) / ids.length, broker: (stack1.broker - stack0.broker) / ids.length };
     const counters = await graph.request<CountersSnapshot>({ kind: 'counters' });
 
@@ -148,6 +153,8 @@ async function main(): Promise<void> {
       cpuMsPerUser: round(hostCpu / ids.length),
       /** Table Storage requests (a batch is one) per user, for everything the hosts did meanwhile. */
       tableRequestsPerUser: round(tableRequests / ids.length, 1),
+      /** The same by table, operation and failure status, most first. */
+      tableRequestsByKind: Object.fromEntries(tableRequestsByKind.map(([kind, n]) => [kind, round(n / ids.length, 2)])),
       /** The rest of the local stack, per user: Table Storage, the Graph emulator, the broker (this process, with its polling). */
       stackCpuMsPerUser: { tables: round(stackPerUser.tables), graph: round(stackPerUser.graph), broker: round(stackPerUser.broker) },
       /** Users per minute the machine's cores could carry at the whole stack's CPU per user. */
@@ -166,6 +173,7 @@ async function main(): Promise<void> {
     console.log(`429s answered to sitesync      ${figures.throttled}  (goal 0)`);
     console.log(`CPU per user                   ${figures.cpuMsPerUser} ms in the host process${processes > 1 ? 'es' : ''}; the local stack besides: Table Storage ${figures.stackCpuMsPerUser.tables} ms, the Graph emulator ${figures.stackCpuMsPerUser.graph} ms, the broker (with this benchmark's polling) ${figures.stackCpuMsPerUser.broker} ms`);
     console.log(`Table Storage requests per user ${figures.tableRequestsPerUser} (provisioning, number checks, and the change notifications Microsoft sends for the writes)`);
+    console.log(`  most by kind                 ${Object.entries(figures.tableRequestsByKind).slice(0, 10).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     console.log(`this machine's bound           ${figures.machineUsersPerMinute} users/min: ${os.cpus().length} cores ÷ the whole stack's CPU per user (near it, the machine and not Microsoft set the pace)`);
     if (jsonFile) {
       writeFileSync(jsonFile, JSON.stringify(figures, null, 2));

@@ -4,6 +4,7 @@
  * every write it acknowledged through a kill of its process at any moment (`persistence/tables.ts`).
  */
 import { mkdirSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { makeTablesDurable, type AzuriteTableServerInternals, type DurableTables } from './persistence/tables';
 
@@ -30,6 +31,8 @@ export interface TableServerHandle {
   durability?: DurableTables;
   /** HTTP requests served so far (a batch is one), for the benchmarks' operation counts. */
   requests(): number;
+  /** The same requests by table, operation and, when it failed, status: where a workload's Table work goes. */
+  requestsByKind(): Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -66,7 +69,15 @@ export async function startTableServer(options: { port?: number; host?: string; 
   const durability = options.persistDir ? makeTablesDurable(server as unknown as AzuriteTableServerInternals, { dir: path.join(options.persistDir, 'tables-journal') }) : undefined;
   await server.start();
   let requests = 0;
-  (server as unknown as { httpServer?: { on(event: 'request', listener: () => void): void } }).httpServer?.on('request', () => requests++);
+  const byKind: Record<string, number> = {};
+  (server as unknown as { httpServer?: { on(event: 'request', listener: (req: IncomingMessage, res: ServerResponse) => void): void } }).httpServer?.on('request', (req, res) => {
+    requests++;
+    const kind = tableRequestKind(req.method ?? '', req.url ?? '');
+    res.once('finish', () => {
+      const key = res.statusCode >= 400 ? `${kind} ${res.statusCode}` : kind;
+      byKind[key] = (byKind[key] ?? 0) + 1;
+    });
+  });
   // getHttpServerAddress() reports the bound port, including when port 0 was asked for.
   const address = server.getHttpServerAddress();
   const port = Number(new URL(address).port);
@@ -79,6 +90,7 @@ export async function startTableServer(options: { port?: number; host?: string; 
     connectionString,
     durability,
     requests: () => requests,
+    requestsByKind: () => ({ ...byKind }),
     async stop() {
       await server.close();
       await durability?.close();
@@ -86,3 +98,35 @@ export async function startTableServer(options: { port?: number; host?: string; 
   };
 }
 
+
+/**
+ * `Users point-read`, `Users query(partition)`, `Numbers query(partition range)`, `Users query(scan)`,
+ * `Numbers upsert/replace`, `batch`…: a query names whether its filter pins a partition (or a range of
+ * them), since Table Storage answers one without it by scanning the table.
+ */
+export function tableRequestKind(method: string, url: string): string {
+  const [pathname, query = ''] = url.split('?');
+  const segment = decodeURIComponent(pathname.split('/').filter(Boolean).pop() ?? '');
+  if (segment === '$batch') return 'batch';
+  const table = segment.replace(/\(.*$/, '');
+  const keyed = /\(PartitionKey=/.test(segment);
+  switch (method) {
+    case 'GET': {
+      if (keyed) return `${table} point-read`;
+      const filter = new URLSearchParams(query).get('$filter') ?? '';
+      const scope = /PartitionKey eq/.test(filter) ? (/RowKey eq/.test(filter) ? 'point' : 'partition') : /PartitionKey (ge|gt)/.test(filter) ? 'partition range' : 'scan';
+      return `${table} query(${scope})${/NextPartitionKey|NextRowKey/.test(query) ? ' next page' : ''}`;
+    }
+    case 'POST':
+      return `${table} insert`;
+    case 'PUT':
+      return `${table} ${keyed ? 'upsert/replace' : 'create'}`;
+    case 'PATCH':
+    case 'MERGE':
+      return `${table} merge`;
+    case 'DELETE':
+      return `${table} delete`;
+    default:
+      return `${table} ${method}`;
+  }
+}

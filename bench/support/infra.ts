@@ -37,6 +37,8 @@ export interface TablesInfo {
 /** Table Storage's own counters. */
 export interface TablesCounters {
   requests: number;
+  /** By table, operation and failure status (local/azurite.ts). */
+  byKind: Record<string, number>;
 }
 
 export type InfraInfo = GraphInfo & TablesInfo;
@@ -196,7 +198,7 @@ async function serveTables(persistDir?: string): Promise<void> {
       await tables.stop();
       process.exit(0);
     }
-    process.send?.({ seq, value: command.kind === 'counters' ? ({ requests: tables.requests() } satisfies TablesCounters) : undefined });
+    process.send?.({ seq, value: command.kind === 'counters' ? ({ requests: tables.requests(), byKind: tables.requestsByKind() } satisfies TablesCounters) : undefined });
   });
 }
 

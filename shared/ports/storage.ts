@@ -347,7 +347,14 @@ export interface PendingNumberAssignment {
   stageIfRefused?: { profileId: string; line: WantedLine };
 }
 
-export type PendingNumberAssignmentRepository = CustomerScopedRepository<PendingNumberAssignment>;
+export interface PendingNumberAssignmentRepository extends CustomerScopedRepository<PendingNumberAssignment> {
+  /**
+   * Conditional writes of one customer's assignments, each on its ETag, in as few requests as the store
+   * allows (one per hundred): a request that meets an assignment changed or gone since writes none of its
+   * assignments, which come back as `stale`.
+   */
+  updateAll(items: ReadonlyArray<Versioned<PendingNumberAssignment>>): Promise<{ written: Versioned<PendingNumberAssignment>[]; stale: number }>;
+}
 
 export interface Storage {
   customers: CustomerRepository;

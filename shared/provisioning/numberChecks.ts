@@ -30,6 +30,8 @@ const MAX_SENDS = 3;
 const CLAIM_MS = 60_000;
 /** Checks of one customer falling due within this are one message (one round of requests). */
 const CHECK_BUCKET_MS = 5_000;
+/** Reads of the due assignments per check when claiming them met rows written meanwhile. */
+const CLAIM_ROUNDS = 3;
 
 export interface NumberCheckResult {
   kind: 'checked';
@@ -57,17 +59,7 @@ export function operationOf(pending: PendingNumberAssignment): NumberOperation {
 export async function checkNumberAssignments(deps: ProvisioningDeps, customerId: string): Promise<NumberCheckResult> {
   const now = deps.now?.() ?? new Date();
   const result: NumberCheckResult = { kind: 'checked', finished: 0, pending: 0, retried: 0 };
-  const all = await deps.storage.pendingNumbers.list(customerId);
-  const due = all.filter((p) => Date.parse(p.value.dueAt) <= now.getTime() + CHECK_BUCKET_MS);
-  // Claimed with the row's ETag: a second checker running at the same moment takes the others.
-  const claimed: Array<Versioned<PendingNumberAssignment>> = [];
-  for (const p of due) {
-    try {
-      claimed.push(await deps.storage.pendingNumbers.update({ ...p.value, dueAt: new Date(now.getTime() + CLAIM_MS).toISOString() }, p.etag));
-    } catch (error) {
-      if (!(error instanceof ConcurrencyError) && !(error instanceof NotFoundError)) throw error;
-    }
-  }
+  const claimed = await claimDue(deps, customerId, now);
   if (claimed.length > 0) {
     const ctx = await customerContext(deps.storage, customerId, now.getTime());
     const ms = deps.microsoft(ctx.customer);
@@ -97,6 +89,26 @@ export async function checkNumberAssignments(deps: ProvisioningDeps, customerId:
     await scheduleNumberCheck(deps, customerId, next.value.userId, new Date(Math.max(Date.parse(next.value.dueAt), now.getTime() + CHECK_BUCKET_MS)));
   }
   return result;
+}
+
+/**
+ * The customer's due assignments, claimed with their ETags in a batch per hundred. Checks of successive
+ * moments overlap when messages are delivered late: a checker that meets a row written since (claimed by
+ * another, or finished by its pass) reads again and claims what is still due, instead of failing on each
+ * row another checker took.
+ */
+async function claimDue(deps: ProvisioningDeps, customerId: string, now: Date): Promise<Array<Versioned<PendingNumberAssignment>>> {
+  const claimed: Array<Versioned<PendingNumberAssignment>> = [];
+  const until = new Date(now.getTime() + CLAIM_MS).toISOString();
+  for (let round = 0; round < CLAIM_ROUNDS; round++) {
+    const mine = new Set(claimed.map((p) => p.value.userId));
+    const due = (await deps.storage.pendingNumbers.list(customerId)).filter((p) => !mine.has(p.value.userId) && Date.parse(p.value.dueAt) <= now.getTime() + CHECK_BUCKET_MS);
+    if (due.length === 0) break;
+    const { written, stale } = await deps.storage.pendingNumbers.updateAll(due.map((p) => ({ value: { ...p.value, dueAt: until }, etag: p.etag })));
+    claimed.push(...written);
+    if (stale === 0) break;
+  }
+  return claimed;
 }
 
 /** Pages the customer's list of assigned numbers took the last time it was read (fewer requests decide). */

@@ -146,24 +146,28 @@ export async function provisionUser(deps: ProvisioningDeps, message: ProvisionUs
   const intent = decide(ctx, user, message);
   if (typeof intent === 'string') return settled(deps, message, transactionId, { kind: 'skipped', reason: intent });
 
-  const existing = await deps.storage.transactions.get(message.customerId, transactionId);
-  // Work that went to the dead-letter queue is continued by a replay of its message (or a resend).
-  if (existing && existing.value.outcome !== 'running' && !endedAtDeadLetter(existing.value)) return settled(deps, message, transactionId, { kind: 'skipped', reason: 'already done', transactionId });
-  if (!existing) {
-    // Work that no user row marks is indexed before it starts, so that it is found again if it stops.
-    if (!isSyncHandOff(message)) {
-      const open: OpenWork = { transactionId, message: { ...message, attempt: undefined, resentAt: undefined }, since: now.toISOString() };
-      await deps.storage.syncState.put(openWorkScope(message.customerId), transactionId, open);
-    }
-    try {
-      await deps.storage.transactions.create({
-        id: transactionId, customerId: message.customerId, kind: intent.kind, userId: message.userId,
-        trigger: provisionMessageId(message), startedAt: now.toISOString(), outcome: 'running', steps: [], from: startOf(user),
-      });
-    } catch (error) {
-      if (!(error instanceof ConflictError)) throw error; // a concurrent repeat created it: go on, every step is checked
+  const transaction: TransactionRecord = {
+    id: transactionId, customerId: message.customerId, kind: intent.kind, userId: message.userId,
+    trigger: provisionMessageId(message), startedAt: now.toISOString(), outcome: 'running', steps: [], from: startOf(user),
+  };
+  let existing: Versioned<TransactionRecord> | undefined;
+  if (isSyncHandOff(message) && !message.attempt) {
+    // A sync's hand-off is nearly always delivered once: its transaction is created outright (the user row's
+    // hand-off mark finds the work again if it stops), and read only when it was there already.
+    if (!(await createTransaction(deps, transaction))) existing = await deps.storage.transactions.get(message.customerId, transactionId);
+  } else {
+    existing = await deps.storage.transactions.get(message.customerId, transactionId);
+    if (!existing) {
+      // Work that no user row marks is indexed before it starts, so that it is found again if it stops.
+      if (!isSyncHandOff(message)) {
+        const open: OpenWork = { transactionId, message: { ...message, attempt: undefined, resentAt: undefined }, since: now.toISOString() };
+        await deps.storage.syncState.put(openWorkScope(message.customerId), transactionId, open);
+      }
+      await createTransaction(deps, transaction); // created by a concurrent repeat meanwhile: go on, every step is checked
     }
   }
+  // Work that went to the dead-letter queue is continued by a replay of its message (or a resend).
+  if (existing && existing.value.outcome !== 'running' && !endedAtDeadLetter(existing.value)) return settled(deps, message, transactionId, { kind: 'skipped', reason: 'already done', transactionId });
 
   const run = new Run(deps, ctx, user, message, transactionId, now, existing?.value.from ?? startOf(user), existing !== undefined, stored);
   try {
@@ -171,6 +175,17 @@ export async function provisionUser(deps: ProvisioningDeps, message: ProvisionUs
     return await run.finish(state);
   } catch (error) {
     if (isTransient(error)) return run.retry(error as Error, intent);
+    throw error;
+  }
+}
+
+/** Creates the transaction; false when it existed already. */
+async function createTransaction(deps: ProvisioningDeps, transaction: TransactionRecord): Promise<boolean> {
+  try {
+    await deps.storage.transactions.create(transaction);
+    return true;
+  } catch (error) {
+    if (error instanceof ConflictError) return false;
     throw error;
   }
 }

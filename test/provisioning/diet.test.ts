@@ -32,8 +32,10 @@ describe('the requests a provisioned user costs', () => {
 
     const control = world.stack.graph!.control;
     control.resetCounters();
+    const tables0 = world.stack.tables!.requestsByKind();
     await world.queue.send(syncAdd(CUSTOMER, world.users.map((u) => u.id), '2026-02-01T00:00:00.000Z'));
     await world.idle(240_000);
+    const tables = Object.fromEntries(Object.entries(world.stack.tables!.requestsByKind()).map(([kind, n]) => [kind, n - (tables0[kind] ?? 0)]));
 
     const states: Record<string, number> = {};
     for await (const { value } of world.storage.users.list(CUSTOMER)) states[value.state.kind] = (states[value.state.kind] ?? 0) + 1;
@@ -51,6 +53,12 @@ describe('the requests a provisioned user costs', () => {
     const assignments = counters.requests['teams.assignNumber'] ?? 0;
     expect(assignments).toBeGreaterThan(0);
     expect((counters.requests['teams.operations.get'] ?? 0) + (counters.requests['teams.numberAssignments.list'] ?? 0)).toBeLessThanOrEqual(2 * assignments);
+
+    // Table Storage: a sync's hand-off creates its transaction outright (no read that finds nothing), and
+    // concurrent number checks claim the due assignments in batches instead of failing row by row.
+    expect(tables['Transactions point-read 404'] ?? 0).toBe(0);
+    expect(tables['PendingNumberAssignments upsert/replace 412'] ?? 0).toBeLessThanOrEqual(assignments / 4);
+    expect(Object.keys(tables).filter((kind) => kind.includes('query(scan)'))).toEqual([]);
 
     const minimum = minimumWrites(await world.storage.transactions.listRecent(CUSTOMER, 1_000));
     const sent = requestsByBudget(counters);

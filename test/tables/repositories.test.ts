@@ -199,3 +199,28 @@ describe('transactions', () => {
     expect((await elsewhere.transactions.get('c2', id))?.value).toMatchObject({ outcome: 'succeeded', steps: [{ name: 'licenses' }, { name: 'number' }, { name: 'groups' }] });
   });
 });
+
+describe('pending number assignments', () => {
+  const pending = (userId: string, customerId = 'claims') => ({ customerId, userId, number: `+1425555${userId.padStart(4, '0')}`, lineType: 'DirectRouting' as const, siteId: 's', transactionId: `t-${userId}`, startedAt: '2026-01-01T00:00:00.000Z', dueAt: '2026-01-01T00:00:05.000Z', sends: 1, checks: 0, skip: [], cause: {} });
+
+  it('are claimed a batch at a time on their ETags: one request for many, none written when one changed since', async () => {
+    const rows = await Promise.all(Array.from({ length: 30 }, (_, i) => storage.pendingNumbers.upsert(pending(String(i)))));
+    const later = '2026-01-01T00:01:00.000Z';
+    // One of them is written by someone else after it was read: the batch holding it writes nothing.
+    await storage.pendingNumbers.update({ ...rows[7].value, checks: 1 }, rows[7].etag);
+    const refused = await storage.pendingNumbers.updateAll(rows.map((r) => ({ value: { ...r.value, dueAt: later }, etag: r.etag })));
+    expect(refused).toEqual({ written: [], stale: 30 });
+    expect((await storage.pendingNumbers.list('claims')).filter((r) => r.value.dueAt === later)).toEqual([]);
+
+    const fresh = await storage.pendingNumbers.list('claims');
+    const before = azurite.requests();
+    const claimed = await storage.pendingNumbers.updateAll(fresh.map((r) => ({ value: { ...r.value, dueAt: later }, etag: r.etag })));
+    expect(azurite.requests() - before).toBe(1);
+    expect(claimed.stale).toBe(0);
+    expect(claimed.written.map((w) => w.value.userId).sort()).toEqual(fresh.map((r) => r.value.userId).sort());
+    // The ETags given back are the rows' own: the claimer's next write goes through, a reader's stale one does not.
+    await storage.pendingNumbers.update({ ...claimed.written[0].value, checks: 2 }, claimed.written[0].etag);
+    await expect(storage.pendingNumbers.update(fresh[0].value, fresh[0].etag)).rejects.toThrow(ConcurrencyError);
+    expect((await storage.pendingNumbers.list('claims')).every((r) => r.value.dueAt === later)).toBe(true);
+  });
+});

@@ -3,13 +3,13 @@
  * A customer's configuration of one kind is one partition, so "everything of this customer" is a single
  * partition query, and a document is read and written whole with its ETag.
  */
-import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
+import { odata, TableTransaction, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import type { z } from 'zod';
 import type { CustomerScopedRepository, Versioned } from '../../ports/storage';
 import type { TableProvider } from './client';
 import { statusOf, toStorageError, translate } from './errors';
 import { encodeKey } from './keys';
-import { assertEntityFits, packJson, unpackJson, type TableEntityShape } from './limits';
+import { assertEntityFits, packJson, planBatches, unpackJson, type TableEntityShape } from './limits';
 
 type Entity = Record<string, unknown>;
 
@@ -64,6 +64,37 @@ export class DocumentTable<T> {
     const client = await this.client();
     const r = await translate(`${this.kind} ${rowKey}`, () => client.updateEntity(this.entity(partitionKey, rowKey, value), 'Replace', { etag }));
     return { value, etag: r.etag ?? '' };
+  }
+
+  /**
+   * Conditional replaces of one partition's documents, each on its ETag, a batch (entity group transaction)
+   * per hundred: a batch that meets a document changed or gone since writes none of it, and its documents
+   * come back as `stale`.
+   */
+  async updateAll(partitionKey: string, items: ReadonlyArray<{ rowKey: string; value: T; etag: string }>): Promise<{ written: Array<Versioned<T> & { rowKey: string }>; stale: number }> {
+    const client = await this.client();
+    const written: Array<Versioned<T> & { rowKey: string }> = [];
+    let stale = 0;
+    const actions = items.map((item) => ({ kind: 'update' as const, entity: this.entity(partitionKey, item.rowKey, item.value), item }));
+    for (const batch of planBatches(actions)) {
+      const tx = new TableTransaction();
+      for (const { entity, item } of batch) tx.updateEntity(entity, 'Replace', { etag: item.etag });
+      try {
+        const response = await client.submitTransaction(tx.actions);
+        // Sub-responses come in the batch's order; an update's carries its new ETag but not always its key.
+        for (const [i, { item }] of batch.entries()) {
+          const etag = response.subResponses[i]?.etag?.trim();
+          // Without it (a store that does not say), the row is read: a claim must be written again on its own ETag.
+          const row = etag ? { value: item.value, etag } : await this.get(partitionKey, item.rowKey);
+          if (row) written.push({ rowKey: item.rowKey, ...row });
+        }
+      } catch (e) {
+        const status = statusOf(e);
+        if (status !== 412 && status !== 404) throw toStorageError(e, `${this.kind} batch`);
+        stale += batch.length;
+      }
+    }
+    return { written, stale };
   }
 
   async upsert(partitionKey: string, rowKey: string, value: T): Promise<Versioned<T>> {

@@ -21,7 +21,7 @@ import { TableKeyValueStore } from './keyValue';
 import { TableNumberInventory } from './numbers';
 import { TableTransactionRepository } from './transactions';
 import { TableUserRepository } from './users';
-import { pendingNumberAssignmentSchema } from './pendingNumbers';
+import { pendingNumberAssignmentSchema, pendingNumberRepository } from './pendingNumbers';
 
 export { TableProvider, connectionFromSettings, BatchWriter, submitAll, submitBatch, type TableConnection } from './client';
 export { encodeKey, decodeKey } from './keys';
@@ -76,7 +76,7 @@ export function createTableStorage(connection: TableConnection): Storage {
     users: new TableUserRepository(tables),
     transactions: new TableTransactionRepository(new DocumentTable(tables, TABLES.transactions, transactionRecordSchema, 'transaction')),
     syncState: new TableKeyValueStore(tables),
-    pendingNumbers: customerScopedRepository(new DocumentTable(tables, TABLES.pendingNumbers, pendingNumberAssignmentSchema, 'pending number assignment'), (p) => p.userId),
+    pendingNumbers: pendingNumberRepository(new DocumentTable(tables, TABLES.pendingNumbers, pendingNumberAssignmentSchema, 'pending number assignment')),
   };
 }
 

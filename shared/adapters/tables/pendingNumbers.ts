@@ -1,6 +1,8 @@
-/** The shape a pending number assignment is stored in (one JSON document per user, by customer). */
+/** Pending number assignments: one JSON document per user, a partition per customer. */
 import { z } from 'zod';
-import type { PendingNumberAssignment } from '../../ports/storage';
+import type { PendingNumberAssignment, PendingNumberAssignmentRepository } from '../../ports/storage';
+import { customerScopedRepository, type DocumentTable } from './documents';
+import { encodeKey } from './keys';
 import { numberTypeSchema, type UserState } from '../../domain';
 
 export const pendingNumberAssignmentSchema: z.ZodType<PendingNumberAssignment> = z.object({
@@ -29,3 +31,20 @@ export const pendingNumberAssignmentSchema: z.ZodType<PendingNumberAssignment> =
     })
     .optional(),
 });
+
+export function pendingNumberRepository(table: DocumentTable<PendingNumberAssignment>): PendingNumberAssignmentRepository {
+  return {
+    ...customerScopedRepository(table, (p) => p.userId),
+    async updateAll(items) {
+      const byCustomer = new Map<string, Array<{ rowKey: string; value: PendingNumberAssignment; etag: string }>>();
+      for (const { value, etag } of items) byCustomer.set(value.customerId, [...(byCustomer.get(value.customerId) ?? []), { rowKey: encodeKey(value.userId), value, etag }]);
+      const out = { written: [] as Array<{ value: PendingNumberAssignment; etag: string }>, stale: 0 };
+      for (const [customerId, chunk] of byCustomer) {
+        const r = await table.updateAll(encodeKey(customerId), chunk);
+        out.written.push(...r.written.map(({ value, etag }) => ({ value, etag })));
+        out.stale += r.stale;
+      }
+      return out;
+    },
+  };
+}
