@@ -1,8 +1,10 @@
 /**
  * A customer's provisioning configuration, read once and compiled: sites with their defaults and move-user
  * criteria (placement rules), Quick Add Groups, user profiles, flow-through criteria and the resolved
- * global settings. Cached briefly per process: a burst of messages for one customer reads it once, and an
- * operator's change is seen within the cache's lifetime.
+ * global settings, with what the last sync recorded that every user's plan consults (its last complete
+ * Teams pass, whether it read the dial plans). Cached briefly per process: a burst of messages for one
+ * customer reads it once, and an operator's change or a sync's record is seen within the cache's lifetime
+ * (at once in the process that wrote it).
  */
 import {
   placementRules,
@@ -20,6 +22,7 @@ import {
   type UserProfile,
 } from '../domain';
 import { NotFoundError, PROVIDER_SCOPE, type Storage } from '../ports/storage';
+import { catalogOutcomeKey, TEAMS_PASS_KEY, type CatalogOutcomeRecord, type TeamsPassRecord } from '../sync/model';
 
 export interface CustomerContext {
   customer: Customer;
@@ -32,6 +35,10 @@ export interface CustomerContext {
   flowThrough: Map<string, FlowThroughCriteria>;
   /** Every site enabled for Microsoft users with move-user criteria. */
   placement: PlacementRules;
+  /** The last Teams pass a sync read to its end, if any. */
+  teamsPass?: TeamsPassRecord;
+  /** How the last sync's read of the dial plans ended, if it ran. */
+  dialPlans?: CatalogOutcomeRecord;
   loadedAt: number;
 }
 
@@ -66,7 +73,7 @@ function reload(storage: Storage, customerId: string, now: number): Promise<Cust
 }
 
 async function load(storage: Storage, customerId: string, now: number): Promise<CustomerContext> {
-  const [customer, sites, defaults, criteria, groups, profiles, flowThrough, provider, own] = await Promise.all([
+  const [customer, sites, defaults, criteria, groups, profiles, flowThrough, provider, own, teamsPass, dialPlans] = await Promise.all([
     storage.customers.get(customerId),
     storage.sites.list(customerId),
     storage.siteDefaults.list(customerId),
@@ -76,6 +83,8 @@ async function load(storage: Storage, customerId: string, now: number): Promise<
     storage.flowThroughCriteria.list(customerId),
     storage.globalSettings.get(PROVIDER_SCOPE),
     storage.globalSettings.get(customerId),
+    storage.syncState.get<TeamsPassRecord>(customerId, TEAMS_PASS_KEY),
+    storage.syncState.get<CatalogOutcomeRecord>(customerId, catalogOutcomeKey('dialPlans')),
   ]);
   if (!customer) throw new CustomerNotFoundError(`customer ${customerId} does not exist`);
   const byId = <T>(items: Array<{ value: T }>, id: (t: T) => string) => new Map(items.map((i) => [id(i.value), i.value]));
@@ -88,6 +97,8 @@ async function load(storage: Storage, customerId: string, now: number): Promise<
     quickAddGroups: byId(groups, (g) => g.id),
     profiles: byId(profiles, (p) => p.id),
     flowThrough: byId(flowThrough, (f) => f.id),
+    ...(teamsPass ? { teamsPass: teamsPass.value } : {}),
+    ...(dialPlans ? { dialPlans: dialPlans.value } : {}),
     loadedAt: now,
   };
   return { ...context, placement: placementFor(context) };

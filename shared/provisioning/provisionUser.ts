@@ -86,7 +86,6 @@ import {
 } from './microsoftState';
 import { DEFAULT_RETRY, type ProvisioningDeps, type ProvisioningMicrosoft } from './ports';
 import { updateUser } from './userRecords';
-import { catalogOutcomeKey, TEAMS_PASS_KEY, type CatalogOutcomeRecord, type TeamsPassRecord } from '../sync/model';
 import { publishChanges } from '../events/userEvents';
 
 export type ProvisionResult =
@@ -502,8 +501,10 @@ class Run {
    */
   private async withTeamsKnown(record: UserRecord): Promise<UserRecord> {
     if (record.teams || !record.syncedAt) return record;
-    const pass = await this.deps.storage.syncState.get<TeamsPassRecord>(this.ctx.customer.id, TEAMS_PASS_KEY);
-    if (!pass || pass.value.runStartedAt < record.syncedAt) return record;
+    // From the customer's context: a pass recorded since it was read is seen within seconds, and until then
+    // the older pass only leaves the user's Teams side unknown (Microsoft is read), never wrongly absent.
+    const pass = this.ctx.teamsPass;
+    if (!pass || pass.runStartedAt < record.syncedAt) return record;
     return { ...record, teams: { present: false, enterpriseVoice: false, numbers: [], accountType: null, featureTypes: [], policies: {}, direct: {} } };
   }
 
@@ -580,7 +581,7 @@ class Run {
           }
           return true;
         case 'dialPlan': {
-          const unsynced = await this.dialPlansUnsynced();
+          const unsynced = this.dialPlansUnsynced();
           if (unsynced) {
             // Said as it is: the plan needs a dial plan the last sync could not read, so it is not granted blind.
             this.needsAttention('dial-plan', `dial plan ${change.dialPlan} is not granted: the tenant's dial plans could not be synced (${unsynced})`);
@@ -623,9 +624,8 @@ class Run {
   }
 
   /** Why the customer's last sync did not read its dial plans (failed or skipped), if it did not. */
-  private async dialPlansUnsynced(): Promise<string | undefined> {
-    const outcome = await this.deps.storage.syncState.get<CatalogOutcomeRecord>(this.ctx.customer.id, catalogOutcomeKey('dialPlans'));
-    const o = outcome?.value;
+  private dialPlansUnsynced(): string | undefined {
+    const o = this.ctx.dialPlans;
     return o && (o.status === 'failed' || o.status === 'skipped') ? `${o.status}: ${o.reason ?? 'no reason recorded'}` : undefined;
   }
 

@@ -47,6 +47,7 @@ import {
 import type { ProvisioningQueue } from '../provisioning/messages';
 import type { UserEventPublisher } from '../ports/events';
 import { recheckStagedUsers } from '../provisioning/staging';
+import { forgetCustomerContexts } from '../provisioning/customerContext';
 import { reconcileNumbers, type NumberReport } from '../inventory/reconcile';
 
 export interface SyncDeps {
@@ -270,8 +271,10 @@ function newRun(input: StartSyncInput, startedAt: string): SyncRun {
 export async function catalogActivity(deps: SyncDeps, input: { customerId: string; runId: string; type: CatalogType }): Promise<CatalogSyncResult> {
   // Each attempt's outcome is kept at once, so provisioning can say why an item it needs (a dial plan) is
   // missing while the run still retries.
-  const record = (outcome: EntityOutcome) =>
-    deps.storage.syncState.put<CatalogOutcomeRecord>(input.customerId, catalogOutcomeKey(input.type), { ...outcome, runId: input.runId, at: now(deps).toISOString() });
+  const record = async (outcome: EntityOutcome) => {
+    await deps.storage.syncState.put<CatalogOutcomeRecord>(input.customerId, catalogOutcomeKey(input.type), { ...outcome, runId: input.runId, at: now(deps).toISOString() });
+    forgetCustomerContexts(input.customerId); // provisioning in this process sees it at once
+  };
   let result: CatalogSyncResult;
   try {
     const microsoft = await deps.microsoft.forCustomer(input.customerId);

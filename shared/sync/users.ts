@@ -28,6 +28,7 @@ import {
 import { isUserRemoval, type MicrosoftUser, type TeamsUserConfiguration } from '../ports/microsoft';
 import { PROVIDER_SCOPE, type Storage, type Versioned } from '../ports/storage';
 import type { ProvisioningQueue, ProvisionUserMessage } from '../provisioning/messages';
+import { forgetCustomerContexts } from '../provisioning/customerContext';
 import type { UserEventPublisher } from '../ports/events';
 import { publishChanges, type ChangeOf } from '../events/userEvents';
 import { addCounts, TEAMS_PASS_KEY, zeroCounts, type EntityCounts, type TeamsPassRecord } from './model';
@@ -339,7 +340,10 @@ export async function syncTeamsPages(
     args.maxPages ?? PAGES_PER_ACTIVITY,
   );
   // The whole Teams side of the run is in: a user it synced with no Teams row is not in Teams.
-  if (!nextLink && args.startedAt) await storage.syncState.put<TeamsPassRecord>(args.customerId, TEAMS_PASS_KEY, { runStartedAt: args.startedAt, completedAt: new Date().toISOString() });
+  if (!nextLink && args.startedAt) {
+    await storage.syncState.put<TeamsPassRecord>(args.customerId, TEAMS_PASS_KEY, { runStartedAt: args.startedAt, completedAt: new Date().toISOString() });
+    forgetCustomerContexts(args.customerId); // provisioning in this process plans from it at once
+  }
   return { joined, pages, nextLink };
 }
 
