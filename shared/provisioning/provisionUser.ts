@@ -1053,10 +1053,13 @@ class Run {
       since: this.user.state.kind === 'provisioning' ? this.user.state.since : this.now.toISOString(),
       waitingFor: `Teams to finish assigning ${pending.number}`,
     };
-    await this.deps.storage.pendingNumbers.upsert(pending);
+    // The user waits before its assignment says what it becomes: a check that finds the outcome (it may be
+    // due already) finishes the user, and a pass writing `provisioning` after that would leave it waiting
+    // for nothing.
     await updateUser(this.deps, this.user.customerId, this.user.userId, ({ returnTo: _back, ...record }) => ({
       ...withApplied(record, this.applied), state: waiting, number: pending.number, lastTransactionId: this.transactionId, ...(this.role ? { role: this.role } : {}),
     }), this.takeRead());
+    await this.deps.storage.pendingNumbers.upsert(pending);
     await this.deps.storage.transactions.appendSteps(this.user.customerId, this.transactionId, this.steps);
     await scheduleNumberCheck(this.deps, this.user.customerId, this.user.userId, new Date(pending.dueAt));
     return { kind: 'pending', state: waiting, transactionId: this.transactionId };
