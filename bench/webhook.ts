@@ -15,7 +15,8 @@
  * Each mode gets a fresh outside world: the Graph emulator with a demo tenant and Azurite, each in a process
  * of its own (so neither shares the host's event loop nor its CPU figures); the broker runs in this process.
  * The demo customer is onboarded (a real subscription, its first sync run), then change notifications are
- * posted on a fixed schedule (open loop: a slow answer does not delay the next request) with the
+ * posted from a process of their own (`support/poster.ts`: this one's loop carries the broker) on a fixed
+ * schedule (open loop: a slow answer does not delay the next request) with the
  * subscription's clientState, each for one of the tenant's users. Printed per mode: the acknowledgement
  * latency p50/p99/max against the floor of the same host answering the validation handshake (HTTP and routing
  * only, no queue), the share acknowledged with 202, and the share the consumer processed to completion (or
@@ -29,10 +30,10 @@ import path from 'node:path';
 import { applyDemoCustomer } from '../local/demo/customer';
 import { ApiClient, waitFor } from '../local/demo/scenario';
 import type { Subscription } from '../local/graph-emulator';
-import { userChangeNotification } from '../local/graph-emulator/subscriptions';
 import { startLocalRuntime, type LocalRuntime } from '../local/stack';
 import { QUEUES } from '../shared/config/queues';
 import { startGraphProcess, startTablesProcess, type TablesCounters } from './support/infra';
+import { startPoster, type Poster } from './support/poster';
 import { cpuMs } from './support/runtime';
 import { cliArgs, progressBar, seconds, writeFigures } from './support/measure';
 
@@ -60,33 +61,6 @@ const quantile = (sorted: number[], q: number) => (sorted.length === 0 ? NaN : s
 const ms = (n: number) => `${n.toFixed(1)} ms`;
 const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
 
-/** Posts on a fixed schedule; returns the latency of each request and its status. */
-async function openLoop(total: number, perSecond: number, send: (i: number) => Promise<number>, onDone: (n: number) => void): Promise<Array<{ ms: number; status: number }>> {
-  const results: Array<{ ms: number; status: number }> = [];
-  const inFlight: Promise<void>[] = [];
-  const t0 = performance.now();
-  for (let i = 0; i < total; i++) {
-    const due = t0 + (i * 1000) / perSecond;
-    const wait = due - performance.now();
-    if (wait > 1) await sleep(wait);
-    const started = performance.now();
-    inFlight.push(
-      send(i).then(
-        (status) => {
-          results.push({ ms: performance.now() - started, status });
-          onDone(results.length);
-        },
-        () => {
-          results.push({ ms: performance.now() - started, status: 0 });
-          onDone(results.length);
-        },
-      ),
-    );
-  }
-  await Promise.all(inFlight);
-  return results;
-}
-
 interface ModeFigures {
   mode: Mode;
   p50Ms: number;
@@ -98,8 +72,11 @@ interface ModeFigures {
   /** From the first post until the consumer had finished every notification (or the grace ran out). */
   drainSeconds: number;
   postedPerSecond: number;
-  /** CPU per notification, from the first post until the queue was drained: the host processes, and the stack besides. */
-  cpuMsPerNotification: { hosts: number; tables: number; graph: number; brokerAndClient: number };
+  /**
+   * CPU per notification, from the first post until the queue was drained: the host processes, and the stack
+   * besides (the broker's process is this one, which also holds the front door with scale groups).
+   */
+  cpuMsPerNotification: { hosts: number; tables: number; graph: number; broker: number; poster: number };
   /** Table Storage requests (a batch is one) per notification, everything the hosts did meanwhile. */
   tableRequestsPerNotification: number;
   goalMet: boolean;
@@ -112,6 +89,7 @@ async function runMode(mode: Mode): Promise<ModeFigures> {
   const caFile = path.join(dir, 'ca.pem');
   writeFileSync(caFile, graph.info.caPem);
   let runtime: LocalRuntime | undefined;
+  let poster: Poster | undefined;
   try {
     runtime = await startLocalRuntime({
       tablesConnectionString: tables.info.tablesConnectionString,
@@ -142,15 +120,11 @@ async function runMode(mode: Mode): Promise<ModeFigures> {
     const sub = subs[0];
     const ids = (await api.json<{ items: Array<{ userId: string }> }>('GET', `/customers/${CUSTOMER}/users?top=${Math.min(1000, users)}`)).items.map((u) => u.userId);
     const url = `${rt.endpoints.apiUrl}/graph/notifications`;
-    const post = async (body: string, query = '') => {
-      const res = await fetch(`${url}${query}`, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body });
-      await res.arrayBuffer();
-      return res.status;
-    };
+    poster = await startPoster();
 
     // Warm up (connections, caches), then the floor: the same host answering the handshake.
-    for (let i = 0; i < 50; i++) await post('', `?validationToken=warm-${i}`);
-    const floor = (await openLoop(Math.min(1_000, rate * 3), rate, (i) => post('', `?validationToken=floor-${i}`), () => undefined)).map((r) => r.ms).sort((a, b) => a - b);
+    await poster.post({ url, requests: 50, perSecond: 50, kind: 'handshake', label: 'warm' });
+    const floor = (await poster.post({ url, requests: Math.min(1_000, rate * 3), perSecond: rate, kind: 'handshake', label: 'floor' })).map((r) => r.ms).sort((a, b) => a - b);
 
     const requests = Math.round(rate * duration);
     const notifications = requests * batch;
@@ -159,23 +133,15 @@ async function runMode(mode: Mode): Promise<ModeFigures> {
       hosts: rt.instances.reduce((sum, i) => sum + cpuMs(i.process.pid), 0),
       tables: cpuMs(tables.pid),
       graph: cpuMs(graph.pid),
-      brokerAndClient: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+      broker: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+      poster: cpuMs(poster!.pid),
     });
     const tableRequests = async () => (await tables.request<TablesCounters>({ kind: 'counters' })).requests;
     const [cpu0, tableRequests0] = [cpu(), await tableRequests()];
     console.log(`   posting ${requests} requests (${notifications} notifications) at ${rate}/s for ${duration} s, the consumer running…`);
     const bar = progressBar('acknowledged', requests, 'requests');
-    let sequence = 0;
     const t0 = performance.now();
-    const results = await openLoop(
-      requests,
-      rate,
-      (i) => {
-        const value = Array.from({ length: batch }, (_, k) => userChangeNotification(sub, ids[(i * batch + k) % ids.length], 'updated', sequence++));
-        return post(JSON.stringify({ value }));
-      },
-      (n) => bar.update(n),
-    );
+    const results = await poster.post({ url, requests, perSecond: rate, kind: 'notifications', subscription: sub, userIds: ids, batch }, (n) => bar.update(n));
     bar.stop();
     const postingMs = performance.now() - t0;
 
@@ -213,7 +179,8 @@ async function runMode(mode: Mode): Promise<ModeFigures> {
         hosts: perNotification(cpu1.hosts - cpu0.hosts),
         tables: perNotification(cpu1.tables - cpu0.tables),
         graph: perNotification(cpu1.graph - cpu0.graph),
-        brokerAndClient: perNotification(cpu1.brokerAndClient - cpu0.brokerAndClient),
+        broker: perNotification(cpu1.broker - cpu0.broker),
+        poster: perNotification(cpu1.poster - cpu0.poster),
       },
       tableRequestsPerNotification: perNotification(tableRequests1 - tableRequests0),
       goalMet: quantile(latencies, 0.99) <= GOAL_P99_MS,
@@ -227,12 +194,13 @@ async function runMode(mode: Mode): Promise<ModeFigures> {
     );
     const c = figures.cpuMsPerNotification;
     console.log(
-      `   CPU per notification: hosts ${c.hosts} ms, Table Storage ${c.tables} ms, the Graph emulator ${c.graph} ms, the broker with this client ${c.brokerAndClient} ms ` +
-        `(${((os.cpus().length * 1000) / (c.hosts + c.tables + c.graph + c.brokerAndClient)).toFixed(0)} notifications/s would fill ${os.cpus().length} cores); ` +
+      `   CPU per notification: hosts ${c.hosts} ms, Table Storage ${c.tables} ms, the Graph emulator ${c.graph} ms, the broker${mode === 'scale-groups' ? ' and the front door' : ''} ${c.broker} ms, the poster ${c.poster} ms ` +
+        `(${((os.cpus().length * 1000) / (c.hosts + c.tables + c.graph + c.broker + c.poster)).toFixed(0)} notifications/s would fill ${os.cpus().length} cores); ` +
         `${figures.tableRequestsPerNotification} Table Storage requests per notification`,
     );
     return figures;
   } finally {
+    await poster?.stop();
     await runtime?.stop();
     await Promise.all([graph.stop(), tables.stop()]);
   }
