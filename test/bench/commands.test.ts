@@ -47,7 +47,12 @@ describe('npm run bench:<name>', () => {
   // One mode here: scale groups start a dozen processes, more than a test run's share of two cores.
   it('bench:webhook posts notifications and reports the acknowledgements', async () => {
     const f = await bench('webhook', ['--mode', 'same-process', '--rate', '20', '--seconds', '2', '--users', '10']);
-    expect(f.modes).toEqual([expect.objectContaining({ mode: 'same-process', p50Ms: expect.any(Number), p99Ms: expect.any(Number) })]);
+    expect(f.modes).toEqual([expect.objectContaining({ mode: 'same-process', p50Ms: expect.any(Number), p99Ms: expect.any(Number), acknowledgedShare: 1 })]);
+    // What a notification cost, in each process of the local stack and in Table Storage requests.
+    const [mode] = f.modes as Array<{ cpuMsPerNotification: Record<string, number>; tableRequestsPerNotification: number }>;
+    expect(Object.keys(mode.cpuMsPerNotification).sort()).toEqual(['broker', 'graph', 'hosts', 'poster', 'tables']);
+    expect(mode.cpuMsPerNotification.hosts).toBeGreaterThan(0);
+    expect(mode.tableRequestsPerNotification).toBeGreaterThan(0);
   }, 240_000);
 
   it('bench:estate onboards, provisions and keeps current several customers', async () => {
