@@ -98,7 +98,6 @@ export async function startTableServer(options: { port?: number; host?: string; 
   };
 }
 
-
 /**
  * `Users point-read`, `Users query(partition)`, `Numbers query(partition range)`, `Users query(scan)`,
  * `Numbers upsert/replace`, `batch`…: a query names whether its filter pins a partition (or a range of

@@ -348,7 +348,7 @@ export async function numbersActivity(deps: SyncDeps, input: { customerId: strin
 }
 
 /** Up to PAGES_PER_ACTIVITY pages of the Teams pass, read beside the users pass. */
-export async function teamsPagesActivity(deps: SyncDeps, input: { customerId: string; link?: string; startedAt?: string }): Promise<{ joined: number; nextLink?: string }> {
+export async function teamsPagesActivity(deps: SyncDeps, input: { customerId: string; link?: string; startedAt: string }): Promise<{ joined: number; nextLink?: string }> {
   const microsoft = await deps.microsoft.forCustomer(input.customerId);
   const { joined, nextLink } = await syncTeamsPages(deps.storage, microsoft, input);
   return { joined, nextLink };

@@ -37,7 +37,11 @@ export function pendingNumberRepository(table: DocumentTable<PendingNumberAssign
     ...customerScopedRepository(table, (p) => p.userId),
     async updateAll(items) {
       const byCustomer = new Map<string, Array<{ rowKey: string; value: PendingNumberAssignment; etag: string }>>();
-      for (const { value, etag } of items) byCustomer.set(value.customerId, [...(byCustomer.get(value.customerId) ?? []), { rowKey: encodeKey(value.userId), value, etag }]);
+      for (const { value, etag } of items) {
+        const chunk = byCustomer.get(value.customerId) ?? [];
+        chunk.push({ rowKey: encodeKey(value.userId), value, etag });
+        byCustomer.set(value.customerId, chunk);
+      }
       const out = { written: [] as Array<{ value: PendingNumberAssignment; etag: string }>, stale: 0 };
       for (const [customerId, chunk] of byCustomer) {
         const r = await table.updateAll(encodeKey(customerId), chunk);
