@@ -331,6 +331,18 @@ describe('Teams', () => {
     const calling = cfg?.effectivePolicyAssignments.find((p) => p.policyType === 'TeamsCallingPolicy');
     expect(calling?.policyAssignment.displayName).toBe('RestrictedCalling');
   });
+
+  it("users given the same policy at once share one request for the policy's id", async () => {
+    const tenant = createMicrosoftTenant(config, settings, options());
+    const users = demo.teamsUserConfigurations.filter((c) => c.featureTypes.includes('PhoneSystem')).slice(0, 6);
+    const before = emulator.counters.snapshot().requests['teams.policy.getPolicyId'] ?? 0;
+    await Promise.all(users.map((u) => tenant.assignTeamsPolicy(u.id, 'TeamsCallingPolicy', 'RestrictedCalling')));
+    await tenant.assignTeamsPolicy(users[0].id, 'TeamsCallingPolicy', 'RestrictedCalling');
+    expect((emulator.counters.snapshot().requests['teams.policy.getPolicyId'] ?? 0) - before).toBe(1);
+    // A name Microsoft does not know is not remembered: asked again, it is asked of Microsoft again.
+    for (let i = 0; i < 2; i++) await expect(tenant.assignTeamsPolicy(users[0].id, 'TeamsCallingPolicy', 'NoSuchPolicy')).rejects.toThrow(/no such policy/);
+    expect((emulator.counters.snapshot().requests['teams.policy.getPolicyId'] ?? 0) - before).toBe(3);
+  });
 });
 
 describe('groups', () => {

@@ -105,7 +105,7 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
   readonly tenantId: string;
   private readonly client: Client;
   private readonly clock: Clock;
-  private readonly policyIds = new Map<string, string>();
+  private readonly policyIds = new Map<string, Promise<string>>();
   private readonly userReads = new CoalescedReads<MicrosoftUser>((ids) => this.listUsersById(ids), USERS_PER_LISTING);
   private readonly o: Required<Pick<GraphTenantOptions, 'pageSize' | 'numberPageSize' | 'operationPollMs' | 'operationDeadlineMs' | 'usageLocationRetry' | 'teamsPolicyVersion'>>;
 
@@ -703,10 +703,22 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
     }
   }
 
-  private async policyId(policyType: string, policyName: string): Promise<string> {
+  /**
+   * A policy's id by its name, asked of Microsoft once per adapter: users provisioned at the same moment
+   * share the one request on its way (a failed one is forgotten, so the next user asks again).
+   */
+  private policyId(policyType: string, policyName: string): Promise<string> {
     const key = `${policyType}|${policyName}`;
-    const cached = this.policyIds.get(key);
-    if (cached) return cached;
+    let id = this.policyIds.get(key);
+    if (!id) {
+      id = this.resolvePolicyId(policyType, policyName);
+      this.policyIds.set(key, id);
+      id.catch(() => this.policyIds.delete(key));
+    }
+    return id;
+  }
+
+  private async resolvePolicyId(policyType: string, policyName: string): Promise<string> {
     const name = policyName.replace(/^Tag:/i, '');
     let body: Json;
     try {
@@ -722,7 +734,6 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
     }
     const match = asArray(body.value).find((v) => typeof v.policyId === 'string');
     if (!match) throw new GraphNotFoundError(`resolve ${policyType} ${name}: Graph has no such policy`, 404, POLICY_NOT_FOUND);
-    this.policyIds.set(key, match.policyId as string);
     return match.policyId as string;
   }
 
