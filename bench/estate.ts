@@ -31,7 +31,7 @@ import { startLocalRuntime, type LocalRuntime } from '../local/stack';
 import { tableStorageFromSettings } from '../shared/adapters/tables';
 import { closeServiceBusClients } from '../shared/adapters/servicebus/client';
 import { readSettings } from '../shared/config/settings';
-import { QUEUES } from '../shared/config/queues';
+import { QUEUES, PROVISIONING_QUEUES } from '../shared/config/queues';
 import { startGraphProcess, startTablesProcess, type TablesCounters } from './support/infra';
 import { cliArgs, progressBar, writeFigures } from './support/measure';
 import { BUDGET_RATES_PER_MINUTE, minimumWrites, type Budget } from './support/provisionFigures';
@@ -167,7 +167,7 @@ async function runEstate(tenants: Tenant[], instances: number, latencyMs: number
     for (const t of tenants) await api.json('POST', `/customers/${t.customerId}/syncs/delta/run`).catch((err: unknown) => console.error(`  delta sync of ${t.customerId}: ${err instanceof Error ? err.message : String(err)}`));
     let quiet = 0;
     await waitFor('the change phase to settle', async () => {
-      const busy = rt.broker.stats(QUEUES.userProvisioning.name).active + rt.broker.stats(QUEUES.graphNotifications.name).active;
+      const busy = rt.broker.activeIn([...PROVISIONING_QUEUES, QUEUES.graphNotifications]);
       const running = busy === 0 ? await anyRunning(api, tenants) : true;
       quiet = !running ? quiet + 1 : 0;
       return quiet >= 3 ? true : undefined;

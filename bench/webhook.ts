@@ -31,7 +31,7 @@ import { applyDemoCustomer } from '../local/demo/customer';
 import { ApiClient, waitFor } from '../local/demo/scenario';
 import type { Subscription } from '../local/graph-emulator';
 import { startLocalRuntime, type LocalRuntime } from '../local/stack';
-import { QUEUES } from '../shared/config/queues';
+import { QUEUES, PROVISIONING_QUEUES } from '../shared/config/queues';
 import { startGraphProcess, startTablesProcess, type TablesCounters } from './support/infra';
 import { startPoster, type Poster } from './support/poster';
 import { cpuMs } from './support/runtime';
@@ -112,7 +112,7 @@ async function runMode(mode: Mode): Promise<ModeFigures> {
     }, 300_000, 250);
     let quiet = 0;
     await waitFor('provisioning to settle', async () => {
-      quiet = rt.broker.stats(QUEUES.userProvisioning.name).active === 0 ? quiet + 1 : 0;
+      quiet = rt.broker.activeIn(PROVISIONING_QUEUES) === 0 ? quiet + 1 : 0;
       return quiet >= 3 ? true : undefined;
     }, 600_000, 200);
     const subs = await graph.request<Subscription[]>({ kind: 'subscriptions' });

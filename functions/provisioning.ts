@@ -1,26 +1,32 @@
 import { app, type InvocationContext } from '@azure/functions';
 import { z } from 'zod';
 import { provisioningDeps } from '../shared/app/provisioning';
-import { QUEUES, SERVICE_BUS_CONNECTION } from '../shared/config/queues';
+import { QUEUES, SERVICE_BUS_CONNECTION, type QueueSpec } from '../shared/config/queues';
 import { apiRoute, ok, parseQuery, pathIds, readBody, topSchema } from '../shared/http';
 import { handleProvisioningMessage, listDeadLetters, placementPreview, provisionMessageId, replayDeadLetters } from '../shared/provisioning';
 
 const deps = () => provisioningDeps({ messageId: provisionMessageId });
 const QUEUE = QUEUES.userProvisioning.name;
 
-app.serviceBusQueue('provisionUser', {
-  connection: SERVICE_BUS_CONNECTION,
-  queueName: QUEUE,
-  handler: async (body: unknown, context: InvocationContext) => {
-    const meta = context.triggerMetadata ?? {};
-    const result = await handleProvisioningMessage(deps(), body, {
-      messageId: typeof meta.messageId === 'string' ? meta.messageId : undefined,
-      deliveryCount: typeof meta.deliveryCount === 'number' ? meta.deliveryCount : undefined,
-      maxDeliveryCount: QUEUES.userProvisioning.maxDeliveryCount,
-    });
-    context.log(`provisionUser ${String(meta.messageId ?? '')}: ${result.kind}${'reason' in result ? ` (${result.reason})` : ''}`);
-  },
-});
+/** One trigger per queue a user's provisioning travels through; the message says what to do. */
+function provisioningTrigger(name: string, queue: QueueSpec): void {
+  app.serviceBusQueue(name, {
+    connection: SERVICE_BUS_CONNECTION,
+    queueName: queue.name,
+    handler: async (body: unknown, context: InvocationContext) => {
+      const meta = context.triggerMetadata ?? {};
+      const result = await handleProvisioningMessage(deps(), body, {
+        messageId: typeof meta.messageId === 'string' ? meta.messageId : undefined,
+        deliveryCount: typeof meta.deliveryCount === 'number' ? meta.deliveryCount : undefined,
+        maxDeliveryCount: queue.maxDeliveryCount,
+      });
+      context.log(`${name} ${String(meta.messageId ?? '')}: ${result.kind}${'reason' in result ? ` (${result.reason})` : ''}`);
+    },
+  });
+}
+
+provisioningTrigger('provisionUser', QUEUES.userProvisioning);
+provisioningTrigger('checkNumbers', QUEUES.numberChecks);
 
 const tags = ['provisioning'];
 /** Message ids as Service Bus bounds them, with room for the replay suffix. */

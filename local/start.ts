@@ -17,7 +17,7 @@ import { runDemoScenario, ScenarioRecorder, type DemoContext, type ScenarioStep 
 import { progressBar } from './progress';
 import { readLocalSettings } from './settings';
 import { OWN_TENANT_SECRET_SETTING, parseStartOptions, UsageError, USAGE } from './startOptions';
-import { QUEUES } from '../shared/config/queues';
+import { PROVISIONING_QUEUES } from '../shared/config/queues';
 import { startLocalRuntime } from './stack';
 import { loadOrCreateKeys } from './keys';
 import { buildConsole } from './cli/console';
@@ -93,10 +93,7 @@ async function main(argv: string[]): Promise<number> {
     webhookBaseUrl: s.SITESYNC_WEBHOOK_BASE_URL,
     expectedUsers: stack.graph ? (stack.graph.restored ? stack.graph.tenants[0]?.users : options.users) : undefined,
     progress: progressBar,
-    provisioningBacklog: () => {
-      const q = stack.broker.stats(QUEUES.userProvisioning.name);
-      return q.active;
-    },
+    provisioningBacklog: () => stack.broker.activeIn(PROVISIONING_QUEUES),
   };
 
   const recorder = new ScenarioRecorder((step) => console.log(`  ${MARK[step.status]} ${step.name}: ${step.detail}${step.status === 'skipped' ? '' : ` (${step.ms} ms)`}`));

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { startHostProcess, type HostProcess } from '../../local/host/process';
 import { startLocalRuntime, type Endpoints, type ExternalGraph } from '../../local/stack';
-import { QUEUES } from '../../shared/config/queues';
+import { PROVISIONING_QUEUES } from '../../shared/config/queues';
 
 export interface RuntimeOptions {
   processes: number;
@@ -51,7 +51,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   return {
     endpoints: runtime.endpoints,
     hostPids: () => hosts.map((h) => h.pid),
-    backlog: async () => runtime.broker.stats(QUEUES.userProvisioning.name).active,
+    backlog: async () => runtime.broker.activeIn(PROVISIONING_QUEUES),
     hostCpuMs: () => hosts.reduce((sum, h) => sum + cpuMs(h.pid), 0),
     async stop() {
       await Promise.all(more.map((h) => h.stop()));

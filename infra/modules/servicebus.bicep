@@ -16,6 +16,12 @@ var queues = [
     duplicateDetectionWindow: 'PT10M'
   }
   {
+    name: 'number-checks'
+    maxDeliveryCount: 10
+    lockDuration: 'PT1M'
+    duplicateDetectionWindow: 'PT10M'
+  }
+  {
     name: 'graph-notifications'
     maxDeliveryCount: 10
     lockDuration: 'PT1M'

@@ -52,6 +52,8 @@ export interface LocalBroker {
   readonly port: number;
   /** Counters and depths of a queue, or of `<queue>/$DeadLetterQueue`. */
   stats(queue: string): QueueStats;
+  /** Messages waiting, scheduled or locked across these queues: 0 when all of them are idle. */
+  activeIn(queues: readonly { name: string }[]): number;
   stop(): Promise<void>;
 }
 
@@ -161,6 +163,10 @@ class Broker implements LocalBroker {
     const entity = this.entities.get(queue.toLowerCase());
     if (!entity) throw new Error(`No queue "${queue}" is declared on the local broker`);
     return { ...entity.stats(), deadLetterCount: entity.deadLetterQueue?.stats().active ?? 0 };
+  }
+
+  activeIn(queues: readonly { name: string }[]): number {
+    return queues.reduce((sum, q) => sum + this.stats(q.name).active, 0);
   }
 
   async listen(): Promise<void> {

@@ -21,6 +21,14 @@ export const QUEUES = {
     lockDuration: 'PT1M',
     duplicateDetectionWindow: 'PT10M',
   },
+  numberChecks: {
+    name: 'number-checks',
+    description:
+      'Scheduled looks at the number assignments Teams finishes on its own, one per customer per moment; a queue of their own so that a provisioning backlog never holds back users already provisioned.',
+    maxDeliveryCount: 10,
+    lockDuration: 'PT1M',
+    duplicateDetectionWindow: 'PT10M',
+  },
   graphNotifications: {
     name: 'graph-notifications',
     description: 'Accepted Microsoft Graph change notifications, processed off the webhook request path.',
@@ -39,6 +47,9 @@ export const QUEUES = {
 } as const satisfies Record<string, QueueSpec>;
 
 export const ALL_QUEUES: readonly QueueSpec[] = Object.values(QUEUES);
+
+/** The queues a user's provisioning travels through: both empty means no provisioning work is waiting. */
+export const PROVISIONING_QUEUES: readonly QueueSpec[] = [QUEUES.userProvisioning, QUEUES.numberChecks];
 
 /** The app setting that names the Service Bus connection (`connection` on triggers and senders). */
 export const SERVICE_BUS_CONNECTION = 'ServiceBusConnection';

@@ -19,7 +19,7 @@ import { ApiClient, runDemoScenario, ScenarioRecorder, waitFor, type DemoContext
 import { DEMO_CUSTOMER_ID } from '../../local/demo/customer';
 import { overlappingEpisodes, readExecutionLogs, timerRuns } from '../../local/host/executionLog';
 import { startLocalRuntime, type LocalRuntime } from '../../local/stack';
-import { QUEUES } from '../../shared/config/queues';
+import { PROVISIONING_QUEUES } from '../../shared/config/queues';
 import { syncInstanceId } from '../../shared/sync/model';
 
 const USERS = Number(process.env.SITESYNC_SCALE_OUT_USERS ?? 100);
@@ -99,7 +99,7 @@ async function estate(instances: number, chaos?: (rt: LocalRuntime, deaths: Map<
       graphBaseUrl: rt.settings.SITESYNC_GRAPH_BASE_URL,
       webhookBaseUrl: rt.settings.SITESYNC_WEBHOOK_BASE_URL,
       expectedUsers: USERS,
-      provisioningBacklog: () => rt.broker.stats(QUEUES.userProvisioning.name).active,
+      provisioningBacklog: () => rt.broker.activeIn(PROVISIONING_QUEUES),
     };
     if (instances > 1) {
       // As an app that has run a while: the task hub's partitions spread over the instances before the job.

@@ -8,7 +8,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyDemoCustomer, DEMO_SITE_IDS } from '../../local/demo/customer';
 import { waitFor } from '../../local/demo/scenario';
-import { QUEUES } from '../../shared/config/queues';
+import { PROVISIONING_QUEUES } from '../../shared/config/queues';
 import { startTestStack, waitForRun, type RunView, type TestStack } from '../support/stack';
 
 type Schema = Record<string, unknown>;
@@ -71,7 +71,7 @@ beforeAll(async () => {
   await waitForRun(t, CUSTOMER, first.runId, 180_000);
   let settled = 0;
   await waitFor('provisioning to settle', async () => {
-    settled = t.stack.broker.stats(QUEUES.userProvisioning.name).active === 0 ? settled + 1 : 0;
+    settled = t.stack.broker.activeIn(PROVISIONING_QUEUES) === 0 ? settled + 1 : 0;
     return settled >= 3 ? true : undefined;
   }, 240_000, 250);
   doc = await t.api.json<Doc>('GET', '/openapi.json');

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyDemoCustomer } from '../../local/demo/customer';
 import { RESOURCE_ACCOUNT_DEPARTMENT } from '../../local/demo/tenant';
 import { waitFor } from '../../local/demo/scenario';
-import { QUEUES } from '../../shared/config/queues';
+import { PROVISIONING_QUEUES } from '../../shared/config/queues';
 import { runSync, startTestStack, waitForRun, type RunView, type TestStack } from '../support/stack';
 
 const USERS = 60;
@@ -53,7 +53,7 @@ describe('resource accounts', () => {
     expect(run.counts.users.added).toBe(USERS);
     for (const a of accounts) expect(await t.storage.users.get(CUSTOMER, a.id)).toBeUndefined();
 
-    await waitFor('provisioning to settle', async () => (t.stack.broker.stats(QUEUES.userProvisioning.name).active === 0 ? true : undefined), 240_000, 250);
+    await waitFor('provisioning to settle', async () => (t.stack.broker.activeIn(PROVISIONING_QUEUES) === 0 ? true : undefined), 240_000, 250);
 
     const list = await t.api.json<{ value: AccountView[]; byKind: Record<string, number> }>('GET', `/customers/${CUSTOMER}/resource-accounts`);
     expect(list.value).toHaveLength(8);

@@ -108,7 +108,7 @@ describe('deletions', () => {
       const list = await heldIds();
       return victims.every((id) => list.some((d) => d.id === id && d.runId === 'notifications')) ? true : undefined;
     }, 30_000, 100);
-    await w.idle(QUEUE);
+    await w.idle([QUEUES.graphNotifications]);
     // Three removals are well within this threshold: only the holds stand between them and storage.
     await w.storage.globalSettings.put(CUSTOMER, { ...settings!.value, deleteThresholds: { users: { maxCount: 10, maxShare: null } } });
     const run = await runSync(w, CUSTOMER, 'delta');
@@ -126,7 +126,7 @@ describe('deletions', () => {
 
 describe('forged notifications', () => {
   it('a wrong clientState, another tenant or an unknown subscription changes nothing and is counted', async () => {
-    await w.idle(QUEUE);
+    await w.idle([QUEUES.graphNotifications]);
     const sub = w.graphSubscription();
     const page = await w.api.json<{ items: Array<{ userId: string; removed?: unknown }> }>('GET', `/customers/${CUSTOMER}/users?top=5`);
     const victim = page.items.find((u) => !u.removed)!.userId;
@@ -141,7 +141,7 @@ describe('forged notifications', () => {
     ];
     const res = await w.post('notifications', { value: forged });
     expect(res.status).toBe(202);
-    await w.idle(QUEUE);
+    await w.idle([QUEUES.graphNotifications]);
     expect(w.stack.broker.stats(QUEUE).accepted).toBe(brokerBefore);
     expect(await w.storage.users.get(CUSTOMER, victim)).toBeDefined();
     const after = (await w.subscriptions())[0];
@@ -273,7 +273,7 @@ describe('renewal', () => {
 
 describe('a burst', () => {
   it('acknowledges 5,000 notifications and loses none: each is processed or dropped as a repeat', async () => {
-    await w.idle(QUEUE);
+    await w.idle([QUEUES.graphNotifications]);
     const sub = w.graphSubscription();
     const page = await w.api.json<{ items: Array<{ userId: string; removed?: unknown }> }>('GET', `/customers/${CUSTOMER}/users?top=100`);
     const users = page.items.filter((u) => !u.removed).map((u) => u.userId);
@@ -299,7 +299,7 @@ describe('a burst', () => {
     }));
     expect(statuses.every((s) => s === 202)).toBe(true);
     // Losing none is the point here, not speed (bench:webhook measures that): a busy machine takes minutes.
-    await w.idle(QUEUE, 360_000);
+    await w.idle([QUEUES.graphNotifications], 360_000);
     const after = w.stack.broker.stats(QUEUE);
     const repeats = TOTAL / REPEAT_EVERY;
     const queued = after.accepted - broker.accepted;

@@ -2,7 +2,7 @@
  * The local stack with the demo customer onboarded through the API (which subscribes it to change
  * notifications and runs its first sync), and helpers to post to the webhook as Graph would.
  */
-import { QUEUES } from '../../shared/config/queues';
+import { PROVISIONING_QUEUES } from '../../shared/config/queues';
 import { applyDemoCustomer } from '../../local/demo/customer';
 import { waitFor } from '../../local/demo/scenario';
 import type { Subscription } from '../../local/graph-emulator';
@@ -17,7 +17,7 @@ export interface NotificationWorld extends TestStack {
   graphSubscription(): Subscription;
   post(path: 'notifications' | 'lifecycle', body: unknown, init?: { query?: string; contentType?: string }): Promise<Response>;
   /** Until the queue holds nothing (available, locked or scheduled) a few checks in a row. */
-  idle(queue: string, timeoutMs?: number): Promise<void>;
+  idle(queues: readonly { name: string }[], timeoutMs?: number): Promise<void>;
   subscriptions(): Promise<SubscriptionView[]>;
 }
 
@@ -52,10 +52,10 @@ export async function startNotificationWorld(users = 24): Promise<NotificationWo
         body: typeof body === 'string' ? body : JSON.stringify(body),
       });
     },
-    async idle(queue, timeoutMs = 60_000) {
+    async idle(queues, timeoutMs = 60_000) {
       let quiet = 0;
-      await waitFor(`queue ${queue} to settle`, async () => {
-        quiet = t.stack.broker.stats(queue).active === 0 ? quiet + 1 : 0;
+      await waitFor(`${queues.map((q) => q.name).join(', ')} to settle`, async () => {
+        quiet = t.stack.broker.activeIn(queues) === 0 ? quiet + 1 : 0;
         return quiet >= 3 ? true : undefined;
       }, timeoutMs, 100);
     },
@@ -72,7 +72,7 @@ export async function startNotificationWorld(users = 24): Promise<NotificationWo
     const runs = await t.api.json<{ value: Array<{ status: string }> }>('GET', `/customers/${CUSTOMER}/sync-runs?top=1`);
     return runs.value[0] && runs.value[0].status !== 'running' ? runs.value[0] : undefined;
   }, 60_000, 200);
-  await world.idle(QUEUES.userProvisioning.name);
+  await world.idle(PROVISIONING_QUEUES);
   return world;
 }
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyDemoCustomer, DEMO_SITE_IDS } from '../../local/demo/customer';
-import { QUEUES } from '../../shared/config/queues';
+import { PROVISIONING_QUEUES } from '../../shared/config/queues';
 import type { UserRecord } from '../../shared/domain';
 import { runSync, startTestStack, type TestStack } from '../support/stack';
 
@@ -25,7 +25,7 @@ beforeAll(async () => {
   // once every message is (the queue quiet a few checks in a row), so the counts asserted are final.
   let quiet = 0;
   for (let i = 0; i < 1200 && quiet < 5; i++) {
-    quiet = t.stack.broker.stats(QUEUES.userProvisioning.name).active === 0 ? quiet + 1 : 0;
+    quiet = t.stack.broker.activeIn(PROVISIONING_QUEUES) === 0 ? quiet + 1 : 0;
     await new Promise((r) => setTimeout(r, 100));
   }
   users = [];

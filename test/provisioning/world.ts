@@ -8,7 +8,7 @@ import { createMicrosoftTenant } from '../../shared/adapters/graph';
 import { createTableStorage, connectionFromSettings } from '../../shared/adapters/tables';
 import { ServiceBusProvisioningScheduler } from '../../shared/adapters/servicebus/provisioningScheduler';
 import { readSettings } from '../../shared/config/settings';
-import { QUEUES } from '../../shared/config/queues';
+import { PROVISIONING_QUEUES } from '../../shared/config/queues';
 import { DEMO_OFFICES, DEMO_SKUS, RESOURCE_ACCOUNT_DEPARTMENT } from '../../local/demo/tenant';
 import type { HostLogger, LogLevel } from '../../local/host/host';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/stack';
@@ -108,8 +108,8 @@ export async function startWorld(options: { users: number; seed?: string; stack?
       const deadline = Date.now() + timeoutMs;
       let quiet = 0;
       while (quiet < 3) {
-        if (Date.now() > deadline) throw new Error(`the provisioning queue is still busy: ${JSON.stringify(stack.broker.stats(QUEUES.userProvisioning.name))}`);
-        quiet = stack.broker.stats(QUEUES.userProvisioning.name).active === 0 ? quiet + 1 : 0;
+        if (Date.now() > deadline) throw new Error(`the provisioning queues are still busy: ${JSON.stringify(PROVISIONING_QUEUES.map((q) => ({ [q.name]: stack.broker.stats(q.name) })))}`);
+        quiet = stack.broker.activeIn(PROVISIONING_QUEUES) === 0 ? quiet + 1 : 0;
         await new Promise((r) => setTimeout(r, 100));
       }
     },

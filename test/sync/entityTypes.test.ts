@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyDemoCustomer } from '../../local/demo/customer';
 import { waitFor } from '../../local/demo/scenario';
-import { QUEUES } from '../../shared/config/queues';
+import { PROVISIONING_QUEUES } from '../../shared/config/queues';
 import { startTestStack, waitForRun, type RunView, type TestStack } from '../support/stack';
 
 const USERS = 40;
@@ -51,7 +51,7 @@ describe('one entity type failing leaves the others whole', () => {
     expect(run.errors.join('\n')).toMatch(/dialPlans failed: .*500/);
 
     // Flow-through goes on without the bridge; a user whose site needs a dial plan says why it has none.
-    await waitFor('provisioning to settle', async () => (t.stack.broker.stats(QUEUES.userProvisioning.name).active === 0 ? true : undefined), 240_000, 250);
+    await waitFor('provisioning to settle', async () => (t.stack.broker.activeIn(PROVISIONING_QUEUES) === 0 ? true : undefined), 240_000, 250);
     const stopped = await t.api.json<{ items: Array<{ state: { kind: string; reason?: string } }> }>('GET', `/customers/${customerId}/users?state=needs-attention&top=100`);
     const reasons = stopped.items.map((u) => u.state.reason ?? '');
     expect(reasons.some((r) => /dial plan DP-\w+ is not granted: the tenant's dial plans could not be synced \(failed: .*500/.test(r)), reasons.join('\n')).toBe(true);

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../local/demo/scenario';
 import { DEMO_OFFICES } from '../../local/demo/tenant';
 import { createMicrosoftTenant } from '../../shared/adapters/graph';
-import { QUEUES } from '../../shared/config/queues';
+import { QUEUES, PROVISIONING_QUEUES } from '../../shared/config/queues';
 import { readSettings } from '../../shared/config/settings';
 import type { MicrosoftTenant } from '../../shared/ports/microsoft';
 import { syncInstanceId } from '../../shared/sync/model';
@@ -141,8 +141,8 @@ async function quiet(): Promise<void> {
     return runs.value.every((r) => r.status !== 'running') ? true : undefined;
   }, 180_000, 200);
   await control().notificationsIdle();
-  await w.idle(QUEUES.graphNotifications.name, 120_000);
-  await w.idle(QUEUES.userProvisioning.name, 120_000);
+  await w.idle([QUEUES.graphNotifications], 120_000);
+  await w.idle(PROVISIONING_QUEUES, 120_000);
 }
 
 // ── steps ──────────────────────────────────────────────────────────────────────────────────────────

@@ -1,6 +1,8 @@
 /**
  * The provisioning queue with delayed delivery (retries with backoff) and its dead-letter queue, on
  * Service Bus. Message ids come from the caller's rule, so duplicate detection drops repeats of a cause.
+ * Number checks go to a queue of their own: a scheduled message joins the back of its queue when it falls
+ * due, and behind thousands of users waiting to be provisioned a check would wait for all of them.
  */
 import type { ServiceBusMessage, ServiceBusReceivedMessage } from '@azure/service-bus';
 import { QUEUES } from '../../config/queues';
@@ -25,12 +27,11 @@ export class ServiceBusProvisioningScheduler implements ProvisioningScheduler {
   }
 
   async send(messages: readonly ProvisionUserMessage[]): Promise<void> {
-    await sendInBatches(QUEUES.userProvisioning.name, messages.map((m) => this.toMessage(m)), this.env);
+    for (const [queue, some] of byQueue(messages)) await sendInBatches(queue, some.map((m) => this.toMessage(m)), this.env);
   }
 
   async schedule(messages: readonly ProvisionUserMessage[], at: Date): Promise<void> {
-    if (messages.length === 0) return;
-    await sender(QUEUES.userProvisioning.name, this.env).scheduleMessages(messages.map((m) => this.toMessage(m)), at);
+    for (const [queue, some] of byQueue(messages)) await sender(queue, this.env).scheduleMessages(some.map((m) => this.toMessage(m)), at);
   }
 
   async oldestQueuedAt(): Promise<Date | undefined> {
@@ -43,6 +44,18 @@ export class ServiceBusProvisioningScheduler implements ProvisioningScheduler {
       await receiver.close();
     }
   }
+}
+
+/** The messages per queue: number checks to theirs, everything else to the provisioning queue. */
+function byQueue(messages: readonly ProvisionUserMessage[]): Map<string, ProvisionUserMessage[]> {
+  const queues = new Map<string, ProvisionUserMessage[]>();
+  for (const m of messages) {
+    const queue = m.reason === 'number-check' ? QUEUES.numberChecks.name : QUEUES.userProvisioning.name;
+    let some = queues.get(queue);
+    if (!some) queues.set(queue, (some = []));
+    some.push(m);
+  }
+  return queues;
 }
 
 /** Peeks and replays `<queue>/$DeadLetterQueue` with the SDK. */
