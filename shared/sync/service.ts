@@ -308,7 +308,7 @@ export interface UsersPagesResult extends UsersPageResult {
 }
 
 /**
- * Up to PAGES_PER_ACTIVITY pages of a full read. The read's first activity (no link) takes the delta link
+ * Up to PAGES_PER_ACTIVITY pages (READ_MS_PER_ACTIVITY of reading) of a full read. The read's first activity (no link) takes the delta link
  * before it reads the first page; a repeat of it takes it again, as it reads again from the first page.
  */
 export async function usersPagesActivity(
@@ -347,7 +347,7 @@ export async function numbersActivity(deps: SyncDeps, input: { customerId: strin
   return reconcileNumbers(deps.storage, { customerId: input.customerId, complete: true, readStartedAt: input.startedAt, now: now(deps) });
 }
 
-/** Up to PAGES_PER_ACTIVITY pages of the Teams pass, read beside the users pass. */
+/** Up to PAGES_PER_ACTIVITY pages (READ_MS_PER_ACTIVITY of reading) of the Teams pass, read beside the users pass. */
 export async function teamsPagesActivity(deps: SyncDeps, input: { customerId: string; link?: string; startedAt: string }): Promise<{ joined: number; nextLink?: string }> {
   const microsoft = await deps.microsoft.forCustomer(input.customerId);
   const { joined, nextLink } = await syncTeamsPages(deps.storage, microsoft, input);

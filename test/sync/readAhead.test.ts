@@ -81,6 +81,23 @@ describe('a full read, a few pages an activity', () => {
     expect(stored).toHaveLength(5 * PAGE);
   });
 
+  it('stops after its time with the link to go on from, the page it had asked for not lost', async () => {
+    const microsoft = tenant(50, []);
+    const args = { customerId: 'timed', runStartedAt: new Date().toISOString(), firstSync: true, maxMs: 40 };
+    let link: string | undefined;
+    let activities = 0;
+    let added = 0;
+    do {
+      const result = await syncUsersPages(deps, microsoft, { ...args, link });
+      activities++;
+      added += result.counts.added;
+      expect(result.pages).toBeLessThan(50);
+      link = result.nextLink;
+    } while (link);
+    expect(activities).toBeGreaterThan(1);
+    expect(added).toBe(50 * PAGE);
+  });
+
   it('a failed write ends the activity with its error, the page read ahead failing too is not left unhandled', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
