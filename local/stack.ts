@@ -223,6 +223,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 }
 
+/** The nice value of scale groups other than HTTP (see `launch` below). */
+const BACKGROUND_GROUP_PRIORITY = 10;
+
 /**
  * The services in this process and the function host as processes of their own: one by default; with
  * `instances` or `scaleGroups`, several behind a front door on `hostPort`, sharing the task hub, the broker
@@ -253,7 +256,10 @@ export async function startLocalRuntime(options: LocalStackOptions = {}): Promis
       named.set(prefix, n);
       const name = `${prefix}-${n}`;
       const spec: HostSpec = { ...base.hostSpec, settings: { ...base.settings }, port: several ? 0 : base.hostSpec.port, instanceId: name, scaleGroups: groups, publicUrl: door?.url };
-      const instance: RuntimeInstance = { name, groups, process: await startHostProcess(spec, { logger: options.logger }) };
+      // Flex Consumption gives the HTTP group instances of its own, which the other groups' work never slows.
+      // On this one machine they share the cores: the other groups yield the CPU to the HTTP group instead.
+      const priority = groups && !groups.includes('http') ? BACKGROUND_GROUP_PRIORITY : undefined;
+      const instance: RuntimeInstance = { name, groups, process: await startHostProcess(spec, { logger: options.logger, ...(priority !== undefined ? { priority } : {}) }) };
       instances.push(instance);
       refreshFrontDoor();
       watch(instance);

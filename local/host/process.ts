@@ -5,6 +5,7 @@
  * history, every message not completed comes back. Several host processes may run against the same
  * endpoints (scale-out); each is one `startHostProcess`.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { forkChild, type ChildExit, type ChildHandle } from '../process/child';
 import type { HostLogger, LogLevel } from './host';
@@ -42,13 +43,19 @@ export interface HostProcessOptions {
   logger?: HostLogger;
   /** Extra Node flags for the host process. */
   execArgv?: string[];
+  /** The process's CPU priority (a nice value: higher yields to others), set at every start. */
+  priority?: number;
 }
 
 const ENTRY = path.join(__dirname, 'main.ts');
 
 export async function startHostProcess(spec: HostSpec, options: HostProcessOptions = {}): Promise<HostProcess> {
   const onLog = (level: string, source: string, message: string) => options.logger?.(level as LogLevel, source, message);
-  const fork = () => forkChild<HostReady>(ENTRY, spec, { onLog, execArgv: options.execArgv });
+  const fork = async () => {
+    const started = await forkChild<HostReady>(ENTRY, spec, { onLog, execArgv: options.execArgv });
+    if (options.priority !== undefined) os.setPriority(started.pid, options.priority);
+    return started;
+  };
   let child: ChildHandle<HostReady> = await fork();
   // A restarted host listens where the first one did: saved check-status links and webhooks keep working.
   spec = { ...spec, port: Number(new URL(child.ready.url).port) };
