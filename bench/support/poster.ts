@@ -73,8 +73,10 @@ function send(url: string, body: string): Promise<number> {
   });
 }
 
+/** Sequence numbers run on across posts: a later post never repeats an earlier one's notifications. */
+let sequence = 0;
+
 async function post(spec: PostingSpec): Promise<Answer[]> {
-  let sequence = 0;
   const request = (i: number): { query: string; body: string } =>
     spec.kind === 'handshake'
       ? { query: `?validationToken=${spec.label}-${i}`, body: '' }
