@@ -77,24 +77,33 @@ export function toTeamsState(config: TeamsUserConfiguration | null): TeamsState 
  */
 export interface HandOffRules {
   settings: EffectiveGlobalSettings;
-  placementAttributes: Set<string>;
+  /**
+   * Lower-cased attributes the customer's move-user criteria read; read from storage when first asked: only
+   * a user whose attributes changed needs them (most notifications and every first read have none).
+   */
+  placementAttributes(): Promise<ReadonlySet<string>>;
 }
 
+const NO_ATTRIBUTES: ReadonlySet<string> = new Set();
+
 export async function handOffRules(storage: Storage, customerId: string): Promise<HandOffRules> {
-  const [provider, customer, criteria, defaults] = await Promise.all([
-    storage.globalSettings.get(PROVIDER_SCOPE),
-    storage.globalSettings.get(customerId),
-    storage.modelFilterCriteria.list(customerId),
-    storage.siteDefaults.list(customerId),
-  ]);
-  const settings = resolveGlobalSettings([provider?.value, customer?.value]);
+  const [provider, customer] = await Promise.all([storage.globalSettings.get(PROVIDER_SCOPE), storage.globalSettings.get(customerId)]);
+  let placement: Promise<ReadonlySet<string>> | undefined;
+  return {
+    settings: resolveGlobalSettings([provider?.value, customer?.value]),
+    placementAttributes: () => (placement ??= placementAttributesOf(storage, customerId)),
+  };
+}
+
+async function placementAttributesOf(storage: Storage, customerId: string): Promise<ReadonlySet<string>> {
+  const [criteria, defaults] = await Promise.all([storage.modelFilterCriteria.list(customerId), storage.siteDefaults.list(customerId)]);
   const byId = new Map(criteria.map((c) => [c.value.id, c.value]));
-  const placementAttributes = new Set<string>();
+  const attributes = new Set<string>();
   for (const d of defaults) {
     const c = d.value.moveUserCriteriaId ? byId.get(d.value.moveUserCriteriaId) : undefined;
-    if (c) for (const a of criteriaAttributes(c.criteria)) placementAttributes.add(a);
+    if (c) for (const a of criteriaAttributes(c.criteria)) attributes.add(a);
   }
-  return { settings, placementAttributes };
+  return attributes;
 }
 
 export interface UserSyncDeps {
@@ -153,10 +162,16 @@ export async function applyUsers(
   const writes: DomainUser[] = [];
   let messages: ProvisionUserMessage[] = [];
   const requestedAt = new Date().toISOString();
+  // Whether a change is placement-relevant matters only for a stored user whose attributes changed.
+  const changedAny = fresh.some((u) => {
+    const before = stored.get(u.id)?.value;
+    return before !== undefined && before.removed === undefined && diffUser(before.attributes, u, NO_ATTRIBUTES).changed.length > 0;
+  });
+  const placementAttributes = changedAny ? await rules.placementAttributes() : NO_ATTRIBUTES;
   for (const user of fresh) {
     const before = stored.get(user.id)?.value;
     const wasRemoved = before?.removed !== undefined;
-    const diff = diffUser(before?.attributes, user, rules.placementAttributes);
+    const diff = diffUser(before?.attributes, user, placementAttributes);
     if (!before || wasRemoved) counts.added++;
     else if (diff.changed.length > 0) counts.changed++;
     else counts.unchanged++;
