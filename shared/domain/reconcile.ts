@@ -19,8 +19,18 @@ export interface UserDiff {
  * explicit null is.
  */
 export function diffUser(stored: MicrosoftUser | undefined, fresh: MicrosoftUser, placementAttributes: ReadonlySet<string>): UserDiff {
-  const changed = SYNCED_USER_FIELDS.filter((f) => fresh[f] !== undefined && !sameValue(stored?.[f], fresh[f]));
-  return { changed, placementRelevant: changed.some((f) => placementAttributes.has(f.toLowerCase())) };
+  const changed = changedFields(stored, fresh);
+  return { changed, placementRelevant: readsPlacement(changed, placementAttributes) };
+}
+
+/** The synced fields whose value differs (`diffUser`'s `changed`). */
+export function changedFields(stored: MicrosoftUser | undefined, fresh: MicrosoftUser): SyncedUserField[] {
+  return SYNCED_USER_FIELDS.filter((f) => fresh[f] !== undefined && !sameValue(stored?.[f], fresh[f]));
+}
+
+/** Whether a change touches a field the customer's move-user criteria read (`diffUser`'s `placementRelevant`). */
+export function readsPlacement(changed: readonly SyncedUserField[], placementAttributes: ReadonlySet<string>): boolean {
+  return changed.some((f) => placementAttributes.has(f.toLowerCase()));
 }
 
 /** The stored user with the fresh values laid over it (absent fresh fields keep their stored values). */

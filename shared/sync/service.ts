@@ -308,8 +308,9 @@ export interface UsersPagesResult extends UsersPageResult {
 }
 
 /**
- * Up to PAGES_PER_ACTIVITY pages (READ_MS_PER_ACTIVITY of reading) of a full read. The read's first activity (no link) takes the delta link
- * before it reads the first page; a repeat of it takes it again, as it reads again from the first page.
+ * Up to PAGES_PER_ACTIVITY pages (READ_MS_PER_ACTIVITY of reading) of a full read. The read's first
+ * activity (no link) takes the delta link before it reads the first page; a repeat of it takes it again, as
+ * it reads again from the first page.
  */
 export async function usersPagesActivity(
   deps: SyncDeps,

@@ -7,13 +7,14 @@
  */
 import {
   criteriaAttributes,
-  diffUser,
+  changedFields,
   filters,
   guardDeletes,
   inSyncFilter,
   isResourceAccount,
   leaverReasonOf,
   mergeUser,
+  readsPlacement,
   RESOURCE_ACCOUNT_TYPE,
   resolveGlobalSettings,
   siteOf,
@@ -162,21 +163,23 @@ export async function applyUsers(
   const writes: DomainUser[] = [];
   let messages: ProvisionUserMessage[] = [];
   const requestedAt = new Date().toISOString();
-  // Whether a change is placement-relevant matters only for a stored user whose attributes changed.
-  const changedAny = fresh.some((u) => {
+  // Each user's changes, once. The placement criteria are read only when update sync is on and a stored user
+  // changed: whether a change is placement-relevant arises for no one else.
+  const changes = fresh.map((u) => changedFields(stored.get(u.id)?.value.attributes, u));
+  const updatesHandedOff = rules.settings.updateSync && fresh.some((u, i) => {
     const before = stored.get(u.id)?.value;
-    return before !== undefined && before.removed === undefined && diffUser(before.attributes, u, NO_ATTRIBUTES).changed.length > 0;
+    return before !== undefined && before.removed === undefined && changes[i].length > 0;
   });
-  const placementAttributes = changedAny ? await rules.placementAttributes() : NO_ATTRIBUTES;
-  for (const user of fresh) {
+  const placementAttributes = updatesHandedOff ? await rules.placementAttributes() : NO_ATTRIBUTES;
+  for (const [i, user] of fresh.entries()) {
     const before = stored.get(user.id)?.value;
     const wasRemoved = before?.removed !== undefined;
-    const diff = diffUser(before?.attributes, user, placementAttributes);
+    const changed = changes[i];
     if (!before || wasRemoved) counts.added++;
-    else if (diff.changed.length > 0) counts.changed++;
+    else if (changed.length > 0) counts.changed++;
     else counts.unchanged++;
     const merged = mergeUser(before?.attributes, user);
-    if (!before || wasRemoved || diff.changed.length > 0 || args.writeUnchanged) writes.push(merged);
+    if (!before || wasRemoved || changed.length > 0 || args.writeUnchanged) writes.push(merged);
     const message = (reason: 'sync-add' | 'sync-update'): ProvisionUserMessage => ({
       customerId: args.customerId,
       userId: user.id,
@@ -185,7 +188,7 @@ export async function applyUsers(
       requestedAt,
     });
     if ((!before || wasRemoved) && rules.settings.addSync) messages.push(message('sync-add'));
-    else if (before && !wasRemoved && diff.placementRelevant && rules.settings.updateSync) messages.push(message('sync-update'));
+    else if (before && !wasRemoved && rules.settings.updateSync && readsPlacement(changed, placementAttributes)) messages.push(message('sync-update'));
   }
   // The hand-off is marked in the same row write as the user: a kill between this write and the send
   // leaves a mark the reconciler finds, never a user handed off to nobody.
