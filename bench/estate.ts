@@ -48,6 +48,8 @@ interface Tenant {
 
 interface Settled {
   onboardedAt: number;
+  /** When its first sync's run recorded its finish. */
+  syncedAt?: number;
   settledAt?: number;
 }
 
@@ -63,6 +65,8 @@ export interface EstateFigures {
   tableRequestsPerUser: number;
   changeSeconds: number;
   users: number;
+  /** Each customer: its users, and seconds from its onboarding to its first sync's finish and to fully provisioned. */
+  customers: Array<{ customerId: string; users: number; syncSeconds: number; settledSeconds: number }>;
 }
 
 function fail(message: string): never {
@@ -141,7 +145,10 @@ async function runEstate(tenants: Tenant[], instances: number, latencyMs: number
       const batch = open();
       for (let i = 0; i < batch.length; i += POLL_CONCURRENCY) {
         await Promise.all(batch.slice(i, i + POLL_CONCURRENCY).map(async (t) => {
-          if (await isSettled(api, t.customerId)) status.get(t.customerId)!.settledAt = Date.now();
+          const s = status.get(t.customerId)!;
+          const finishedAt = await settledRun(api, t.customerId);
+          if (finishedAt !== undefined) s.syncedAt = finishedAt;
+          if (finishedAt !== undefined && (await isProvisioned(api, t.customerId))) s.settledAt = Date.now();
         }));
       }
       settledBar.update(tenants.length - open().length);
@@ -191,10 +198,15 @@ async function runEstate(tenants: Tenant[], instances: number, latencyMs: number
       tableRequestsPerUser: (tables1.requests - tables0.requests) / totalUsers,
       changeSeconds,
       users: totalUsers,
+      customers: tenants.map((t) => {
+        const s = status.get(t.customerId)!;
+        return { customerId: t.customerId, users: t.users, syncSeconds: (s.syncedAt! - s.onboardedAt) / 1000, settledSeconds: (s.settledAt! - s.onboardedAt) / 1000 };
+      }),
     };
     console.log(`   total ${seconds.toFixed(1)} s against its bound ${boundSeconds.toFixed(1)} s (quota ${quotaBoundSeconds.toFixed(1)} s, CPU floor ${cpuFloorSeconds.toFixed(1)} s): ${(seconds / boundSeconds).toFixed(2)} × (goal 1.3)`);
     console.log(`   customer time to fully provisioned  median ${customerSeconds.median.toFixed(1)} s  p95 ${customerSeconds.p95.toFixed(1)} s  max ${customerSeconds.max.toFixed(1)} s  -> p95 ${(customerSeconds.p95 / customerSeconds.median).toFixed(2)} × the median: ${figures.starved ? 'a customer STARVED (goal 1.5)' : 'no customer starved'}`);
     console.log(`   peak memory per instance ${Object.entries(peak).map(([n, mb]) => `${n} ${mb} MB`).join(', ')} (goal 512 MB)`);
+    console.log(`   per customer (users: first sync finished / fully provisioned, seconds after its onboarding): ${figures.customers.map((c) => `${c.users}: ${c.syncSeconds.toFixed(0)}/${c.settledSeconds.toFixed(0)}`).join(', ')}`);
     console.log(`   Table Storage requests per user ${figures.tableRequestsPerUser.toFixed(1)}; change phase (changes, a delta sync each, notifications) settled in ${changeSeconds.toFixed(1)} s`);
     return figures;
   } finally {
@@ -213,14 +225,24 @@ function processCpuMs(rt: LocalRuntime, ...pids: number[]): number {
 interface RunView {
   status: string;
   handedOff: number;
+  finishedAt?: string;
 }
 
-async function isSettled(api: ApiClient, customerId: string): Promise<boolean> {
+const handedOff = new Map<string, number>();
+
+/** When the customer's first sync finished (its run's own record), or undefined while it runs. */
+async function settledRun(api: ApiClient, customerId: string): Promise<number | undefined> {
   const runs = await api.json<{ value: RunView[] }>('GET', `/customers/${customerId}/sync-runs?top=1`).catch(() => undefined);
   const run = runs?.value[0];
-  if (!run || run.status === 'running') return false;
+  if (!run || run.status === 'running') return undefined;
+  handedOff.set(customerId, run.handedOff);
+  return run.finishedAt ? Date.parse(run.finishedAt) : Date.now();
+}
+
+/** Every user the first sync handed off has a finished transaction and none is provisioning. */
+async function isProvisioned(api: ApiClient, customerId: string): Promise<boolean> {
   const summary = await api.json<{ byState: Record<string, number>; provisioning: { transactionsRead: number } }>('GET', `/customers/${customerId}/summary`).catch(() => undefined);
-  return summary !== undefined && (summary.byState.provisioning ?? 0) === 0 && summary.provisioning.transactionsRead >= run.handedOff;
+  return summary !== undefined && (summary.byState.provisioning ?? 0) === 0 && summary.provisioning.transactionsRead >= (handedOff.get(customerId) ?? Infinity);
 }
 
 async function anyRunning(api: ApiClient, tenants: Tenant[]): Promise<boolean> {

@@ -58,6 +58,10 @@ describe('npm run bench:<name>', () => {
   it('bench:estate onboards, provisions and keeps current several customers', async () => {
     const f = await bench('estate', ['--customers', '2', '--users', '50', '--instances', '1']);
     expect(f.runs).toEqual([expect.objectContaining({ seconds: expect.any(Number), boundSeconds: expect.any(Number), peakRssMb: expect.anything() })]);
+    // Each customer's own times: its first sync over, and fully provisioned, after its onboarding.
+    const [run] = f.runs as Array<{ customers: Array<{ users: number; syncSeconds: number; settledSeconds: number }> }>;
+    expect(run.customers).toHaveLength(2);
+    for (const c of run.customers) expect(c.settledSeconds).toBeGreaterThanOrEqual(c.syncSeconds);
   }, 240_000);
 
   it('bench:provision provisions users through host processes sharing one quota', async () => {
