@@ -45,11 +45,12 @@ export function microsoftConnector(settings: Settings): MicrosoftConnector {
     if (!customer.clientId || !customer.credentialRef) {
       throw new MicrosoftError(`customer ${customer.id} has no app client id and credential reference: its tenant cannot be reached`, undefined, 'tenantNotConnected');
     }
-    const { tenant, bridge } = microsoftPorts({ tenantId: customer.tenantId, clientId: customer.clientId, credentialRef: customer.credentialRef }, settings);
+    const { tenant, bridge, turnAt } = microsoftPorts({ tenantId: customer.tenantId, clientId: customer.clientId, credentialRef: customer.credentialRef }, settings);
     const graph = tenant as GraphMicrosoftTenant;
     return {
       tenant,
       ...(bridge ? { bridge } : {}),
+      turnAt,
       async userGroupIds(userId: string): Promise<string[]> {
         const ids: string[] = [];
         let url: string | undefined = `/users/${encodeURIComponent(userId)}/memberOf?$select=id&$top=999`;

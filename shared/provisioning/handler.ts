@@ -10,7 +10,8 @@
  *   message) returns normally and the message is completed.
  */
 import type { KeyValueStore } from '../ports/storage';
-import { provisionUserMessageSchema } from './messages';
+import { customerContext } from './customerContext';
+import { provisionUserMessageSchema, type ProvisionReason, type ProvisionUserMessage } from './messages';
 import type { ProvisioningDeps } from './ports';
 import { giveUpAtDeadLetter, provisionUser, type ProvisionResult } from './provisionUser';
 import { checkNumberAssignments, type NumberCheckResult } from './numberChecks';
@@ -35,7 +36,14 @@ export interface DeliveryInfo {
   maxDeliveryCount?: number;
 }
 
-export async function handleProvisioningMessage(deps: ProvisioningDeps, body: unknown, delivery: DeliveryInfo = {}): Promise<ProvisionResult | NumberCheckResult> {
+/** The message went back to the queue for a later turn (its tenant's quota was spoken for here). */
+export interface TurnResult {
+  kind: 'later-turn';
+  turn: number;
+  at: string;
+}
+
+export async function handleProvisioningMessage(deps: ProvisioningDeps, body: unknown, delivery: DeliveryInfo = {}): Promise<ProvisionResult | NumberCheckResult | TurnResult> {
   const parsed = provisionUserMessageSchema.safeParse(typeof body === 'string' ? tryJson(body) : body);
   if (!parsed.success) {
     const reason = `invalid provisioning message: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`;
@@ -44,6 +52,8 @@ export async function handleProvisioningMessage(deps: ProvisioningDeps, body: un
   }
   try {
     if (parsed.data.reason === 'number-check') return await checkNumberAssignments(deps, parsed.data.customerId);
+    const later = await laterTurn(deps, parsed.data);
+    if (later) return later;
     return await provisionUser(deps, parsed.data);
   } catch (error) {
     const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -56,6 +66,35 @@ export async function handleProvisioningMessage(deps: ProvisioningDeps, body: un
     }
     throw error;
   }
+}
+
+/**
+ * Bulk causes (a sync's hand-offs, notifications, re-checks) wait in the queue, not in a handler, while
+ * their tenant's quota is spoken for by the users in progress: the message goes back for a later turn and
+ * the handler takes the next one, often another customer's. An operator's own request (Quick User, a move,
+ * an offboarding, a replay) keeps its place.
+ */
+async function laterTurn(deps: ProvisioningDeps, message: ProvisionUserMessage): Promise<TurnResult | undefined> {
+  if (!waitsItsTurn(message)) return undefined;
+  let at: Date | undefined;
+  try {
+    const ctx = await customerContext(deps.storage, message.customerId, (deps.now?.() ?? new Date()).getTime());
+    at = deps.microsoft(ctx.customer).turnAt?.();
+  } catch {
+    return undefined; // no customer or no tenant connection: provisioning records why
+  }
+  if (!at) return undefined;
+  const turn = (message.turn ?? 0) + 1;
+  await deps.queue.schedule([{ ...message, turn }], at);
+  return { kind: 'later-turn', turn, at: at.toISOString() };
+}
+
+const WAITS_ITS_TURN: ReadonlySet<ProvisionReason> = new Set(['sync-add', 'sync-update', 'notification', 'staging-recheck', 'leaver']);
+/** A cause sent back this often goes ahead regardless: a turn estimate never starves it. */
+export const MAX_TURNS = 20;
+
+export function waitsItsTurn(message: Pick<ProvisionUserMessage, 'reason' | 'turn'>): boolean {
+  return WAITS_ITS_TURN.has(message.reason) && (message.turn ?? 0) < MAX_TURNS;
 }
 
 async function recordPoison(store: KeyValueStore, delivery: DeliveryInfo, reason: string): Promise<void> {

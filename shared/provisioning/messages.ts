@@ -44,11 +44,16 @@ export const provisionUserMessageSchema = z.object({
   attempt: z.number().int().min(0).max(100).optional(),
   /** When the reconciler sent this cause again (it was lost): a new message for the same transaction. */
   resentAt: z.string().optional(),
+  /**
+   * Times this cause was sent back to wait for a later turn (the tenant's quota in the handling instance
+   * was spoken for); each is a new message, nothing of the work had started.
+   */
+  turn: z.number().int().min(0).max(10_000).optional(),
 });
 export type ProvisionUserMessage = z.infer<typeof provisionUserMessageSchema>;
 
 /** Deterministic id: one cause for one user state, once. */
-export function provisionMessageId(message: Pick<ProvisionUserMessage, 'customerId' | 'userId' | 'reason' | 'transactionId' | 'observedAt' | 'attempt' | 'resentAt'>): string {
+export function provisionMessageId(message: Pick<ProvisionUserMessage, 'customerId' | 'userId' | 'reason' | 'transactionId' | 'observedAt' | 'attempt' | 'resentAt' | 'turn'>): string {
   // One check per customer per moment (observedAt): the users whose assignments fall due together share it.
   if (message.reason === 'number-check') return `number-check:${message.customerId}:${message.observedAt ?? 'now'}`.slice(0, 128);
   const cause = message.transactionId ?? message.observedAt ?? 'latest';
@@ -56,9 +61,9 @@ export function provisionMessageId(message: Pick<ProvisionUserMessage, 'customer
   // A retry, or a resend of a lost message, is a new message for the same cause: it must not be dropped as
   // a duplicate of the last one.
   const base = message.attempt ? `${id.slice(0, 120)}#${message.attempt}` : id.slice(0, 128);
-  if (!message.resentAt) return base;
-  const resent = `~r${Date.parse(message.resentAt).toString(36)}`;
-  return `${base.slice(0, 128 - resent.length)}${resent}`;
+  // A later turn likewise: the same cause sent back to the queue, not a repeat of the last send.
+  const suffix = `${message.resentAt ? `~r${Date.parse(message.resentAt).toString(36)}` : ''}${message.turn ? `~t${message.turn.toString(36)}` : ''}`;
+  return suffix ? `${base.slice(0, 128 - suffix.length)}${suffix}` : base;
 }
 
 /** The sync's hand-offs are marked on the user's row; every other cause is tracked in the open-work index. */

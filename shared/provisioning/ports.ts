@@ -15,6 +15,11 @@ export interface ProvisioningMicrosoft {
   bridge?: TeamsAdminBridge;
   /** Entra group ids the user is a direct member of (read before group changes, so repeats write nothing). */
   userGroupIds(userId: string): Promise<string[]>;
+  /**
+   * When a queued user's provisioning should start, if this tenant's quota here is already spoken for by
+   * the users in progress; undefined (or absent): now.
+   */
+  turnAt?(): Date | undefined;
 }
 
 /** Resolves a customer's tenant; @throws when the customer has no usable tenant connection. */

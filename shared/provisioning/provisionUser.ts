@@ -110,7 +110,7 @@ function scopeOf(entry: Pick<NumberEntry, 'customerId' | 'siteId'>): NumberScope
 /** The transaction a message (and its repeats and retries) is recorded under. */
 export function transactionIdFor(message: ProvisionUserMessage): string {
   if (message.transactionId) return message.transactionId;
-  const unique = createHash('sha256').update(provisionMessageId({ ...message, attempt: 0, resentAt: undefined })).digest('base64url').slice(0, 22);
+  const unique = createHash('sha256').update(provisionMessageId({ ...message, attempt: 0, resentAt: undefined, turn: undefined })).digest('base64url').slice(0, 22);
   // Dated by the cause (the run or change that observed the user), not by when it was sent: a page read
   // repeated after a crash sends its hand-offs again, later, and they are the same work.
   return newTransactionId(new Date(Date.parse(message.observedAt ?? '') || Date.parse(message.requestedAt) || 0), unique);
@@ -159,7 +159,7 @@ export async function provisionUser(deps: ProvisioningDeps, message: ProvisionUs
     if (!existing) {
       // Work that no user row marks is indexed before it starts, so that it is found again if it stops.
       if (!isSyncHandOff(message)) {
-        const open: OpenWork = { transactionId, message: { ...message, attempt: undefined, resentAt: undefined }, since: now.toISOString() };
+        const open: OpenWork = { transactionId, message: { ...message, attempt: undefined, resentAt: undefined, turn: undefined }, since: now.toISOString() };
         await deps.storage.syncState.put(openWorkScope(message.customerId), transactionId, open);
       }
       await createTransaction(deps, transaction); // created by a concurrent repeat meanwhile: go on, every step is checked

@@ -9,6 +9,7 @@ import {
   type Clock,
 } from '../../shared/adapters/graph/pacer';
 import { InMemoryQuotaLedger } from '../../shared/adapters/graph/ledger';
+import { TURN_BACKLOG_MS, TenantTurns } from '../../shared/adapters/graph/turns';
 
 /** Virtual time: sleeping advances the clock at once, so the test measures quota arithmetic, not wall time. */
 function virtualClock(): Clock & { elapsed(): number } {
@@ -100,6 +101,71 @@ describe('pacer', () => {
     const order: number[] = [];
     await Promise.all(Array.from({ length: 6 }, (_, i) => pacer.acquire(write).then((release) => (order.push(i), release()))));
     expect(order).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+});
+
+/** Time that moves only when the test moves it: requests stay queued until then. */
+function manualClock(): Clock & { advance(ms: number): Promise<void> } {
+  let now = 1_000_000;
+  let sleepers: Array<{ until: number; wake: () => void }> = [];
+  const settle = () => new Promise((r) => setImmediate(r));
+  return {
+    now: () => now,
+    sleep: (ms) => new Promise<void>((wake) => sleepers.push({ until: now + Math.max(0, ms), wake })),
+    async advance(ms) {
+      const end = now + ms;
+      for (;;) {
+        await settle();
+        const next = sleepers.filter((s) => s.until <= end).sort((a, b) => a.until - b.until)[0];
+        if (!next) break;
+        now = Math.max(now, next.until);
+        sleepers = sleepers.filter((s) => s !== next);
+        next.wake();
+      }
+      now = end;
+      await settle();
+    },
+  };
+}
+
+describe('how far a tenant is spoken for', () => {
+  const teams = { resourceUnits: 0, writes: 0, teamsAdmin: 1 };
+
+  it('tells how long a new request would wait for the quota, and how much quota time was spent', async () => {
+    const clock = manualClock();
+    // 10 Teams admin requests per second: 20 queued are about two seconds of quota.
+    const pacer = new Pacer({ ...microsoftQuotas(), teamsAdmin: { units: 10, windowMs: 1_000 } }, clock);
+    expect(pacer.backlogMs()).toBe(0);
+    const done = Promise.all(Array.from({ length: 20 }, () => pacer.acquire(teams).then((release) => release())));
+    await clock.advance(0);
+    expect(pacer.backlogMs()).toBeGreaterThan(1_400);
+    expect(pacer.backlogMs()).toBeLessThanOrEqual(2_000);
+    await clock.advance(3_000);
+    await done;
+    expect(pacer.backlogMs()).toBe(0);
+    expect(pacer.quotaMsSpent()).toBe(2_000);
+    // A Retry-After hold is waiting too.
+    pacer.holdUntilTime(clock.now() + 5_000);
+    expect(pacer.backlogMs()).toBe(5_000);
+  });
+
+  it('gives a user a later turn once the quota is spoken for, spaced by the quota time a user takes', () => {
+    let backlog = 0;
+    const pacer = { backlogMs: () => backlog, quotaMsSpent: () => 400 };
+    const bridge = { backlogMs: () => 0, quotaMsSpent: () => 100 };
+    let now = 5_000;
+    const turns = new TenantTurns([pacer, bridge], { now: () => now, sleep: async () => undefined });
+    // Four users start at once (the quota is not spoken for): 400 ms of quota time, 100 ms a user.
+    for (let i = 0; i < 4; i++) expect(turns.turnAt()).toBeUndefined();
+    backlog = TURN_BACKLOG_MS + 750;
+    expect(turns.turnAt()).toBe(now + 1_000);
+    expect(turns.turnAt()).toBe(now + 1_100);
+    expect(turns.turnAt()).toBe(now + 1_200);
+    // Later, with the backlog as long, turns start from the backlog again or follow the last one.
+    now += 1_150;
+    expect(turns.turnAt()).toBe(5_000 + 2_150);
+    backlog = TURN_BACKLOG_MS;
+    expect(turns.turnAt()).toBeUndefined();
   });
 });
 

@@ -7,7 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newTransactionId, type TransactionRecord } from '../../shared/domain';
-import { DEAD_LETTERED_STEP, handleProvisioningMessage, numberCheckMessage, openWorkScope, provisionMessageId, reconcileProvisioning, transactionIdFor, type OpenWork, type ProvisionUserMessage } from '../../shared/provisioning';
+import { readSettings } from '../../shared/config/settings';
+import { microsoftConnector } from '../../shared/app/provisioning';
+import { DEAD_LETTERED_STEP, MAX_TURNS, handleProvisioningMessage, waitsItsTurn, numberCheckMessage, openWorkScope, provisionMessageId, reconcileProvisioning, transactionIdFor, type OpenWork, type ProvisionUserMessage } from '../../shared/provisioning';
 import { customerSummary } from '../../shared/provisioning/summary';
 import { OFFICE_SITES, seedCustomer, startWorld, toDomainUser, type World } from './world';
 
@@ -228,3 +230,46 @@ async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 30_000):
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+describe('a later turn', () => {
+  it("is for bulk causes only: an operator's own request keeps its place", () => {
+    for (const reason of ['sync-add', 'sync-update', 'notification', 'staging-recheck', 'leaver'] as const) expect(waitsItsTurn({ reason }), reason).toBe(true);
+    for (const reason of ['quick-user', 'overbuild', 'move', 'offboard', 'restore', 'replay', 'number-check'] as const) expect(waitsItsTurn({ reason }), reason).toBe(false);
+    expect(waitsItsTurn({ reason: 'sync-add', turn: MAX_TURNS })).toBe(false);
+  });
+
+  it('sends a hand-off whose tenant is spoken for back to the queue untouched; its turn provisions it under the same transaction', async () => {
+    const user = placeable().filter((u) => u.department !== 'Sales').at(-2)!;
+    const at = new Date(Date.now() - 60_000).toISOString();
+    const message: ProvisionUserMessage = { customerId: CUSTOMER, userId: user.id, reason: 'sync-add', observedAt: at, requestedAt: at };
+    await world.storage.users.upsertMany(CUSTOMER, [toDomainUser(user)], new Date(at), new Map([[user.id, { reason: 'sync-add' as const, observedAt: at, requestedAt: at }]]));
+    const connector = microsoftConnector(readSettings(world.stack.settings));
+    const turn = new Date(Date.now() + 500);
+    let asked = 0;
+    const spokenFor = { ...deps(), microsoft: (customer: Parameters<typeof connector>[0]) => ({ ...connector(customer), turnAt: () => (asked++, turn) }) };
+
+    const result = await handleProvisioningMessage(spokenFor, message, { messageId: provisionMessageId(message), deliveryCount: 1 });
+    expect(result).toEqual({ kind: 'later-turn', turn: 1, at: turn.toISOString() });
+    // Nothing of the work began: no transaction, the user still carries its hand-off.
+    expect(await world.storage.transactions.get(CUSTOMER, transactionIdFor(message))).toBeUndefined();
+    expect((await world.storage.users.get(CUSTOMER, user.id))!.value.handoff).toBeDefined();
+    // A repeat of the delivery sends the same later message: Service Bus drops it as a duplicate.
+    await handleProvisioningMessage(spokenFor, message, { messageId: provisionMessageId(message), deliveryCount: 2 });
+
+    await world.idle();
+    const transaction = (await world.storage.transactions.get(CUSTOMER, transactionIdFor(message)))!.value;
+    expect(transaction.outcome).not.toBe('running');
+    expect(transaction.trigger).toBe(provisionMessageId({ ...message, turn: 1 }));
+    expect(transaction.trigger).toMatch(/~t1$/);
+    expect(new Date(transaction.startedAt).getTime()).toBeGreaterThanOrEqual(turn.getTime());
+    expect((await world.storage.users.get(CUSTOMER, user.id))!.value.handoff).toBeUndefined();
+
+    // Sent back as often as a turn allows, a cause goes ahead whatever the estimate says.
+    const other = placeable().filter((u) => u.department !== 'Sales').at(-3)!;
+    await world.storage.users.upsertMany(CUSTOMER, [toDomainUser(other)], new Date(at), new Map([[other.id, { reason: 'sync-add' as const, observedAt: at, requestedAt: at }]]));
+    const last = { ...message, userId: other.id, turn: MAX_TURNS };
+    asked = 0;
+    expect((await handleProvisioningMessage(spokenFor, last, { messageId: provisionMessageId(last), deliveryCount: 1 })).kind).not.toBe('later-turn');
+    expect(asked).toBe(0);
+  });
+});

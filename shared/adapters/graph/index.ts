@@ -8,7 +8,8 @@ import type { MicrosoftTenant, TeamsAdminBridge } from '../../ports/microsoft';
 import type { Settings } from '../../config/settings';
 import { TeamsBridgeClient, type TeamsBridgeOptions } from '../teams-bridge/bridge';
 import { createSecretSource, createTenantCredential, type SecretSource } from './credentials';
-import { DEFAULT_RETRY, Pacer, microsoftQuotas, type Clock, type PacerQuotas, type RetryPolicy, type TenantSize } from './pacer';
+import { TenantTurns } from './turns';
+import { DEFAULT_RETRY, Pacer, microsoftQuotas, systemClock, type Clock, type PacerQuotas, type RetryPolicy, type TenantSize } from './pacer';
 import { InMemoryQuotaLedger, type QuotaLedger } from './ledger';
 import { TableProvider, connectionFromSettings } from '../tables/client';
 import { TableQuotaLedger } from '../tables/quotaLedger';
@@ -74,6 +75,7 @@ interface TenantEntry {
   credential: TokenCredential;
   pacer: Pacer;
   bridgePacer?: Pacer;
+  turns: TenantTurns;
 }
 
 const cache = new Map<string, TenantEntry>();
@@ -169,7 +171,8 @@ function entryFor(config: CustomerTenantConfig, settings: GraphSettings, options
         ...options.bridge,
       })
     : undefined;
-  const entry = { tenant, bridge, credential, pacer, bridgePacer };
+  const turns = new TenantTurns(bridgePacer ? [pacer, bridgePacer] : [pacer], options.clock ?? systemClock);
+  const entry = { tenant, bridge, credential, pacer, bridgePacer, turns };
   cache.set(key, entry);
   return entry;
 }
@@ -189,10 +192,21 @@ export function createTeamsAdminBridge(config: CustomerTenantConfig, settings: G
   return bridge;
 }
 
-/** Both faces of the tenant, as the use cases' ports. */
-export function microsoftPorts(config: CustomerTenantConfig, settings: GraphSettings, options: MicrosoftAdapterOptions = {}): { tenant: MicrosoftTenant; bridge?: TeamsAdminBridge } {
+/** Both faces of the tenant, as the use cases' ports, and the turns its users' provisioning takes here. */
+export function microsoftPorts(
+  config: CustomerTenantConfig,
+  settings: GraphSettings,
+  options: MicrosoftAdapterOptions = {},
+): { tenant: MicrosoftTenant; bridge?: TeamsAdminBridge; turnAt(): Date | undefined } {
   const entry = entryFor(config, settings, options);
-  return { tenant: entry.tenant, bridge: entry.bridge };
+  return {
+    tenant: entry.tenant,
+    bridge: entry.bridge,
+    turnAt: () => {
+      const at = entry.turns.turnAt();
+      return at === undefined ? undefined : new Date(at);
+    },
+  };
 }
 
 /** Gives back every pacer's unspent slices (an instance shutting down), then forgets the tenants. */

@@ -151,6 +151,8 @@ export class Pacer {
   private queue: Promise<void> = Promise.resolve();
   private inFlight = 0;
   private readonly slotWaiters: Array<() => void> = [];
+  /** Units of the requests waiting here (for a slot or for the quotas), not yet spent. */
+  private readonly queued: Record<Budget, number> = { resourceUnits: 0, writes: 0, teamsAdmin: 0 };
   readonly stats: PacerStats = { requests: 0, resourceUnits: 0, writes: 0, teamsAdmin: 0, waitedMs: 0, throttledResponses: 0, leases: 0, ledgerErrors: 0 };
 
   constructor(
@@ -175,15 +177,21 @@ export class Pacer {
    * Returns the function that gives the slot back once the response is in.
    */
   async acquire(cost: RequestCost): Promise<() => void> {
+    for (const b of BUDGETS) this.queued[b] += cost[b];
+    const unqueue = () => {
+      for (const b of BUDGETS) this.queued[b] = Math.max(0, this.queued[b] - cost[b]);
+    };
     await this.slot();
     const turn = this.queue.then(() => this.spend(cost));
     this.queue = turn.catch(() => undefined);
     try {
       await turn;
     } catch (error) {
+      unqueue();
       this.releaseSlot();
       throw error;
     }
+    unqueue();
     let released = false;
     return () => {
       if (!released) {
@@ -201,6 +209,21 @@ export class Pacer {
     if (epochMs <= this.holdUntil) return;
     this.holdUntil = epochMs;
     void this.lease({ holdUntil: epochMs }).catch(() => undefined);
+  }
+
+  /**
+   * How long a request arriving now would wait here for the quotas: the units already queued beyond what
+   * is leased, at each budget's rate, plus any Retry-After hold. The bucket's refill is not counted: an
+   * estimate for deciding whether more work should join the queue, not a promise.
+   */
+  backlogMs(now = this.clock.now()): number {
+    const queuedMs = Math.max(0, ...BUDGETS.map((b) => (this.queued[b] - this.local[b]) / this.rates[b].ratePerMs));
+    return queuedMs + Math.max(0, this.holdUntil - now);
+  }
+
+  /** The quota time the requests spent here have used: the most used budget's units ÷ its rate. */
+  quotaMsSpent(): number {
+    return Math.max(...BUDGETS.map((b) => this.stats[b] / this.rates[b].ratePerMs));
   }
 
   noteThrottled(): void {
