@@ -79,7 +79,7 @@ async function laterTurn(deps: ProvisioningDeps, message: ProvisionUserMessage):
   let at: Date | undefined;
   try {
     const ctx = await customerContext(deps.storage, message.customerId, (deps.now?.() ?? new Date()).getTime());
-    at = deps.microsoft(ctx.customer).turnAt?.();
+    at = deps.microsoft(ctx.customer).turnAt?.(message.turn ?? 0);
   } catch {
     return undefined; // no customer or no tenant connection: provisioning records why
   }

@@ -17,9 +17,9 @@ export interface ProvisioningMicrosoft {
   userGroupIds(userId: string): Promise<string[]>;
   /**
    * When a queued user's provisioning should start, if this tenant's quota here is already spoken for by
-   * the users in progress; undefined (or absent): now.
+   * the users in progress; undefined (or absent): now. `turnsTaken`: the turns the user has waited already.
    */
-  turnAt?(): Date | undefined;
+  turnAt?(turnsTaken: number): Date | undefined;
 }
 
 /** Resolves a customer's tenant; @throws when the customer has no usable tenant connection. */

@@ -166,6 +166,13 @@ describe('how far a tenant is spoken for', () => {
     expect(turns.turnAt()).toBe(5_000 + 2_150);
     backlog = TURN_BACKLOG_MS;
     expect(turns.turnAt()).toBeUndefined();
+    // A user back from its first turn tolerates twice the backlog, from its second three times.
+    backlog = TURN_BACKLOG_MS * 2;
+    expect(turns.turnAt(0)).toBeDefined();
+    expect(turns.turnAt(1)).toBeUndefined();
+    backlog = TURN_BACKLOG_MS * 3;
+    expect(turns.turnAt(1)).toBeDefined();
+    expect(turns.turnAt(2)).toBeUndefined();
   });
 });
 

@@ -246,7 +246,7 @@ describe('a later turn', () => {
     const connector = microsoftConnector(readSettings(world.stack.settings));
     const turn = new Date(Date.now() + 500);
     let asked = 0;
-    const spokenFor = { ...deps(), microsoft: (customer: Parameters<typeof connector>[0]) => ({ ...connector(customer), turnAt: () => (asked++, turn) }) };
+    const spokenFor = { ...deps(), microsoft: (customer: Parameters<typeof connector>[0]) => ({ ...connector(customer), turnAt: (turnsTaken: number) => (asked++, turnsTaken === 0 ? turn : undefined) }) };
 
     const result = await handleProvisioningMessage(spokenFor, message, { messageId: provisionMessageId(message), deliveryCount: 1 });
     expect(result).toEqual({ kind: 'later-turn', turn: 1, at: turn.toISOString() });

@@ -197,13 +197,13 @@ export function microsoftPorts(
   config: CustomerTenantConfig,
   settings: GraphSettings,
   options: MicrosoftAdapterOptions = {},
-): { tenant: MicrosoftTenant; bridge?: TeamsAdminBridge; turnAt(): Date | undefined } {
+): { tenant: MicrosoftTenant; bridge?: TeamsAdminBridge; turnAt(turnsTaken: number): Date | undefined } {
   const entry = entryFor(config, settings, options);
   return {
     tenant: entry.tenant,
     bridge: entry.bridge,
-    turnAt: () => {
-      const at = entry.turns.turnAt();
+    turnAt: (turnsTaken) => {
+      const at = entry.turns.turnAt(turnsTaken);
       return at === undefined ? undefined : new Date(at);
     },
   };

@@ -25,12 +25,17 @@ export class TenantTurns {
     private readonly clock: Clock,
   ) {}
 
-  /** When a user's provisioning should start: undefined for now, else the epoch ms of its turn. */
-  turnAt(): number | undefined {
+  /**
+   * When a user's provisioning should start: undefined for now, else the epoch ms of its turn. A user that
+   * has waited `turnsTaken` turns already tolerates that many more thresholds of backlog: a block that comes
+   * back faster than it is served (several instances spacing their own turns) mostly goes ahead the second
+   * time instead of circling.
+   */
+  turnAt(turnsTaken = 0): number | undefined {
     const now = this.clock.now();
     const quotaMs = Math.max(...this.pacers.map((p) => p.quotaMsSpent()));
     const backlog = Math.max(...this.pacers.map((p) => p.backlogMs(now)));
-    if (backlog <= TURN_BACKLOG_MS) {
+    if (backlog <= TURN_BACKLOG_MS * (1 + turnsTaken)) {
       this.started += 1;
       return undefined;
     }
