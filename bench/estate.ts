@@ -152,9 +152,10 @@ async function runEstate(tenants: Tenant[], instances: number, latencyMs: number
       for (let i = 0; i < batch.length; i += POLL_CONCURRENCY) {
         await Promise.all(batch.slice(i, i + POLL_CONCURRENCY).map(async (t) => {
           const s = status.get(t.customerId)!;
-          const finishedAt = await settledRun(api, t.customerId);
-          if (finishedAt !== undefined) s.syncedAt = finishedAt;
-          if (finishedAt !== undefined && (await isProvisioned(api, t.customerId))) s.settledAt = Date.now();
+          const run = await finishedRun(api, t.customerId);
+          if (!run) return;
+          s.syncedAt = run.finishedAt;
+          if (await isProvisioned(api, t.customerId, run.handedOff)) s.settledAt = Date.now();
         }));
       }
       settledBar.update(tenants.length - open().length);
@@ -233,28 +234,24 @@ function cpuByPart(rt: LocalRuntime, graphPid: number, tablesPid: number): { hos
   return { hosts: rt.instances.reduce((n, i) => n + cpuMs(i.process.pid), 0), tableStorage: cpuMs(tablesPid), graphEmulator: cpuMs(graphPid), brokerAndBench: (own.user + own.system) / 1000 };
 }
 
-
 interface RunView {
   status: string;
   handedOff: number;
   finishedAt?: string;
 }
 
-const handedOff = new Map<string, number>();
-
-/** When the customer's first sync finished (its run's own record), or undefined while it runs. */
-async function settledRun(api: ApiClient, customerId: string): Promise<number | undefined> {
+/** The customer's first sync once it is over (when its run recorded its finish, how many users it handed off); undefined while it runs. */
+async function finishedRun(api: ApiClient, customerId: string): Promise<{ finishedAt: number; handedOff: number } | undefined> {
   const runs = await api.json<{ value: RunView[] }>('GET', `/customers/${customerId}/sync-runs?top=1`).catch(() => undefined);
   const run = runs?.value[0];
   if (!run || run.status === 'running') return undefined;
-  handedOff.set(customerId, run.handedOff);
-  return run.finishedAt ? Date.parse(run.finishedAt) : Date.now();
+  return { finishedAt: run.finishedAt ? Date.parse(run.finishedAt) : Date.now(), handedOff: run.handedOff };
 }
 
 /** Every user the first sync handed off has a finished transaction and none is provisioning. */
-async function isProvisioned(api: ApiClient, customerId: string): Promise<boolean> {
+async function isProvisioned(api: ApiClient, customerId: string, handedOff: number): Promise<boolean> {
   const summary = await api.json<{ byState: Record<string, number>; provisioning: { transactionsRead: number } }>('GET', `/customers/${customerId}/summary`).catch(() => undefined);
-  return summary !== undefined && (summary.byState.provisioning ?? 0) === 0 && summary.provisioning.transactionsRead >= (handedOff.get(customerId) ?? Infinity);
+  return summary !== undefined && (summary.byState.provisioning ?? 0) === 0 && summary.provisioning.transactionsRead >= handedOff;
 }
 
 async function anyRunning(api: ApiClient, tenants: Tenant[]): Promise<boolean> {

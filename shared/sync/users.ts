@@ -166,11 +166,11 @@ export async function applyUsers(
   // Each user's changes, once. The placement criteria are read only when update sync is on and a stored user
   // changed: whether a change is placement-relevant arises for no one else.
   const changes = fresh.map((u) => changedFields(stored.get(u.id)?.value.attributes, u));
-  const updatesHandedOff = rules.settings.updateSync && fresh.some((u, i) => {
+  const mayHandOffUpdates = rules.settings.updateSync && fresh.some((u, i) => {
     const before = stored.get(u.id)?.value;
     return before !== undefined && before.removed === undefined && changes[i].length > 0;
   });
-  const placementAttributes = updatesHandedOff ? await rules.placementAttributes() : NO_ATTRIBUTES;
+  const placementAttributes = mayHandOffUpdates ? await rules.placementAttributes() : NO_ATTRIBUTES;
   for (const [i, user] of fresh.entries()) {
     const before = stored.get(user.id)?.value;
     const wasRemoved = before?.removed !== undefined;

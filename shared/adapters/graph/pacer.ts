@@ -178,20 +178,17 @@ export class Pacer {
    */
   async acquire(cost: RequestCost): Promise<() => void> {
     for (const b of BUDGETS) this.queued[b] += cost[b];
-    const unqueue = () => {
-      for (const b of BUDGETS) this.queued[b] = Math.max(0, this.queued[b] - cost[b]);
-    };
     await this.slot();
     const turn = this.queue.then(() => this.spend(cost));
     this.queue = turn.catch(() => undefined);
     try {
       await turn;
     } catch (error) {
-      unqueue();
       this.releaseSlot();
       throw error;
+    } finally {
+      for (const b of BUDGETS) this.queued[b] = Math.max(0, this.queued[b] - cost[b]);
     }
-    unqueue();
     let released = false;
     return () => {
       if (!released) {

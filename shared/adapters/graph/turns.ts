@@ -4,10 +4,9 @@
  * on one tenant's quota while the other customers' users wait behind the block. So once the tenant's
  * requests here already queue for its quota longer than TURN_BACKLOG_MS (enough to keep the quota spent),
  * a further user gets a later turn instead of a place in that queue, and the handler is free for another
- * customer. Turns follow one another by the quota time a user takes, divided by the share of the tenant's
- * quota this instance has been spending lately (other instances spend the rest): a deferred block comes
- * back at the pace it is served here. Too short a spacing costs a user a second deferral; too long would
- * leave the quota idle, so the share is never taken below a quarter.
+ * customer. Turns follow one another by the quota time a user has taken here so far: a lower bound of the
+ * pace a deferred block is served at, so the quota is never left idle; where it is too short (other
+ * instances spend the same quota) a returning user tolerates a longer queue and goes ahead.
  */
 import type { Clock, Pacer } from './pacer';
 
@@ -15,7 +14,7 @@ import type { Clock, Pacer } from './pacer';
 export const TURN_BACKLOG_MS = 250;
 
 export class TenantTurns {
-  /** Users that started at once, for the quota time per user. */
+  /** Users told to start at once, for the quota time per user. */
   private started = 0;
   /** The last turn given out, plus one user's quota time: the next turn is no sooner. */
   private horizon = 0;
@@ -33,13 +32,12 @@ export class TenantTurns {
    */
   turnAt(turnsTaken = 0): number | undefined {
     const now = this.clock.now();
-    const quotaMs = Math.max(...this.pacers.map((p) => p.quotaMsSpent()));
     const backlog = Math.max(...this.pacers.map((p) => p.backlogMs(now)));
     if (backlog <= TURN_BACKLOG_MS * (1 + turnsTaken)) {
       this.started += 1;
       return undefined;
     }
-    const quotaPerUser = this.started > 0 ? quotaMs / this.started : 0;
+    const quotaPerUser = this.started > 0 ? Math.max(...this.pacers.map((p) => p.quotaMsSpent())) / this.started : 0;
     const at = Math.max(now + backlog, this.horizon);
     this.horizon = at + quotaPerUser;
     return Math.round(at);
