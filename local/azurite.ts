@@ -1,11 +1,14 @@
 /**
  * Azurite's Table service, in-process. In memory by default; a folder when asked to persist, so that
  * `npm start -- --persist` keeps customers, syncs and Durable state across restarts. Persisting, it keeps
- * every write it acknowledged through a kill of its process at any moment (`persistence/tables.ts`).
+ * every write it acknowledged through a kill of its process at any moment (`persistence/tables.ts`). A query
+ * that names its partition is answered from that partition, as Azure's Table service answers it, rather
+ * than by Azurite's scan of the whole table (`persistence/partitionQueries.ts`).
  */
 import { mkdirSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import { answerPartitionQueriesFromIndex, type PartitionQueryStore } from './persistence/partitionQueries';
 import { makeTablesDurable, type AzuriteTableServerInternals, type DurableTables } from './persistence/tables';
 
 // Azurite ships no typings for its internal server classes; these are the parts we call.
@@ -36,7 +39,9 @@ export interface TableServerHandle {
   stop(): Promise<void>;
 }
 
-export async function startTableServer(options: { port?: number; host?: string; persistDir?: string } = {}): Promise<TableServerHandle> {
+export async function startTableServer(
+  options: { port?: number; host?: string; persistDir?: string; /** Tests only: Azurite scanning whole tables, as it ships. */ scanWholeTables?: boolean } = {},
+): Promise<TableServerHandle> {
   /* eslint-disable @typescript-eslint/no-require-imports -- Azurite's server classes are CommonJS internals without an exports map. */
   const TableServer = (require('azurite/dist/src/table/TableServer') as { default: TableServerCtor }).default;
   const TableConfiguration = (require('azurite/dist/src/table/TableConfiguration') as { default: TableConfigurationCtor }).default;
@@ -66,6 +71,7 @@ export async function startTableServer(options: { port?: number; host?: string; 
     !options.persistDir, // in-memory unless persisting
   );
   const server = new TableServer(config);
+  if (!options.scanWholeTables) answerPartitionQueriesFromIndex((server as unknown as { metadataStore: PartitionQueryStore }).metadataStore);
   const durability = options.persistDir ? makeTablesDurable(server as unknown as AzuriteTableServerInternals, { dir: path.join(options.persistDir, 'tables-journal') }) : undefined;
   await server.start();
   let requests = 0;
