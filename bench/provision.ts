@@ -153,6 +153,8 @@ async function main(): Promise<void> {
       bindingQuota: binding.budget,
       ratio: round(usersPerMinute / binding.usersPerMinute),
       throttled: counters.throttled,
+      /** The same by the quota that refused them (`teamsAdmin`, `bridge`, `identity`). */
+      throttledBy: counters.throttledBy,
       httpRequestsPerUser: round(perUser(used.http)),
       /** Every route Microsoft answered, per provisioned user. */
       routes: Object.fromEntries(Object.entries(counters.requests).map(([k, v]) => [k, round(perUser(v), 3)])),
@@ -176,7 +178,7 @@ async function main(): Promise<void> {
     console.log(`users provisioned per minute   ${figures.usersPerMinute}`);
     console.log(`ceiling (binding quota)        ${figures.ceilingUsersPerMinute} users/min: ${binding.budget}, ${BUDGET_RATES_PER_MINUTE[binding.budget]} per minute ÷ ${round(perUser(minimum[binding.budget]))} per user  (${ceilings.map((c) => `${c.budget} ${round(c.usersPerMinute, 0)}`).join(', ')})`);
     console.log(`ratio to the ceiling           ${figures.ratio}  (goal 0.9 or more)`);
-    console.log(`429s answered to sitesync      ${figures.throttled}  (goal 0)`);
+    console.log(`429s answered to sitesync      ${figures.throttled}  (goal 0)${figures.throttled > 0 ? `: ${Object.entries(figures.throttledBy).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}`);
     console.log(`CPU per user                   ${figures.cpuMsPerUser} ms in the host process${processes > 1 ? 'es' : ''}; the local stack besides: Table Storage ${figures.stackCpuMsPerUser.tables} ms, the Graph emulator ${figures.stackCpuMsPerUser.graph} ms, the broker (with this benchmark's polling) ${figures.stackCpuMsPerUser.broker} ms`);
     console.log(`Table Storage requests per user ${figures.tableRequestsPerUser} (provisioning, number checks, and the change notifications Microsoft sends for the writes)`);
     console.log(`  most by kind                 ${Object.entries(figures.tableRequestsByKind).slice(0, 10).map(([k, v]) => `${k} ${v}`).join(', ')}`);

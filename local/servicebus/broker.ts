@@ -54,6 +54,11 @@ export interface LocalBroker {
   stats(queue: string): QueueStats;
   /** Messages waiting, scheduled or locked across these queues: 0 when all of them are idle. */
   activeIn(queues: readonly { name: string }[]): number;
+  /**
+   * The same messages counted by the value of one application property (`customerId`): a benchmark's
+   * view of whose work is still in the queues, at no cost to the app.
+   */
+  activeByProperty(queues: readonly { name: string }[], property: string): Map<string, number>;
   stop(): Promise<void>;
 }
 
@@ -167,6 +172,18 @@ class Broker implements LocalBroker {
 
   activeIn(queues: readonly { name: string }[]): number {
     return queues.reduce((sum, q) => sum + this.stats(q.name).active, 0);
+  }
+
+  activeByProperty(queues: readonly { name: string }[], property: string): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const q of queues) {
+      for (const stored of this.entities.get(q.name.toLowerCase())?.messages() ?? []) {
+        const value = (stored.message.application_properties as Record<string, unknown> | undefined)?.[property];
+        const key = value === undefined ? '' : String(value);
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+    }
+    return counts;
   }
 
   async listen(): Promise<void> {
