@@ -255,14 +255,20 @@ function cpuByPart(rt: LocalRuntime, graphPid: number, tablesPid: number): { hos
 
 interface RunView {
   status: string;
+  trigger: string;
   handedOff: number;
   finishedAt?: string;
 }
 
-/** The customer's first sync once it is over (when its run recorded its finish, how many users it handed off); undefined while it runs. */
+/**
+ * The customer's first sync once it is over (when its run recorded its finish, how many users it handed off);
+ * undefined while it runs. The onboarding's run, not the newest: a scheduled delta that starts meanwhile
+ * hands off only what changed, and read as the newest it made customers whose users were still queued look
+ * provisioned.
+ */
 async function finishedRun(api: ApiClient, customerId: string): Promise<{ finishedAt: number; handedOff: number } | undefined> {
-  const runs = await api.json<{ value: RunView[] }>('GET', `/customers/${customerId}/sync-runs?top=1`).catch(() => undefined);
-  const run = runs?.value[0];
+  const runs = await api.json<{ value: RunView[] }>('GET', `/customers/${customerId}/sync-runs?top=100`).catch(() => undefined);
+  const run = runs?.value.find((r) => r.trigger === 'onboarding');
   if (!run || run.status === 'running') return undefined;
   return { finishedAt: run.finishedAt ? Date.parse(run.finishedAt) : Date.now(), handedOff: run.handedOff };
 }

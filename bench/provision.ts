@@ -32,7 +32,7 @@ import { tableStorageFromSettings } from '../shared/adapters/tables';
 import { readSettings } from '../shared/config/settings';
 import { provisionMessageId, type ProvisionUserMessage } from '../shared/provisioning';
 import type { TransactionRecord } from '../shared/domain';
-import { startGraphProcess, startTablesProcess, type TablesCounters } from './support/infra';
+import { startGraphProcess, startTablesProcess, type TablesCounters, type ThrottleAt } from './support/infra';
 import { cliArgs, progressBar } from './support/measure';
 import { cpuMs, startRuntime } from './support/runtime';
 import { minimumWrites, requestsByBudget, BUDGET_RATES_PER_MINUTE, type Budget } from './support/provisionFigures';
@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     const ids: string[] = [];
     for await (const { value } of storage.users.list(CUSTOMER)) ids.push(value.userId);
     await graph.request({ kind: 'resetCounters' });
+    await graph.request({ kind: 'recordArrivals' });
     const cpu0 = runtime.hostCpuMs();
     const stackCpu = () => ({ tables: cpuMs(tables.pid), graph: cpuMs(graph.pid), broker: (process.cpuUsage().user + process.cpuUsage().system) / 1000 });
     const stack0 = stackCpu();
@@ -117,6 +118,7 @@ async function main(): Promise<void> {
       .sort((a, b) => b[1] - a[1]);
     const stackPerUser = { tables: (stack1.tables - stack0.tables) / ids.length, graph: (stack1.graph - stack0.graph) / ids.length, broker: (stack1.broker - stack0.broker) / ids.length };
     const counters = await graph.request<CountersSnapshot>({ kind: 'counters' });
+    const throttles = await graph.request<ThrottleAt[]>({ kind: 'throttles' });
 
     const states: Record<string, number> = {};
     for await (const { value } of storage.users.list(CUSTOMER)) states[value.state.kind] = (states[value.state.kind] ?? 0) + 1;
@@ -155,6 +157,8 @@ async function main(): Promise<void> {
       throttled: counters.throttled,
       /** The same by the quota that refused them (`teamsAdmin`, `bridge`, `identity`). */
       throttledBy: counters.throttledBy,
+      /** The first 20 429s: when after the first request, which quota, and how many that quota admitted in the second before it. */
+      throttles,
       httpRequestsPerUser: round(perUser(used.http)),
       /** Every route Microsoft answered, per provisioned user. */
       routes: Object.fromEntries(Object.entries(counters.requests).map(([k, v]) => [k, round(perUser(v), 3)])),
@@ -178,7 +182,7 @@ async function main(): Promise<void> {
     console.log(`users provisioned per minute   ${figures.usersPerMinute}`);
     console.log(`ceiling (binding quota)        ${figures.ceilingUsersPerMinute} users/min: ${binding.budget}, ${BUDGET_RATES_PER_MINUTE[binding.budget]} per minute ÷ ${round(perUser(minimum[binding.budget]))} per user  (${ceilings.map((c) => `${c.budget} ${round(c.usersPerMinute, 0)}`).join(', ')})`);
     console.log(`ratio to the ceiling           ${figures.ratio}  (goal 0.9 or more)`);
-    console.log(`429s answered to sitesync      ${figures.throttled}  (goal 0)${figures.throttled > 0 ? `: ${Object.entries(figures.throttledBy).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}`);
+    console.log(`429s answered to sitesync      ${figures.throttled}  (goal 0)${figures.throttled > 0 ? `: ${throttles.slice(0, 5).map((t) => `${t.quota} at ${(t.atMs / 1000).toFixed(1)} s (${t.admittedInSecondBefore} admitted in the second before)`).join(', ')}` : ''}`);
     console.log(`CPU per user                   ${figures.cpuMsPerUser} ms in the host process${processes > 1 ? 'es' : ''}; the local stack besides: Table Storage ${figures.stackCpuMsPerUser.tables} ms, the Graph emulator ${figures.stackCpuMsPerUser.graph} ms, the broker (with this benchmark's polling) ${figures.stackCpuMsPerUser.broker} ms`);
     console.log(`Table Storage requests per user ${figures.tableRequestsPerUser} (provisioning, number checks, and the change notifications Microsoft sends for the writes)`);
     console.log(`  most by kind                 ${Object.entries(figures.tableRequestsByKind).slice(0, 10).map(([k, v]) => `${k} ${v}`).join(', ')}`);

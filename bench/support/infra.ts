@@ -49,7 +49,16 @@ export type InfraCommand =
   | { kind: 'counters' }
   | { kind: 'subscriptions' }
   | { kind: 'resetCounters' }
+  | { kind: 'recordArrivals' }
+  | { kind: 'throttles' }
   | { kind: 'stop' };
+
+/** A request a quota refused (the first 20 are told): when (ms after the first recorded arrival), which quota, and what that quota admitted in the second before. */
+export interface ThrottleAt {
+  atMs: number;
+  quota: string;
+  admittedInSecondBefore: number;
+}
 
 export interface PartProcess<I> {
   info: I;
@@ -181,6 +190,20 @@ async function serveGraph(options: GraphPartOptions): Promise<void> {
         emulator.control.resetCounters();
         process.send?.({ seq, value: true });
         break;
+      case 'recordArrivals':
+        emulator.control.recordArrivals(true);
+        process.send?.({ seq, value: true });
+        break;
+      case 'throttles': {
+        const log = emulator.control.arrivals();
+        const first = log[0]?.at ?? 0;
+        const refused: ThrottleAt[] = log
+          .filter((a) => !a.admitted)
+          .slice(0, 20)
+          .map((a) => ({ atMs: a.at - first, quota: a.quota, admittedInSecondBefore: log.filter((b) => b.quota === a.quota && b.admitted && b.at > a.at - 1_000 && b.at <= a.at).length }));
+        process.send?.({ seq, value: refused });
+        break;
+      }
       case 'stop':
         await emulator.stop();
         process.exit(0);
