@@ -36,6 +36,8 @@ export interface TableServerHandle {
   requests(): number;
   /** The same requests by table, operation and, when it failed, status: where a workload's Table work goes. */
   requestsByKind(): Record<string, number>;
+  /** Queries answered from one partition rather than by scanning the table (`persistence/partitionQueries.ts`). */
+  queriesFromPartitionIndex(): number;
   stop(): Promise<void>;
 }
 
@@ -71,7 +73,7 @@ export async function startTableServer(
     !options.persistDir, // in-memory unless persisting
   );
   const server = new TableServer(config);
-  if (!options.scanWholeTables) answerPartitionQueriesFromIndex((server as unknown as { metadataStore: PartitionQueryStore }).metadataStore);
+  const narrowed = options.scanWholeTables ? () => 0 : answerPartitionQueriesFromIndex((server as unknown as { metadataStore: PartitionQueryStore }).metadataStore);
   const durability = options.persistDir ? makeTablesDurable(server as unknown as AzuriteTableServerInternals, { dir: path.join(options.persistDir, 'tables-journal') }) : undefined;
   await server.start();
   let requests = 0;
@@ -97,6 +99,7 @@ export async function startTableServer(
     durability,
     requests: () => requests,
     requestsByKind: () => ({ ...byKind }),
+    queriesFromPartitionIndex: narrowed,
     async stop() {
       await server.close();
       await durability?.close();

@@ -57,9 +57,14 @@ export function pinnedPartition(filter: string | undefined): string | undefined 
   return undefined;
 }
 
-/** Serve each query that pins a partition from Azurite's PartitionKey index rather than the whole table. */
-export function answerPartitionQueriesFromIndex(store: PartitionQueryStore): void {
+/**
+ * Serve each query that pins a partition from Azurite's PartitionKey index rather than the whole table.
+ * Returns how many queries were answered so: a later Azurite whose store no longer fits these hooks still
+ * answers correctly, and this count shows it stopped narrowing.
+ */
+export function answerPartitionQueriesFromIndex(store: PartitionQueryStore): () => number {
   const query = store.queryTableEntities.bind(store);
+  let narrowed = 0;
   store.queryTableEntities = (context, account, table, queryOptions, ...rest) => {
     const partition = pinnedPartition(queryOptions?.filter);
     if (partition === undefined) return query(context, account, table, queryOptions, ...rest);
@@ -74,6 +79,7 @@ export function answerPartitionQueriesFromIndex(store: PartitionQueryStore): voi
     // chain starts from the partition's rows, and the collection is itself again before anything else runs.
     collection.chain = function partitionChain(this: LokiCollection) {
       collection.chain = chain;
+      narrowed++;
       return chain.call(this).find({ PartitionKey: { $eq: partition } });
     };
     try {
@@ -82,4 +88,5 @@ export function answerPartitionQueriesFromIndex(store: PartitionQueryStore): voi
       collection.chain = chain;
     }
   };
+  return () => narrowed;
 }
