@@ -9,9 +9,10 @@
  * for querying": a partition scan, as against a table scan). Azurite already keeps a binary index on
  * PartitionKey for its point reads and inserts; a query whose filter, at the top level of its `and`s, says
  * `PartitionKey eq '…'` is narrowed to that index first. Azurite's own filter, continuation and order then
- * apply exactly as before, so the answer is the same row for row (`test/local/partitionQueries.test.ts` asks
+ * apply exactly as before, so the answer is the same row for row (`test/persistence/partitionQueries.test.ts` asks
  * both). A filter that does not pin one partition (a range, an `or`, a `not`, a typed value) is left to
- * Azurite as it is.
+ * Azurite as it is. The index is the one Azurite's point reads and its duplicate check on insert already
+ * trust to find a partition's rows.
  */
 
 // Azurite's query parser and store are CommonJS internals without typings; these are the parts used.
