@@ -1,7 +1,7 @@
 /**
- * A service provider's whole estate through one sitesync: many customers onboarded at once, each fully
- * synced and provisioned, then kept current by a delta sync and change notifications, on 1 and on 3
- * instances of the app.
+ * A service provider's whole estate through one sitesync: many customers onboarded one after another and
+ * served side by side, each fully synced and provisioned, then kept current by a delta sync and change
+ * notifications, on 1 and on 3 instances of the app.
  *
  *   npm run bench:estate -- --customers 200 --users 500 [--instances 1,3] [--latency 0] [--json FILE]
  *
