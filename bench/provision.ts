@@ -32,7 +32,7 @@ import { tableStorageFromSettings } from '../shared/adapters/tables';
 import { readSettings } from '../shared/config/settings';
 import { provisionMessageId, type ProvisionUserMessage } from '../shared/provisioning';
 import type { TransactionRecord } from '../shared/domain';
-import { startGraphProcess, startTablesProcess, type TablesCounters, type ThrottleAt } from './support/infra';
+import { startGraphProcess, startTablesProcess, tableRequestsByKindSince, type TablesCounters, type ThrottleAt } from './support/infra';
 import { cliArgs, progressBar } from './support/measure';
 import { cpuMs, startRuntime } from './support/runtime';
 import { minimumWrites, requestsByBudget, BUDGET_RATES_PER_MINUTE, type Budget } from './support/provisionFigures';
@@ -112,10 +112,7 @@ async function main(): Promise<void> {
     const stack1 = stackCpu();
     const tables1 = await tables.request<TablesCounters>({ kind: 'counters' });
     const tableRequests = tables1.requests - tables0.requests;
-    const tableRequestsByKind = Object.entries(tables1.byKind)
-      .map(([kind, n]) => [kind, n - (tables0.byKind[kind] ?? 0)] as const)
-      .filter(([, n]) => n > 0)
-      .sort((a, b) => b[1] - a[1]);
+    const tableRequestsByKind = tableRequestsByKindSince(tables0, tables1);
     const stackPerUser = { tables: (stack1.tables - stack0.tables) / ids.length, graph: (stack1.graph - stack0.graph) / ids.length, broker: (stack1.broker - stack0.broker) / ids.length };
     const counters = await graph.request<CountersSnapshot>({ kind: 'counters' });
     const throttles = await graph.request<ThrottleAt[]>({ kind: 'throttles' });

@@ -41,6 +41,14 @@ export interface TablesCounters {
   byKind: Record<string, number>;
 }
 
+/** Table requests made between two counter readings, by kind, the most first. */
+export function tableRequestsByKindSince(before: TablesCounters, after: TablesCounters): Array<readonly [string, number]> {
+  return Object.entries(after.byKind)
+    .map(([kind, n]) => [kind, n - (before.byKind[kind] ?? 0)] as const)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
+}
+
 export type InfraInfo = GraphInfo & TablesInfo;
 
 export type InfraCommand =

@@ -34,13 +34,15 @@ export interface PartitionQueryStore {
   getEntityCollection(account: string, table: string, context: unknown): LokiCollection;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- Azurite's parser has no exports map.
+const parseQuery = (require('azurite/dist/src/table/persistence/QueryInterpreter/QueryParser') as { default: (q: string) => QueryNode }).default;
+
 /** The partition a filter pins at the top level of its `and`s (`PartitionKey eq 'x'`), if one does. */
 export function pinnedPartition(filter: string | undefined): string | undefined {
   if (!filter) return undefined;
   let tree: QueryNode;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- Azurite's parser has no exports map.
-    tree = (require('azurite/dist/src/table/persistence/QueryInterpreter/QueryParser') as { default: (q: string) => QueryNode }).default(filter);
+    tree = parseQuery(filter);
   } catch {
     return undefined; // Azurite answers a filter it cannot parse with its own error.
   }
