@@ -111,9 +111,10 @@ var appSettings = {
   // Provisioning work standing still this long is sent again by the reconciler timer.
   SITESYNC_RECONCILE_AFTER_SECONDS: '1200'
 
-  // Stack traces name the TypeScript source (dist/app.js.map ships with the bundle). The host passes these
-  // arguments to the Node.js worker it starts.
-  languageWorkers__node__arguments: '--enable-source-maps'
+  // The host passes these arguments to the Node.js worker it starts. Stack traces name the TypeScript source
+  // (dist/app.js.map ships with the bundle); the heap limit keeps V8 collecting before it grows past what the
+  // app holds live, so an instance stays within 512 MB (the local instances use the same limit).
+  languageWorkers__node__arguments: '--enable-source-maps --max-old-space-size=384'
 
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'

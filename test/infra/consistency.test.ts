@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { INSTANCE_HEAP_LIMIT_MB, INSTANCE_NODE_ARGUMENTS } from '../../local/host/process';
 import { ALL_QUEUES, SERVICE_BUS_CONNECTION } from '../../shared/config/queues';
 import { SETTINGS, type SettingSpec } from '../../shared/config/settings';
 import { type BicepValue, parseBicepValue, readBicepVar } from './bicep';
@@ -55,6 +56,14 @@ function withoutKey(record: BicepValue | undefined, key: string): BicepValue {
 describe('the repository is consistent', () => {
   it('SETTINGS, ALL_QUEUES, the Bicep, local.settings.sample.json and host.json agree', async () => {
     expect(checkInfra(await repositoryInputs())).toEqual([]);
+  });
+
+  it("each local instance runs with the Node worker's heap limit that the deployment sets", () => {
+    const argumentsSet = appSettingsFromBicep(read(FUNCTION_APP_BICEP))?.languageWorkers__node__arguments;
+    expect(typeof argumentsSet).toBe('string');
+    const deployed = String(argumentsSet).split(/\s+/).filter((a) => a.startsWith('--max-old-space-size='));
+    expect(deployed).toEqual([...INSTANCE_NODE_ARGUMENTS].filter((a) => a.startsWith('--max-old-space-size=')));
+    expect(deployed).toEqual([`--max-old-space-size=${INSTANCE_HEAP_LIMIT_MB}`]);
   });
 
   it('the local broker declares every queue with the same settings', async (ctx) => {
