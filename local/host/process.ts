@@ -55,7 +55,8 @@ const ENTRY = path.join(__dirname, 'main.ts');
  * Without a limit V8 sizes its heap by how fast the app allocates, not by what stays live: at 200 customers
  * an instance's live heap fell back to 75–125 MB at each collection while V8 held up to 380 MB and the
  * process peaked at 545–620 MB (`bench:estate`). With the limit V8 grows its heap more slowly: 261 MB at 50
- * customers against 464 MB without. 384 rather than less: a 100,000-user sync peaks at 385 MB with it
+ * customers against 464 MB without, for more collection work (the host's CPU 343 s against 269 s, one
+ * run each). 384 rather than less: a 100,000-user sync peaks at 385 MB with it
  * (`bench:sync`), and a live heap at the limit fails loudly (out of memory), never silently.
  */
 export const INSTANCE_HEAP_LIMIT_MB = 384;
