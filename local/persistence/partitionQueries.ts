@@ -18,7 +18,8 @@
  * the empty string first, then every key that reads as a number (`'10'`, `'1e3'`, `' 7'`), ordered as
  * numbers, then the rest in string order. A range whose bounds are not numbers is therefore contiguous in the
  * index for the keys that are not numbers either, and it is narrowed only while the table holds no key that
- * reads as a number (checked in the index on each query: such keys sort first, so one look finds them).
+ * reads as a number (checked in the index on each query: such keys sort right after the empty one, so one
+ * binary search finds them).
  */
 
 // Azurite's query parser and store are CommonJS internals without typings; these are the parts used.
