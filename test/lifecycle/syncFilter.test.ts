@@ -125,7 +125,9 @@ describe('the sync filter', () => {
     await sync('delta');
     const back = (await record(user.userId))!;
     expect(back.leaver).toBeUndefined();
-    expect(back.state).toMatchObject({ kind: 'provisioned', siteId: user.state.siteId });
+    // On failure, say why the user stands where it does: its state's reason and its last transaction's steps.
+    const why = JSON.stringify([back.state, (await world.api('GET', `/customers/${CUSTOMER}/transactions/${back.lastTransactionId}`)).body]);
+    expect(back.state, why).toMatchObject({ kind: 'provisioned', siteId: user.state.siteId });
     expect(holderInTeams(user.number)).toBe(user.userId);
   }, 300_000);
 });
