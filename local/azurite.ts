@@ -36,7 +36,7 @@ export interface TableServerHandle {
   requests(): number;
   /** The same requests by table, operation and, when it failed, status: where a workload's Table work goes. */
   requestsByKind(): Record<string, number>;
-  /** Queries answered from one partition rather than by scanning the table (`persistence/partitionQueries.ts`). */
+  /** Queries answered from the PartitionKey index (one partition, or a range of them) rather than by scanning the table (`persistence/partitionQueries.ts`). */
   queriesFromPartitionIndex(): number;
   stop(): Promise<void>;
 }

@@ -27,19 +27,20 @@ async function fill(client: TableClient, keys: readonly string[]): Promise<void>
 
 let shipped: TableServerHandle;
 let ours: TableServerHandle;
-const clients = { shipped: undefined as unknown as TableClient, ours: undefined as unknown as TableClient };
+// The table of PARTITIONS ('Rows') and the table of SCOPES ('Scopes'), each in both servers.
+const rows = { shipped: undefined as unknown as TableClient, ours: undefined as unknown as TableClient };
 const scopes = { shipped: undefined as unknown as TableClient, ours: undefined as unknown as TableClient };
 
 beforeAll(async () => {
   [shipped, ours] = await Promise.all([startTableServer({ port: 0, scanWholeTables: true }), startTableServer({ port: 0 })]);
-  clients.shipped = TableClient.fromConnectionString(shipped.connectionString, 'Rows', { allowInsecureConnection: true });
-  clients.ours = TableClient.fromConnectionString(ours.connectionString, 'Rows', { allowInsecureConnection: true });
+  rows.shipped = TableClient.fromConnectionString(shipped.connectionString, 'Rows', { allowInsecureConnection: true });
+  rows.ours = TableClient.fromConnectionString(ours.connectionString, 'Rows', { allowInsecureConnection: true });
   scopes.shipped = TableClient.fromConnectionString(shipped.connectionString, 'Scopes', { allowInsecureConnection: true });
   scopes.ours = TableClient.fromConnectionString(ours.connectionString, 'Scopes', { allowInsecureConnection: true });
-  for (const client of [clients.shipped, clients.ours]) await fill(client, PARTITIONS);
+  for (const client of [rows.shipped, rows.ours]) await fill(client, PARTITIONS);
   for (const client of [scopes.shipped, scopes.ours]) await fill(client, SCOPES);
   // Rows changed and removed after they were written, so that the index has moved since.
-  for (const client of [clients.shipped, clients.ours]) {
+  for (const client of [rows.shipped, rows.ours]) {
     await client.updateEntity({ partitionKey: '10', rowKey: 'r03', Status: 'Cooling' }, 'Merge');
     await client.deleteEntity('9a', 'r05');
     await client.upsertEntity({ partitionKey: 'a', rowKey: 'new', n: 99, Status: 'Available', EverUsed: false, Shard: 0 }, 'Replace');
@@ -85,7 +86,7 @@ describe('queries that name their partition', () => {
     const narrowed0 = ours.queriesFromPartitionIndex();
     for (const filter of filters) {
       for (const size of [1000, 5]) {
-        const [expected, actual] = await Promise.all([pages(clients.shipped, filter, size), pages(clients.ours, filter, size)]);
+        const [expected, actual] = await Promise.all([pages(rows.shipped, filter, size), pages(rows.ours, filter, size)]);
         expect({ filter, size, pages: actual }).toEqual({ filter, size, pages: expected });
       }
     }
@@ -111,7 +112,7 @@ describe('queries that name their partition', () => {
 
   it('answer ranges of partitions as Azurite does, from the index while no key reads as a number', async () => {
     const narrowed0 = ours.queriesFromPartitionIndex();
-    for (const table of [scopes, clients]) {
+    for (const table of [scopes, rows]) {
       for (const filter of ranges) {
         for (const size of [1000, 5]) {
           const [expected, actual] = await Promise.all([pages(table.shipped, filter, size), pages(table.ours, filter, size)]);
@@ -160,7 +161,7 @@ describe('queries that name their partition', () => {
       await expect(pages(missing, odata`PartitionKey eq ${'a'}`, 10)).rejects.toMatchObject({ statusCode: 404 });
     }
     const bad = `PartitionKey eq 'a' and (`;
-    const [a, b] = await Promise.all([pages(clients.shipped, bad, 10).catch((e: { statusCode?: number }) => e.statusCode), pages(clients.ours, bad, 10).catch((e: { statusCode?: number }) => e.statusCode)]);
+    const [a, b] = await Promise.all([pages(rows.shipped, bad, 10).catch((e: { statusCode?: number }) => e.statusCode), pages(rows.ours, bad, 10).catch((e: { statusCode?: number }) => e.statusCode)]);
     expect(b).toBe(a);
     expect(a).toBeGreaterThanOrEqual(400);
   });
