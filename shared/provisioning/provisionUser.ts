@@ -53,6 +53,7 @@ import {
   leftBehind,
   type PolicySet,
   type ReturnTo,
+  reconcileEntry,
 } from '../domain';
 import {
   GraphInvalidRequestError,
@@ -62,6 +63,7 @@ import {
   GraphTransientError,
   MicrosoftError,
   OperationFailedError,
+  type NumberAssignment,
   type TeamsUserConfiguration,
 } from '../ports/microsoft';
 import { ConcurrencyError, ConflictError, DuplicateNumberError, NotFoundError, type NumberScope, type PendingNumberAssignment, type Versioned } from '../ports/storage';
@@ -736,10 +738,6 @@ class Run {
     const userId = this.user.userId;
     const customerId = this.ctx.customer.id;
     const microsoftType = toMicrosoftNumberType(type)!;
-    const heldElsewhere = async (): Promise<string | undefined> => {
-      const holder = (await this.ms.tenant.getNumberAssignment(number))?.assignmentTargetId;
-      return holder && holder !== userId ? holder : undefined;
-    };
     const recordHolder = async (holder: string, how: string): Promise<{ kind: 'held'; holder: string }> => {
       await recordHeldByOther(this.deps.storage, scope, number, userId, holder, this.now);
       this.step('number', 'skipped', `${number} ${how} held in Microsoft by ${holder}: recorded as theirs`);
@@ -754,7 +752,7 @@ class Run {
       return 'started';
     }
     if (this.preventDuplicates) {
-      const holder = await heldElsewhere();
+      const holder = await this.assignedToAnother(number);
       if (holder) return recordHolder(holder, 'is');
     }
     // The intent is stored before the request goes out: a crash in between leaves a record whose number
@@ -775,7 +773,7 @@ class Run {
       await this.deps.storage.pendingNumbers.delete(customerId, userId);
       if (isTransient(error)) throw error; // the inventory keeps it for this user: the retry gets it back
       if (!(error instanceof MicrosoftError)) throw error;
-      const holder = await heldElsewhere();
+      const holder = await this.assignedToAnother(number);
       if (holder) return recordHolder(holder, 'turned out');
       // Never held by the user: back to available at once, not through cooling.
       await this.deps.storage.numbers.release(scope, number, userId, this.now, 0);
@@ -960,34 +958,64 @@ class Run {
     }
   }
 
-  /** Unassigns a number in Microsoft (when the user holds it there) and cools it in whichever inventory has it for the user. */
+  /**
+   * Unassigns a number in Microsoft (when the user holds it there) and cools it in whichever inventory has it
+   * for the user. A duplicate — the user's Teams configuration lists a number Microsoft assigns to another
+   * user — is never unassigned, which would take it from that user: the inventory records it as theirs. An
+   * entry recording the number as another holder's stays theirs, without this user among its holders.
+   */
   private async releaseNumber(siteId: string, number: string, heldInTeams: boolean): Promise<NumberEntry | undefined> {
     const numbers = this.deps.storage.numbers;
+    const userId = this.user.userId;
     const scopes: NumberScope[] = [{ customerId: this.ctx.customer.id, siteId }, { customerId: this.ctx.customer.id }];
-    let found: { scope: NumberScope; entry: NumberEntry } | undefined;
-    for (const scope of scopes) {
-      const entry = (await numbers.get(scope, number))?.value;
-      if (entry && (entry.userId === this.user.userId || entry.userId === undefined)) {
-        found = { scope, entry };
-        break;
-      }
-    }
+    const entries = (await Promise.all(scopes.map(async (scope) => ({ scope, entry: (await numbers.get(scope, number))?.value })))).filter(
+      (e): e is { scope: NumberScope; entry: NumberEntry } => e.entry !== undefined,
+    );
+    const found = entries.find((e) => e.entry.userId === userId || e.entry.userId === undefined);
+    let keptBy: string | undefined;
     if (heldInTeams) {
+      const assignment = await this.ms.tenant.getNumberAssignment(number);
+      keptBy = this.anotherUser(assignment);
       // Unassigned under the type Microsoft gives the number: the inventory's may differ (a number the user
       // had before, a Calling Plan number, recorded in a Direct Routing range), and another type fails.
-      const assigned = (await this.ms.tenant.getNumberAssignment(number))?.numberType;
-      const microsoftType = toMicrosoftNumberType(fromMicrosoftNumberType(assigned) ?? found?.entry.lineType ?? DEFAULT_LINE_TYPE);
+      const microsoftType = toMicrosoftNumberType(fromMicrosoftNumberType(assignment?.numberType) ?? found?.entry.lineType ?? DEFAULT_LINE_TYPE);
       try {
-        if (microsoftType) await this.ms.tenant.unassignNumber({ number, numberType: microsoftType, userId: this.user.userId });
+        if (microsoftType && !keptBy) await this.ms.tenant.unassignNumber({ number, numberType: microsoftType, userId });
       } catch (error) {
         if (isTransient(error)) throw error;
         this.needsAttention('number-release', `${number}: ${error instanceof Error ? error.message : String(error)}`);
         return undefined;
       }
     }
-    if (found && found.entry.status !== 'Cooling') await numbers.release(found.scope, number, this.user.userId, this.now, this.ctx.settings.numberCoolingDays);
-    this.step('number-release', 'ok', `${number}${heldInTeams ? ' unassigned in Microsoft and' : ''} released to cooling ${found ? (found.scope.siteId ? `at site ${found.scope.siteId}` : 'at the customer') : '(in no inventory)'}`);
+    for (const { scope, entry } of entries) {
+      if (entry === found?.entry) {
+        if (keptBy) await numbers.update(scope, number, (e) => this.heldBy(e, [keptBy!, ...(e.heldBy ?? []).filter((u) => u !== userId && u !== keptBy)]));
+        else if (entry.status !== 'Cooling') await numbers.release(scope, number, userId, this.now, this.ctx.settings.numberCoolingDays);
+      } else if (entry.heldBy?.includes(userId)) await numbers.update(scope, number, (e) => this.heldBy(e, (e.heldBy ?? []).filter((u) => u !== userId)));
+    }
+    const where = (scope: NumberScope) => describeInventory(inventoryName(scope));
+    const other = entries.find((e) => e !== found && e.entry.userId !== undefined);
+    const detail = keptBy
+      ? `${number} left assigned in Microsoft to user ${keptBy}, whose number it is there (a duplicate: both held it)${found ? `; recorded as theirs in the inventory of ${where(found.scope)}` : ''}`
+      : `${number}${heldInTeams ? ' unassigned in Microsoft and' : ''} ${found ? `released to cooling at ${where(found.scope)}` : other ? `let go: it stays in use by user ${other.entry.userId} in the inventory of ${where(other.scope)} (a duplicate: both held it)` : 'released (in no inventory)'}`;
+    this.step('number-release', 'ok', detail);
     return found?.entry ?? { number } as NumberEntry;
+  }
+
+  /** The user other than this one Microsoft assigns the number to, if any. */
+  private anotherUser(assignment: NumberAssignment | null): string | undefined {
+    const target = assignment?.assignmentTargetId;
+    return target && target !== this.user.userId ? target : undefined;
+  }
+
+  private async assignedToAnother(number: string): Promise<string | undefined> {
+    return this.anotherUser(await this.ms.tenant.getNumberAssignment(number));
+  }
+
+  /** An entry brought in line with Microsoft once this user let its number go: `holders` still hold it. */
+  private heldBy(entry: NumberEntry, holders: string[]): NumberEntry | undefined {
+    const next = reconcileEntry(entry, holders, entry.alsoIn ?? [], { now: this.now, coolingDays: this.ctx.settings.numberCoolingDays, complete: false });
+    return next === entry ? undefined : next;
   }
 
   private async releaseOldNumber(oldSiteId: string, number: string): Promise<boolean> {
@@ -997,6 +1025,14 @@ class Run {
     if (!entry || entry.value.userId !== this.user.userId) return false; // a customer-wide number stays with the user
     const microsoftType = toMicrosoftNumberType(entry.value.lineType);
     if (!microsoftType) return false;
+    const keptBy = await this.assignedToAnother(number);
+    if (keptBy) {
+      // A duplicate Microsoft gives to another user: unassigning it would take it from them.
+      await numbers.update(scope, number, (e) => this.heldBy(e, [keptBy, ...(e.heldBy ?? []).filter((u) => u !== this.user.userId && u !== keptBy)]));
+      this.number = undefined;
+      this.step('number-release', 'ok', `${number} left assigned in Microsoft to user ${keptBy}, whose number it is there (a duplicate: both held it); recorded as theirs at site ${oldSiteId}`);
+      return true;
+    }
     try {
       await this.ms.tenant.unassignNumber({ number, numberType: microsoftType, userId: this.user.userId });
     } catch (error) {

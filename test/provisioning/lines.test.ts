@@ -11,6 +11,7 @@ import { connectionFromSettings, TableProvider } from '../../shared/adapters/tab
 import { TableCatalogStore } from '../../shared/adapters/tables/sync';
 import { licenseItems } from '../../shared/sync/catalog';
 import type { UserRecord } from '../../shared/domain';
+import type { ProvisionUserMessage } from '../../shared/provisioning';
 import type { MicrosoftUser } from '../../shared/ports/microsoft';
 import { forgetCustomerContexts, recheckStagedUsers } from '../../shared/provisioning';
 import { freeRanges, seedCustomer, SKUS, startWorld, syncAdd, type World } from './world';
@@ -141,6 +142,46 @@ describe('a number two users hold in Teams', () => {
     expect((await world.storage.numbers.get({ customerId, siteId: 'sea' }, number))!.value).toMatchObject({ status: 'Used', duplicate: true, heldBy: [...userIds].sort() });
     const numberSteps = (await steps(customerId, seattle)).filter((s) => s.name === 'number');
     expect(numberSteps).toEqual([expect.objectContaining({ result: 'ok', detail: `${number} recorded in use; duplicate: also held by user ${other}` })]);
+  });
+
+  it('the one leaving that Microsoft does not assign it to, by a move or an offboarding, leaves it with the other there, and the inventory records it as theirs', async () => {
+    const customerId = 'both-hold';
+    const pairs = generateDemoTenant({ seed: 'lines', users: 150 }).duplicateNumbers;
+    expect(pairs.length).toBeGreaterThanOrEqual(2);
+    const holderInTeams = (number: string) => control().numbers(world.tenantId).find((n) => n.telephoneNumber === number)?.assignmentTargetId;
+    const send = async (message: Omit<ProvisionUserMessage, 'customerId' | 'requestedAt'>) => {
+      const at = new Date().toISOString();
+      await world.queue.send([{ customerId, observedAt: at, requestedAt: at, ...message }]);
+      await world.idle();
+      return (await steps(customerId, message.userId)).filter((s) => s.name === 'number-release');
+    };
+    // Each pair's second user provisioned at Seattle with the number, recorded as its own there (the first
+    // pair's by the test above).
+    for (const [i, { telephoneNumber: number, userIds }] of pairs.slice(0, 2).entries()) {
+      for (const id of userIds) taken.add(id);
+      expect(holderInTeams(number)).toBe(userIds[0]);
+      if (i > 0) await world.storage.numbers.recordInUse({ customerId, siteId: 'sea' }, { number, userId: userIds[1], vendor: 'Microsoft', lineType: 'DirectRouting' }, { preventDuplicateNumbers: false });
+      expect((await quickUser(customerId, { userId: userIds[1], siteId: 'sea', quickAddGroupId: 'voice' })).status).toBe(202);
+      await world.idle();
+      expect(await stored(customerId, userIds[1])).toMatchObject({ state: { kind: 'provisioned', siteId: 'sea' }, number });
+    }
+    const [offboarded, moved] = pairs;
+    const left = (number: string, holder: string) => `${number} left assigned in Microsoft to user ${holder}, whose number it is there (a duplicate: both held it); recorded as theirs`;
+    expect(await send({ userId: offboarded.userIds[1], reason: 'offboard' })).toEqual([expect.objectContaining({ result: 'ok', detail: `${left(offboarded.telephoneNumber, offboarded.userIds[0])} in the inventory of site sea` })]);
+    expect(await send({ userId: moved.userIds[1], reason: 'move', siteId: 'chi' })).toEqual([expect.objectContaining({ result: 'ok', detail: `${left(moved.telephoneNumber, moved.userIds[0])} at site sea` })]);
+    for (const { telephoneNumber: number, userIds: [holder] } of [offboarded, moved]) {
+      expect(holderInTeams(number)).toBe(holder);
+      const kept = (await world.storage.numbers.get({ customerId, siteId: 'sea' }, number))!.value;
+      expect(kept).toMatchObject({ status: 'Used', userId: holder });
+      expect([kept.heldBy, kept.duplicate]).toEqual([undefined, undefined]);
+    }
+
+    // Microsoft's holder leaving unassigns it and cools it.
+    const [number, holder] = [offboarded.telephoneNumber, offboarded.userIds[0]];
+    expect(await send({ userId: holder, reason: 'offboard' })).toEqual([expect.objectContaining({ result: 'ok', detail: `${number} unassigned in Microsoft and released to cooling at site sea` })]);
+    expect(holderInTeams(number)).toBeNull();
+    expect((await world.storage.numbers.get({ customerId, siteId: 'sea' }, number))!.value.status).toBe('Cooling');
+    await assignInTeams(holder, number); // the tenant as the other tests know it
   });
 });
 
