@@ -102,9 +102,11 @@ export async function leaverStep(recorder: ScenarioRecorder, api: ApiClient, cus
   await recorder.step('a leaver disabled in the tenant is offboarded', async () => {
     const settings = await api.json<{ leavers: { action: string } }>('GET', `/customers/${customerId}/global-settings/effective`);
     if (settings.leavers.action !== 'offboard-at-once') throw new Error(`the customer's leaver setting is ${settings.leavers.action}, so nothing would be offboarded now`);
-    const users = (await api.json<{ items: UserView[] }>('GET', `/customers/${customerId}/users?state=provisioned&top=100`)).items.filter((u) => u.number && u.state.siteId);
+    // One holding its number alone: a duplicate stays with its other holder when one of them leaves.
+    const duplicates = new Set((await api.json<{ items: Array<{ number: string }> }>('GET', `/customers/${customerId}/numbers?duplicate=true&top=500`)).items.map((n) => n.number));
+    const users = (await api.json<{ items: UserView[] }>('GET', `/customers/${customerId}/users?state=provisioned&top=100`)).items.filter((u) => u.number && u.state.siteId && !duplicates.has(u.number));
     const user = users[users.length - 1];
-    if (!user) throw new Error('no provisioned user with a number to disable');
+    if (!user) throw new Error('no provisioned user with a number of its own to disable');
     const started = Date.now();
     await disable(user.userId);
     const after = await waitFor(
