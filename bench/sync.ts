@@ -5,7 +5,8 @@
  *   its run's recorded finish;
  * - the floor: the same user and Teams pages read raw from the same emulator at the same page size, side
  *   by side, and the same rows the sync writes (users with their attributes, Teams rows with their Teams
- *   state) written in raw batches of 100, reads and writes overlapped, into an Azurite of its own;
+ *   state, then the inventory entry of every number a user holds) written in raw batches of 100, reads and
+ *   writes overlapped, into an Azurite of its own;
  * - a delta sync after 1% of users changed, as a share of the full sync's time;
  * - the sync's own CPU per user and peak memory: each size runs in a process of its own, and the Graph
  *   emulator and Azurite run in processes of their own.
@@ -26,6 +27,8 @@ import { ApiClient, waitFor } from '../local/demo/scenario';
 import { tableStorageFromSettings } from '../shared/adapters/tables';
 import { encodeKey, joinKey, shardOf } from '../shared/adapters/tables/keys';
 import { packJson } from '../shared/adapters/tables/limits';
+import { numberEntity } from '../shared/adapters/tables/numbers';
+import { heldOutsideRanges } from '../shared/domain';
 import { USER_SELECT } from '../shared/adapters/graph';
 import { readSettings } from '../shared/config/settings';
 import { closeServiceBusClients } from '../shared/adapters/servicebus/client';
@@ -202,8 +205,8 @@ const round = (value: number, digits: number) => Number(value.toFixed(digits));
 
 type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
 
-/** Raw batches of up to 100 per partition, four in flight, as the sync's writer sends them. */
-async function writeRaw(table: TableClient, entities: Entity[], mode: 'Merge' | 'Replace'): Promise<void> {
+/** Raw batches of up to 100 per partition, four in flight, as the sync's writer sends them (new inventory entries created, as the sync creates them). */
+async function writeRaw(table: TableClient, entities: Entity[], mode: 'Merge' | 'Replace' | 'Create'): Promise<void> {
   const byPartition = new Map<string, Entity[]>();
   for (const e of entities) {
     const list = byPartition.get(e.partitionKey);
@@ -217,7 +220,10 @@ async function writeRaw(table: TableClient, entities: Entity[], mode: 'Merge' | 
     Array.from({ length: 4 }, async () => {
       while (next < batches.length) {
         const tx = new TableTransaction();
-        for (const e of batches[next++]) tx.upsertEntity(e, mode);
+        for (const e of batches[next++]) {
+          if (mode === 'Create') tx.createEntity(e);
+          else tx.upsertEntity(e, mode);
+        }
         await table.submitTransaction(tx.actions);
       }
     }),
@@ -250,7 +256,8 @@ async function floorRun(info: GraphInfo, tablesConnectionString: string, bar: { 
     await client.createTable();
     return client;
   };
-  const [users, teams] = await Promise.all([open('FloorUsers'), open('FloorUserTeams')]);
+  const [users, teams, numbers] = await Promise.all([open('FloorUsers'), open('FloorUserTeams'), open('FloorNumbers')]);
+  const holders = new Map<string, string[]>();
   const syncedAt = new Date().toISOString();
   let done = 0;
   const progress = (n: number) => bar.update((done += n));
@@ -270,10 +277,17 @@ async function floorRun(info: GraphInfo, tablesConnectionString: string, bar: { 
     pass(
       `${info.graphUrl}/v1.0/admin/teams/userConfigurations?$top=999`,
       get,
-      (page) => writeRaw(teams, page.map((c) => ({ partitionKey: partitionOf(String(c.id)), rowKey: encodeKey(String(c.id)), Teams: JSON.stringify(teamsState(c)) })), 'Replace'),
+      (page) => {
+        for (const c of page) for (const t of (c.telephoneNumbers ?? []) as Array<{ telephoneNumber: string }>) holders.set(t.telephoneNumber, [...(holders.get(t.telephoneNumber) ?? []), String(c.id)]);
+        return writeRaw(teams, page.map((c) => ({ partitionKey: partitionOf(String(c.id)), rowKey: encodeKey(String(c.id)), Teams: JSON.stringify(teamsState(c)) })), 'Replace');
+      },
       progress,
     ),
   ]);
+  // Once the whole Teams side is read, as the sync's numbers step: every held number recorded in the
+  // customer's inventory (a first sync has no ranges and no user at a site yet).
+  const now = new Date();
+  await writeRaw(numbers, [...holders].map(([number, held]) => numberEntity(heldOutsideRanges(number, { customerId: CUSTOMER }, held, 'DirectRouting', now)) as Entity), 'Create');
   agent.destroy();
 }
 

@@ -64,7 +64,8 @@ export function scopeKey(scope: NumberScope): string {
   return scope.siteId === undefined ? joinKey(customer, 'customer') : joinKey(customer, 'site', encodeKey(scope.siteId));
 }
 
-function toEntity(entry: NumberEntry): TableEntityShape {
+/** The row of one inventory entry, as the adapter writes it. */
+export function numberEntity(entry: NumberEntry): TableEntityShape {
   return {
     partitionKey: scopeKey(entry),
     rowKey: encodeKey(entry.number),
@@ -142,7 +143,7 @@ export class TableNumberInventory implements NumberInventoryRepository {
       const refusedSet = new Set(refused);
       entries = entries.filter((e) => !refusedSet.has(e.number));
     }
-    const created = await createAll(await this.numbers(), entries.map(toEntity), 'number');
+    const created = await createAll(await this.numbers(), entries.map(numberEntity), 'number');
     return { created, existing: alreadyPresent + (entries.length - created), duplicates };
   }
 
@@ -207,7 +208,7 @@ export class TableNumberInventory implements NumberInventoryRepository {
         if (!current) continue;
         const assigned = assignNumber(candidate, userId, now);
         try {
-          const r = await client.updateEntity(toEntity(assigned), 'Replace', { etag: current.etag });
+          const r = await client.updateEntity(numberEntity(assigned), 'Replace', { etag: current.etag });
           return { ok: true, entry: { value: assigned, etag: r.etag ?? '' } };
         } catch (e) {
           if (statusOf(e) !== 412 && statusOf(e) !== 404) throw e;
@@ -332,8 +333,8 @@ export class TableNumberInventory implements NumberInventoryRepository {
       };
       try {
         const r = current
-          ? await client.updateEntity(toEntity(used), 'Replace', { etag: current.etag })
-          : await client.createEntity(toEntity(used));
+          ? await client.updateEntity(numberEntity(used), 'Replace', { etag: current.etag })
+          : await client.createEntity(numberEntity(used));
         return { value: used, etag: r.etag ?? '' };
       } catch (e) {
         if (statusOf(e) !== 412 && statusOf(e) !== 409) throw e;
@@ -350,7 +351,7 @@ export class TableNumberInventory implements NumberInventoryRepository {
       const taken = new Set(refused);
       fresh = fresh.filter((e) => !taken.has(e.number));
     }
-    const conflicts = new Set(await createAllReportingConflicts(await this.numbers(), fresh.map(toEntity), 'number'));
+    const conflicts = new Set(await createAllReportingConflicts(await this.numbers(), fresh.map(numberEntity), 'number'));
     // Entered the scope since it was read (a range added, a provisioning): recorded over, one by one.
     for (const entry of fresh.filter((e) => conflicts.has(encodeKey(e.number)))) {
       await this.recordInUse(scope, { number: entry.number, userId: entry.userId ?? '', vendor: entry.vendor, lineType: entry.lineType }, { preventDuplicateNumbers: false });
@@ -419,7 +420,7 @@ export class TableNumberInventory implements NumberInventoryRepository {
       const next = change(current.value);
       if (!next) return current;
       try {
-        const r = await client.updateEntity(toEntity(next), 'Replace', { etag: current.etag });
+        const r = await client.updateEntity(numberEntity(next), 'Replace', { etag: current.etag });
         return { value: next, etag: r.etag ?? '' };
       } catch (e) {
         if (statusOf(e) !== 412) throw toStorageError(e, `number ${number}`);
