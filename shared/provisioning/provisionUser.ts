@@ -989,9 +989,9 @@ class Run {
     }
     for (const { scope, entry } of entries) {
       if (entry === found?.entry) {
-        if (keptBy) await numbers.update(scope, number, (e) => this.heldBy(e, [keptBy!, ...(e.heldBy ?? []).filter((u) => u !== userId && u !== keptBy)]));
+        if (keptBy) await numbers.update(scope, number, (e) => this.handedTo(e, keptBy!));
         else if (entry.status !== 'Cooling') await numbers.release(scope, number, userId, this.now, this.ctx.settings.numberCoolingDays);
-      } else if (entry.heldBy?.includes(userId)) await numbers.update(scope, number, (e) => this.heldBy(e, (e.heldBy ?? []).filter((u) => u !== userId)));
+      } else if (entry.heldBy?.includes(userId)) await numbers.update(scope, number, (e) => this.withHolders(e, (e.heldBy ?? []).filter((u) => u !== userId)));
     }
     const where = (scope: NumberScope) => describeInventory(inventoryName(scope));
     const other = entries.find((e) => e !== found && e.entry.userId !== undefined);
@@ -1012,8 +1012,13 @@ class Run {
     return this.anotherUser(await this.ms.tenant.getNumberAssignment(number));
   }
 
+  /** The entry once the number is left with `holder`, Microsoft's: any other holder stays one, this user does not. */
+  private handedTo(entry: NumberEntry, holder: string): NumberEntry | undefined {
+    return this.withHolders(entry, [holder, ...(entry.heldBy ?? []).filter((u) => u !== this.user.userId && u !== holder)]);
+  }
+
   /** An entry brought in line with Microsoft once this user let its number go: `holders` still hold it. */
-  private heldBy(entry: NumberEntry, holders: string[]): NumberEntry | undefined {
+  private withHolders(entry: NumberEntry, holders: string[]): NumberEntry | undefined {
     const next = reconcileEntry(entry, holders, entry.alsoIn ?? [], { now: this.now, coolingDays: this.ctx.settings.numberCoolingDays, complete: false });
     return next === entry ? undefined : next;
   }
@@ -1028,7 +1033,7 @@ class Run {
     const keptBy = await this.assignedToAnother(number);
     if (keptBy) {
       // A duplicate Microsoft gives to another user: unassigning it would take it from them.
-      await numbers.update(scope, number, (e) => this.heldBy(e, [keptBy, ...(e.heldBy ?? []).filter((u) => u !== this.user.userId && u !== keptBy)]));
+      await numbers.update(scope, number, (e) => this.handedTo(e, keptBy));
       this.number = undefined;
       this.step('number-release', 'ok', `${number} left assigned in Microsoft to user ${keptBy}, whose number it is there (a duplicate: both held it); recorded as theirs at site ${oldSiteId}`);
       return true;
