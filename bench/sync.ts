@@ -23,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TableClient, TableTransaction } from '@azure/data-tables';
 import { startLocalStack } from '../local/stack';
+import { INSTANCE_NODE_ARGUMENTS } from '../local/host/process';
 import { ApiClient, waitFor } from '../local/demo/scenario';
 import { tableStorageFromSettings } from '../shared/adapters/tables';
 import { encodeKey, joinKey, shardOf } from '../shared/adapters/tables/keys';
@@ -82,10 +83,14 @@ async function main(): Promise<void> {
   }
 }
 
-/** Each size in a process of its own, so that its CPU and memory figures are its own. */
+/**
+ * Each size in a process of its own, so that its CPU and memory figures are its own, with the Node
+ * arguments a deployed instance's worker runs with (its heap limit).
+ */
 function inChild(users: number, persist: boolean): Promise<SizeResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(__filename, ['--one', String(users), ...(persist ? ['--persist'] : [])], { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const execArgv = [...INSTANCE_NODE_ARGUMENTS, ...process.execArgv, '--expose-gc'];
+    const child = fork(__filename, ['--one', String(users), ...(persist ? ['--persist'] : [])], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let result: SizeResult | undefined;
     child.on('message', (m) => (result = m as SizeResult));
     child.once('error', reject);
