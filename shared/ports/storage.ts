@@ -289,8 +289,8 @@ export interface TransactionRepository {
   get(customerId: string, id: string): Promise<Versioned<TransactionRecord> | undefined>;
   /** Appends steps (and sets the outcome when given), retrying on concurrent appends. */
   appendSteps(customerId: string, id: string, steps: TransactionStep[], outcome?: Exclude<TransactionOutcome, 'running'>, finishedAt?: Date): Promise<Versioned<TransactionRecord>>;
-  /** Newest first. */
-  listRecent(customerId: string, limit: number): Promise<TransactionRecord[]>;
+  /** Newest first; with `userId`, that user's only, however old. */
+  listRecent(customerId: string, limit: number, options?: { userId?: string }): Promise<TransactionRecord[]>;
 }
 
 /** Small JSON values by scope and key (delta links, sync cursors, schedules' last runs). */

@@ -87,7 +87,5 @@ export async function requestQuickUser(
 /** Recent transactions, newest first, optionally of one user. */
 export async function recentTransactions(storage: Storage, customerId: string, options: { userId?: string; top?: number } = {}): Promise<TransactionRecord[]> {
   const top = Math.min(Math.max(options.top ?? 50, 1), 500);
-  if (!options.userId) return storage.transactions.listRecent(customerId, top);
-  const recent = await storage.transactions.listRecent(customerId, Math.min(top * 20, 5_000));
-  return recent.filter((t) => t.userId === options.userId).slice(0, top);
+  return storage.transactions.listRecent(customerId, top, options.userId === undefined ? {} : { userId: options.userId });
 }

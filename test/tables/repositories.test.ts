@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTableStorage, TABLES, tableStorageFromSettings } from '../../shared/adapters/tables';
 import { ConfigurationError, readSettings } from '../../shared/config/settings';
 import { USER_SHARDS } from '../../shared/adapters/tables/users';
-import { newTransactionId, quickAddGroupSchema, siteSchema, type MicrosoftUser, type QuickAddGroup } from '../../shared/domain';
+import { newTransactionId, quickAddGroupSchema, siteSchema, type MicrosoftUser, type QuickAddGroup, type TransactionRecord } from '../../shared/domain';
 import { ConcurrencyError, ConflictError, NotFoundError, PreconditionFailedError, PROVIDER_SCOPE, type Storage } from '../../shared/ports/storage';
 import { startAzurite } from '../support/azurite';
 import { updateUser } from '../../shared/provisioning/userRecords';
@@ -183,6 +183,19 @@ describe('transactions', () => {
     expect(done.value.steps.length).toBe(9);
     expect(done.value.outcome).toBe('partially-failed');
     expect((await storage.transactions.listRecent('c1', 10)).map((t) => t.id)).toEqual([newer, older]);
+  });
+
+  it("lists one user's transactions newest first however many of others' came after them", async () => {
+    const id = (day: number, who: string) => newTransactionId(new Date(Date.UTC(2026, 0, day)), who);
+    const record = (txId: string, userId?: string): TransactionRecord => ({ id: txId, customerId: 'c3', kind: 'provision', ...(userId ? { userId } : {}), startedAt: '2026-01-01T00:00:00Z', outcome: 'succeeded', steps: [] });
+    await storage.transactions.create(record(id(1, 'u1-first'), 'u1'));
+    await storage.transactions.create(record(id(2, 'u1-second'), 'u1'));
+    // Far more of other users' (and of no user's) after them than any page of the recent list holds.
+    for (let day = 3; day < 28; day++) for (let k = 0; k < 40; k++) await storage.transactions.create(record(id(day, `other-${k}`), k % 10 === 0 ? undefined : `u${k + 2}`));
+    expect((await storage.transactions.listRecent('c3', 10, { userId: 'u1' })).map((t) => t.id)).toEqual([id(2, 'u1-second'), id(1, 'u1-first')]);
+    expect((await storage.transactions.listRecent('c3', 1, { userId: 'u1' })).map((t) => t.id)).toEqual([id(2, 'u1-second')]);
+    expect(await storage.transactions.listRecent('c3', 10, { userId: 'nobody' })).toEqual([]);
+    expect(await storage.transactions.listRecent('c3', 5)).toHaveLength(5);
   });
 
   it('appends to a transaction it wrote without reading it first, and reads it again when another instance wrote since', async () => {

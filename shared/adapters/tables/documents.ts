@@ -20,6 +20,8 @@ export class DocumentTable<T> {
     readonly tableName: string,
     private readonly schema: z.ZodType<T>,
     private readonly kind: string,
+    /** Columns written beside the document, for queries to filter on (the document stays the truth). */
+    private readonly columns?: (value: T) => Record<string, string | undefined>,
   ) {}
 
   client(): Promise<TableClient> {
@@ -27,7 +29,7 @@ export class DocumentTable<T> {
   }
 
   entity(partitionKey: string, rowKey: string, value: T): TableEntityShape {
-    const entity: TableEntityShape = { partitionKey, rowKey, ...packJson('Doc', value) };
+    const entity: TableEntityShape = { partitionKey, rowKey, ...this.columns?.(value), ...packJson('Doc', value) };
     assertEntityFits(entity, `${this.kind} ${rowKey}`);
     return entity;
   }

@@ -19,7 +19,7 @@ import { customerScopedRepository, DocumentTable } from './documents';
 import { encodeKey } from './keys';
 import { TableKeyValueStore } from './keyValue';
 import { TableNumberInventory } from './numbers';
-import { TableTransactionRepository } from './transactions';
+import { TableTransactionRepository, transactionColumns } from './transactions';
 import { TableUserRepository } from './users';
 import { pendingNumberAssignmentSchema, pendingNumberRepository } from './pendingNumbers';
 
@@ -74,7 +74,7 @@ export function createTableStorage(connection: TableConnection): Storage {
     globalSettings,
     numbers: new TableNumberInventory(tables),
     users: new TableUserRepository(tables),
-    transactions: new TableTransactionRepository(new DocumentTable(tables, TABLES.transactions, transactionRecordSchema, 'transaction')),
+    transactions: new TableTransactionRepository(new DocumentTable(tables, TABLES.transactions, transactionRecordSchema, 'transaction', transactionColumns)),
     syncState: new TableKeyValueStore(tables),
     pendingNumbers: pendingNumberRepository(new DocumentTable(tables, TABLES.pendingNumbers, pendingNumberAssignmentSchema, 'pending number assignment')),
   };

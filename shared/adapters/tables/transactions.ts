@@ -1,6 +1,7 @@
 /**
  * Transactions: PartitionKey = customer, RowKey = the transaction id, which sorts newest first (see
- * `newTransactionId`), so "recent transactions" is the head of one partition.
+ * `newTransactionId`), so "recent transactions" is the head of one partition. The user's id is a column
+ * beside the document (`UserId`), so one user's transactions, however old, are one filtered partition query.
  */
 import { odata } from '@azure/data-tables';
 import { type TransactionOutcome, type TransactionRecord, type TransactionStep } from '../../domain';
@@ -9,6 +10,9 @@ import type { DocumentTable } from './documents';
 import { encodeKey } from './keys';
 
 const MAX_APPEND_ATTEMPTS = 10;
+
+/** The columns a transaction's row carries beside its document. */
+export const transactionColumns = (t: TransactionRecord): Record<string, string | undefined> => ({ UserId: t.userId });
 /** Transactions this instance wrote last, kept for the next append: most are appended to by their writer. */
 const KNOWN_ENTRIES = 2_000;
 
@@ -67,11 +71,12 @@ export class TableTransactionRepository implements TransactionRepository {
     return written;
   }
 
-  async listRecent(customerId: string, limit: number): Promise<TransactionRecord[]> {
+  async listRecent(customerId: string, limit: number, options: { userId?: string } = {}): Promise<TransactionRecord[]> {
     const client = await this.table.client();
     const out: TransactionRecord[] = [];
     const partitionKey = encodeKey(customerId);
-    for await (const row of client.listEntities<Record<string, unknown>>({ queryOptions: { filter: odata`PartitionKey eq ${partitionKey}` } })) {
+    const filter = options.userId === undefined ? odata`PartitionKey eq ${partitionKey}` : odata`PartitionKey eq ${partitionKey} and UserId eq ${options.userId}`;
+    for await (const row of client.listEntities<Record<string, unknown>>({ queryOptions: { filter } })) {
       out.push(this.table.decode(row).value);
       if (out.length >= limit) break;
     }
