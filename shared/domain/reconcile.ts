@@ -5,30 +5,18 @@ import type { AttributeValue } from './criteria';
 import type { DeleteThreshold, SyncEntityType } from './schemas';
 import { SYNCED_USER_FIELDS, type MicrosoftUser, type SyncedUserField } from './user';
 
-export interface UserDiff {
-  /** Synced fields whose value differs, in SYNCED_USER_FIELDS order. */
-  changed: SyncedUserField[];
-  /** True when a changed field is read by some placement criteria: the user may belong elsewhere now. */
-  placementRelevant: boolean;
-}
-
 /**
- * @param placementAttributes lower-cased attribute names read by the customer's move-user criteria
- *   (see `criteriaAttributes`).
- * A field absent from the fresh user (not selected, or `Prefer: return=minimal`) is not a change; an
- * explicit null is.
+ * The synced fields whose value differs, in SYNCED_USER_FIELDS order. A field absent from the fresh user (not
+ * selected, or `Prefer: return=minimal`) is not a change; an explicit null is.
  */
-export function diffUser(stored: MicrosoftUser | undefined, fresh: MicrosoftUser, placementAttributes: ReadonlySet<string>): UserDiff {
-  const changed = changedFields(stored, fresh);
-  return { changed, placementRelevant: readsPlacement(changed, placementAttributes) };
-}
-
-/** The synced fields whose value differs (`diffUser`'s `changed`). */
 export function changedFields(stored: MicrosoftUser | undefined, fresh: MicrosoftUser): SyncedUserField[] {
   return SYNCED_USER_FIELDS.filter((f) => fresh[f] !== undefined && !sameValue(stored?.[f], fresh[f]));
 }
 
-/** Whether a change touches a field the customer's move-user criteria read (`diffUser`'s `placementRelevant`). */
+/**
+ * Whether a change touches a field the customer's move-user criteria read: the user may belong elsewhere now.
+ * @param placementAttributes lower-cased attribute names those criteria read (see `criteriaAttributes`).
+ */
 export function readsPlacement(changed: readonly SyncedUserField[], placementAttributes: ReadonlySet<string>): boolean {
   return changed.some((f) => placementAttributes.has(f.toLowerCase()));
 }

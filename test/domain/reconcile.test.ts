@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest';
 import {
   criteriaAttributes,
   DEFAULT_GLOBAL_SETTINGS,
-  diffUser,
+  changedFields,
   globalSettingsSchema,
   guardDeletes,
   mergeUser,
   newTransactionId,
+  readsPlacement,
   resolveGlobalSettings,
   transactionOutcome,
 } from '../../shared/domain';
@@ -16,17 +17,19 @@ describe('reconciliation diff', () => {
   const placement = criteriaAttributes([{ not: false, attribute: 'City', condition: 'Equals', value: 'x', join: 'AND' }]);
 
   it('reports changed synced fields and whether placement may change', () => {
-    expect(diffUser(stored, { ...stored, city: 'London' }, placement)).toEqual({ changed: ['city'], placementRelevant: true });
-    expect(diffUser(stored, { ...stored, department: 'Sales' }, placement)).toEqual({ changed: ['department'], placementRelevant: false });
+    expect(changedFields(stored, { ...stored, city: 'London' })).toEqual(['city']);
+    expect(readsPlacement(['city'], placement)).toBe(true);
+    expect(changedFields(stored, { ...stored, department: 'Sales' })).toEqual(['department']);
+    expect(readsPlacement(['department'], placement)).toBe(false);
   });
 
   it('ignores list order and absent fields, sees explicit nulls', () => {
-    expect(diffUser(stored, { id: 'u1', assignedLicenses: ['b', 'a'] }, placement).changed).toEqual([]);
-    expect(diffUser(stored, { id: 'u1', city: null }, placement)).toEqual({ changed: ['city'], placementRelevant: true });
+    expect(changedFields(stored, { id: 'u1', assignedLicenses: ['b', 'a'] })).toEqual([]);
+    expect(changedFields(stored, { id: 'u1', city: null })).toEqual(['city']);
   });
 
   it('a new user has every given field changed; merge keeps fields the fresh read left out', () => {
-    expect(diffUser(undefined, { id: 'u2', city: 'Paris' }, placement).changed).toEqual(['city']);
+    expect(changedFields(undefined, { id: 'u2', city: 'Paris' })).toEqual(['city']);
     expect(mergeUser(stored, { id: 'u1', city: 'London' })).toEqual({ ...stored, city: 'London' });
   });
 });
