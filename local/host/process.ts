@@ -56,7 +56,7 @@ const ENTRY = path.join(__dirname, 'main.ts');
  * an instance's live heap fell back to 75–125 MB at each collection while V8 held up to 380 MB and the
  * process peaked at 545–620 MB (`bench:estate`). With the limit V8 grows its heap more slowly: 261 MB at 50
  * customers against 464 MB without, for more collection work (the host's CPU 343 s against 269 s, one
- * run each). 384 rather than less: a 100,000-user sync peaks at 385 MB with it
+ * run each). 384 rather than less: a 100,000-user sync peaked at 285–385 MB with it across runs
  * (`bench:sync`), and a live heap at the limit fails loudly (out of memory), never silently.
  */
 export const INSTANCE_HEAP_LIMIT_MB = 384;

@@ -570,7 +570,8 @@ class Run extends RunLines {
   }
 
   /**
-   * Back to customer level: the number is unassigned in Microsoft and cools in the inventory, the old site's
+   * Back to customer level: the number is unassigned in Microsoft and cools in the inventory (a duplicate
+   * Microsoft assigns to another user is left with them, and the user returns without it), the old site's
    * Teams policies and dial plan are taken away where the user still has them directly (the tenant's Global,
    * or a group's, applies again); licenses, usage location and groups stay, as a move leaves them.
    */
@@ -589,8 +590,9 @@ class Run extends RunLines {
     const number = this.user.number;
     if (number) {
       const released = await this.releaseNumber(siteId, number, teams?.telephoneNumbers.some((t) => t.telephoneNumber === number) ?? false);
-      if (released) Object.assign(returnTo, { number, ...(released.lineType ? { lineType: released.lineType } : {}) });
-      else return { kind: 'needs-attention', reason: this.attention ?? `number ${number} could not be released`, siteId };
+      if (!released) return { kind: 'needs-attention', reason: this.attention ?? `number ${number} could not be released`, siteId };
+      // A number left with the user Microsoft gives it to is theirs: a return does not ask for it back.
+      if (!released.keptBy) Object.assign(returnTo, { number, ...(released.lineType ? { lineType: released.lineType } : {}) });
     }
     if (teams) await this.takeAwaySite(siteId, teams, []);
     this.step('licenses', 'skipped', 'kept: offboarding leaves licenses, usage location and groups as they are');

@@ -28,6 +28,11 @@ import { assignedNumbers } from './tenantNumbers';
 /** Numbers tried for one user in one pass before the step gives up (each found held in Microsoft by someone else). */
 const MAX_NUMBER_TRIES = 5;
 
+/** The step's words for a number left with the user Microsoft assigns it to. */
+function leftWith(number: string, holder: string): string {
+  return `${number} left assigned in Microsoft to user ${holder}, whose number it is there (a duplicate: both held it)`;
+}
+
 function describeInventory(name: string): string {
   return name === CUSTOMER_INVENTORY ? 'the customer' : `site ${name}`;
 }
@@ -53,7 +58,7 @@ export abstract class RunLines extends RunBase {
   protected lineFailure?: string;
   protected siteDefaults?: SiteDefaults;
 
-  protected failLine(reason: string): void {
+  private failLine(reason: string): void {
     this.step('number', 'failed', reason);
     this.lineFailure ??= reason;
   }
@@ -85,12 +90,12 @@ export abstract class RunLines extends RunBase {
     }
   }
 
-  protected get preventDuplicates(): boolean {
+  private get preventDuplicates(): boolean {
     return this.ctx.settings.preventDuplicateNumbers;
   }
 
   /** The next available number, assigned in Teams; one that turns out held by someone else is recorded as theirs and the next is taken. */
-  protected async assignNextAvailable(siteId: string, type: NumberType): Promise<void> {
+  private async assignNextAvailable(siteId: string, type: NumberType): Promise<void> {
     const skip: string[] = [];
     for (let tries = 0; tries < MAX_NUMBER_TRIES; tries++) {
       const allocation = await this.deps.storage.numbers.allocateNext({
@@ -107,7 +112,7 @@ export abstract class RunLines extends RunBase {
   }
 
   /** The operator's (or the Quick Add Group's) number, taken in the inventory and assigned in Teams. */
-  protected async assignExplicit(siteId: string, number: string, type: NumberType, replaced: string | undefined): Promise<void> {
+  private async assignExplicit(siteId: string, number: string, type: NumberType, replaced: string | undefined): Promise<void> {
     const numbers = this.deps.storage.numbers;
     const customerId = this.ctx.customer.id;
     let scope: NumberScope = { customerId, siteId };
@@ -133,7 +138,7 @@ export abstract class RunLines extends RunBase {
    * whether someone holds it; a refusal is checked the same way. A number held by someone else is recorded
    * as theirs; any other refusal gives the number back at once (the user never held it).
    */
-  protected async assignInTeams(scope: NumberScope, number: string, type: NumberType, replaces?: string): Promise<'started' | { kind: 'held'; holder: string } | { kind: 'failed'; reason: string }> {
+  private async assignInTeams(scope: NumberScope, number: string, type: NumberType, replaces?: string): Promise<'started' | { kind: 'held'; holder: string } | { kind: 'failed'; reason: string }> {
     const userId = this.user.userId;
     const customerId = this.ctx.customer.id;
     const microsoftType = toMicrosoftNumberType(type)!;
@@ -280,12 +285,12 @@ export abstract class RunLines extends RunBase {
     this.step('number', 'ok', `${number} recorded in use${where}${elsewhere.length ? `; duplicate: also in the inventory of ${elsewhere.map(describeInventory).join(', ')}` : ''}`);
   }
 
-  protected scopeNamed(name: string): NumberScope {
+  private scopeNamed(name: string): NumberScope {
     return name === CUSTOMER_INVENTORY ? { customerId: this.ctx.customer.id } : { customerId: this.ctx.customer.id, siteId: name };
   }
 
   /** Every inventory holding the number learns of the others: each entry is flagged duplicate. */
-  protected async flagAcrossInventories(number: string, scopes: NumberScope[]): Promise<void> {
+  private async flagAcrossInventories(number: string, scopes: NumberScope[]): Promise<void> {
     const names = scopes.map(inventoryName);
     for (const scope of scopes) {
       const others = names.filter((n) => n !== inventoryName(scope)).sort();
@@ -296,7 +301,7 @@ export abstract class RunLines extends RunBase {
   }
 
   /** The inventories other than `scope` that hold the number: site ids, or `customer`. */
-  protected async otherInventories(scope: NumberScope, number: string): Promise<string[]> {
+  private async otherInventories(scope: NumberScope, number: string): Promise<string[]> {
     const customerId = this.ctx.customer.id;
     const all: NumberScope[] = [{ customerId }, ...[...this.ctx.sites.keys()].map((s) => ({ customerId, siteId: s }))];
     const scopes = all.filter((s) => s.siteId !== scope.siteId);
@@ -306,11 +311,12 @@ export abstract class RunLines extends RunBase {
 
   /**
    * Unassigns a number in Microsoft (when the user holds it there) and cools it in whichever inventory has it
-   * for the user. A duplicate — the user's Teams configuration lists a number Microsoft assigns to another
-   * user — is never unassigned, which would take it from that user: the inventory records it as theirs. An
-   * entry recording the number as another holder's stays theirs, without this user among its holders.
+   * for the user. A duplicate — a number Microsoft assigns to another user, which this user's Teams
+   * configuration or its inventory entry shows as its own — is never unassigned, which would take it from
+   * that user: the entry becomes theirs (`keptBy` says whose). An entry recording the number as another
+   * holder's stays theirs, without this user among its holders. Undefined when Microsoft refused the release.
    */
-  protected async releaseNumber(siteId: string, number: string, heldInTeams: boolean): Promise<NumberEntry | undefined> {
+  protected async releaseNumber(siteId: string, number: string, heldInTeams: boolean): Promise<{ lineType?: NumberType; keptBy?: string } | undefined> {
     const numbers = this.deps.storage.numbers;
     const userId = this.user.userId;
     const scopes: NumberScope[] = [{ customerId: this.ctx.customer.id, siteId }, { customerId: this.ctx.customer.id }];
@@ -319,14 +325,16 @@ export abstract class RunLines extends RunBase {
     );
     const found = entries.find((e) => e.entry.userId === userId || e.entry.userId === undefined);
     let keptBy: string | undefined;
-    if (heldInTeams) {
+    // Asked whenever the user may hold it: its Teams configuration lists it, or its entry says it does (the
+    // configuration may not have been read).
+    if (heldInTeams || found?.entry.status === 'Used') {
       const assignment = await this.ms.tenant.getNumberAssignment(number);
       keptBy = this.anotherUser(assignment);
       // Unassigned under the type Microsoft gives the number: the inventory's may differ (a number the user
       // had before, a Calling Plan number, recorded in a Direct Routing range), and another type fails.
       const microsoftType = toMicrosoftNumberType(fromMicrosoftNumberType(assignment?.numberType) ?? found?.entry.lineType ?? DEFAULT_LINE_TYPE);
       try {
-        if (microsoftType && !keptBy) await this.ms.tenant.unassignNumber({ number, numberType: microsoftType, userId });
+        if (heldInTeams && microsoftType && !keptBy) await this.ms.tenant.unassignNumber({ number, numberType: microsoftType, userId });
       } catch (error) {
         if (isTransient(error)) throw error;
         this.needsAttention('number-release', `${number}: ${error instanceof Error ? error.message : String(error)}`);
@@ -339,37 +347,43 @@ export abstract class RunLines extends RunBase {
         else if (entry.status !== 'Cooling') await numbers.release(scope, number, userId, this.now, this.ctx.settings.numberCoolingDays);
       } else if (entry.heldBy?.includes(userId)) await numbers.update(scope, number, (e) => this.withHolders(e, (e.heldBy ?? []).filter((u) => u !== userId)));
     }
-    const where = (scope: NumberScope) => describeInventory(inventoryName(scope));
+    const inventory = (scope: NumberScope) => describeInventory(inventoryName(scope));
     const other = entries.find((e) => e !== found && e.entry.userId !== undefined);
     const detail = keptBy
-      ? `${number} left assigned in Microsoft to user ${keptBy}, whose number it is there (a duplicate: both held it)${found ? `; recorded as theirs in the inventory of ${where(found.scope)}` : ''}`
-      : `${number}${heldInTeams ? ' unassigned in Microsoft and' : ''} ${found ? `released to cooling at ${where(found.scope)}` : other ? `let go: it stays in use by user ${other.entry.userId} in the inventory of ${where(other.scope)} (a duplicate: both held it)` : 'released (in no inventory)'}`;
+      ? `${leftWith(number, keptBy)}${found ? `; recorded as theirs in the inventory of ${inventory(found.scope)}` : ''}`
+      : `${number}${heldInTeams ? ' unassigned in Microsoft and' : ''} ${found ? `released to cooling at ${inventory(found.scope)}` : other ? `let go: it stays in use by user ${other.entry.userId} in the inventory of ${inventory(other.scope)} (a duplicate: both held it)` : 'released (in no inventory)'}`;
     this.step('number-release', 'ok', detail);
-    return found?.entry ?? { number } as NumberEntry;
+    return { ...(found?.entry.lineType ? { lineType: found.entry.lineType } : {}), ...(keptBy ? { keptBy } : {}) };
   }
 
   /** The user other than this one Microsoft assigns the number to, if any. */
-  protected anotherUser(assignment: NumberAssignment | null): string | undefined {
+  private anotherUser(assignment: NumberAssignment | null): string | undefined {
     const target = assignment?.assignmentTargetId;
     return target && target !== this.user.userId ? target : undefined;
   }
 
-  protected async assignedToAnother(number: string): Promise<string | undefined> {
+  private async assignedToAnother(number: string): Promise<string | undefined> {
     return this.anotherUser(await this.ms.tenant.getNumberAssignment(number));
   }
 
-  /** The entry once the number is left with `holder`, Microsoft's: any other holder stays one, this user does not. */
-  protected handedTo(entry: NumberEntry, holder: string): NumberEntry | undefined {
-    return this.withHolders(entry, [holder, ...(entry.heldBy ?? []).filter((u) => u !== this.user.userId && u !== holder)]);
+  /** The entry once the number is left with `holder`, Microsoft's: theirs, any other holder stays one, this user does not. */
+  private handedTo(entry: NumberEntry, holder: string): NumberEntry | undefined {
+    const next = this.withHolders(entry, [holder, ...(entry.heldBy ?? []).filter((u) => u !== this.user.userId && u !== holder)]) ?? entry;
+    // The domain keeps a recorded holder that still holds it, else takes the first by id: Microsoft's is the owner.
+    const owned = next.userId === holder ? next : { ...next, userId: holder };
+    return owned === entry ? undefined : owned;
   }
 
   /** An entry brought in line with Microsoft once this user let its number go: `holders` still hold it. */
-  protected withHolders(entry: NumberEntry, holders: string[]): NumberEntry | undefined {
+  private withHolders(entry: NumberEntry, holders: string[]): NumberEntry | undefined {
     const next = reconcileEntry(entry, holders, entry.alsoIn ?? [], { now: this.now, coolingDays: this.ctx.settings.numberCoolingDays, complete: false });
     return next === entry ? undefined : next;
   }
 
-  /** Unassigns the old site's number in Teams and lets it cool in that site's inventory. */
+  /**
+   * Unassigns the old site's number in Teams and lets it cool in that site's inventory; a duplicate Microsoft
+   * assigns to another user is left with them and recorded as theirs.
+   */
   protected async releaseOldNumber(oldSiteId: string, number: string): Promise<boolean> {
     const numbers = this.deps.storage.numbers;
     const scope = { customerId: this.ctx.customer.id, siteId: oldSiteId };
@@ -382,7 +396,7 @@ export abstract class RunLines extends RunBase {
       // A duplicate Microsoft gives to another user: unassigning it would take it from them.
       await numbers.update(scope, number, (e) => this.handedTo(e, keptBy));
       this.number = undefined;
-      this.step('number-release', 'ok', `${number} left assigned in Microsoft to user ${keptBy}, whose number it is there (a duplicate: both held it); recorded as theirs at site ${oldSiteId}`);
+      this.step('number-release', 'ok', `${leftWith(number, keptBy)}; recorded as theirs at site ${oldSiteId}`);
       return true;
     }
     try {

@@ -145,7 +145,8 @@ describe('a number two users hold in Teams', () => {
   });
 
   it('the one leaving that Microsoft does not assign it to, by a move or an offboarding, leaves it with the other there, and the inventory records it as theirs', async () => {
-    const customerId = 'both-hold';
+    const customerId = 'both-hold-leaving';
+    await seedCustomer(world, { customerId, numbersPerSite: 1, settings: { ...ON, preventDuplicateNumbers: 'no' } });
     const pairs = generateDemoTenant({ seed: 'lines', users: 150 }).duplicateNumbers;
     expect(pairs.length).toBeGreaterThanOrEqual(2);
     const holderInTeams = (number: string) => control().numbers(world.tenantId).find((n) => n.telephoneNumber === number)?.assignmentTargetId;
@@ -155,29 +156,37 @@ describe('a number two users hold in Teams', () => {
       await world.idle();
       return (await steps(customerId, message.userId)).filter((s) => s.name === 'number-release');
     };
-    // Each pair's second user provisioned at Seattle with the number, recorded as its own there (the first
-    // pair's by the test above).
-    for (const [i, { telephoneNumber: number, userIds }] of pairs.slice(0, 2).entries()) {
+    // Each pair's second user provisioned at Seattle with the number, recorded as its own there.
+    for (const { telephoneNumber: number, userIds } of pairs.slice(0, 2)) {
       for (const id of userIds) taken.add(id);
       expect(holderInTeams(number)).toBe(userIds[0]);
-      if (i > 0) await world.storage.numbers.recordInUse({ customerId, siteId: 'sea' }, { number, userId: userIds[1], vendor: 'Microsoft', lineType: 'DirectRouting' }, { preventDuplicateNumbers: false });
+      await world.storage.numbers.recordInUse({ customerId, siteId: 'sea' }, { number, userId: userIds[1], vendor: 'Microsoft', lineType: 'DirectRouting' }, { preventDuplicateNumbers: false });
       expect((await quickUser(customerId, { userId: userIds[1], siteId: 'sea', quickAddGroupId: 'voice' })).status).toBe(202);
       await world.idle();
       expect(await stored(customerId, userIds[1])).toMatchObject({ state: { kind: 'provisioned', siteId: 'sea' }, number });
     }
     const [offboarded, moved] = pairs;
+    // A third holder, first by id, recorded on the offboarded pair's entry: Microsoft's holder, not it, is the owner after.
+    const third = '00000000-0000-0000-0000-000000000001';
+    await world.storage.numbers.update({ customerId, siteId: 'sea' }, offboarded.telephoneNumber, (e) => ({ ...e, heldBy: [third, ...offboarded.userIds].sort(), duplicate: true }));
+
     const left = (number: string, holder: string) => `${number} left assigned in Microsoft to user ${holder}, whose number it is there (a duplicate: both held it); recorded as theirs`;
     expect(await send({ userId: offboarded.userIds[1], reason: 'offboard' })).toEqual([expect.objectContaining({ result: 'ok', detail: `${left(offboarded.telephoneNumber, offboarded.userIds[0])} in the inventory of site sea` })]);
+    // Back from leaving, it would not ask for a number that is someone else's.
+    expect((await stored(customerId, offboarded.userIds[1])).returnTo).toEqual(expect.not.objectContaining({ number: expect.anything() }));
     expect(await send({ userId: moved.userIds[1], reason: 'move', siteId: 'chi' })).toEqual([expect.objectContaining({ result: 'ok', detail: `${left(moved.telephoneNumber, moved.userIds[0])} at site sea` })]);
     for (const { telephoneNumber: number, userIds: [holder] } of [offboarded, moved]) {
       expect(holderInTeams(number)).toBe(holder);
       const kept = (await world.storage.numbers.get({ customerId, siteId: 'sea' }, number))!.value;
       expect(kept).toMatchObject({ status: 'Used', userId: holder });
-      expect([kept.heldBy, kept.duplicate]).toEqual([undefined, undefined]);
+      expect([kept.heldBy, kept.duplicate]).toEqual(number === offboarded.telephoneNumber ? [[third, holder].sort(), true] : [undefined, undefined]);
     }
 
     // Microsoft's holder leaving unassigns it and cools it.
-    const [number, holder] = [offboarded.telephoneNumber, offboarded.userIds[0]];
+    const [number, holder] = [moved.telephoneNumber, moved.userIds[0]];
+    await world.queue.send(syncAdd(customerId, [holder]));
+    await world.idle();
+    expect(await stored(customerId, holder)).toMatchObject({ state: { kind: 'provisioned', siteId: 'sea' }, number });
     expect(await send({ userId: holder, reason: 'offboard' })).toEqual([expect.objectContaining({ result: 'ok', detail: `${number} unassigned in Microsoft and released to cooling at site sea` })]);
     expect(holderInTeams(number)).toBeNull();
     expect((await world.storage.numbers.get({ customerId, siteId: 'sea' }, number))!.value.status).toBe('Cooling');
