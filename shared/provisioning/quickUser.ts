@@ -87,5 +87,12 @@ export async function requestQuickUser(
 /** Recent transactions, newest first, optionally of one user. */
 export async function recentTransactions(storage: Storage, customerId: string, options: { userId?: string; top?: number } = {}): Promise<TransactionRecord[]> {
   const top = Math.min(Math.max(options.top ?? 50, 1), 500);
-  return storage.transactions.listRecent(customerId, top, options.userId === undefined ? {} : { userId: options.userId });
+  const userId = options.userId;
+  if (userId === undefined) return storage.transactions.listRecent(customerId, top);
+  // Rows written before transactions carried their user's id as a column are found as they were: among the
+  // customer's newest.
+  const [own, recent] = await Promise.all([storage.transactions.listRecent(customerId, top, { userId }), storage.transactions.listRecent(customerId, Math.min(top * 20, 5_000))]);
+  const byId = new Map([...own, ...recent.filter((t) => t.userId === userId)].map((t) => [t.id, t]));
+  // Transaction ids sort newest first.
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, top);
 }

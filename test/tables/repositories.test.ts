@@ -1,6 +1,7 @@
 import { TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTableStorage, TABLES, tableStorageFromSettings } from '../../shared/adapters/tables';
+import { createTableStorage, encodeKey, packJson, TABLES, tableStorageFromSettings } from '../../shared/adapters/tables';
+import { recentTransactions } from '../../shared/provisioning';
 import { ConfigurationError, readSettings } from '../../shared/config/settings';
 import { USER_SHARDS } from '../../shared/adapters/tables/users';
 import { newTransactionId, quickAddGroupSchema, siteSchema, type MicrosoftUser, type QuickAddGroup, type TransactionRecord } from '../../shared/domain';
@@ -196,6 +197,12 @@ describe('transactions', () => {
     expect((await storage.transactions.listRecent('c3', 1, { userId: 'u1' })).map((t) => t.id)).toEqual([id(2, 'u1-second')]);
     expect(await storage.transactions.listRecent('c3', 10, { userId: 'nobody' })).toEqual([]);
     expect(await storage.transactions.listRecent('c3', 5)).toHaveLength(5);
+    // A row written before transactions carried the column: the user's list still shows it while it is recent.
+    const legacy = record(id(28, 'u1-legacy'), 'u1');
+    const raw = TableClient.fromConnectionString(azurite.connectionString, TABLES.transactions, { allowInsecureConnection: true });
+    await raw.createEntity({ partitionKey: encodeKey('c3'), rowKey: encodeKey(legacy.id), ...packJson('Doc', legacy) });
+    expect((await storage.transactions.listRecent('c3', 10, { userId: 'u1' })).map((t) => t.id)).not.toContain(legacy.id);
+    expect((await recentTransactions(storage, 'c3', { userId: 'u1', top: 10 })).map((t) => t.id)).toEqual([legacy.id, id(2, 'u1-second'), id(1, 'u1-first')]);
   });
 
   it('appends to a transaction it wrote without reading it first, and reads it again when another instance wrote since', async () => {

@@ -1,7 +1,8 @@
 /**
  * Transactions: PartitionKey = customer, RowKey = the transaction id, which sorts newest first (see
  * `newTransactionId`), so "recent transactions" is the head of one partition. The user's id is a column
- * beside the document (`UserId`), so one user's transactions, however old, are one filtered partition query.
+ * beside the document (`UserId`), so one user's transactions, however old, are one filtered partition query
+ * (rows written before the column existed lack it).
  */
 import { odata } from '@azure/data-tables';
 import { type TransactionOutcome, type TransactionRecord, type TransactionStep } from '../../domain';
@@ -10,11 +11,11 @@ import type { DocumentTable } from './documents';
 import { encodeKey } from './keys';
 
 const MAX_APPEND_ATTEMPTS = 10;
+/** Transactions this instance wrote last, kept for the next append: most are appended to by their writer. */
+const KNOWN_ENTRIES = 2_000;
 
 /** The columns a transaction's row carries beside its document. */
 export const transactionColumns = (t: TransactionRecord): Record<string, string | undefined> => ({ UserId: t.userId });
-/** Transactions this instance wrote last, kept for the next append: most are appended to by their writer. */
-const KNOWN_ENTRIES = 2_000;
 
 export class TableTransactionRepository implements TransactionRepository {
   /**
