@@ -155,13 +155,15 @@ export interface HeldNumbersRead {
  * in Teams, `otherInventories` the other inventories holding the same number. A held number is `Used` by its
  * holder (the one already recorded, when it still holds it): no held number is ever Available or Reserved;
  * a `Used-Utility` number stays so (a utility holds it). Held by several users, or in several inventories,
- * it is flagged duplicate. Returns the same object when nothing changes.
+ * it is flagged duplicate. `assignee`, when the caller knows it, is the holder Microsoft assigns the number to:
+ * the owner, whoever was recorded. Returns the same object when nothing changes.
  */
-export function reconcileEntry(entry: NumberEntry, holders: readonly string[], otherInventories: readonly string[], read: HeldNumbersRead): NumberEntry {
+export function reconcileEntry(entry: NumberEntry, holders: readonly string[], otherInventories: readonly string[], read: HeldNumbersRead, assignee?: string): NumberEntry {
   const held = [...new Set(holders)].sort();
   let next: NumberEntry = { ...entry };
   if (held.length > 0 && entry.status !== 'Used-Utility') {
-    const owner = entry.status === 'Used' && entry.userId !== undefined && held.includes(entry.userId) ? entry.userId : held[0];
+    const recorded = entry.status === 'Used' && entry.userId !== undefined && held.includes(entry.userId) ? entry.userId : undefined;
+    const owner = assignee !== undefined && held.includes(assignee) ? assignee : (recorded ?? held[0]);
     if (entry.status !== 'Used' || entry.userId !== owner) {
       const { coolingUntil: _c, reason: _r, reasonAt: _a, ...rest } = entry;
       next = { ...rest, status: 'Used', userId: owner, everUsed: true, usedSince: read.now.toISOString() };

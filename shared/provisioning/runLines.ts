@@ -33,6 +33,19 @@ function leftWith(number: string, holder: string): string {
   return `${number} left assigned in Microsoft to user ${holder}, whose number it is there (a duplicate: both held it)`;
 }
 
+/** What the release step says: where the number went, or whose it stays. */
+function releaseDetail(
+  number: string,
+  r: { heldInTeams: boolean; keptBy?: string; found?: { scope: NumberScope }; other?: { scope: NumberScope; entry: NumberEntry } },
+): string {
+  const inventory = (scope: NumberScope) => describeInventory(inventoryName(scope));
+  if (r.keptBy) return `${leftWith(number, r.keptBy)}${r.found ? `; recorded as theirs in the inventory of ${inventory(r.found.scope)}` : ''}`;
+  const unassigned = r.heldInTeams ? ' unassigned in Microsoft and' : '';
+  if (r.found) return `${number}${unassigned} released to cooling at ${inventory(r.found.scope)}`;
+  if (r.other) return `${number}${unassigned} let go: it stays in use by user ${r.other.entry.userId} in the inventory of ${inventory(r.other.scope)} (a duplicate: both held it)`;
+  return `${number}${unassigned} released (in no inventory)`;
+}
+
 function describeInventory(name: string): string {
   return name === CUSTOMER_INVENTORY ? 'the customer' : `site ${name}`;
 }
@@ -347,12 +360,7 @@ export abstract class RunLines extends RunBase {
         else if (entry.status !== 'Cooling') await numbers.release(scope, number, userId, this.now, this.ctx.settings.numberCoolingDays);
       } else if (entry.heldBy?.includes(userId)) await numbers.update(scope, number, (e) => this.withHolders(e, (e.heldBy ?? []).filter((u) => u !== userId)));
     }
-    const inventory = (scope: NumberScope) => describeInventory(inventoryName(scope));
-    const other = entries.find((e) => e !== found && e.entry.userId !== undefined);
-    const detail = keptBy
-      ? `${leftWith(number, keptBy)}${found ? `; recorded as theirs in the inventory of ${inventory(found.scope)}` : ''}`
-      : `${number}${heldInTeams ? ' unassigned in Microsoft and' : ''} ${found ? `released to cooling at ${inventory(found.scope)}` : other ? `let go: it stays in use by user ${other.entry.userId} in the inventory of ${inventory(other.scope)} (a duplicate: both held it)` : 'released (in no inventory)'}`;
-    this.step('number-release', 'ok', detail);
+    this.step('number-release', 'ok', releaseDetail(number, { heldInTeams, keptBy, found, other: entries.find((e) => e !== found && e.entry.userId !== undefined) }));
     return { ...(found?.entry.lineType ? { lineType: found.entry.lineType } : {}), ...(keptBy ? { keptBy } : {}) };
   }
 
@@ -368,15 +376,12 @@ export abstract class RunLines extends RunBase {
 
   /** The entry once the number is left with `holder`, Microsoft's: theirs, any other holder stays one, this user does not. */
   private handedTo(entry: NumberEntry, holder: string): NumberEntry | undefined {
-    const next = this.withHolders(entry, [holder, ...(entry.heldBy ?? []).filter((u) => u !== this.user.userId && u !== holder)]) ?? entry;
-    // The domain keeps a recorded holder that still holds it, else takes the first by id: Microsoft's is the owner.
-    const owned = next.userId === holder ? next : { ...next, userId: holder };
-    return owned === entry ? undefined : owned;
+    return this.withHolders(entry, [holder, ...(entry.heldBy ?? []).filter((u) => u !== this.user.userId)], holder);
   }
 
   /** An entry brought in line with Microsoft once this user let its number go: `holders` still hold it. */
-  private withHolders(entry: NumberEntry, holders: string[]): NumberEntry | undefined {
-    const next = reconcileEntry(entry, holders, entry.alsoIn ?? [], { now: this.now, coolingDays: this.ctx.settings.numberCoolingDays, complete: false });
+  private withHolders(entry: NumberEntry, holders: string[], assignee?: string): NumberEntry | undefined {
+    const next = reconcileEntry(entry, holders, entry.alsoIn ?? [], { now: this.now, coolingDays: this.ctx.settings.numberCoolingDays, complete: false }, assignee);
     return next === entry ? undefined : next;
   }
 

@@ -109,6 +109,9 @@ describe('the inventory as a view of Microsoft', () => {
     expect(reconcileEntry(kept, ['u1', 'u2'], ['s'], read)).toMatchObject({ userId: 'u2', heldBy: ['u1', 'u2'], duplicate: true });
     expect(reconcileEntry(kept, ['u1'], ['s'], read)).toMatchObject({ userId: 'u1' });
     expect(reconcileEntry(kept, ['u2'], ['s'], read)).toBe(kept);
+    // Microsoft's assignee, when known, owns it among several holders, whoever was recorded.
+    expect(reconcileEntry(kept, ['u1', 'u2', 'u3'], ['s'], read, 'u3')).toMatchObject({ userId: 'u3', heldBy: ['u1', 'u2', 'u3'] });
+    expect(reconcileEntry(entry('+15550001', { status: 'Used', userId: 'gone' }), ['a', 'z'], ['s'], read, 'z')).toMatchObject({ userId: 'z' });
   });
   it('a complete read releases what nobody holds any more, but not what was taken after the read began', () => {
     const old = entry('+15550001', { status: 'Used', userId: 'u', usedSince: '2026-01-01T00:00:00.000Z' });
