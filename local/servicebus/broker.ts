@@ -15,7 +15,7 @@ import type { Clock } from '../host/clock';
 import { SystemClock } from '../host/clock';
 import { Deque } from './deque';
 import { parseIsoDuration } from './duration';
-import { QueueEntity, type EntityStats, type LockEnd, type MessageLock, type Settlement, type StoredMessage } from './entity';
+import { QueueEntity, type EntityStats, type LockEnd, type MessageState, type MessageLock, type Settlement, type StoredMessage } from './entity';
 import type { BrokerQueueSpec } from './queues';
 import { QueueJournal } from '../persistence/queues';
 
@@ -56,9 +56,10 @@ export interface LocalBroker {
   activeIn(queues: readonly { name: string }[]): number;
   /**
    * The same messages counted by the value of one application property (`customerId`): a benchmark's
-   * view of whose work is still in the queues, at no cost to the app.
+   * view of whose work is still in the queues, at no cost to the app. `states` counts only messages in
+   * those states (`available` and `scheduled`: waiting for a receiver, none of them taken yet).
    */
-  activeByProperty(queues: readonly { name: string }[], property: string): Map<string, number>;
+  activeByProperty(queues: readonly { name: string }[], property: string, states?: readonly MessageState[]): Map<string, number>;
   stop(): Promise<void>;
 }
 
@@ -174,10 +175,11 @@ class Broker implements LocalBroker {
     return queues.reduce((sum, q) => sum + this.stats(q.name).active, 0);
   }
 
-  activeByProperty(queues: readonly { name: string }[], property: string): Map<string, number> {
+  activeByProperty(queues: readonly { name: string }[], property: string, states?: readonly MessageState[]): Map<string, number> {
     const counts = new Map<string, number>();
     for (const q of queues) {
       for (const stored of this.entities.get(q.name.toLowerCase())?.messages() ?? []) {
+        if (states && !states.includes(stored.state)) continue;
         const value = (stored.message.application_properties as Record<string, unknown> | undefined)?.[property];
         const key = value === undefined ? '' : String(value);
         counts.set(key, (counts.get(key) ?? 0) + 1);

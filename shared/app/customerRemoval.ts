@@ -10,7 +10,7 @@ import { readSettings } from '../config/settings';
 import { removeSubscriptions } from '../notifications';
 import type { CustomerRemovalParticipant } from '../onboarding/deps';
 import { ACTIVE_STATUSES, type Orchestrations } from '../ports/orchestrations';
-import { openWorkScope, overbuildInstancePrefix } from '../provisioning';
+import { handOffScope, openWorkScope, overbuildInstancePrefix } from '../provisioning';
 import { SYNC_KINDS, syncInstanceId } from '../sync/model';
 import { notificationDeps } from './notifications';
 
@@ -53,7 +53,7 @@ export function customerRecordsRemoval(): CustomerRemovalParticipant {
   return {
     name: 'customer-records',
     async remove(customerId) {
-      await purgeCustomerRecords(new TableProvider(connectionFromSettings(readSettings())), customerId, [customerId, openWorkScope(customerId)]);
+      await purgeCustomerRecords(new TableProvider(connectionFromSettings(readSettings())), customerId, [customerId, openWorkScope(customerId), handOffScope(customerId)]);
     },
   };
 }

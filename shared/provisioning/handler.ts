@@ -15,6 +15,7 @@ import { provisionUserMessageSchema, type ProvisionReason, type ProvisionUserMes
 import type { ProvisioningDeps } from './ports';
 import { giveUpAtDeadLetter, provisionUser, type ProvisionResult } from './provisionUser';
 import { checkNumberAssignments, type NumberCheckResult } from './numberChecks';
+import { releaseHandOff, type HandOffWindowDeps } from './handOffWindow';
 
 export const POISON_SCOPE = 'poison-messages';
 
@@ -54,7 +55,10 @@ export async function handleProvisioningMessage(deps: ProvisioningDeps, body: un
     if (parsed.data.reason === 'number-check') return await checkNumberAssignments(deps, parsed.data.customerId);
     const later = await laterTurn(deps, parsed.data);
     if (later) return later;
-    return await provisionUser(deps, parsed.data);
+    const result = await provisionUser(deps, parsed.data);
+    // A retry is this hand-off's next message: its place in the customer's window stays taken.
+    if (result.kind !== 'retry-scheduled') await releaseHandOff(windowDeps(deps), parsed.data);
+    return result;
   } catch (error) {
     const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     await recordPoison(deps.storage.syncState, delivery, reason).catch(() => undefined);
@@ -63,6 +67,7 @@ export async function handleProvisioningMessage(deps: ProvisioningDeps, body: un
     // (the reconciler would only send it again to fail the same way).
     if (delivery.deliveryCount !== undefined && delivery.maxDeliveryCount !== undefined && delivery.deliveryCount >= delivery.maxDeliveryCount) {
       await giveUpAtDeadLetter(deps, parsed.data, delivery.deliveryCount, reason).catch(() => undefined);
+      await releaseHandOff(windowDeps(deps), parsed.data).catch(() => undefined);
     }
     throw error;
   }
@@ -105,6 +110,10 @@ async function recordPoison(store: KeyValueStore, delivery: DeliveryInfo, reason
 
 export async function poisonRecord(store: KeyValueStore, messageId: string): Promise<PoisonRecord | undefined> {
   return (await store.get<PoisonRecord>(POISON_SCOPE, messageId))?.value;
+}
+
+function windowDeps(deps: ProvisioningDeps): HandOffWindowDeps {
+  return { store: deps.storage.syncState, queue: deps.queue, ...(deps.now ? { now: deps.now } : {}) };
 }
 
 function tryJson(text: string): unknown {

@@ -13,5 +13,6 @@ export * from './overbuild';
 export * from './preview';
 export * from './deadLetters';
 export * from './reconcile';
+export * from './handOffWindow';
 export * from './offboard';
 export * from './moves';

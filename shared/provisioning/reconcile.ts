@@ -4,7 +4,10 @@
  * and harms nothing; a resend of work that was lost (a message gone with a broker, a host killed between
  * writing a user and sending its message) finishes it.
  *
- * - Users handed off by a sync (their row carries the hand-off) longer ago than the bound.
+ * - Users handed off by a sync (their row carries the hand-off) longer ago than the bound, unless the
+ *   hand-off still waits its turn in its customer's window (handOffWindow.ts); for one the window sent, the
+ *   bound counts from the send.
+ * - Places in a customer's window held longer than the bound: taken back, and what then fits is sent.
  * - Work indexed as open (Quick User, overbuild, notifications, staging re-checks, replays) longer ago
  *   than the bound.
  *
@@ -18,6 +21,7 @@ import { ConcurrencyError, type Storage } from '../ports/storage';
 import { isSyncHandOff, openWorkScope, type OpenWork, type ProvisionUserMessage } from './messages';
 import type { ProvisioningScheduler } from './ports';
 import { numberCheckMessage } from './numberChecks';
+import { readHandOffWindow, refillHandOffWindow } from './handOffWindow';
 import { DEAD_LETTERED_STEP, transactionIdFor } from './provisionUser';
 
 /**
@@ -57,13 +61,17 @@ export interface ReconcileReport {
   checksResent: number;
   /** Possibly still waiting in the queue. */
   maybeQueued: number;
+  /** Sync hand-offs waiting their turn in their customer's backlog (docs: the hand-off window). */
+  waiting: number;
+  /** Places in customers' hand-off windows held past the bound, taken back. */
+  placesTakenBack: number;
 }
 
 export async function reconcileProvisioning(deps: ReconcileDeps, options: ReconcileOptions = {}): Promise<ReconcileReport> {
   const now = deps.now?.() ?? new Date();
   const cutoff = now.getTime() - (options.staleAfterMs ?? RECONCILE_AFTER_MS);
   const allowance = options.sendAllowanceMs ?? SEND_ALLOWANCE_MS;
-  const report: ReconcileReport = { resent: [], settled: 0, deadLettered: 0, inProgress: 0, checksResent: 0, maybeQueued: 0 };
+  const report: ReconcileReport = { resent: [], settled: 0, deadLettered: 0, inProgress: 0, checksResent: 0, maybeQueued: 0, waiting: 0, placesTakenBack: 0 };
   const storage = deps.storage;
 
   // The queue is first in, first out by sequence number: once its oldest message was enqueued after a
@@ -108,16 +116,32 @@ export async function reconcileProvisioning(deps: ReconcileDeps, options: Reconc
   };
 
   for (const { value: customer } of await storage.customers.list()) {
+    const window = await readHandOffWindow(storage.syncState, customer.id);
     for await (const { value: user } of storage.users.pendingHandOffs(customer.id, new Date(cutoff))) {
       const h = user.handoff;
       if (!h) continue;
+      const sentAt = window?.inFlight[user.userId];
+      // Still in the customer's backlog: its message is sent when a place in the window frees.
+      if (!sentAt && window && window.backlog.length > 0) {
+        report.waiting++;
+        continue;
+      }
+      // Its message went out when the window sent it, not when the sync handed it off.
+      const since = sentAt && sentAt > h.requestedAt ? sentAt : h.requestedAt;
+      if (Date.parse(since) >= cutoff) {
+        report.maybeQueued++;
+        continue;
+      }
       const message: ProvisionUserMessage = { customerId: customer.id, userId: user.userId, reason: h.reason, observedAt: h.observedAt, requestedAt: h.requestedAt };
-      await consider(message, transactionIdFor(message), h.requestedAt);
+      await consider(message, transactionIdFor(message), since);
     }
     for (const { value: open } of await storage.syncState.list<OpenWork>(openWorkScope(customer.id))) {
       if (Date.parse(open.since) >= cutoff) continue;
       await consider(open.message, open.transactionId, open.since);
     }
+    // Places held past the bound were looked at above (sent again if lost): the window takes them back and
+    // sends what then fits, so a window whose messages or releases were lost moves again.
+    if (window) report.placesTakenBack += await refillHandOffWindow({ store: storage.syncState, queue: deps.queue, now: () => now }, customer.id, new Date(cutoff));
   }
   return report;
 }

@@ -30,6 +30,7 @@ import { isUserRemoval, type MicrosoftUser, type TeamsUserConfiguration } from '
 import { PROVIDER_SCOPE, type Storage, type Versioned } from '../ports/storage';
 import type { ProvisioningQueue, ProvisionUserMessage } from '../provisioning/messages';
 import { forgetCustomerContexts } from '../provisioning/customerContext';
+import { handOffToProvisioning } from '../provisioning/handOffWindow';
 import type { UserEventPublisher } from '../ports/events';
 import { publishChanges, type ChangeOf } from '../events/userEvents';
 import { addCounts, TEAMS_PASS_KEY, zeroCounts, type EntityCounts, type TeamsPassRecord } from './model';
@@ -215,7 +216,8 @@ export async function applyUsers(
     const leavers = await settleLeavers(deps.storage, args.customerId, sightings, rules.settings, new Date());
     messages = [...messages.filter((m) => !leavers.returning.has(m.userId)), ...leavers.messages];
   }
-  if (messages.length > 0) await deps.queue.send(messages);
+  // Hand-offs wait their turn in the customer's window of the queue; leavers' messages go straight in.
+  if (messages.length > 0) await handOffToProvisioning({ store: deps.storage.syncState, queue: deps.queue }, args.customerId, messages);
   counts.unchanged += outside.filter((u) => stored.has(u.id)).length;
   return { counts, handedOff: messages.length, added: fresh.filter((u) => !stored.has(u.id)).map((u) => u.id), outside: outside.map((u) => u.id) };
 }

@@ -1,0 +1,154 @@
+/**
+ * Each customer's window of the provisioning queue, on the local stack (Azurite, the broker, the host's
+ * Service Bus trigger): a customer handed off after a large one is served beside it, not after it; no
+ * customer ever has more than its window in the queue; finished hand-offs leave neither places nor backlog
+ * behind; a window whose messages were lost after it counted them (a kill between its write and the send)
+ * moves again through the reconciler, which never sends a hand-off still waiting its turn.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUEUES } from '../../shared/config/queues';
+import { HANDOFF_WINDOW, handOffScope, handOffToProvisioning, readHandOffWindow, reconcileProvisioning, releaseHandOff, type HandOffWindowRecord } from '../../shared/provisioning';
+import { OFFICE_SITES, seedCustomer, startWorld, syncAdd, toDomainUser, type World } from './world';
+
+const LARGE = 'window-large';
+const SMALL = 'window-small';
+const LOST = 'window-lost';
+const KILLED = 'window-killed';
+let world: World;
+
+beforeAll(async () => {
+  world = await startWorld({ users: 400, seed: 'handoff-window' });
+  await seedCustomer(world, { customerId: LARGE, settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft' } });
+  // Same tenant, other users.
+  await seedCustomer(world, { customerId: SMALL, settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft' } });
+  await seedCustomer(world, { customerId: LOST, settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft' } });
+  await seedCustomer(world, { customerId: KILLED, settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft' } });
+});
+afterAll(async () => {
+  await world?.stop();
+});
+
+const windowDeps = () => ({ store: world.storage.syncState, queue: world.queue });
+const members = () => world.users.filter((u) => u.userType === 'Member');
+/** Members at no office: flow-through keeps them at customer level (a transaction, no Microsoft writes). */
+const unplaced = () => members().filter((u) => !OFFICE_SITES.some((s) => s.city === u.city)).map((u) => u.id);
+/** Everyone else, in order: the tests take disjoint slices. */
+const others = () => members().map((u) => u.id).filter((id) => !unplaced().slice(0, 11).includes(id));
+
+/** Marks the users handed off on their rows, as a sync's page does, and hands them to the window. */
+async function handOff(customerId: string, userIds: string[], at = new Date().toISOString()): Promise<void> {
+  const users = world.users.filter((u) => userIds.includes(u.id));
+  await world.storage.users.upsertMany(customerId, users.map(toDomainUser), new Date(at), new Map(userIds.map((id) => [id, { reason: 'sync-add' as const, observedAt: at, requestedAt: at }])));
+  await handOffToProvisioning(windowDeps(), customerId, syncAdd(customerId, userIds, at));
+}
+
+async function startedInOrder(customerId: string): Promise<string[]> {
+  return (await world.storage.transactions.listRecent(customerId, 1_000)).map((t) => t.startedAt).sort();
+}
+
+async function pendingHandOffs(customerId: string): Promise<number> {
+  let n = 0;
+  for await (const _ of world.storage.users.pendingHandOffs(customerId, new Date(Date.now() + 60_000))) n++;
+  return n;
+}
+
+describe('a customer\'s window of the provisioning queue', () => {
+  it('serves a customer handed off after a large one beside it, never more than a window of either in the queue', async () => {
+    const large = others().slice(0, 110);
+    const small = unplaced().slice(0, 10);
+    let most = 0;
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        // Waiting for a handler: a message being handled has released its place or is about to.
+        most = Math.max(most, world.stack.broker.activeByProperty([QUEUES.userProvisioning], 'customerId', ['available', 'scheduled']).get(LARGE) ?? 0);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await handOff(LARGE, large);
+    await handOff(SMALL, small);
+    await world.idle(120_000);
+    watching = false;
+    await watch;
+
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(HANDOFF_WINDOW);
+    const largeStarts = await startedInOrder(LARGE);
+    const smallStarts = await startedInOrder(SMALL);
+    expect(largeStarts).toHaveLength(large.length);
+    expect(smallStarts).toHaveLength(small.length);
+    // First in, first out without windows, every one of the small customer's users would start after the
+    // large one's 110th; with them, after about one window of it.
+    expect(smallStarts.at(-1)! < largeStarts[2 * HANDOFF_WINDOW]).toBe(true);
+    // Everything finished: no hand-off left open, no place held, no backlog, no chunk left behind.
+    for (const c of [LARGE, SMALL]) {
+      expect(await pendingHandOffs(c)).toBe(0);
+      expect(await readHandOffWindow(world.storage.syncState, c)).toEqual({ backlog: [], inFlight: {} });
+      expect((await world.storage.syncState.list(handOffScope(c))).length).toBe(1);
+    }
+  });
+
+  it('gives a place back once, however often the same hand-off is released', async () => {
+    const user = unplaced()[10];
+    await handOff(SMALL, [user]);
+    await world.idle();
+    const [message] = syncAdd(SMALL, [user]);
+    await releaseHandOff(windowDeps(), message);
+    await releaseHandOff(windowDeps(), message);
+    expect(await readHandOffWindow(world.storage.syncState, SMALL)).toEqual({ backlog: [], inFlight: {} });
+  });
+
+  it('moves again through the reconciler when its places are held by messages that are gone', async () => {
+    const lost = others().slice(110, 110 + HANDOFF_WINDOW);
+    const waiting = others().slice(110 + HANDOFF_WINDOW, 130 + HANDOFF_WINDOW);
+    expect(waiting).toHaveLength(20);
+    const at = new Date(Date.now() - 120_000).toISOString();
+    // Every place held by a message that is gone (deleted from the queue by hand, or dead-lettered by a
+    // host that died before giving its place back), the rest waiting in the backlog, every user marked.
+    const users = world.users.filter((u) => [...lost, ...waiting].includes(u.id));
+    await world.storage.users.upsertMany(LOST, users.map(toDomainUser), new Date(at), new Map([...lost, ...waiting].map((id) => [id, { reason: 'sync-add' as const, observedAt: at, requestedAt: at }])));
+    const scope = handOffScope(LOST);
+    await world.storage.syncState.create(scope, 'chunk:lost', { observedAt: at, requestedAt: at, users: waiting.map((id) => [id, 'sync-add']) });
+    const stuck: HandOffWindowRecord = { backlog: [{ key: 'chunk:lost', size: waiting.length, sent: 0 }], inFlight: Object.fromEntries(lost.map((id) => [id, at])) };
+    await world.storage.syncState.create(scope, 'window', stuck);
+    await world.idle();
+    expect(await pendingHandOffs(LOST)).toBe(lost.length + waiting.length);
+
+    // Within the bound nothing is sent again, and nothing waiting its turn ever is.
+    const early = await reconcileProvisioning({ storage: world.storage, queue: world.queue }, { staleAfterMs: 600_000, sendAllowanceMs: 0 });
+    expect(early.resent.filter((r) => r.customerId === LOST)).toEqual([]);
+
+    const report = await reconcileProvisioning({ storage: world.storage, queue: world.queue }, { staleAfterMs: 60_000, sendAllowanceMs: 0 });
+    expect(report.resent.filter((r) => r.customerId === LOST).map((r) => r.userId).sort()).toEqual([...lost].sort());
+    // The lost ones' handlers give their places back as they finish, and the window sends the waiting ones
+    // meanwhile: what the reconciler takes back is what was still held when it looked.
+    expect(report.placesTakenBack).toBeLessThanOrEqual(lost.length);
+    await world.idle();
+    expect(await pendingHandOffs(LOST)).toBe(0);
+    expect(await readHandOffWindow(world.storage.syncState, LOST)).toEqual({ backlog: [], inFlight: {} });
+    const outcomes = (await world.storage.transactions.listRecent(LOST, 1_000)).map((t) => t.outcome);
+    expect(outcomes).toHaveLength(lost.length + waiting.length);
+    expect(outcomes.every((o) => o !== 'running')).toBe(true);
+  });
+
+  it('loses nothing and repeats nothing when a writer is killed between its send and its write', async () => {
+    const users = others().slice(110 + HANDOFF_WINDOW + 20, 110 + 2 * HANDOFF_WINDOW + 40);
+    expect(users).toHaveLength(HANDOFF_WINDOW + 20);
+    const at = new Date().toISOString();
+    const rows = world.users.filter((u) => users.includes(u.id));
+    await world.storage.users.upsertMany(KILLED, rows.map(toDomainUser), new Date(at), new Map(users.map((id) => [id, { reason: 'sync-add' as const, observedAt: at, requestedAt: at }])));
+    // The killed writer had written its chunk and sent the first window's messages; its window write never
+    // happened, so the window still lists every hand-off as waiting and none as sent.
+    const scope = handOffScope(KILLED);
+    await world.storage.syncState.create(scope, 'chunk:killed', { observedAt: at, requestedAt: at, users: users.map((id) => [id, 'sync-add']) });
+    await world.storage.syncState.create(scope, 'window', { backlog: [{ key: 'chunk:killed', size: users.length, sent: 0 }], inFlight: {} } satisfies HandOffWindowRecord);
+    await world.queue.send(syncAdd(KILLED, users.slice(0, HANDOFF_WINDOW), at));
+    // Those messages finish, the window passes over them in its backlog and sends the rest: no reconciler.
+    await world.idle();
+    expect(await pendingHandOffs(KILLED)).toBe(0);
+    expect(await readHandOffWindow(world.storage.syncState, KILLED)).toEqual({ backlog: [], inFlight: {} });
+    const transactions = await world.storage.transactions.listRecent(KILLED, 1_000);
+    expect(transactions.map((t) => t.userId).sort()).toEqual([...users].sort());
+    expect(transactions.every((t) => t.outcome !== 'running')).toBe(true);
+  });
+});
