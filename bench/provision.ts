@@ -30,7 +30,7 @@ import { ServiceBusProvisioningScheduler } from '../shared/adapters/servicebus/p
 import { closeServiceBusClients } from '../shared/adapters/servicebus/client';
 import { tableStorageFromSettings } from '../shared/adapters/tables';
 import { readSettings } from '../shared/config/settings';
-import { provisionMessageId, type ProvisionUserMessage } from '../shared/provisioning';
+import { handOffToProvisioning, provisionMessageId, type ProvisionUserMessage } from '../shared/provisioning';
 import type { TransactionRecord } from '../shared/domain';
 import { startGraphProcess, startTablesProcess, tableRequestsByKindSince, type TablesCounters, type ThrottleAt } from './support/infra';
 import { cliArgs, progressBar } from './support/measure';
@@ -90,7 +90,8 @@ async function main(): Promise<void> {
     const at = new Date(started).toISOString();
     for (let i = 0; i < ids.length; i += 250) {
       const messages: ProvisionUserMessage[] = ids.slice(i, i + 250).map((userId) => ({ customerId: CUSTOMER, userId, reason: 'sync-add', observedAt: at, requestedAt: at }));
-      await queue.send(messages);
+      // Handed off as the sync hands off: through the customer's window of the queue.
+      await handOffToProvisioning({ store: storage.syncState, queue }, CUSTOMER, messages);
     }
     const progress = progressBar('provisioning (users settled)', ids.length);
     // Settled when no message is left (retries and number checks are scheduled messages) and no number
