@@ -41,8 +41,8 @@ interface BacklogChunk {
 }
 
 export interface HandOffWindowRecord {
-  /** Chunks still to send, oldest first: each chunk's key, its size, and how many of it were sent. */
-  backlog: Array<{ key: string; size: number; sent: number }>;
+  /** Chunks still to send, oldest first: each chunk's key and how many of its hand-offs were sent. */
+  backlog: Array<{ key: string; sent: number }>;
   /** Hand-offs sent and not finished: user id → when its message was sent. */
   inFlight: Record<string, string>;
   /**
@@ -57,8 +57,6 @@ export interface HandOffWindowDeps {
   store: KeyValueStore;
   queue: ProvisioningQueue;
   now?: () => Date;
-  /** Places in the window (default HANDOFF_WINDOW). */
-  size?: number;
 }
 
 /** The key-value scope of a customer's window and backlog (removed with the customer). */
@@ -75,21 +73,21 @@ export async function readHandOffWindow(store: KeyValueStore, customerId: string
  * are sent. Messages of other causes go straight to the queue.
  */
 export async function handOffToProvisioning(deps: HandOffWindowDeps, customerId: string, messages: readonly ProvisionUserMessage[]): Promise<void> {
-  const handOffs = messages.filter((m) => isSyncHandOff(m) && m.customerId === customerId);
-  const others = messages.filter((m) => !handOffs.includes(m));
+  const handOffs: ProvisionUserMessage[] = [];
+  const others: ProvisionUserMessage[] = [];
+  for (const m of messages) (isSyncHandOff(m) && m.customerId === customerId ? handOffs : others).push(m);
   if (others.length > 0) await deps.queue.send(others);
   if (handOffs.length === 0) return;
   const scope = handOffScope(customerId);
-  const backlog = toChunks(handOffs);
-  const keys: Array<{ key: string; size: number }> = [];
-  for (const chunk of backlog) {
+  const keys: string[] = [];
+  for (const chunk of toChunks(handOffs)) {
     const key = `chunk:${chunk.requestedAt}:${randomUUID()}`;
     await deps.store.create(scope, key, chunk);
-    keys.push({ key, size: chunk.users.length });
+    remember(scope, key, chunk);
+    keys.push(key);
   }
-  for (const [i, chunk] of backlog.entries()) remember(scope, keys[i].key, chunk);
   await changeWindow(deps, customerId, (record) => {
-    for (const k of keys) if (!record.backlog.some((b) => b.key === k.key)) record.backlog.push({ ...k, sent: 0 });
+    for (const key of keys) if (!record.backlog.some((b) => b.key === key)) record.backlog.push({ key, sent: 0 });
     return true;
   });
 }
@@ -186,13 +184,12 @@ function changeWindow(deps: HandOffWindowDeps, customerId: string, change: Windo
  */
 async function writeWindow(deps: HandOffWindowDeps, customerId: string, change: WindowChange): Promise<void> {
   const scope = handOffScope(customerId);
-  const size = deps.size ?? HANDOFF_WINDOW;
   const read = (key: string) => readChunk(deps.store, scope, key);
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const current = await deps.store.get<HandOffWindowRecord>(scope, WINDOW_KEY);
     const record: HandOffWindowRecord = current ? structuredClone(current.value) : { backlog: [], inFlight: {} };
     const changed = change(record);
-    const { messages, emptied } = await fill(record, customerId, size, read, (deps.now?.() ?? new Date()).toISOString());
+    const { messages, emptied } = await fill(record, customerId, read, (deps.now?.() ?? new Date()).toISOString());
     if (!changed && messages.length === 0 && emptied.length === 0) return;
     if (messages.length > 0) await deps.queue.send(messages);
     try {
@@ -213,35 +210,31 @@ async function writeWindow(deps: HandOffWindowDeps, customerId: string, change: 
 async function fill(
   record: HandOffWindowRecord,
   customerId: string,
-  size: number,
   read: (key: string) => Promise<BacklogChunk | undefined>,
   now: string,
 ): Promise<{ messages: ProvisionUserMessage[]; emptied: string[] }> {
   const messages: ProvisionUserMessage[] = [];
   const emptied: string[] = [];
-  let free = size - Object.keys(record.inFlight).length;
-  while (free > 0 && record.backlog.length > 0) {
+  // The same user twice (handed off again while waiting) takes one place.
+  const free = () => HANDOFF_WINDOW - Object.keys(record.inFlight).length;
+  while (free() > 0 && record.backlog.length > 0) {
     const head = record.backlog[0];
     const chunk = await read(head.key);
-    // A chunk that is gone has nothing to send: its users' hand-off marks remain for the reconciler.
-    const users = chunk?.users.slice(head.sent, head.sent + free) ?? [];
+    // A chunk that is gone (read from a window another writer has since moved on) has nothing to send.
+    const users = chunk ? chunk.users.slice(head.sent, head.sent + free()) : [];
     for (const [userId, reason] of users) {
       const done = record.released?.indexOf(releasedKey(userId, chunk?.observedAt)) ?? -1;
-      if (done >= 0) {
-        record.released!.splice(done, 1);
-        continue;
+      if (done >= 0) record.released?.splice(done, 1);
+      else {
+        record.inFlight[userId] = now;
+        messages.push({ customerId, userId, reason, ...(chunk?.observedAt ? { observedAt: chunk.observedAt } : {}), requestedAt: chunk?.requestedAt ?? now });
       }
-      record.inFlight[userId] = now;
-      messages.push({ customerId, userId, reason, ...(chunk?.observedAt ? { observedAt: chunk.observedAt } : {}), requestedAt: chunk?.requestedAt ?? now });
     }
     head.sent += users.length;
     if (!chunk || head.sent >= chunk.users.length) {
       record.backlog.shift();
       emptied.push(head.key);
     }
-    // The same user twice (handed off again while waiting) takes one place.
-    free = size - Object.keys(record.inFlight).length;
-    if (users.length === 0 && chunk) break;
   }
   if (record.backlog.length === 0) delete record.released;
   return { messages, emptied };

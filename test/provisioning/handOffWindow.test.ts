@@ -109,7 +109,7 @@ describe('a customer\'s window of the provisioning queue', () => {
     await world.storage.users.upsertMany(LOST, users.map(toDomainUser), new Date(at), new Map([...lost, ...waiting].map((id) => [id, { reason: 'sync-add' as const, observedAt: at, requestedAt: at }])));
     const scope = handOffScope(LOST);
     await world.storage.syncState.create(scope, 'chunk:lost', { observedAt: at, requestedAt: at, users: waiting.map((id) => [id, 'sync-add']) });
-    const stuck: HandOffWindowRecord = { backlog: [{ key: 'chunk:lost', size: waiting.length, sent: 0 }], inFlight: Object.fromEntries(lost.map((id) => [id, at])) };
+    const stuck: HandOffWindowRecord = { backlog: [{ key: 'chunk:lost', sent: 0 }], inFlight: Object.fromEntries(lost.map((id) => [id, at])) };
     await world.storage.syncState.create(scope, 'window', stuck);
     await world.idle();
     expect(await pendingHandOffs(LOST)).toBe(lost.length + waiting.length);
@@ -141,7 +141,7 @@ describe('a customer\'s window of the provisioning queue', () => {
     // happened, so the window still lists every hand-off as waiting and none as sent.
     const scope = handOffScope(KILLED);
     await world.storage.syncState.create(scope, 'chunk:killed', { observedAt: at, requestedAt: at, users: users.map((id) => [id, 'sync-add']) });
-    await world.storage.syncState.create(scope, 'window', { backlog: [{ key: 'chunk:killed', size: users.length, sent: 0 }], inFlight: {} } satisfies HandOffWindowRecord);
+    await world.storage.syncState.create(scope, 'window', { backlog: [{ key: 'chunk:killed', sent: 0 }], inFlight: {} } satisfies HandOffWindowRecord);
     await world.queue.send(syncAdd(KILLED, users.slice(0, HANDOFF_WINDOW), at));
     // Those messages finish, the window passes over them in its backlog and sends the rest: no reconciler.
     await world.idle();
