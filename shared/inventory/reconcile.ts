@@ -62,7 +62,7 @@ export async function reconcileNumbers(
     holders.set(number, set);
   };
   if (complete) {
-    for await (const row of storage.users.teamsNumbers(customerId)) {
+    for await (const row of storage.users.teamsNumbers(customerId, args.readStartedAt ? { readSince: args.readStartedAt } : {})) {
       if (args.readStartedAt && (!row.readAt || row.readAt < args.readStartedAt)) continue;
       for (const n of row.numbers) hold(n, row.userId);
     }

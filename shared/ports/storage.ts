@@ -269,14 +269,18 @@ export interface UserRepository {
   markRemoved(customerId: string, userId: string, removed: UserRecord['removed']): Promise<void>;
   /** Stores the Teams side of users, stamped with the time of writing; reads join it onto their records. */
   setTeams(customerId: string, entries: ReadonlyArray<{ userId: string; teams: NonNullable<UserRecord['teams']> }>): Promise<void>;
-  /** Every user's Teams numbers as last stored, with when they were stored: what the inventory reconciles against. */
-  teamsNumbers(customerId: string): AsyncIterable<{ userId: string; numbers: string[]; readAt?: string }>;
   /**
-   * Where each of these users is placed: its site, or undefined at customer level; users not stored are
-   * absent. Only the placement is read, so asking for a large share of the tenant costs a scan, not a query
-   * per few users.
+   * Every user's Teams numbers as last stored, with when they were stored: what the inventory reconciles
+   * against. With `readSince`, only the users stored since then that hold a number (the holders a read that
+   * began then saw, without reading everyone else's Teams side).
    */
-  sitesOf(customerId: string, userIds: readonly string[]): Promise<Map<string, string | undefined>>;
+  teamsNumbers(customerId: string, options?: { readSince?: string }): AsyncIterable<{ userId: string; numbers: string[]; readAt?: string }>;
+  /**
+   * The site of each of these users placed at one; users at customer level and users not stored are absent.
+   * Only placements are read, so asking for a large share of the tenant costs a scan of the placed users,
+   * not a query per few users.
+   */
+  sitesOf(customerId: string, userIds: readonly string[]): Promise<Map<string, string>>;
   /** Every user of the customer, streamed. */
   list(customerId: string): AsyncIterable<Versioned<UserRecord>>;
   /** Deletes in batches; missing users are ignored. Returns how many were asked for. */

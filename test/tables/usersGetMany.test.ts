@@ -29,7 +29,7 @@ describe('reading many users at once', () => {
     expect((await storage.users.getMany('c1', [])).size).toBe(0);
   });
 
-  it("where users are placed: by key for a few, by a scan of every shard for many, with the same answer", async () => {
+  it("where users are placed: by key for a few, by a scan of every shard's placed users for many, with the same answer", async () => {
     const ids = Array.from({ length: 1200 }, (_, i) => `placed-${i}`);
     await storage.users.upsertMany('c3', ids.map((id) => ({ id })), new Date());
     await storage.users.upsertMany('c4', [{ id: 'placed-1' }], new Date());
@@ -38,11 +38,41 @@ describe('reading many users at once', () => {
       const stored = await storage.users.get('c3', id);
       await storage.users.update({ ...stored!.value, state: { kind: 'at-site', siteId: `site-${id}` } }, stored!.etag);
     }
-    const expected = (asked: string[]) => new Map(asked.filter((id) => ids.includes(id)).map((id) => [id, Number(id.split('-')[1]) % 10 === 0 ? `site-${id}` : undefined]));
+    // Users at customer level, and users not stored, are absent.
+    const expected = (asked: string[]) => new Map(asked.filter((id) => ids.includes(id) && Number(id.split('-')[1]) % 10 === 0).map((id) => [id, `site-${id}`]));
     const few = ['placed-0', 'placed-1', 'placed-10', 'missing'];
     expect(await storage.users.sitesOf('c3', few)).toEqual(expected(few));
     const many = [...ids.slice(0, 900), 'missing'];
     expect(await storage.users.sitesOf('c3', many)).toEqual(expected(many));
-    expect(await storage.users.sitesOf('c4', many)).toEqual(new Map([['placed-1', undefined]]));
+    expect(await storage.users.sitesOf('c4', many)).toEqual(new Map());
+    // A user moved back to customer level is absent again, by either way.
+    const moved = await storage.users.get('c3', 'placed-10');
+    await storage.users.update({ ...moved!.value, state: { kind: 'at-customer' } }, moved!.etag);
+    expect((await storage.users.sitesOf('c3', few)).has('placed-10')).toBe(false);
+    expect((await storage.users.sitesOf('c3', many)).has('placed-10')).toBe(false);
+  });
+});
+
+describe("users' Teams numbers", () => {
+  const teams = (numbers: string[]) => ({ present: true, enterpriseVoice: numbers.length > 0, numbers, accountType: null, featureTypes: [], policies: {} });
+  const read = async (customerId: string, options?: { readSince?: string }) => {
+    const out: Record<string, string[]> = {};
+    for await (const row of storage.users.teamsNumbers(customerId, options)) out[row.userId] = row.numbers;
+    return out;
+  };
+
+  it('since a read began: only the holders stored since, without reading the others', async () => {
+    await storage.users.setTeams('n1', [{ userId: 'before', teams: teams(['+15550000001']) }]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const readSince = new Date().toISOString();
+    await storage.users.setTeams('n1', [
+      { userId: 'one', teams: teams(['+15550000002']) },
+      { userId: 'two', teams: teams(['+15550000003', '+15550000004;ext=12']) },
+      { userId: 'none', teams: teams([]) },
+    ]);
+    await storage.users.setTeams('n2', [{ userId: 'other-customer', teams: teams(['+15550000005']) }]);
+    expect(await read('n1', { readSince })).toEqual({ one: ['+15550000002'], two: ['+15550000003', '+15550000004;ext=12'] });
+    // Without a start, every stored user, holders or not, whenever stored.
+    expect(await read('n1')).toEqual({ before: ['+15550000001'], one: ['+15550000002'], two: ['+15550000003', '+15550000004;ext=12'], none: [] });
   });
 });

@@ -33,6 +33,9 @@ export function userPartition(customerId: string, userId: string): string {
 /** The partition key of each of a customer's user shards, in order. */
 const customerPartitions = (customerId: string) => Array.from({ length: USER_SHARDS }, (_, shard) => shardPartition(customerId, shard));
 
+/** Joins a user's numbers in the Teams row's Numbers column (E.164 numbers hold no comma). */
+const NUMBERS_SEPARATOR = ',';
+
 /** Above this many users, `sitesOf` scans the shards' placements instead of querying the users by key. */
 const SITES_BY_QUERY = 500;
 /** Shards read at once by a scan of the whole customer. */
@@ -42,10 +45,11 @@ const SCAN_CONCURRENCY = 4;
  * Some columns of every row of a customer's shards, a few shards read at once (each shard's rows kept
  * together, shards in any order). At most SCAN_CONCURRENCY shards are buffered.
  */
-async function* scanShards(client: TableClient, customerId: string, select: string[]): AsyncIterable<Row> {
+async function* scanShards(client: TableClient, customerId: string, select: string[], where?: (partitionKey: string) => string): AsyncIterable<Row> {
   const readShard = async (partitionKey: string) => {
     const rows: Row[] = [];
-    for await (const row of client.listEntities<Row>({ queryOptions: { filter: odata`PartitionKey eq ${partitionKey}`, select } })) rows.push(row);
+    const filter = where ? where(partitionKey) : odata`PartitionKey eq ${partitionKey}`;
+    for await (const row of client.listEntities<Row>({ queryOptions: { filter, select } })) rows.push(row);
     return rows;
   };
   const partitions = customerPartitions(customerId);
@@ -260,31 +264,47 @@ export class TableUserRepository implements UserRepository {
     const writer = new BatchWriter(await this.teamsClient(), 'user Teams state');
     const readAt = new Date().toISOString();
     for (const { userId, teams } of entries) {
-      await writer.add({ kind: 'upsert', mode: 'Replace', entity: { partitionKey: userPartition(customerId, userId), rowKey: encodeKey(userId), Teams: JSON.stringify(teams), ReadAt: readAt } });
+      // The numbers again in a column of their own, so the inventory's reconciliation asks Table Storage
+      // for the holders alone instead of reading and parsing every user's Teams side.
+      const entity = { partitionKey: userPartition(customerId, userId), rowKey: encodeKey(userId), Teams: JSON.stringify(teams), ReadAt: readAt, Numbers: teams.numbers.join(NUMBERS_SEPARATOR) };
+      await writer.add({ kind: 'upsert', mode: 'Replace', entity });
     }
     await writer.flush();
   }
 
-  async *teamsNumbers(customerId: string): AsyncIterable<{ userId: string; numbers: string[]; readAt?: string }> {
+  async *teamsNumbers(customerId: string, options: { readSince?: string } = {}): AsyncIterable<{ userId: string; numbers: string[]; readAt?: string }> {
     const teams = await this.teamsClient();
+    const since = options.readSince;
+    if (since !== undefined) {
+      // Rows stored since then carry the Numbers column (rows without it, or with none, match no comparison).
+      const holders = (pk: string) => odata`PartitionKey eq ${pk} and ReadAt ge ${since} and Numbers gt ${''}`;
+      for await (const row of scanShards(teams, customerId, ['RowKey', 'Numbers', 'ReadAt'], holders)) {
+        yield { userId: decodeKey(String(row.rowKey)), numbers: String(row.Numbers).split(NUMBERS_SEPARATOR), readAt: String(row.ReadAt) };
+      }
+      return;
+    }
     for await (const row of scanShards(teams, customerId, ['RowKey', 'Teams', 'ReadAt'])) {
       const state = typeof row.Teams === 'string' ? (JSON.parse(row.Teams) as NonNullable<UserRecord['teams']>) : undefined;
       yield { userId: decodeKey(String(row.rowKey)), numbers: state?.numbers ?? [], ...(typeof row.ReadAt === 'string' ? { readAt: row.ReadAt } : {}) };
     }
   }
 
-  async sitesOf(customerId: string, userIds: readonly string[]): Promise<Map<string, string | undefined>> {
+  async sitesOf(customerId: string, userIds: readonly string[]): Promise<Map<string, string>> {
     const wanted = new Set(userIds);
-    const out = new Map<string, string | undefined>();
-    const siteOfRow = (row: Row) => (typeof row.SiteId === 'string' && row.SiteId !== '' ? row.SiteId : undefined);
+    const out = new Map<string, string>();
     if (wanted.size <= SITES_BY_QUERY) {
-      for (const [id, user] of await this.getMany(customerId, [...wanted])) out.set(id, siteOf(user.value.state));
+      for (const [id, user] of await this.getMany(customerId, [...wanted])) {
+        const siteId = siteOf(user.value.state);
+        if (siteId !== undefined) out.set(id, siteId);
+      }
       return out;
     }
-    // A large share of the tenant: every shard's placements in a few pages beat a query per 14 users.
-    for await (const row of scanShards(await this.client(), customerId, ['RowKey', 'SiteId'])) {
+    // A large share of the tenant: the placed users of every shard in a few pages beat a query per 14 users
+    // (a first sync's holders are all at customer level, and none is read).
+    const placed = (pk: string) => odata`PartitionKey eq ${pk} and SiteId gt ${''}`;
+    for await (const row of scanShards(await this.client(), customerId, ['RowKey', 'SiteId'], placed)) {
       const id = decodeKey(String(row.rowKey));
-      if (wanted.has(id)) out.set(id, siteOfRow(row));
+      if (wanted.has(id)) out.set(id, String(row.SiteId));
     }
     return out;
   }
