@@ -16,8 +16,8 @@ app.timer('provisioningReconciler', {
     // The allowance for a message on its way shrinks with a short bound (tests), never above a tenth of it.
     const report = await reconcileProvisioning(provisioningDeps({ messageId: provisionMessageId }), { staleAfterMs, sendAllowanceMs: Math.min(60_000, staleAfterMs / 10) });
     const resent = report.resent.length;
-    if (resent > 0 || report.settled > 0 || report.checksResent > 0 || report.placesTakenBack > 0) {
-      context.log(`provisioningReconciler: ${resent} sent again, ${report.settled} finished marks cleared (${report.deadLettered} dead-lettered, their users needing attention), ${report.inProgress} in progress, ${report.checksResent} number checks sent again, ${report.maybeQueued} possibly still queued, ${report.waiting} hand-offs waiting their turn, ${report.placesTakenBack} hand-off window places taken back`);
+    if (resent > 0 || report.settled > 0 || report.checksResent > 0 || report.placesTakenBack > 0 || report.chunksRemoved > 0) {
+      context.log(`provisioningReconciler: ${resent} sent again, ${report.settled} finished marks cleared (${report.deadLettered} dead-lettered, their users needing attention), ${report.inProgress} in progress, ${report.checksResent} number checks sent again, ${report.maybeQueued} possibly still queued, ${report.waiting} hand-offs waiting their turn, ${report.placesTakenBack} hand-off window places taken back, ${report.chunksRemoved} unnamed backlog chunks removed`);
     }
   },
 });

@@ -307,6 +307,8 @@ export interface KeyValueStore {
   delete(scope: string, key: string, etag?: string): Promise<void>;
   /** Every value of a scope. */
   list<T>(scope: string): Promise<Versioned<T>[]>;
+  /** Every key of a scope, without reading the values. */
+  keys(scope: string): Promise<string[]>;
 }
 
 /**

@@ -10,8 +10,9 @@
  * Nothing lives only in memory: the window (what was sent and when, what waits) is one record per customer
  * written under its ETag, the backlog's chunks are written before the window names them, and messages are
  * sent before the write that counts them. A hand-off is still marked on its user's row: one whose chunk a
- * kill left unnamed is found by the reconciler, which also takes back places held longer than its bound (a
- * message deleted or dead-lettered without giving its place back) and sends what then fits.
+ * kill left unnamed is found by the reconciler (the user is neither sent nor waiting), which also takes back
+ * places held longer than its bound (a message deleted or dead-lettered without giving its place back), sends
+ * what then fits, and removes chunks no window names.
  */
 import { randomUUID } from 'node:crypto';
 import { ConcurrencyError, ConflictError, type KeyValueStore, type Versioned } from '../ports/storage';
@@ -27,6 +28,9 @@ export const HANDOFF_WINDOW = 32;
 /** Users per backlog chunk: a chunk is one Table entity (~40 bytes a user). */
 const CHUNK_USERS = 500;
 const WINDOW_KEY = 'window';
+const CHUNK_PREFIX = 'chunk:';
+/** `:` and a UUID end a chunk's key. */
+const UUID_SUFFIX = 37;
 /** Finished hand-offs remembered to be passed over: a kill leaves at most one window's worth. */
 const MAX_RELEASED = 1_000;
 const ATTEMPTS = 50;
@@ -81,7 +85,7 @@ export async function handOffToProvisioning(deps: HandOffWindowDeps, customerId:
   const scope = handOffScope(customerId);
   const keys: string[] = [];
   for (const chunk of toChunks(handOffs)) {
-    const key = `chunk:${chunk.requestedAt}:${randomUUID()}`;
+    const key = `${CHUNK_PREFIX}${chunk.requestedAt}:${randomUUID()}`;
     await deps.store.create(scope, key, chunk);
     remember(scope, key, chunk);
     keys.push(key);
@@ -132,6 +136,38 @@ export async function refillHandOffWindow(deps: HandOffWindowDeps, customerId: s
     return taken > 0;
   });
   return taken;
+}
+
+/** The users whose hand-offs wait in the customer's backlog (named in `record`), not yet sent. */
+export async function usersWaiting(store: KeyValueStore, customerId: string, record: HandOffWindowRecord): Promise<Set<string>> {
+  const scope = handOffScope(customerId);
+  const waiting = new Set<string>();
+  for (const { key, sent } of record.backlog) {
+    const chunk = await readChunk(store, scope, key);
+    for (const [userId] of chunk?.users.slice(sent) ?? []) waiting.add(userId);
+  }
+  return waiting;
+}
+
+/**
+ * Removes the customer's backlog chunks its window does not name that were handed off before `before`: a
+ * chunk written by a sync killed before its window write (its users' hand-off marks are what the reconciler
+ * sends them again from), or one emptied by a writer killed before deleting it. Returns how many.
+ */
+export async function removeUnnamedChunks(store: KeyValueStore, customerId: string, before: Date): Promise<number> {
+  const scope = handOffScope(customerId);
+  const named = new Set((await readHandOffWindow(store, customerId))?.backlog.map((b) => b.key));
+  let removed = 0;
+  for (const key of await store.keys(scope)) {
+    if (!key.startsWith(CHUNK_PREFIX) || named.has(key)) continue;
+    // `chunk:<handed off at>:<uuid>`: a key that does not say when is left alone.
+    const at = Date.parse(key.slice(CHUNK_PREFIX.length, -UUID_SUFFIX));
+    if (!(at < before.getTime())) continue;
+    forget(scope, key);
+    await store.delete(scope, key).catch(() => undefined);
+    removed++;
+  }
+  return removed;
 }
 
 type WindowChange = (record: HandOffWindowRecord) => boolean;

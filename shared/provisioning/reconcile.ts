@@ -21,7 +21,7 @@ import { ConcurrencyError, type Storage } from '../ports/storage';
 import { isSyncHandOff, openWorkScope, type OpenWork, type ProvisionUserMessage } from './messages';
 import type { ProvisioningScheduler } from './ports';
 import { numberCheckMessage } from './numberChecks';
-import { readHandOffWindow, refillHandOffWindow } from './handOffWindow';
+import { readHandOffWindow, refillHandOffWindow, removeUnnamedChunks, usersWaiting } from './handOffWindow';
 import { DEAD_LETTERED_STEP, transactionIdFor } from './provisionUser';
 
 /**
@@ -65,13 +65,15 @@ export interface ReconcileReport {
   waiting: number;
   /** Places in customers' hand-off windows held past the bound, taken back. */
   placesTakenBack: number;
+  /** Backlog chunks older than the bound that no window names (a kill between two writes), removed. */
+  chunksRemoved: number;
 }
 
 export async function reconcileProvisioning(deps: ReconcileDeps, options: ReconcileOptions = {}): Promise<ReconcileReport> {
   const now = deps.now?.() ?? new Date();
   const cutoff = now.getTime() - (options.staleAfterMs ?? RECONCILE_AFTER_MS);
   const allowance = options.sendAllowanceMs ?? SEND_ALLOWANCE_MS;
-  const report: ReconcileReport = { resent: [], settled: 0, deadLettered: 0, inProgress: 0, checksResent: 0, maybeQueued: 0, waiting: 0, placesTakenBack: 0 };
+  const report: ReconcileReport = { resent: [], settled: 0, deadLettered: 0, inProgress: 0, checksResent: 0, maybeQueued: 0, waiting: 0, placesTakenBack: 0, chunksRemoved: 0 };
   const storage = deps.storage;
 
   // The queue is first in, first out by sequence number: once its oldest message was enqueued after a
@@ -117,12 +119,15 @@ export async function reconcileProvisioning(deps: ReconcileDeps, options: Reconc
 
   for (const { value: customer } of await storage.customers.list()) {
     const window = await readHandOffWindow(storage.syncState, customer.id);
+    // Read once, when a user handed off long ago was not sent yet.
+    let backlog: Set<string> | undefined;
     for await (const { value: user } of storage.users.pendingHandOffs(customer.id, new Date(cutoff))) {
       const h = user.handoff;
       if (!h) continue;
       const sentAt = window?.inFlight[user.userId];
-      // Still in the customer's backlog: its message is sent when a place in the window frees.
-      if (!sentAt && window && window.backlog.length > 0) {
+      // Still in the customer's backlog: its message is sent when a place in the window frees. (One in no
+      // chunk the window names was handed off by a sync killed before its window write: sent again below.)
+      if (!sentAt && window && window.backlog.length > 0 && (backlog ??= await usersWaiting(storage.syncState, customer.id, window)).has(user.userId)) {
         report.waiting++;
         continue;
       }
@@ -142,6 +147,7 @@ export async function reconcileProvisioning(deps: ReconcileDeps, options: Reconc
     // Places held past the bound were looked at above (sent again if lost): the window takes them back and
     // sends what then fits, so a window whose messages or releases were lost moves again.
     if (window) report.placesTakenBack += await refillHandOffWindow({ store: storage.syncState, queue: deps.queue, now: () => now }, customer.id, new Date(cutoff));
+    report.chunksRemoved += await removeUnnamedChunks(storage.syncState, customer.id, new Date(cutoff));
   }
   return report;
 }

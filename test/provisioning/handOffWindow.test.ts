@@ -3,7 +3,8 @@
  * Service Bus trigger): a customer handed off after a large one is served beside it, not after it; no
  * customer ever has more than its window in the queue; finished hand-offs leave neither places nor backlog
  * behind; a window whose messages were lost after it counted them (a kill between its write and the send)
- * moves again through the reconciler, which never sends a hand-off still waiting its turn.
+ * moves again through the reconciler, which never sends a hand-off still waiting its turn; hand-offs whose
+ * chunk a kill left unnamed are sent by the reconciler although others wait, and the chunk is removed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUES } from '../../shared/config/queues';
@@ -14,6 +15,7 @@ const LARGE = 'window-large';
 const SMALL = 'window-small';
 const LOST = 'window-lost';
 const KILLED = 'window-killed';
+const ORPHAN = 'window-orphan';
 let world: World;
 
 beforeAll(async () => {
@@ -23,6 +25,7 @@ beforeAll(async () => {
   await seedCustomer(world, { customerId: SMALL, settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft' } });
   await seedCustomer(world, { customerId: LOST, settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft' } });
   await seedCustomer(world, { customerId: KILLED, settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft' } });
+  await seedCustomer(world, { customerId: ORPHAN, settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft' } });
 });
 afterAll(async () => {
   await world?.stop();
@@ -150,5 +153,44 @@ describe('a customer\'s window of the provisioning queue', () => {
     const transactions = await world.storage.transactions.listRecent(KILLED, 1_000);
     expect(transactions.map((t) => t.userId).sort()).toEqual([...users].sort());
     expect(transactions.every((t) => t.outcome !== 'running')).toBe(true);
+  });
+
+  it('sends the hand-offs of a chunk a kill left unnamed, while others wait their turn, and removes the chunk', async () => {
+    const start = 110 + 2 * HANDOFF_WINDOW + 40;
+    const orphaned = others().slice(start, start + 10);
+    const queued = others().slice(start + 10, start + 20);
+    expect(queued).toHaveLength(10);
+    const at = new Date(Date.now() - 120_000).toISOString();
+    const rows = world.users.filter((u) => [...orphaned, ...queued].includes(u.id));
+    await world.storage.users.upsertMany(ORPHAN, rows.map(toDomainUser), new Date(at), new Map([...orphaned, ...queued].map((id) => [id, { reason: 'sync-add' as const, observedAt: at, requestedAt: at }])));
+    // One sync page's chunk was written and named; another's was written by a sync killed before its window
+    // write. Every place is held by hand-offs sent a moment ago (they never finish here: no such users).
+    const scope = handOffScope(ORPHAN);
+    const named = `chunk:${at}:00000000-0000-4000-8000-000000000001`;
+    const unnamed = `chunk:${at}:00000000-0000-4000-8000-000000000002`;
+    await world.storage.syncState.create(scope, named, { observedAt: at, requestedAt: at, users: queued.map((id) => [id, 'sync-add']) });
+    await world.storage.syncState.create(scope, unnamed, { observedAt: at, requestedAt: at, users: orphaned.map((id) => [id, 'sync-add']) });
+    const held = Object.fromEntries(Array.from({ length: HANDOFF_WINDOW }, (_, i) => [`ghost-${i}`, new Date().toISOString()]));
+    await world.storage.syncState.create(scope, 'window', { backlog: [{ key: named, sent: 0 }], inFlight: held } satisfies HandOffWindowRecord);
+
+    const report = await reconcileProvisioning({ storage: world.storage, queue: world.queue }, { staleAfterMs: 60_000, sendAllowanceMs: 0 });
+    expect(report.resent.filter((r) => r.customerId === ORPHAN).map((r) => r.userId).sort()).toEqual([...orphaned].sort());
+    expect(report.waiting).toBe(queued.length);
+    expect(report.chunksRemoved).toBe(1);
+    expect(await world.storage.syncState.get(scope, unnamed)).toBeUndefined();
+    expect(await world.storage.syncState.get(scope, named)).toBeDefined();
+    await world.idle();
+    expect(await pendingHandOffs(ORPHAN)).toBe(queued.length);
+
+    // Once the held places pass the bound, the window takes them back and sends the ones that waited.
+    const later = await reconcileProvisioning({ storage: world.storage, queue: world.queue }, { staleAfterMs: 0, sendAllowanceMs: 0 });
+    expect(later.resent.filter((r) => r.customerId === ORPHAN)).toEqual([]);
+    expect(later.placesTakenBack).toBe(HANDOFF_WINDOW);
+    await world.idle();
+    expect(await pendingHandOffs(ORPHAN)).toBe(0);
+    expect(await readHandOffWindow(world.storage.syncState, ORPHAN)).toEqual({ backlog: [], inFlight: {} });
+    expect(await world.storage.syncState.keys(scope)).toEqual(['window']);
+    const transactions = await world.storage.transactions.listRecent(ORPHAN, 1_000);
+    expect(transactions.map((t) => t.userId).sort()).toEqual([...orphaned, ...queued].sort());
   });
 });

@@ -1,9 +1,10 @@
 /** Small JSON values by scope and key: PartitionKey = scope, RowKey = key. */
+import { odata } from '@azure/data-tables';
 import { z } from 'zod';
 import type { KeyValueStore, Versioned } from '../../ports/storage';
 import type { TableProvider } from './client';
 import { DocumentTable } from './documents';
-import { encodeKey } from './keys';
+import { decodeKey, encodeKey } from './keys';
 
 export const SYNC_STATE_TABLE = 'SyncState';
 
@@ -33,5 +34,12 @@ export class TableKeyValueStore implements KeyValueStore {
 
   async list<T>(scope: string): Promise<Versioned<T>[]> {
     return (await this.table.list(encodeKey(scope))) as Versioned<T>[];
+  }
+
+  async keys(scope: string): Promise<string[]> {
+    const client = await this.table.client();
+    const keys: string[] = [];
+    for await (const row of client.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${encodeKey(scope)}`, select: ['RowKey'] } })) keys.push(decodeKey(String(row.rowKey)));
+    return keys;
   }
 }
