@@ -4,7 +4,8 @@
  * customer onboarded after it, and a message sent back for a later turn would wait behind the whole queue
  * again. So a customer has at most `size` of its sync hand-offs in the queue at a time (its window); the
  * rest wait in Table Storage in the order they were handed off (its backlog), and each hand-off that
- * finishes sends the customer's next one, to the back of the queue. Every customer with work then moves at
+ * finishes sends the customer's next one, to the back of the queue. Hand-offs that find nothing waiting
+ * and room in the window go straight in. Every customer with work then moves at
  * once, a window at a time, whatever the order their syncs ran in.
  *
  * Nothing lives only in memory: the window (what was sent and when, what waits) is one record per customer
@@ -82,6 +83,19 @@ export async function handOffToProvisioning(deps: HandOffWindowDeps, customerId:
   for (const m of messages) (isSyncHandOff(m) && m.customerId === customerId ? handOffs : others).push(m);
   if (others.length > 0) await deps.queue.send(others);
   if (handOffs.length === 0) return;
+  // Nothing waiting and room in the window (a change notification's user, a small sync's page): straight
+  // into the queue, counted in the window's write, with no chunk written and deleted again. Decided once:
+  // an attempt that lost its write to another writer has sent them already.
+  let direct: boolean | undefined;
+  await changeWindow(deps, customerId, (record, send) => {
+    direct ??= record.backlog.length === 0 && HANDOFF_WINDOW - Object.keys(record.inFlight).length >= handOffs.length;
+    if (!direct) return false;
+    const sentAt = (deps.now?.() ?? new Date()).toISOString();
+    for (const m of handOffs) record.inFlight[m.userId] = sentAt;
+    send.push(...handOffs);
+    return true;
+  });
+  if (direct) return;
   const scope = handOffScope(customerId);
   const keys: string[] = [];
   for (const chunk of toChunks(handOffs)) {
@@ -170,7 +184,8 @@ export async function removeUnnamedChunks(store: KeyValueStore, customerId: stri
   return removed;
 }
 
-type WindowChange = (record: HandOffWindowRecord) => boolean;
+/** Changes the record and says whether it did; messages it adds to `send` are sent before the write. */
+type WindowChange = (record: HandOffWindowRecord, send: ProvisionUserMessage[]) => boolean;
 
 interface Commit {
   waiting: Array<{ change: WindowChange; done: () => void; failed: (error: unknown) => void }>;
@@ -200,7 +215,7 @@ function changeWindow(deps: HandOffWindowDeps, customerId: string, change: Windo
       while (commit.waiting.length > 0) {
         const batch = commit.waiting.splice(0);
         try {
-          await writeWindow(deps, customerId, (record) => batch.map((c) => c.change(record)).includes(true));
+          await writeWindow(deps, customerId, (record, send) => batch.map((c) => c.change(record, send)).includes(true));
           for (const c of batch) c.done();
         } catch (error) {
           for (const c of batch) c.failed(error);
@@ -224,10 +239,11 @@ async function writeWindow(deps: HandOffWindowDeps, customerId: string, change: 
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const current = await deps.store.get<HandOffWindowRecord>(scope, WINDOW_KEY);
     const record: HandOffWindowRecord = current ? structuredClone(current.value) : { backlog: [], inFlight: {} };
-    const changed = change(record);
+    const direct: ProvisionUserMessage[] = [];
+    const changed = change(record, direct);
     const { messages, emptied } = await fill(record, customerId, read, (deps.now?.() ?? new Date()).toISOString());
     if (!changed && messages.length === 0 && emptied.length === 0) return;
-    if (messages.length > 0) await deps.queue.send(messages);
+    if (direct.length + messages.length > 0) await deps.queue.send([...direct, ...messages]);
     try {
       await write(deps.store, scope, record, current);
     } catch (error) {

@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUES } from '../../shared/config/queues';
 import { HANDOFF_WINDOW, handOffScope, handOffToProvisioning, readHandOffWindow, reconcileProvisioning, releaseHandOff, type HandOffWindowRecord } from '../../shared/provisioning';
+import type { KeyValueStore } from '../../shared/ports/storage';
 import { OFFICE_SITES, seedCustomer, startWorld, syncAdd, toDomainUser, type World } from './world';
 
 const LARGE = 'window-large';
@@ -16,6 +17,7 @@ const SMALL = 'window-small';
 const LOST = 'window-lost';
 const KILLED = 'window-killed';
 const ORPHAN = 'window-orphan';
+const DIRECT = 'window-direct';
 let world: World;
 
 beforeAll(async () => {
@@ -26,6 +28,7 @@ beforeAll(async () => {
   await seedCustomer(world, { customerId: LOST, settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft' } });
   await seedCustomer(world, { customerId: KILLED, settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft' } });
   await seedCustomer(world, { customerId: ORPHAN, settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft' } });
+  await seedCustomer(world, { customerId: DIRECT, settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft' } });
 });
 afterAll(async () => {
   await world?.stop();
@@ -192,5 +195,38 @@ describe('a customer\'s window of the provisioning queue', () => {
     expect(await world.storage.syncState.keys(scope)).toEqual(['window']);
     const transactions = await world.storage.transactions.listRecent(ORPHAN, 1_000);
     expect(transactions.map((t) => t.userId).sort()).toEqual([...orphaned, ...queued].sort());
+  });
+
+  it('sends what finds nothing waiting and room in the window straight to the queue, without a chunk', async () => {
+    const start = 110 + 2 * HANDOFF_WINDOW + 60;
+    const few = others().slice(start, start + 3);
+    const many = others().slice(start + 3, start + 3 + HANDOFF_WINDOW + 8);
+    expect(many).toHaveLength(HANDOFF_WINDOW + 8);
+    const created: string[] = [];
+    // The window's store, recording what it creates.
+    const store: KeyValueStore = Object.assign(Object.create(world.storage.syncState) as KeyValueStore, {
+      create: <T>(scope: string, key: string, value: T) => {
+        created.push(key);
+        return world.storage.syncState.create(scope, key, value);
+      },
+    });
+    const handOffThrough = async (userIds: string[]) => {
+      const at = new Date().toISOString();
+      const rows = world.users.filter((u) => userIds.includes(u.id));
+      await world.storage.users.upsertMany(DIRECT, rows.map(toDomainUser), new Date(at), new Map(userIds.map((id) => [id, { reason: 'sync-add' as const, observedAt: at, requestedAt: at }])));
+      await handOffToProvisioning({ store, queue: world.queue }, DIRECT, syncAdd(DIRECT, userIds, at));
+    };
+    await handOffThrough(few);
+    expect(created).toEqual(['window']);
+    await world.idle();
+    // More than the window holds waits in a chunk.
+    await handOffThrough(many);
+    expect(created.filter((k) => k.startsWith('chunk:'))).toHaveLength(1);
+    await world.idle();
+    expect(await pendingHandOffs(DIRECT)).toBe(0);
+    expect(await readHandOffWindow(world.storage.syncState, DIRECT)).toEqual({ backlog: [], inFlight: {} });
+    expect(await world.storage.syncState.keys(handOffScope(DIRECT))).toEqual(['window']);
+    const transactions = await world.storage.transactions.listRecent(DIRECT, 1_000);
+    expect(transactions.map((t) => t.userId).sort()).toEqual([...few, ...many].sort());
   });
 });
