@@ -110,6 +110,8 @@ var appSettings = {
   SITESYNC_AUTHORITY_HOST: authorityHost
   // Provisioning work standing still this long is sent again by the reconciler timer.
   SITESYNC_RECONCILE_AFTER_SECONDS: '1200'
+  // A customer's sync hand-offs in the provisioning queue at once; the rest wait their turn.
+  SITESYNC_HANDOFF_WINDOW: '32'
 
   // The host passes these arguments to the Node.js worker it starts. Stack traces name the TypeScript source
   // (dist/app.js.map ships with the bundle); the heap limit keeps V8 collecting before it grows past what the

@@ -38,6 +38,7 @@ export function notificationDeps(orchestrations?: () => Orchestrations): Notific
         provisioning: sync.queue,
         microsoft: sync.microsoft,
         ...(sync.events ? { events: sync.events } : {}),
+        ...(sync.handOffWindow ? { handOffWindow: sync.handOffWindow } : {}),
         subscriptions: new SubscriptionDirectory(store),
         counters: new ActivityCounters(store),
         queue: new ServiceBusNotificationQueue(),

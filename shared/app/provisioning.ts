@@ -35,6 +35,7 @@ export function provisioningDeps(options: { messageId: (message: ProvisionUserMe
     queue: new ServiceBusProvisioningScheduler(options.messageId, env),
     events: new ServiceBusUserEvents(env),
     deadLetters: new ServiceBusDeadLetterQueue(env),
+    ...(settings.SITESYNC_HANDOFF_WINDOW ? { handOffWindow: settings.SITESYNC_HANDOFF_WINDOW } : {}),
   };
   wired = { key, value };
   return value;

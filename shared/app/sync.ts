@@ -25,6 +25,7 @@ export function syncDeps(): SyncDeps {
     queue: new ServiceBusProvisioningScheduler(provisionMessageId),
     microsoft: new CustomerMicrosoftAccess(storage),
     events: new ServiceBusUserEvents(),
+    ...(settings.SITESYNC_HANDOFF_WINDOW ? { handOffWindow: settings.SITESYNC_HANDOFF_WINDOW } : {}),
   };
   cached = { key, deps };
   return deps;

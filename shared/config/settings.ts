@@ -29,6 +29,10 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'Provisioning work (a hand-off, a running transaction) that has not moved for this long is sent again by the reconciler timer. Default 1200 (20 min: a message lock plus the longest retry delay).',
   },
   {
+    name: 'SITESYNC_HANDOFF_WINDOW',
+    description: "How many of a customer's sync hand-offs are in the provisioning queue at once; the rest wait their turn in Table Storage. Default 32.",
+  },
+  {
     name: 'SITESYNC_LOCAL_IDENTITY',
     description: "Local runtime only: tenantId/clientId of the emulator's app that stands in for the Function App's managed identity when reading Key Vault.",
     localOnly: true,
@@ -61,6 +65,7 @@ export const settingsSchema = z.object({
   SITESYNC_TEAMS_BRIDGE_URL: optionalUrl,
   SITESYNC_LOCAL_QUOTA_SCALE: z.coerce.number().min(1).max(1000).optional(),
   SITESYNC_RECONCILE_AFTER_SECONDS: z.coerce.number().int().min(5).max(86_400).optional(),
+  SITESYNC_HANDOFF_WINDOW: z.coerce.number().int().min(1).max(1_000).optional(),
   SITESYNC_LOCAL_IDENTITY: z.string().regex(/^[^/]+\/[^/]+$/, 'tenantId/clientId').optional(),
   SITESYNC_LOCAL_IDENTITY_SECRET: z.string().min(1).optional(),
 });

@@ -28,6 +28,8 @@ export interface NotificationDeps {
   settings: SubscriptionSettings;
   /** Where user state changes are published (docs/events.md). */
   events?: UserEventPublisher;
+  /** Hand-offs of a customer in the provisioning queue at once (default HANDOFF_WINDOW). */
+  handOffWindow?: number;
   /** Starts a delta sync of the customer; resolves false when one could not start (one is running). */
   startDeltaSync?: (customerId: string) => Promise<boolean>;
   now?: () => Date;

@@ -199,7 +199,7 @@ async function release(deps: NotificationDeps, message: ChangeMessage, holder: s
 }
 
 async function applyChange(deps: NotificationDeps, message: ChangeMessage, readAt: string, permanent: boolean): Promise<{ change: ChangeResult; handedOff: number }> {
-  const sync: UserSyncDeps = { storage: deps.storage, pending: deps.pending, queue: deps.provisioning, ...(deps.events ? { events: deps.events } : {}) };
+  const sync: UserSyncDeps = { storage: deps.storage, pending: deps.pending, queue: deps.provisioning, ...(deps.events ? { events: deps.events } : {}), handOffWindow: deps.handOffWindow };
   const { customerId, userId } = message;
   if (permanent) return { change: await hardDelete(deps, sync, customerId, userId), handedOff: 0 };
   const microsoft = await deps.microsoft.forCustomer(customerId);

@@ -23,7 +23,8 @@ import { isSyncHandOff, type ProvisionUserMessage, type ProvisioningQueue } from
  * Hand-offs of one customer in the queue at once. A tenant's users move no faster than its Microsoft quotas
  * allow (docs/limits.md: about 20 users a second), and a user's pass takes about a second at Microsoft's
  * latency, so 32 keep every handler that could serve a customer alone busy; many customers together then
- * take turns in the queue in slices of at most 32.
+ * take turns in the queue in slices of at most 32. SITESYNC_HANDOFF_WINDOW sets another size (every
+ * instance should have the same: each fills the window to its own).
  */
 export const HANDOFF_WINDOW = 32;
 /** Users per backlog chunk: a chunk is one Table entity (~40 bytes a user). */
@@ -62,6 +63,8 @@ export interface HandOffWindowDeps {
   store: KeyValueStore;
   queue: ProvisioningQueue;
   now?: () => Date;
+  /** Hand-offs of a customer in the queue at once (default HANDOFF_WINDOW; SITESYNC_HANDOFF_WINDOW). */
+  size?: number;
 }
 
 /** The key-value scope of a customer's window and backlog (removed with the customer). */
@@ -88,7 +91,7 @@ export async function handOffToProvisioning(deps: HandOffWindowDeps, customerId:
   // an attempt that lost its write to another writer has sent them already.
   let direct: boolean | undefined;
   await changeWindow(deps, customerId, (record, send) => {
-    direct ??= record.backlog.length === 0 && HANDOFF_WINDOW - Object.keys(record.inFlight).length >= handOffs.length;
+    direct ??= record.backlog.length === 0 && (deps.size ?? HANDOFF_WINDOW) - Object.keys(record.inFlight).length >= handOffs.length;
     if (!direct) return false;
     const sentAt = (deps.now?.() ?? new Date()).toISOString();
     for (const m of handOffs) record.inFlight[m.userId] = sentAt;
@@ -241,7 +244,7 @@ async function writeWindow(deps: HandOffWindowDeps, customerId: string, change: 
     const record: HandOffWindowRecord = current ? structuredClone(current.value) : { backlog: [], inFlight: {} };
     const direct: ProvisionUserMessage[] = [];
     const changed = change(record, direct);
-    const { messages, emptied } = await fill(record, customerId, read, (deps.now?.() ?? new Date()).toISOString());
+    const { messages, emptied } = await fill(record, customerId, read, (deps.now?.() ?? new Date()).toISOString(), deps.size ?? HANDOFF_WINDOW);
     if (!changed && messages.length === 0 && emptied.length === 0) return;
     if (direct.length + messages.length > 0) await deps.queue.send([...direct, ...messages]);
     try {
@@ -264,11 +267,12 @@ async function fill(
   customerId: string,
   read: (key: string) => Promise<BacklogChunk | undefined>,
   now: string,
+  size: number,
 ): Promise<{ messages: ProvisionUserMessage[]; emptied: string[] }> {
   const messages: ProvisionUserMessage[] = [];
   const emptied: string[] = [];
   // The same user twice (handed off again while waiting) takes one place.
-  const free = () => HANDOFF_WINDOW - Object.keys(record.inFlight).length;
+  const free = () => size - Object.keys(record.inFlight).length;
   while (free() > 0 && record.backlog.length > 0) {
     const head = record.backlog[0];
     const chunk = await read(head.key);

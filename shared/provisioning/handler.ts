@@ -113,7 +113,7 @@ export async function poisonRecord(store: KeyValueStore, messageId: string): Pro
 }
 
 function windowDeps(deps: ProvisioningDeps): HandOffWindowDeps {
-  return { store: deps.storage.syncState, queue: deps.queue, ...(deps.now ? { now: deps.now } : {}) };
+  return { store: deps.storage.syncState, queue: deps.queue, ...(deps.now ? { now: deps.now } : {}), size: deps.handOffWindow };
 }
 
 function tryJson(text: string): unknown {

@@ -48,6 +48,8 @@ export interface ProvisioningDeps {
   events?: UserEventPublisher;
   now?: () => Date;
   retry?: Partial<RetryPolicy>;
+  /** Hand-offs of a customer in the provisioning queue at once (default HANDOFF_WINDOW). */
+  handOffWindow?: number;
 }
 
 export interface RetryPolicy {

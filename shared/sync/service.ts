@@ -61,6 +61,8 @@ export interface SyncDeps {
   /** Where user state changes are published (docs/events.md). */
   events?: UserEventPublisher;
   now?: () => Date;
+  /** Hand-offs of a customer in the provisioning queue at once (default HANDOFF_WINDOW). */
+  handOffWindow?: number;
 }
 
 export const PULL_SYNC = 'pullSync';

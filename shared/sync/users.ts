@@ -114,6 +114,8 @@ export interface UserSyncDeps {
   queue: ProvisioningQueue;
   /** Where user state changes are published (docs/events.md). */
   events?: UserEventPublisher;
+  /** Hand-offs of a customer in the provisioning queue at once (default HANDOFF_WINDOW). */
+  handOffWindow?: number;
 }
 
 export interface UsersPageResult {
@@ -217,7 +219,7 @@ export async function applyUsers(
     messages = [...messages.filter((m) => !leavers.returning.has(m.userId)), ...leavers.messages];
   }
   // Hand-offs wait their turn in the customer's window of the queue; leavers' messages go straight in.
-  if (messages.length > 0) await handOffToProvisioning({ store: deps.storage.syncState, queue: deps.queue }, args.customerId, messages);
+  if (messages.length > 0) await handOffToProvisioning({ store: deps.storage.syncState, queue: deps.queue, size: deps.handOffWindow }, args.customerId, messages);
   counts.unchanged += outside.filter((u) => stored.has(u.id)).length;
   return { counts, handedOff: messages.length, added: fresh.filter((u) => !stored.has(u.id)).map((u) => u.id), outside: outside.map((u) => u.id) };
 }

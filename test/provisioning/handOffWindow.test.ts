@@ -229,4 +229,19 @@ describe('a customer\'s window of the provisioning queue', () => {
     const transactions = await world.storage.transactions.listRecent(DIRECT, 1_000);
     expect(transactions.map((t) => t.userId).sort()).toEqual([...few, ...many].sort());
   });
+
+  it('holds as many hand-offs in the queue as its size says (SITESYNC_HANDOFF_WINDOW)', async () => {
+    const SIZED = 'window-sized';
+    const sent: string[] = [];
+    // A queue that only records: nothing is delivered, so nothing gives its place back.
+    const deps = { store: world.storage.syncState, queue: { send: async (messages: readonly { userId: string }[]) => void sent.push(...messages.map((m) => m.userId)) }, size: 4 };
+    const users = Array.from({ length: 10 }, (_, i) => `sized-${i}`);
+    await handOffToProvisioning(deps, SIZED, syncAdd(SIZED, users.slice(0, 3)));
+    await handOffToProvisioning(deps, SIZED, syncAdd(SIZED, users.slice(3)));
+    expect(sent).toEqual(users.slice(0, 4));
+    const window = await readHandOffWindow(world.storage.syncState, SIZED);
+    expect(Object.keys(window?.inFlight ?? {}).sort()).toEqual(users.slice(0, 4));
+    await releaseHandOff(deps, syncAdd(SIZED, [users[1]])[0]);
+    expect(sent).toEqual(users.slice(0, 5));
+  });
 });
