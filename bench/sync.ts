@@ -33,7 +33,7 @@ import { heldOutsideRanges } from '../shared/domain';
 import { USER_SELECT } from '../shared/adapters/graph';
 import { readSettings } from '../shared/config/settings';
 import { closeServiceBusClients } from '../shared/adapters/servicebus/client';
-import { startGraphProcess, startTablesProcess, type GraphInfo } from './support/infra';
+import { startGraphProcess, startTablesProcess, type GraphInfo, type TablesCounters } from './support/infra';
 import { cliArgs, mb, measured, progressBar, seconds } from './support/measure';
 import { getJson, getToken } from './support/rawGraph';
 
@@ -57,6 +57,10 @@ interface SizeResult {
   deltaMs: number;
   changed: number;
   catalog: { licenses: number; dialPlans: number; policies: number };
+  /** The floor's CPU per user in the same process: what the same reads and writes cost without the app. */
+  floorCpuMsPerUser: number;
+  /** Table Storage requests of the full sync (every kind, the Durable runtime's included) and of the floor. */
+  tableRequests: { sync: number; floor: number };
 }
 
 const GOALS = { ratio: 1.15, deltaShare: 0.05, peakRssMb: 400 };
@@ -149,17 +153,22 @@ async function runOneSize(users: number, persist: boolean): Promise<void> {
       return { run, ms };
     };
 
+    const tables0 = await syncTables.request<TablesCounters>({ kind: 'counters' });
     const cpu0 = process.cpuUsage();
     const measuredFull = await measured(() => syncOnce('full', info.users));
     const cpu = process.cpuUsage(cpu0);
+    const tables1 = await syncTables.request<TablesCounters>({ kind: 'counters' });
     const full = { ...measuredFull, result: measuredFull.result.run, ms: measuredFull.result.ms ?? measuredFull.ms };
     if (full.result.status !== 'succeeded' || full.result.counts.users.added !== info.users) {
       throw new Error(`the full sync did not import every user: ${JSON.stringify(full.result)}`);
     }
 
     const floorBar = progressBar('floor (users and Teams rows)', info.users * 2);
+    const floorCpu0 = process.cpuUsage();
     const floor = await measured(() => floorRun(info, floorTables.info.tablesConnectionString, floorBar));
+    const floorCpu = process.cpuUsage(floorCpu0);
     floorBar.stop();
+    const floorTablesCount = await floorTables.request<TablesCounters>({ kind: 'counters' });
 
     const changed = await graph.request<number>({ kind: 'change', count: Math.max(1, Math.round(info.users / 100)), seed: 1 });
     const measuredDelta = await measured(() => syncOnce('delta', changed));
@@ -178,6 +187,8 @@ async function runOneSize(users: number, persist: boolean): Promise<void> {
       deltaMs: Math.round(delta.ms),
       changed,
       catalog: { licenses: c.licenses.added, dialPlans: c.dialPlans.added, policies: c.policies.added },
+      floorCpuMsPerUser: round((floorCpu.user + floorCpu.system) / 1000 / info.users, 3),
+      tableRequests: { sync: tables1.requests - tables0.requests, floor: floorTablesCount.requests },
     };
     process.send?.(result);
   } finally {
@@ -197,7 +208,8 @@ function report(r: SizeResult): void {
       `  ratio full / floor        ${r.ratio.toFixed(2).padStart(9)}  (goal ${GOALS.ratio} or less)`,
       `  delta sync, ${r.changed} changed  ${seconds(r.deltaMs).padStart(9)}`,
       `  delta / full              ${r.deltaShare.toFixed(3).padStart(9)}  (goal ${GOALS.deltaShare} or less)`,
-      `  CPU of the sync per user  ${r.cpuMsPerUser.toFixed(2).padStart(6)} ms  (its own process; the emulator and Azurite run apart)`,
+      `  CPU of the sync per user  ${r.cpuMsPerUser.toFixed(2).padStart(6)} ms  (its own process; the emulator and Azurite run apart; the floor ${r.floorCpuMsPerUser.toFixed(2)} ms)`,
+      `  Table requests            ${String(r.tableRequests.sync).padStart(9)}  (the floor ${r.tableRequests.floor}; the sync's count the Durable runtime's own)`,
       `  peak memory (sync)        ${mb(r.peakRssMb * 1024 * 1024).padStart(9)}  RSS (goal ${GOALS.peakRssMb} MB or less)`,
     ].join('\n') + '\n',
   );

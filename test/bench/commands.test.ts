@@ -41,7 +41,12 @@ describe('npm run bench:<name>', () => {
 
   it('bench:sync syncs a tenant and its floor at each size', async () => {
     const f = await bench('sync', ['--sizes', '300']);
-    expect(f.sizes).toHaveLength(1);
+    expect(f.sizes).toEqual([expect.objectContaining({ users: 300, ratio: expect.any(Number), deltaShare: expect.any(Number), cpuMsPerUser: expect.any(Number), peakRssMb: expect.any(Number) })]);
+    // What the floor spends beside it: its CPU per user, and both sides' Table Storage requests.
+    const [size] = f.sizes as Array<{ floorCpuMsPerUser: number; tableRequests: { sync: number; floor: number } }>;
+    expect(size.floorCpuMsPerUser).toBeGreaterThan(0);
+    expect(size.tableRequests.sync).toBeGreaterThan(size.tableRequests.floor);
+    expect(size.tableRequests.floor).toBeGreaterThan(0);
   }, 240_000);
 
   // One mode here: scale groups start a dozen processes, more than a test run's share of two cores.
