@@ -306,6 +306,26 @@ describe('one budget shared by several pacers (one per instance)', () => {
     expect(after.left.teamsAdmin).toBeCloseTo(4, 5); // a full bucket of 5 less the one request spent
   });
 
+  it('keeps three instances within one quota when they lose the shared ledger: each paces on its share', async () => {
+    const clock = scheduler();
+    const shared = new InMemoryQuotaLedger();
+    // The ledger answers for five seconds, then fails for everyone (storage unreachable, or every instance
+    // losing its races past the deadline).
+    const ledger = { lease: (request: Parameters<InMemoryQuotaLedger['lease']>[0]) => (clock.now() < 5_000 ? shared.lease(request) : Promise.reject(new Error('storage unreachable'))) };
+    const sent: number[][] = [[], [], []];
+    const pacers = sent.map(() => new Pacer(quotas, clock, { ledger, scope: 'app|tenant' }));
+    const workers = pacers.map((p, i) => worker(p, sent[i], clock));
+    await clock.run(15_000);
+    await Promise.race([Promise.all(workers.map((w) => w.stop())), clock.run(16_000)]);
+    expect(pacers.every((p) => p.stats.ledgerErrors > 0)).toBe(true);
+    const all = sent.flat().sort((a, b) => a - b);
+    // Without the ledger, 10 a second in all (each instance 10 ÷ 3, after a burst of its share of the bucket).
+    const without = all.filter((t) => t >= 6_000 && t < 15_000).length;
+    expect(without).toBeLessThanOrEqual(90 + 3 * 3);
+    expect(without).toBeGreaterThanOrEqual(80);
+    for (const own of sent) expect(own.filter((t) => t >= 6_000 && t < 15_000).length).toBeGreaterThan(20);
+  });
+
   it('paces on its own when the shared ledger fails, and says so once', async () => {
     const clock = virtualClock();
     const errors: unknown[] = [];

@@ -43,4 +43,15 @@ describe('quota ledger in Table Storage', () => {
     expect(later.left.writes).toBeCloseTo(3, 9); // 3 returned + 1 refilled − 1 taken
     expect(later.holdUntil).toBe(5_000);
   });
+
+  it('counts the leasers of the last minute: what each divides the budget by without the ledger', async () => {
+    const budgets = { writes: { ratePerMs: 0.01, capacity: 5 } };
+    const [a, b] = [instance(), instance()];
+    const scope = 'graph|app|sharers';
+    expect((await a.lease({ scope, budgets, now: 1_000, leaser: 'one' })).sharers).toBe(1);
+    expect((await b.lease({ scope, budgets, now: 2_000, leaser: 'two' })).sharers).toBe(2);
+    expect((await a.lease({ scope, budgets, now: 3_000, leaser: 'one' })).sharers).toBe(2);
+    // 'two' has not leased for a minute: no longer sharing.
+    expect((await a.lease({ scope, budgets, now: 62_500, leaser: 'one' })).sharers).toBe(1);
+  });
 });

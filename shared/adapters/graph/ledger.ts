@@ -25,6 +25,8 @@ export interface LeaseRequest {
   /** Microsoft asked to wait: every process holds the scope until this epoch ms. */
   holdUntil?: number;
   now: number;
+  /** Who leases (one id per pacer, so per process and tenant): counted among the scope's sharers. */
+  leaser?: string;
 }
 
 export interface LeaseGrant {
@@ -34,7 +36,15 @@ export interface LeaseGrant {
   left: Record<string, number>;
   /** The scope's hold (0 when none). */
   holdUntil: number;
+  /**
+   * How many leasers leased in the last SHARERS_WINDOW_MS, this one included (at least 1): what a process
+   * that loses the ledger divides the budget by, so that the instances still sharing it never exceed it.
+   */
+  sharers: number;
 }
+
+/** A leaser that has not leased for this long no longer counts as sharing the budget. */
+export const SHARERS_WINDOW_MS = 60_000;
 
 export interface QuotaLedger {
   lease(request: LeaseRequest): Promise<LeaseGrant>;
@@ -44,6 +54,8 @@ export interface QuotaLedger {
 export interface LedgerState {
   buckets: Record<string, { tokens: number; at: number }>;
   holdUntil: number;
+  /** Each recent leaser and when it last leased (epoch ms). */
+  leasers?: Record<string, number>;
 }
 
 export function emptyLedgerState(): LedgerState {
@@ -72,7 +84,11 @@ export function settle(state: LedgerState, request: LeaseRequest): { state: Ledg
     left[name] = tokens;
   }
   const holdUntil = Math.max(state.holdUntil, request.holdUntil ?? 0);
-  return { state: { buckets, holdUntil }, grant: { granted, left, holdUntil } };
+  const leasers: Record<string, number> = {};
+  for (const [id, at] of Object.entries(state.leasers ?? {})) if (at > request.now - SHARERS_WINDOW_MS) leasers[id] = at;
+  if (request.leaser !== undefined) leasers[request.leaser] = Math.max(leasers[request.leaser] ?? 0, request.now);
+  const sharers = Math.max(1, Object.keys(leasers).length);
+  return { state: { buckets, holdUntil, leasers }, grant: { granted, left, holdUntil, sharers } };
 }
 
 /** One process's ledger: the budgets live in memory. */

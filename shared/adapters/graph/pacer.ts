@@ -8,7 +8,8 @@
  * a window's allowance is spread over the window rather than spent at its start. The figures and their
  * sources are listed in docs/limits.md.
  */
-import { InMemoryQuotaLedger, type BudgetRate, type LeaseGrant, type QuotaLedger } from './ledger';
+import { randomUUID } from 'node:crypto';
+import { InMemoryQuotaLedger, type BudgetRate, type LeaseGrant, type LeaseRequest, type QuotaLedger } from './ledger';
 
 export interface QuotaWindow {
   /** Units Microsoft allows per window. */
@@ -142,6 +143,10 @@ export class Pacer {
   private readonly scope: string;
   private readonly fallback = new InMemoryQuotaLedger();
   private ledgerDownUntil = 0;
+  /** This pacer among the scope's leasers. */
+  private readonly leaser = randomUUID();
+  /** How many pacers shared the budget at the last lease the ledger granted (this one included). */
+  private sharers = 1;
   /** Units leased and not yet spent. */
   private readonly local: Record<Budget, number> = { resourceUnits: 0, writes: 0, teamsAdmin: 0 };
   /** Units of expired slices, given back with the next lease. */
@@ -298,22 +303,37 @@ export class Pacer {
       if (this.expired[b] > EPSILON) giveBack[b] = this.expired[b];
       this.expired[b] = 0;
     }
-    const request = { scope: this.scope, budgets: this.rates, now, giveBack, ...parts } as Parameters<QuotaLedger['lease']>[0];
+    const request = { scope: this.scope, budgets: this.rates, now, giveBack, leaser: this.leaser, ...parts } as Parameters<QuotaLedger['lease']>[0];
     this.stats.leases += 1;
     let grant: LeaseGrant;
-    if (now < this.ledgerDownUntil) grant = await this.fallback.lease(request);
+    if (now < this.ledgerDownUntil) grant = await this.fallback.lease(this.ownShare(request));
     else {
       try {
         grant = await this.ledger.lease(request);
+        this.sharers = grant.sharers;
       } catch (error) {
         this.stats.ledgerErrors += 1;
         if (this.stats.ledgerErrors === 1) this.options.onLedgerError?.(error);
         this.ledgerDownUntil = now + LEDGER_RETRY_MS;
-        grant = await this.fallback.lease(request);
+        grant = await this.fallback.lease(this.ownShare(request));
       }
     }
     if (grant.holdUntil > this.holdUntil) this.holdUntil = grant.holdUntil;
     return grant;
+  }
+
+  /**
+   * Without the ledger, this pacer spends only its share of each budget (the budget ÷ the pacers that shared
+   * it last time the ledger answered): the instances that lost it together, or that still have it, stay
+   * within Microsoft's quota. A share holds at least one request's worth.
+   */
+  private ownShare(request: LeaseRequest): LeaseRequest {
+    if (this.sharers <= 1) return request;
+    const budgets: Record<string, BudgetRate> = {};
+    for (const [name, rate] of Object.entries(request.budgets)) {
+      budgets[name] = { ratePerMs: rate.ratePerMs / this.sharers, capacity: Math.max(rate.capacity / this.sharers, Math.min(rate.capacity, 1)) };
+    }
+    return { ...request, budgets };
   }
 
   private slot(): Promise<void> {

@@ -77,5 +77,5 @@ async function read(client: TableClient, partitionKey: string): Promise<{ state:
 function parse(text: string | undefined): LedgerState {
   if (!text) return emptyLedgerState();
   const value = JSON.parse(text) as Partial<LedgerState>;
-  return { buckets: value.buckets ?? {}, holdUntil: typeof value.holdUntil === 'number' ? value.holdUntil : 0 };
+  return { buckets: value.buckets ?? {}, holdUntil: typeof value.holdUntil === 'number' ? value.holdUntil : 0, leasers: value.leasers ?? {} };
 }
