@@ -4,9 +4,9 @@
  * customer onboarded after it, and a message sent back for a later turn would wait behind the whole queue
  * again. So a customer has at most `size` of its sync hand-offs in the queue at a time (its window); the
  * rest wait in Table Storage in the order they were handed off (its backlog), and each hand-off that
- * finishes sends the customer's next one, to the back of the queue. Hand-offs that find nothing waiting
- * and room in the window go straight in. Every customer with work then moves at
- * once, a window at a time, whatever the order their syncs ran in.
+ * finishes sends the customer's next one, to the back of the queue (hand-offs that find nothing waiting
+ * and room in the window go straight in). Every customer with work then moves at once, a window at a time,
+ * whatever the order their syncs ran in.
  *
  * Nothing lives only in memory: the window (what was sent and when, what waits) is one record per customer
  * written under its ETag, the backlog's chunks are written before the window names them, and messages are
