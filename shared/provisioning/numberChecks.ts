@@ -46,9 +46,26 @@ export function numberCheckMessage(customerId: string, userId: string, dueAt: Da
   return { customerId, userId, reason: 'number-check', observedAt: bucket, requestedAt: new Date().toISOString() };
 }
 
+/**
+ * Schedules the check of the moment `dueAt` falls in, or of a moment at least a bucket ahead when that one is
+ * close or past: a pass that waited for its tenant's quota stores an assignment due before it was sent, and
+ * the check of a moment already past (by Service Bus's clock, which may be ahead of ours) may have run, so a
+ * message with its id would be dropped as that check's duplicate, the assignment left unchecked until the
+ * reconciler.
+ */
 export async function scheduleNumberCheck(deps: ProvisioningDeps, customerId: string, userId: string, dueAt: Date): Promise<void> {
-  const message = numberCheckMessage(customerId, userId, dueAt);
+  const now = (deps.now?.() ?? new Date()).getTime();
+  const message = numberCheckMessage(customerId, userId, new Date(Math.max(dueAt.getTime(), now + CHECK_BUCKET_MS)));
   await deps.queue.schedule([message], new Date(message.observedAt!));
+}
+
+/**
+ * A check of the customer's due assignments at once (the reconciler's, for one whose check was lost), under
+ * an id of its own: under a moment's id it would be a duplicate of a check scheduled for that moment, and
+ * would take that id from a check scheduled after it.
+ */
+export function numberCheckNow(customerId: string, userId: string, now: Date): ProvisionUserMessage {
+  return { customerId, userId, reason: 'number-check', observedAt: `${now.toISOString()}!now`, requestedAt: now.toISOString() };
 }
 
 export function operationOf(pending: PendingNumberAssignment): NumberOperation {

@@ -20,7 +20,7 @@
 import { ConcurrencyError, type Storage } from '../ports/storage';
 import { isSyncHandOff, openWorkScope, type OpenWork, type ProvisionUserMessage } from './messages';
 import type { ProvisioningScheduler } from './ports';
-import { numberCheckMessage } from './numberChecks';
+import { numberCheckNow } from './numberChecks';
 import { readHandOffWindow, refillHandOffWindow, removeUnnamedChunks, usersWaiting } from './handOffWindow';
 import { DEAD_LETTERED_STEP, transactionIdFor } from './provisionUser';
 
@@ -99,7 +99,7 @@ export async function reconcileProvisioning(deps: ReconcileDeps, options: Reconc
     const pending = transaction ? await storage.pendingNumbers.get(message.customerId, message.userId) : undefined;
     if (pending && pending.value.transactionId === transactionId && pending.value.then) {
       if (Date.parse(pending.value.dueAt) < cutoff) {
-        await deps.queue.send([numberCheckMessage(message.customerId, message.userId, now)]);
+        await deps.queue.send([numberCheckNow(message.customerId, message.userId, now)]);
         report.checksResent++;
       } else report.inProgress++;
       return;

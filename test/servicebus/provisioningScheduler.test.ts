@@ -4,7 +4,8 @@ import { startBroker, type LocalBroker } from '../../local/servicebus/broker';
 import { brokerQueues } from '../../local/servicebus/queues';
 import { ServiceBusProvisioningScheduler } from '../../shared/adapters/servicebus/provisioningScheduler';
 import { QUEUES, SERVICE_BUS_CONNECTION } from '../../shared/config/queues';
-import { numberCheckMessage, provisionMessageId, type ProvisionUserMessage } from '../../shared/provisioning';
+import { numberCheckMessage, numberCheckNow, provisionMessageId, scheduleNumberCheck, type ProvisionUserMessage } from '../../shared/provisioning';
+import type { ProvisioningDeps } from '../../shared/provisioning/ports';
 
 let broker: LocalBroker;
 let client: ServiceBusClient;
@@ -47,5 +48,38 @@ describe('the provisioning scheduler on Service Bus', () => {
     await scheduler.send([userMessage('v1'), numberCheckMessage('c1', 'v1', new Date(Date.now() + 60_000)), userMessage('v2')]);
     expect(broker.stats(QUEUES.userProvisioning.name).active).toBe(before + 2);
     expect(broker.stats(QUEUES.numberChecks.name).active).toBe(1);
+  });
+
+  it('never schedules a check for a moment already past, whose check may have run under the same id', async () => {
+    const receiver = client.createReceiver(QUEUES.numberChecks.name);
+    /** The next check to arrive within `wait`, completed (none: an empty list). */
+    const drain = async (wait = 1_000) => {
+      const got: ProvisionUserMessage[] = [];
+      for (const m of await receiver.receiveMessages(1, { maxWaitTimeInMs: wait })) {
+        await receiver.completeMessage(m);
+        got.push(m.body as ProvisionUserMessage);
+      }
+      return got;
+    };
+    try {
+      while ((await drain()).length > 0);
+      // The check of a moment that has just passed runs (a user of the customer fell due then)…
+      const passed = new Date(Date.now() - 1_000);
+      await scheduler.schedule([numberCheckMessage('c2', 'early', passed)], passed);
+      expect(await drain(5_000)).toHaveLength(1);
+      // …and a pass that waited for its quota stores an assignment due in that same moment, after it.
+      const deps = { queue: scheduler } as unknown as ProvisioningDeps;
+      await scheduleNumberCheck(deps, 'c2', 'late', passed);
+      const late = await drain(15_000);
+      expect(late).toEqual([expect.objectContaining({ customerId: 'c2', reason: 'number-check' })]);
+      expect(Date.parse(late[0].observedAt!)).toBeGreaterThan(passed.getTime());
+      // The reconciler's check at once shares no moment's id.
+      const now = new Date();
+      expect(provisionMessageId(numberCheckNow('c2', 'lost', now))).not.toBe(provisionMessageId(numberCheckMessage('c2', 'lost', now)));
+      await scheduler.send([numberCheckNow('c2', 'lost', now)]);
+      expect(await drain(5_000)).toHaveLength(1);
+    } finally {
+      await receiver.close();
+    }
   });
 });
