@@ -62,8 +62,8 @@ export async function reconcileNumbers(
     holders.set(number, set);
   };
   if (complete) {
-    for await (const row of storage.users.teamsNumbers(customerId, args.readStartedAt ? { readSince: args.readStartedAt } : {})) {
-      if (args.readStartedAt && (!row.readAt || row.readAt < args.readStartedAt)) continue;
+    // Rows stored before the read began belong to users Teams no longer lists: the store leaves them out.
+    for await (const row of storage.users.teamsNumbers(customerId, { readSince: args.readStartedAt })) {
       for (const n of row.numbers) hold(n, row.userId);
     }
   } else {

@@ -88,16 +88,22 @@ export async function handOffToProvisioning(deps: HandOffWindowDeps, customerId:
   if (handOffs.length === 0) return;
   // Nothing waiting and room in the window (a change notification's user, a small sync's page): straight
   // into the queue, counted in the window's write, with no chunk written and deleted again. Decided once:
-  // an attempt that lost its write to another writer has sent them already.
-  let direct: boolean | undefined;
-  await changeWindow(deps, customerId, (record, send) => {
-    direct ??= record.backlog.length === 0 && (deps.size ?? HANDOFF_WINDOW) - Object.keys(record.inFlight).length >= handOffs.length;
-    if (!direct) return false;
-    const sentAt = (deps.now?.() ?? new Date()).toISOString();
-    for (const m of handOffs) record.inFlight[m.userId] = sentAt;
-    send.push(...handOffs);
-    return true;
-  });
+  // an attempt that lost its write to another writer has sent them already. More than a window's worth
+  // never fits, and is not asked about.
+  const size = deps.size ?? HANDOFF_WINDOW;
+  let direct = false;
+  if (handOffs.length <= size) {
+    let decided: boolean | undefined;
+    await changeWindow(deps, customerId, (record, send) => {
+      decided ??= record.backlog.length === 0 && size - Object.keys(record.inFlight).length >= handOffs.length;
+      if (!decided) return false;
+      const sentAt = (deps.now?.() ?? new Date()).toISOString();
+      for (const m of handOffs) record.inFlight[m.userId] = sentAt;
+      send.push(...handOffs);
+      return true;
+    });
+    direct = decided === true;
+  }
   if (direct) return;
   const scope = handOffScope(customerId);
   const keys: string[] = [];
@@ -169,17 +175,20 @@ export async function usersWaiting(store: KeyValueStore, customerId: string, rec
 /**
  * Removes the customer's backlog chunks its window does not name that were handed off before `before`: a
  * chunk written by a sync killed before its window write (its users' hand-off marks are what the reconciler
- * sends them again from), or one emptied by a writer killed before deleting it. Returns how many.
+ * sends them again from), or one emptied by a writer killed before deleting it. `seen` is the window as the
+ * caller last read it: the window is read again only when a chunk it does not name is found. Returns how many.
  */
-export async function removeUnnamedChunks(store: KeyValueStore, customerId: string, before: Date): Promise<number> {
+export async function removeUnnamedChunks(store: KeyValueStore, customerId: string, before: Date, seen: HandOffWindowRecord | undefined): Promise<number> {
   const scope = handOffScope(customerId);
-  const named = new Set((await readHandOffWindow(store, customerId))?.backlog.map((b) => b.key));
-  let removed = 0;
-  for (const key of await store.keys(scope)) {
-    if (!key.startsWith(CHUNK_PREFIX) || named.has(key)) continue;
+  const unnamed = (record: HandOffWindowRecord | undefined, keys: string[]) => {
+    const named = new Set(record?.backlog.map((b) => b.key));
     // `chunk:<handed off at>:<uuid>`: a key that does not say when is left alone.
-    const at = Date.parse(key.slice(CHUNK_PREFIX.length, -UUID_SUFFIX));
-    if (!(at < before.getTime())) continue;
+    return keys.filter((key) => key.startsWith(CHUNK_PREFIX) && !named.has(key) && Date.parse(key.slice(CHUNK_PREFIX.length, -UUID_SUFFIX)) < before.getTime());
+  };
+  const candidates = unnamed(seen, await store.keys(scope));
+  if (candidates.length === 0) return 0;
+  let removed = 0;
+  for (const key of unnamed(await readHandOffWindow(store, customerId), candidates)) {
     forget(scope, key);
     await store.delete(scope, key).catch(() => undefined);
     removed++;

@@ -149,7 +149,7 @@ export async function reconcileProvisioning(deps: ReconcileDeps, options: Reconc
     // Places held past the bound were looked at above (sent again if lost): the window takes them back and
     // sends what then fits, so a window whose messages or releases were lost moves again.
     if (window) report.placesTakenBack += await refillHandOffWindow({ store: storage.syncState, queue: deps.queue, now: () => now, size: deps.handOffWindow }, customer.id, new Date(cutoff));
-    report.chunksRemoved += await removeUnnamedChunks(storage.syncState, customer.id, new Date(cutoff));
+    report.chunksRemoved += await removeUnnamedChunks(storage.syncState, customer.id, new Date(cutoff), window);
   }
   return report;
 }
