@@ -1,15 +1,13 @@
 import { app, type HttpRequest, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import type { OrchestrationContext } from 'durable-functions';
 import { z } from 'zod';
 import { DurableOrchestrations } from '../shared/adapters/durable/orchestrations';
 import { syncDeps } from '../shared/app/sync';
 import { apiRoute, conflict, HttpProblem, json, notFound, ok, parseQuery, pathIds, readBody } from '../shared/http';
-import { SYNC_KINDS, syncDefinitionUpdateSchema, type EntityCounts, type HoldsReleased, type SyncKind } from '../shared/sync/model';
+import { SYNC_KINDS, syncDefinitionUpdateSchema, type SyncKind } from '../shared/sync/model';
 import {
   allowHeldDeletions,
   beginRun,
-  CATALOG_TYPES,
   catalogActivity,
   discardHeldDeletions,
   finishRun,
@@ -17,9 +15,6 @@ import {
   type HeldSelection,
   listRuns,
   numbersActivity,
-  PULL_CATALOG,
-  PULL_SYNC,
-  PULL_USERS,
   recheckStaged,
   runDueSyncs,
   runStatus,
@@ -30,156 +25,9 @@ import {
   userDeletionsActivity,
   usersDeltaPageActivity,
   usersPagesActivity,
-  type BeginResult,
   type FinishInput,
   type StartSyncInput,
-  type UsersFamilyResult,
-  type UsersPagesResult,
 } from '../shared/sync/service';
-import type { CatalogSyncResult } from '../shared/sync/catalog';
-import type { CatalogType } from '../shared/sync/ports';
-import type { UsersPageResult } from '../shared/sync/users';
-import type { NumberReport } from '../shared/inventory/reconcile';
-
-// ── Orchestrations ────────────────────────────────────────────────────────────────────────────────
-
-/** Transient Microsoft or storage faults: three more tries, 5 s then 10 s then 20 s apart. */
-const retry = new df.RetryOptions(5_000, 4);
-retry.backoffCoefficient = 2;
-
-const zero = (): EntityCounts => ({ added: 0, changed: 0, unchanged: 0, deleted: 0, held: 0 });
-const plus = (a: EntityCounts, b: EntityCounts): EntityCounts => ({
-  added: a.added + b.added,
-  changed: a.changed + b.changed,
-  unchanged: a.unchanged + b.unchanged,
-  deleted: a.deleted + b.deleted,
-  held: a.held + b.held,
-});
-
-df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
-  const input = context.df.getInput() as StartSyncInput;
-  if (input.kind === 'staging') return yield context.df.callActivityWithRetry('syncRecheckStaged', retry, input);
-  const begin = (yield context.df.callActivityWithRetry('syncBegin', retry, input)) as BeginResult;
-  context.df.setCustomStatus({ runId: begin.runId, phase: 'reading', mode: begin.mode });
-  // One family per entity type, fanned out, each in an orchestration of its own that answers with its
-  // outcome, failure included: one type that fails (no bridge, a bridge answering 500) leaves the others
-  // whole, and users are handed to flow-through whatever happens to dial plans and policies.
-  const catalogTasks = CATALOG_TYPES.map((type) =>
-    context.df.callSubOrchestrator(PULL_CATALOG, { customerId: begin.customerId, runId: begin.runId, type }, `${context.df.instanceId}:${type}:${begin.runId}`),
-  );
-  const usersTask = context.df.callSubOrchestrator(PULL_USERS, begin, `${context.df.instanceId}:users:${begin.runId}`);
-  const finish: FinishInput = { begin, catalog: [] };
-  try {
-    const results = (yield context.df.Task.all([...catalogTasks, usersTask])) as Array<CatalogSyncResult | UsersFamilyResult>;
-    finish.catalog = results.slice(0, CATALOG_TYPES.length) as CatalogSyncResult[];
-    let users = results[CATALOG_TYPES.length] as UsersFamilyResult;
-    if (users.expired) {
-      // The delta link was refused: read the tenant in full, and say so in the run.
-      finish.resync = users.expired;
-      context.df.setCustomStatus({ runId: begin.runId, phase: 'resync', mode: 'full' });
-      users = (yield context.df.callSubOrchestrator(PULL_USERS, { ...begin, mode: 'full' }, `${context.df.instanceId}:resync:${begin.runId}`)) as UsersFamilyResult;
-    }
-    finish.users = users;
-  } catch (err) {
-    finish.error = err instanceof Error ? firstLine(err.message) : String(err);
-  }
-  context.df.setCustomStatus({ runId: begin.runId, phase: 'finishing', users: finish.users?.counts, catalog: finish.catalog.map((c) => c?.counts) });
-  const run = yield context.df.callActivityWithRetry('syncFinish', retry, finish);
-  context.df.setCustomStatus({ runId: begin.runId, phase: 'done' });
-  return run;
-});
-
-df.app.orchestration(PULL_CATALOG, function* (context: OrchestrationContext) {
-  const input = context.df.getInput() as { customerId: string; runId: string; type: CatalogType };
-  try {
-    return (yield context.df.callActivityWithRetry('syncCatalog', retry, input)) as CatalogSyncResult;
-  } catch (err) {
-    return { counts: zero(), failed: failure(err) } satisfies CatalogSyncResult;
-  }
-});
-
-df.app.orchestration(PULL_USERS, function* (context: OrchestrationContext) {
-  const begin = context.df.getInput() as BeginResult;
-  const base = { customerId: begin.customerId, runId: begin.runId, startedAt: begin.startedAt };
-  let counts = zero();
-  let handedOff = 0;
-  let deltaLink: string | undefined;
-  let firstSync = false;
-  let numbers: NumberReport | undefined;
-  try {
-    if (begin.mode === 'delta' && begin.deltaLink) {
-      let link: string = begin.deltaLink;
-      for (;;) {
-        const page = (yield context.df.callActivityWithRetry('syncUsersDeltaPage', retry, { ...base, link, soFar: counts })) as UsersPageResult | { expired: string };
-        if ('expired' in page) return { counts, handedOff, expired: page.expired } satisfies UsersFamilyResult;
-        counts = plus(counts, page.counts);
-        handedOff += page.handedOff;
-        context.df.setCustomStatus({ runId: begin.runId, mode: 'delta', users: counts, handedOff });
-        if (page.deltaLink) {
-          deltaLink = page.deltaLink;
-          break;
-        }
-        if (!page.nextLink) break;
-        link = page.nextLink;
-      }
-    } else {
-      // Users and their Teams side are read side by side, a few pages per activity, both merging into the
-      // same records; each round waits for both passes' activities (neither depends on the other).
-      // A resync after a refused delta link is never a first sync: a delta link follows a full read.
-      firstSync = begin.firstSync ?? false;
-      let usersLink: string | undefined;
-      let teamsLink: string | undefined;
-      let usersDone = false;
-      let teamsDone = false;
-      while (!usersDone || !teamsDone) {
-        const tasks = [];
-        if (!usersDone) tasks.push(context.df.callActivityWithRetry('syncUsersPages', retry, { ...base, link: usersLink, firstSync, soFar: counts }));
-        if (!teamsDone) tasks.push(context.df.callActivityWithRetry('syncTeamsPages', retry, { customerId: begin.customerId, link: teamsLink, startedAt: begin.startedAt }));
-        const results = (yield context.df.Task.all(tasks)) as unknown[];
-        if (!usersDone) {
-          const page = results[0] as UsersPagesResult;
-          deltaLink ??= page.nextDeltaLink;
-          counts = plus(counts, page.counts);
-          handedOff += page.handedOff;
-          usersLink = page.nextLink;
-          usersDone = !usersLink;
-        }
-        if (!teamsDone) {
-          teamsLink = (results[results.length - 1] as { nextLink?: string }).nextLink;
-          teamsDone = !teamsLink;
-        }
-        context.df.setCustomStatus({ runId: begin.runId, mode: 'full', users: counts, handedOff });
-      }
-      // The whole tenant's Teams side is read: the number inventory is brought in line with it.
-      numbers = (yield context.df.callActivityWithRetry('syncNumbers', retry, { customerId: begin.customerId, startedAt: begin.startedAt })) as NumberReport;
-    }
-    const deletions = (yield context.df.callActivityWithRetry('syncUserDeletions', retry, { ...base, mode: begin.mode, soFar: counts, firstSync })) as {
-      counts: EntityCounts;
-      heldReason?: string;
-      holdsReleased?: HoldsReleased;
-    };
-    counts = plus(counts, deletions.counts);
-    return {
-      counts,
-      handedOff,
-      deltaLink,
-      heldReason: deletions.heldReason,
-      ...(numbers ? { numbers } : {}),
-      ...(deletions.holdsReleased ? { holdsReleased: deletions.holdsReleased } : {}),
-    } satisfies UsersFamilyResult;
-  } catch (err) {
-    // What was read and handed off stays counted; no delta link is kept from an incomplete read.
-    return { counts, handedOff, failed: failure(err) } satisfies UsersFamilyResult;
-  }
-});
-
-function firstLine(message: string): string {
-  return message.split('\n')[0].slice(0, 500);
-}
-
-function failure(err: unknown): string {
-  return firstLine(err instanceof Error ? err.message : String(err));
-}
 
 // ── Activities ────────────────────────────────────────────────────────────────────────────────────
 

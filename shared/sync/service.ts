@@ -66,8 +66,6 @@ export interface SyncDeps {
 }
 
 export const PULL_SYNC = 'pullSync';
-export const PULL_USERS = 'pullUsers';
-export const PULL_CATALOG = 'pullCatalog';
 export const CATALOG_TYPES: readonly CatalogType[] = ['dialPlans', 'policies', 'licenses', 'resourceAccounts'];
 
 export class SyncRefused extends Error {

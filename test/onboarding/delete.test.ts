@@ -106,7 +106,6 @@ describe('deleting a customer', () => {
     expect(after.split('\n').filter((line) => line.includes(REFERENCE.slice(3)))).toEqual([]);
     expect(after.split('\n').filter((line) => line.includes(`sync:full:${CUSTOMER}`) || line.includes(`sync:delta:${CUSTOMER}`))).toEqual([]);
     expect(await durableStatus(`sync:full:${CUSTOMER}`)).toBe(404);
-    expect(await durableStatus(`sync:full:${CUSTOMER}:users:${run.runId}`)).toBe(404);
     expect(await storage.syncState.list(openWorkScope(CUSTOMER))).toEqual([]);
     expect(await storage.syncState.list(CUSTOMER)).toEqual([]);
     expect(await storage.transactions.listRecent(CUSTOMER, 10)).toEqual([]);

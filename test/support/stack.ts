@@ -61,6 +61,7 @@ export interface RunView {
   handedOff: number;
   errors: string[];
   counts: Record<string, { added: number; changed: number; unchanged: number; deleted: number; held: number }>;
+  numbers?: { held: number; marked: number; released: number; recordedOutsideRanges: number; duplicates: number };
 }
 
 export async function runSync(t: TestStack, customerId: string, kind: 'full' | 'delta' | 'staging', timeoutMs = 120_000): Promise<RunView> {

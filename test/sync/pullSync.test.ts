@@ -150,4 +150,31 @@ describe('pull sync through the local host, the emulator, Azurite and the broker
     expect((await t.api.request('PATCH', `/customers/${customerId}/syncs/staging`, { enabled: 'yes' })).status).toBe(400);
     expect((await t.api.request('PATCH', `/customers/${customerId}/syncs/staging`, { bogus: 1 })).status).toBe(400);
   });
+
+  it('brings the number inventory in line once the Teams side is read, while the users pass still reads', async () => {
+    // Microsoft slow to list users (1.5 s a page): the Teams pass ends first.
+    control().setFaults({ rules: [{ route: 'GET /users', latencyMs: 1_500 }] });
+    try {
+      const run = await runSync(t, customerId, 'full');
+      expect(run.status).toBe('succeeded');
+      expect(run.numbers?.held).toBeGreaterThan(0);
+    } finally {
+      control().clearFaults();
+    }
+    const { durableClientUrl, durableSystemKey } = t.stack.endpoints;
+    const res = await fetch(`${durableClientUrl}/instances/${encodeURIComponent(`sync:full:${customerId}`)}?showHistory=true&code=${encodeURIComponent(durableSystemKey)}`);
+    const history = ((await res.json()) as { historyEvents: Array<{ EventType: string; FunctionName?: string; Timestamp: string; ScheduledTime?: string }> }).historyEvents;
+    const completed = (name: string) => history.filter((e) => e.EventType === 'TaskCompleted' && e.FunctionName === name);
+    const [numbers] = completed('syncNumbers');
+    const users = completed('syncUsersPages');
+    const teams = completed('syncTeamsPages');
+    expect(numbers && users.length > 0 && teams.length > 0).toBe(true);
+    // Scheduled after the Teams pass's last activity ended, before the users pass's last one ended.
+    expect(Date.parse(numbers.ScheduledTime!)).toBeGreaterThanOrEqual(Date.parse(teams[teams.length - 1].Timestamp));
+    expect(Date.parse(numbers.ScheduledTime!)).toBeLessThan(Date.parse(users[users.length - 1].Timestamp));
+    // The deletions wait for both.
+    const [deletions] = completed('syncUserDeletions');
+    expect(Date.parse(deletions.ScheduledTime!)).toBeGreaterThanOrEqual(Math.max(Date.parse(numbers.Timestamp), Date.parse(users[users.length - 1].Timestamp)));
+  });
 });
+

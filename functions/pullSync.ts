@@ -1,0 +1,164 @@
+/**
+ * The pull sync's orchestration. One orchestration fans out one activity chain per entity type and collects
+ * each as it ends: each catalog type and the users family keep their own outcome, failure included (one type
+ * that fails, say no bridge or a bridge answering 500, leaves the others whole, and users are handed to
+ * flow-through whatever happens to dial plans and policies). Every chain is driven from here rather than from
+ * an orchestration of its own: an activity's end reaches the run in one step, not through a child
+ * orchestration's own episodes and records.
+ */
+import * as df from 'durable-functions';
+import type { OrchestrationContext, Task } from 'durable-functions';
+import type { EntityCounts } from '../shared/sync/model';
+import { CATALOG_TYPES, PULL_SYNC, type BeginResult, type FinishInput, type StartSyncInput, type UsersFamilyResult, type UsersPagesResult } from '../shared/sync/service';
+import type { CatalogSyncResult } from '../shared/sync/catalog';
+import type { UsersPageResult } from '../shared/sync/users';
+import type { NumberReport } from '../shared/inventory/reconcile';
+
+/** Transient Microsoft or storage faults: three more tries, 5 s then 10 s then 20 s apart. */
+const retry = new df.RetryOptions(5_000, 4);
+retry.backoffCoefficient = 2;
+
+const zero = (): EntityCounts => ({ added: 0, changed: 0, unchanged: 0, deleted: 0, held: 0 });
+const plus = (a: EntityCounts, b: EntityCounts): EntityCounts => ({
+  added: a.added + b.added,
+  changed: a.changed + b.changed,
+  unchanged: a.unchanged + b.unchanged,
+  deleted: a.deleted + b.deleted,
+  held: a.held + b.held,
+});
+
+/** What to do with an open activity's outcome, and which chain it belongs to. */
+interface Step {
+  chain: 'catalog' | 'users';
+  done(result: unknown): void;
+  failed(err: Error): void;
+}
+
+df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
+  const input = context.df.getInput() as StartSyncInput;
+  if (input.kind === 'staging') return yield context.df.callActivityWithRetry('syncRecheckStaged', retry, input);
+  const begin = (yield context.df.callActivityWithRetry('syncBegin', retry, input)) as BeginResult;
+  context.df.setCustomStatus({ runId: begin.runId, phase: 'reading', mode: begin.mode });
+  const base = { customerId: begin.customerId, runId: begin.runId, startedAt: begin.startedAt };
+  const open = new Map<Task, Step>();
+  const call = (activity: string, activityInput: unknown, step: Step) => open.set(context.df.callActivityWithRetry(activity, retry, activityInput), step);
+
+  const catalog: CatalogSyncResult[] = [];
+  CATALOG_TYPES.forEach((type, i) =>
+    call('syncCatalog', { customerId: begin.customerId, runId: begin.runId, type }, { chain: 'catalog', done: (r) => (catalog[i] = r as CatalogSyncResult), failed: (err) => (catalog[i] = { counts: zero(), failed: failure(err) }) }),
+  );
+
+  // The users family: a full read (users and their Teams side side by side, then the number inventory once
+  // the Teams side is complete, while users may still be reading), or the delta rounds; then its deletions.
+  let counts = zero();
+  let handedOff = 0;
+  let deltaLink: string | undefined;
+  let numbers: NumberReport | undefined;
+  let users: UsersFamilyResult | undefined;
+  let mode = begin.mode;
+  // A resync after a refused delta link is never a first sync: a delta link follows a full read.
+  const firstSync = begin.mode === 'full' ? (begin.firstSync ?? false) : false;
+  let reading = 0;
+  const finish: FinishInput = { begin, catalog: [] };
+  const progress = () => context.df.setCustomStatus({ runId: begin.runId, mode, users: counts, handedOff });
+  const usersStep = (done: (result: unknown) => void): Step => ({
+    chain: 'users',
+    done,
+    // What was read and handed off stays counted; no delta link is kept from an incomplete read.
+    failed: (err) => {
+      users = { counts, handedOff, failed: failure(err) };
+      for (const [task, step] of open) if (step.chain === 'users') open.delete(task);
+    },
+  });
+  const readEnded = () => {
+    if (--reading > 0) return;
+    call('syncUserDeletions', { ...base, mode, soFar: counts, firstSync }, usersStep((r) => {
+      const deletions = r as { counts: EntityCounts; heldReason?: string; holdsReleased?: UsersFamilyResult['holdsReleased'] };
+      counts = plus(counts, deletions.counts);
+      users = {
+        counts,
+        handedOff,
+        deltaLink,
+        heldReason: deletions.heldReason,
+        ...(numbers ? { numbers } : {}),
+        ...(deletions.holdsReleased ? { holdsReleased: deletions.holdsReleased } : {}),
+      };
+    }));
+  };
+  const usersPages = (link?: string) =>
+    call('syncUsersPages', { ...base, link, firstSync, soFar: counts }, usersStep((r) => {
+      const page = r as UsersPagesResult;
+      deltaLink ??= page.nextDeltaLink;
+      counts = plus(counts, page.counts);
+      handedOff += page.handedOff;
+      progress();
+      if (page.nextLink) usersPages(page.nextLink);
+      else readEnded();
+    }));
+  const teamsPages = (link?: string) =>
+    call('syncTeamsPages', { customerId: begin.customerId, link, startedAt: begin.startedAt }, usersStep((r) => {
+      const next = (r as { nextLink?: string }).nextLink;
+      if (next) return void teamsPages(next);
+      // The whole tenant's Teams side is read: the number inventory is brought in line with it.
+      call('syncNumbers', { customerId: begin.customerId, startedAt: begin.startedAt }, usersStep((report) => {
+        numbers = report as NumberReport;
+        readEnded();
+      }));
+    }));
+  const fullRead = () => {
+    reading = 2;
+    usersPages();
+    teamsPages();
+  };
+  const deltaPage = (link: string) =>
+    call('syncUsersDeltaPage', { ...base, link, soFar: counts }, usersStep((r) => {
+      const page = r as UsersPageResult | { expired: string };
+      if ('expired' in page) {
+        // The delta link was refused: read the tenant in full, and say so in the run.
+        finish.resync = page.expired;
+        mode = 'full';
+        counts = zero();
+        handedOff = 0;
+        context.df.setCustomStatus({ runId: begin.runId, phase: 'resync', mode });
+        return fullRead();
+      }
+      counts = plus(counts, page.counts);
+      handedOff += page.handedOff;
+      progress();
+      if (page.deltaLink) deltaLink = page.deltaLink;
+      else if (page.nextLink) return deltaPage(page.nextLink);
+      readEnded();
+    }));
+  if (begin.mode === 'delta' && begin.deltaLink) {
+    reading = 1;
+    deltaPage(begin.deltaLink);
+  } else fullRead();
+
+  try {
+    while (open.size > 0) {
+      const tasks = [...open.keys()];
+      const ended = (tasks.find((t) => t.isCompleted || t.isFaulted) ?? (yield context.df.Task.any(tasks))) as Task;
+      const step = open.get(ended);
+      if (!step) continue;
+      open.delete(ended);
+      if (ended.isFaulted) step.failed(ended.result instanceof Error ? ended.result : new Error(String(ended.result)));
+      else step.done(ended.result);
+    }
+    finish.catalog = catalog;
+    finish.users = users;
+  } catch (err) {
+    finish.error = err instanceof Error ? firstLine(err.message) : String(err);
+  }
+  context.df.setCustomStatus({ runId: begin.runId, phase: 'finishing', users: finish.users?.counts, catalog: finish.catalog.map((c) => c?.counts) });
+  const run = yield context.df.callActivityWithRetry('syncFinish', retry, finish);
+  context.df.setCustomStatus({ runId: begin.runId, phase: 'done' });
+  return run;
+});
+
+function firstLine(message: string): string {
+  return message.split('\n')[0].slice(0, 500);
+}
+
+function failure(err: unknown): string {
+  return firstLine(err instanceof Error ? err.message : String(err));
+}
