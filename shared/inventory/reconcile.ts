@@ -113,7 +113,10 @@ export async function reconcileNumbers(
     }
   }
   if (outside.length > 0) {
-    const sites = await storage.users.sitesOf(customerId, [...new Set(outside.map((o) => o.holders[0]))]);
+    // A customer without sites has nobody placed at one (a site with users cannot be deleted): its first
+    // sync, as a rule, asks for no placements.
+    const anySite = (await storage.sites.list(customerId)).length > 0;
+    const sites = anySite ? await storage.users.sitesOf(customerId, [...new Set(outside.map((o) => o.holders[0]))]) : new Map<string, string>();
     const defaults = new Map((await storage.siteDefaults.list(customerId)).map((d) => [d.value.siteId, d.value]));
     // Held numbers no inventory has (every number of a first sync): recorded scope by scope in batches.
     const byScope = new Map<string, { scope: NumberScope; entries: NumberEntry[] }>();

@@ -96,10 +96,7 @@ export async function deleteCustomer(deps: OnboardingDeps, customerId: string, e
   const reasons: string[] = [];
   const sites = await s.sites.list(customerId);
   if (sites.length > 0) reasons.push(`${sites.length} site(s) remain`);
-  for await (const _user of s.users.list(customerId)) {
-    reasons.push('users synced from the tenant remain');
-    break;
-  }
+  if (await s.users.anyStored(customerId)) reasons.push('users synced from the tenant remain');
   if ((await s.numbers.list({ customerId })).length > 0) reasons.push('numbers remain in the customer inventory');
   for (const participant of deps.customerRemoval ?? []) reasons.push(...((await participant.blockers?.(customerId)) ?? []));
   if (reasons.length > 0) throw new InUseError(`customer ${customerId}`, reasons);

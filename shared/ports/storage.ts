@@ -283,6 +283,8 @@ export interface UserRepository {
   sitesOf(customerId: string, userIds: readonly string[]): Promise<Map<string, string>>;
   /** Every user of the customer, streamed. */
   list(customerId: string): AsyncIterable<Versioned<UserRecord>>;
+  /** Whether the customer has any user stored, in one query that reads no user's record. */
+  anyStored(customerId: string): Promise<boolean>;
   /** Deletes in batches; missing users are ignored. Returns how many were asked for. */
   deleteMany(customerId: string, userIds: Iterable<string>): Promise<number>;
 }

@@ -233,13 +233,19 @@ export async function updateSyncDefinition(deps: SyncDeps, customerId: string, k
 // ── The orchestration's activities ─────────────────────────────────────────────────────────────────
 
 export async function beginRun(deps: SyncDeps, input: StartSyncInput): Promise<BeginResult> {
-  const existing = await deps.runs.get(input.customerId, input.runId);
-  const startedAt = existing?.startedAt ?? now(deps).toISOString();
-  await ensureDefaultSyncs(deps, input.customerId);
+  const at = now(deps).toISOString();
+  // Independent reads (and the default syncs' creation), side by side: this is the run's first step.
+  const [existing, , link, count, anyStored] = await Promise.all([
+    deps.runs.get(input.customerId, input.runId),
+    ensureDefaultSyncs(deps, input.customerId),
+    input.kind === 'delta' ? deps.storage.syncState.get<string>(input.customerId, DELTA_LINK_KEY) : undefined,
+    deps.storage.syncState.get<number>(input.customerId, USER_COUNT_KEY),
+    deps.storage.users.anyStored(input.customerId),
+  ]);
+  const startedAt = existing?.startedAt ?? at;
   let mode: 'full' | 'delta' = input.kind === 'delta' ? 'delta' : 'full';
   let resync: string | undefined;
-  const link = mode === 'delta' ? await deps.storage.syncState.get<string>(input.customerId, DELTA_LINK_KEY) : undefined;
-  const userCount = (await deps.storage.syncState.get<number>(input.customerId, USER_COUNT_KEY))?.value ?? 0;
+  const userCount = count?.value ?? 0;
   if (mode === 'delta' && !link) {
     mode = 'full';
     resync = 'no delta link held yet: a full read instead';
@@ -247,7 +253,7 @@ export async function beginRun(deps: SyncDeps, input: StartSyncInput): Promise<B
   const run: SyncRun = existing ?? newRun(input, startedAt);
   run.mode = mode;
   run.resync = resync;
-  const firstSync = mode === 'full' ? !(await anyUserStored(deps, input.customerId)) : undefined;
+  const firstSync = mode === 'full' ? !anyStored : undefined;
   await deps.runs.save(run);
   return { customerId: input.customerId, runId: input.runId, kind: input.kind, mode, startedAt, deltaLink: link?.value, resync, userCount, ...(firstSync !== undefined ? { firstSync } : {}) };
 }
@@ -297,10 +303,6 @@ export async function catalogActivity(deps: SyncDeps, input: { customerId: strin
   return result;
 }
 
-async function anyUserStored(deps: SyncDeps, customerId: string): Promise<boolean> {
-  for await (const _user of deps.storage.users.list(customerId)) return true;
-  return false;
-}
 
 export interface UsersPagesResult extends UsersPageResult {
   /** Taken by the read's first activity before its first page, so changes made during the read come with the next delta. */

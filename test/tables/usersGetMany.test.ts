@@ -75,4 +75,20 @@ describe("users' Teams numbers", () => {
     // Without a start, every stored user, holders or not, whenever stored.
     expect(await read('n1')).toEqual({ before: ['+15550000001'], one: ['+15550000002'], two: ['+15550000003', '+15550000004;ext=12'], none: [] });
   });
+
+  it("whether a customer has any user stored, whichever shard holds it, never another customer's", async () => {
+    expect(await storage.users.anyStored('empty')).toBe(false);
+    // Customers whose keys sort next to the one asked about (a longer id, a prefix of it) do not count.
+    await storage.users.upsertMany('lone0', [{ id: 'x' }], new Date());
+    await storage.users.upsertMany('lon', [{ id: 'y' }], new Date());
+    expect(await storage.users.anyStored('lone')).toBe(false);
+    // One user, in whichever of the sixteen shards its id falls.
+    for (const id of ['a', 'b', 'c', 'd']) {
+      const customer = `lone-${id}`;
+      await storage.users.upsertMany(customer, [{ id }], new Date());
+      expect(await storage.users.anyStored(customer)).toBe(true);
+      await storage.users.deleteMany(customer, [id]);
+      expect(await storage.users.anyStored(customer)).toBe(false);
+    }
+  });
 });

@@ -321,6 +321,18 @@ export class TableUserRepository implements UserRepository {
     }
   }
 
+  async anyStored(customerId: string): Promise<boolean> {
+    const client = await this.client();
+    const partitions = customerPartitions(customerId);
+    // One query over the customer's shards (their keys sort together), asking for a key alone; the service
+    // may answer an empty page with a continuation, which the iterator follows.
+    const filter = odata`PartitionKey ge ${partitions[0]} and PartitionKey le ${partitions[partitions.length - 1]}`;
+    for await (const page of client.listEntities<Row>({ queryOptions: { filter, select: ['RowKey'] } }).byPage({ maxPageSize: 1 })) {
+      if (page.length > 0) return true;
+    }
+    return false;
+  }
+
   async deleteMany(customerId: string, userIds: Iterable<string>): Promise<number> {
     const [client, teams] = await Promise.all([this.client(), this.teamsClient()]);
     const actions: BatchAction[] = [];
