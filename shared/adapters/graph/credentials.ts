@@ -87,6 +87,9 @@ export interface CredentialOptions {
   agent?: https.Agent;
 }
 
+/** A held token is asked for afresh this long before it expires (as MSAL's own cache counts a token expired 5 minutes early). */
+const TOKEN_REFRESH_MARGIN_MS = 5 * 60_000;
+
 /**
  * A credential for the app in the customer's tenant. The secret is fetched on the first token request and
  * kept only inside the identity library's credential; a PEM with a private key means a certificate.
@@ -121,16 +124,34 @@ export function createTenantCredential(app: AppRegistration, secrets: SecretSour
       throw error;
     }
   };
-  // Requests for the same scopes while one is on its way share it: the first activities of a sync start
-  // together, and each asked Entra for a token of its own before any was cached (8 for one sync).
+  return sharedAndHeld({ getToken: request });
+}
+
+/**
+ * Tokens asked for while one of the same scopes is on its way share it (the first activities of a sync start
+ * together, and each asked Entra for a token of its own before any was cached: 8 for one sync), and a token
+ * is kept until shortly before it expires: every Graph request asks for one, and the identity library's own
+ * cache costs about a millisecond of CPU per lookup (a sync's read asked once per page, provisioning once
+ * per call). Asking with claims (a challenge) or an abort signal always goes to the credential.
+ */
+export function sharedAndHeld(credential: TokenCredential, now: () => number = Date.now): TokenCredential {
   const inFlight = new Map<string, Promise<AccessToken | null>>();
+  const held = new Map<string, AccessToken>();
   return {
     getToken(scopes: string | string[], getTokenOptions?: GetTokenOptions): Promise<AccessToken | null> {
-      if (getTokenOptions?.abortSignal || getTokenOptions?.claims) return request(scopes, getTokenOptions);
+      if (getTokenOptions?.abortSignal || getTokenOptions?.claims) return credential.getToken(scopes, getTokenOptions);
       const key = [scopes].flat().join(' ');
+      const token = held.get(key);
+      if (token && token.expiresOnTimestamp - now() > TOKEN_REFRESH_MARGIN_MS) return Promise.resolve(token);
       let pending = inFlight.get(key);
       if (!pending) {
-        pending = request(scopes, getTokenOptions).finally(() => inFlight.delete(key));
+        pending = credential
+          .getToken(scopes, getTokenOptions)
+          .then((fresh) => {
+            if (fresh) held.set(key, fresh);
+            return fresh;
+          })
+          .finally(() => inFlight.delete(key));
         inFlight.set(key, pending);
       }
       return pending;
