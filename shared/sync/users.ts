@@ -23,6 +23,7 @@ import {
   type EffectiveGlobalSettings,
   type MicrosoftUser as DomainUser,
   type PendingHandOff,
+  type SyncedUserField,
   type TeamsState,
   type UserRecord,
 } from '../domain';
@@ -87,6 +88,8 @@ export interface HandOffRules {
 }
 
 const NO_ATTRIBUTES: ReadonlySet<string> = new Set();
+/** The changes of a user not stored before: not asked for (it counts as added, whatever it holds). */
+const NO_CHANGES: readonly SyncedUserField[] = [];
 
 export async function handOffRules(storage: Storage, customerId: string): Promise<HandOffRules> {
   const [provider, customer] = await Promise.all([storage.globalSettings.get(PROVIDER_SCOPE), storage.globalSettings.get(customerId)]);
@@ -168,7 +171,10 @@ export async function applyUsers(
   const requestedAt = new Date().toISOString();
   // Each user's changes, once. The placement criteria are read only when update sync is on and a stored user
   // changed: whether a change is placement-relevant arises for no one else.
-  const changes = fresh.map((u) => changedFields(stored.get(u.id)?.value.attributes, u));
+  const changes = fresh.map((u) => {
+    const before = stored.get(u.id)?.value.attributes;
+    return before ? changedFields(before, u) : NO_CHANGES;
+  });
   const mayHandOffUpdates = rules.settings.updateSync && fresh.some((u, i) => {
     const before = stored.get(u.id)?.value;
     return before !== undefined && before.removed === undefined && changes[i].length > 0;
@@ -181,7 +187,8 @@ export async function applyUsers(
     if (!before || wasRemoved) counts.added++;
     else if (changed.length > 0) counts.changed++;
     else counts.unchanged++;
-    const merged = mergeUser(before?.attributes, user);
+    // A user new to the store is written as read (its every field is set: nothing stored to keep).
+    const merged = before ? mergeUser(before.attributes, user) : user;
     if (!before || wasRemoved || changed.length > 0 || args.writeUnchanged) writes.push(merged);
     const message = (reason: 'sync-add' | 'sync-update'): ProvisionUserMessage => ({
       customerId: args.customerId,

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assertEntityFits, decodeKey, encodeKey, entitySize, packJson, planBatches, TABLE_LIMITS, unpackJson, type BatchAction } from '../../shared/adapters/tables';
+import { batchBytes, fittingBatchBytes } from '../../shared/adapters/tables/limits';
 import { StorageValidationError } from '../../shared/ports/storage';
 
 describe('table keys', () => {
@@ -66,6 +67,32 @@ describe('batch planning', () => {
     const many: Record<string, string> = {};
     for (let i = 0; i < 253; i++) many[`P${i}`] = 'v';
     expect(() => assertEntityFits({ partitionKey: 'p', rowKey: 'r', ...many }, 'e')).toThrow(/253 properties/);
+  });
+
+  it("a batch writer's one walk over an entity refuses what the checks refuse and sizes it as the batch plan does", () => {
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 253; i++) many[`P${i}`] = 'v';
+    const refused = [
+      { partitionKey: 'p', rowKey: 'r1', ...many },
+      { partitionKey: 'p', rowKey: 'r2', Big: 'x'.repeat(TABLE_LIMITS.maxStringChars + 1) },
+      { partitionKey: 'p', rowKey: 'r3', ...packJson('Doc', { text: 'x'.repeat(600_000) }) },
+    ];
+    for (const entity of refused) {
+      const expected = (() => {
+        try {
+          assertEntityFits(entity, `user ${entity.rowKey}`);
+        } catch (e) {
+          return (e as Error).message;
+        }
+      })();
+      expect(expected).toBeDefined();
+      expect(() => fittingBatchBytes(entity, () => `user ${entity.rowKey}`)).toThrow(expected);
+    }
+    const fitting = [
+      { partitionKey: 'p', rowKey: 'a', N: 1, B: true, Z: null, U: undefined, S: 'é😀' },
+      { partitionKey: 'p', rowKey: 'b', ...packJson('Doc', { text: 'é'.repeat(50_000) }) },
+    ];
+    for (const entity of fitting) expect(fittingBatchBytes(entity, 'e')).toBe(batchBytes(entity));
   });
 });
 

@@ -8,7 +8,7 @@ import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import type { Settings } from '../../config/settings';
 import { ConfigurationError } from '../../config/settings';
 import { statusOf, toStorageError, unavailablePolicy } from './errors';
-import { BATCH_BYTE_BUDGET, TABLE_LIMITS, assertEntityFits, batchBytes, planBatches, type BatchAction, type TableEntityShape } from './limits';
+import { BATCH_BYTE_BUDGET, TABLE_LIMITS, batchBytes, fittingBatchBytes, planBatches, type BatchAction, type TableEntityShape } from './limits';
 
 export interface TableConnection {
   connectionString?: string;
@@ -108,8 +108,7 @@ export class BatchWriter {
   async add(action: BatchAction): Promise<void> {
     if (this.failure) throw this.failure;
     const entity: TableEntityShape = action.entity;
-    if (action.kind !== 'delete') assertEntityFits(entity, `${this.what} ${entity.rowKey}`);
-    const bytes = batchBytes(entity);
+    const bytes = action.kind === 'delete' ? batchBytes(entity) : fittingBatchBytes(entity, () => `${this.what} ${entity.rowKey}`);
     let batch = this.open.get(entity.partitionKey);
     if (batch && (batch.bytes + bytes > BATCH_BYTE_BUDGET || batch.keys.has(entity.rowKey))) {
       await this.send(entity.partitionKey);

@@ -64,15 +64,32 @@ const SMALL_ENTITY_JSON_BOUND = 16 * 1024;
 
 /** Refuses an entity that the service would refuse, with the reason. */
 export function assertEntityFits(entity: TableEntityShape, what: string): void {
-  const props = Object.keys(entity).filter((k) => k !== 'partitionKey' && k !== 'rowKey' && entity[k] !== undefined).length;
-  if (props > TABLE_LIMITS.maxCustomProperties) throw new StorageValidationError(`${what} has ${props} properties, more than ${TABLE_LIMITS.maxCustomProperties}`);
-  for (const [name, value] of Object.entries(entity)) {
+  fittingBatchBytes(entity, what);
+}
+
+/**
+ * Refuses an entity that the service would refuse, with the reason, and answers the bytes it adds to a batch
+ * body (as `batchBytes`): one walk over its properties for both, as every entity written in a batch takes it.
+ */
+export function fittingBatchBytes(entity: TableEntityShape, what: string | (() => string)): number {
+  const named = () => (typeof what === 'string' ? what : what());
+  let props = 0;
+  let size = 4 + (entity.partitionKey.length + entity.rowKey.length) * 2 + 4;
+  let bound = 2;
+  for (const name in entity) {
+    const value = entity[name];
+    bound += name.length * 6 + 4 + (typeof value === 'string' ? value.length * 6 + 2 : 32);
+    if (name === 'partitionKey' || name === 'rowKey' || value === undefined) continue;
+    props++;
     if (typeof value === 'string' && value.length > TABLE_LIMITS.maxStringChars) {
-      throw new StorageValidationError(`${what}: property ${name} holds ${value.length} characters, more than ${TABLE_LIMITS.maxStringChars}`);
+      throw new StorageValidationError(`${named()}: property ${name} holds ${value.length} characters, more than ${TABLE_LIMITS.maxStringChars}`);
     }
+    if (value !== null) size += 8 + name.length * 2 + valueSize(value);
   }
-  const size = entitySize(entity);
-  if (size > TABLE_LIMITS.maxEntityBytes) throw new StorageValidationError(`${what} is ${size} bytes, more than the 1 MiB an entity may hold`);
+  if (props > TABLE_LIMITS.maxCustomProperties) throw new StorageValidationError(`${named()} has ${props} properties, more than ${TABLE_LIMITS.maxCustomProperties}`);
+  if (size > TABLE_LIMITS.maxEntityBytes) throw new StorageValidationError(`${named()} is ${size} bytes, more than the 1 MiB an entity may hold`);
+  if (bound <= SMALL_ENTITY_JSON_BOUND) return bound + BATCH_OVERHEAD_PER_OPERATION;
+  return Buffer.byteLength(JSON.stringify(entity), 'utf8') + BATCH_OVERHEAD_PER_OPERATION;
 }
 
 /**
