@@ -61,6 +61,8 @@ interface SizeResult {
   floorCpuMsPerUser: number;
   /** Table Storage requests of the full sync (every kind, the Durable runtime's included) and of the floor. */
   tableRequests: { sync: number; floor: number };
+  /** CPU the Table Storage process spent serving the full sync and the floor, in ms (each its own Azurite). */
+  tableCpuMs: { sync: number; floor: number };
 }
 
 const GOALS = { ratio: 1.15, deltaShare: 0.05, peakRssMb: 400 };
@@ -164,6 +166,7 @@ async function runOneSize(users: number, persist: boolean): Promise<void> {
     }
 
     const floorBar = progressBar('floor (users and Teams rows)', info.users * 2);
+    const floorTables0 = await floorTables.request<TablesCounters>({ kind: 'counters' });
     const floorCpu0 = process.cpuUsage();
     const floor = await measured(() => floorRun(info, floorTables.info.tablesConnectionString, floorBar));
     const floorCpu = process.cpuUsage(floorCpu0);
@@ -188,9 +191,11 @@ async function runOneSize(users: number, persist: boolean): Promise<void> {
       changed,
       catalog: { licenses: c.licenses.added, dialPlans: c.dialPlans.added, policies: c.policies.added },
       floorCpuMsPerUser: round((floorCpu.user + floorCpu.system) / 1000 / info.users, 3),
-      tableRequests: { sync: tables1.requests - tables0.requests, floor: floorTablesCount.requests },
+      tableRequests: { sync: tables1.requests - tables0.requests, floor: floorTablesCount.requests - floorTables0.requests },
+      tableCpuMs: { sync: Math.round(tables1.cpuMs - tables0.cpuMs), floor: Math.round(floorTablesCount.cpuMs - floorTables0.cpuMs) },
     };
-    process.send?.(result);
+    if (process.send) process.send(result);
+    else report(result); // run alone (`--one N`): its figures printed here
   } finally {
     await stack.stop();
     await closeServiceBusClients();
@@ -210,6 +215,7 @@ function report(r: SizeResult): void {
       `  delta / full              ${r.deltaShare.toFixed(3).padStart(9)}  (goal ${GOALS.deltaShare} or less)`,
       `  CPU of the sync per user  ${r.cpuMsPerUser.toFixed(2).padStart(6)} ms  (its own process; the emulator and Azurite run apart; the floor ${r.floorCpuMsPerUser.toFixed(2)} ms)`,
       `  Table requests            ${String(r.tableRequests.sync).padStart(9)}  (the floor ${r.tableRequests.floor}; the sync's count the Durable runtime's own)`,
+      `  Table Storage's CPU       ${seconds(r.tableCpuMs.sync).padStart(9)}  (the floor's ${seconds(r.tableCpuMs.floor)})`,
       `  peak memory (sync)        ${mb(r.peakRssMb * 1024 * 1024).padStart(9)}  RSS (goal ${GOALS.peakRssMb} MB or less)`,
     ].join('\n') + '\n',
   );
@@ -298,7 +304,15 @@ async function floorRun(info: GraphInfo, tablesConnectionString: string, bar: { 
       get,
       (page) => {
         for (const c of page) for (const t of (c.telephoneNumbers ?? []) as Array<{ telephoneNumber: string }>) holders.set(t.telephoneNumber, [...(holders.get(t.telephoneNumber) ?? []), String(c.id)]);
-        return writeRaw(teams, page.map((c) => ({ partitionKey: partitionOf(String(c.id)), rowKey: encodeKey(String(c.id)), Teams: JSON.stringify(teamsState(c)) })), 'Replace');
+        const readAt = new Date().toISOString();
+        return writeRaw(
+          teams,
+          page.map((c) => {
+            const state = teamsState(c);
+            return { partitionKey: partitionOf(String(c.id)), rowKey: encodeKey(String(c.id)), Teams: JSON.stringify(state), ReadAt: readAt, Numbers: state.numbers.join(',') };
+          }),
+          'Replace',
+        );
       },
       progress,
     ),
@@ -310,19 +324,27 @@ async function floorRun(info: GraphInfo, tablesConnectionString: string, bar: { 
   agent.destroy();
 }
 
-/** The Teams side of a user as the sync stores it. */
-function teamsState(c: Record<string, unknown>): Record<string, unknown> {
+/** The Teams side of a user as the sync stores it (its JSON, and its numbers in a column of their own). */
+function teamsState(c: Record<string, unknown>): Record<string, unknown> & { numbers: string[] } {
   const policies: Record<string, string> = {};
-  for (const p of (c.effectivePolicyAssignments ?? []) as Array<{ policyType: string; policyAssignment?: { displayName?: string } }>) {
-    if (p.policyAssignment?.displayName) policies[p.policyType] = p.policyAssignment.displayName;
+  const direct: Record<string, string> = {};
+  for (const p of (c.effectivePolicyAssignments ?? []) as Array<{ policyType: string; policyAssignment?: { displayName?: string; assignmentType?: string } }>) {
+    const name = p.policyAssignment?.displayName;
+    if (!name) continue;
+    policies[p.policyType] = name;
+    if (p.policyAssignment?.assignmentType === 'direct') direct[p.policyType] = name;
   }
+  const held = (c.telephoneNumbers ?? []) as Array<{ telephoneNumber: string; assignmentCategory?: string }>;
+  const primary = held.find((n) => (n.assignmentCategory ?? 'primary') === 'primary') ?? held[0];
   return {
     present: true,
     enterpriseVoice: c.isEnterpriseVoiceEnabled === true,
-    numbers: ((c.telephoneNumbers ?? []) as Array<{ telephoneNumber: string }>).map((n) => n.telephoneNumber),
+    numbers: held.map((n) => n.telephoneNumber),
     accountType: c.accountType ?? null,
     featureTypes: c.featureTypes ?? [],
     policies,
+    direct,
+    ...(primary ? { primaryNumber: primary.telephoneNumber } : {}),
   };
 }
 

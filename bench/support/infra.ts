@@ -39,6 +39,8 @@ export interface TablesCounters {
   requests: number;
   /** By table, operation and failure status (local/azurite.ts). */
   byKind: Record<string, number>;
+  /** CPU the Table Storage process has spent since it started (user and system), in ms. */
+  cpuMs: number;
 }
 
 /** Table requests made between two counter readings, by kind, the most first. */
@@ -219,6 +221,11 @@ async function serveGraph(options: GraphPartOptions): Promise<void> {
   });
 }
 
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
 async function serveTables(persistDir?: string): Promise<void> {
   const { startTableServer } = await import('../../local/azurite');
   const tables = await startTableServer({ port: 0, persistDir });
@@ -229,7 +236,7 @@ async function serveTables(persistDir?: string): Promise<void> {
       await tables.stop();
       process.exit(0);
     }
-    process.send?.({ seq, value: command.kind === 'counters' ? ({ requests: tables.requests(), byKind: tables.requestsByKind() } satisfies TablesCounters) : undefined });
+    process.send?.({ seq, value: command.kind === 'counters' ? ({ requests: tables.requests(), byKind: tables.requestsByKind(), cpuMs: cpuMs() } satisfies TablesCounters) : undefined });
   });
 }
 
