@@ -81,9 +81,14 @@ export async function syncCatalogType(
   /** The type as just read, when the caller read it (to use it beyond the catalog). */
   read?: CatalogItem[],
 ): Promise<CatalogSyncResult> {
-  const fresh = read ?? (await readCatalog(args.type, microsoft));
+  // What Microsoft has, what is stored and what is held, read side by side.
+  const [fresh, storedItems, holds] = await Promise.all([
+    read ?? readCatalog(args.type, microsoft),
+    catalog.list(args.customerId, args.type),
+    pending.list(args.customerId, { entityType: args.type, held: true }),
+  ]);
   if (!fresh) return { counts: zeroCounts(), skipped: 'no Teams admin bridge is configured' };
-  const stored = new Map((await catalog.list(args.customerId, args.type)).map((i) => [i.id, i]));
+  const stored = new Map(storedItems.map((i) => [i.id, i]));
   const counts = zeroCounts();
   const writes: CatalogItem[] = [];
   const seen = new Set<string>();
@@ -100,7 +105,6 @@ export async function syncCatalogType(
   }
   await catalog.write(args.customerId, args.type, writes);
   // Holds are re-validated on every complete read: an item seen again is not gone; one still gone stays held as it was.
-  const holds = await pending.list(args.customerId, { entityType: args.type, held: true });
   await pending.remove(args.customerId, holds.filter((h) => seen.has(h.id)));
   const stillHeld = new Set(holds.map((h) => h.id));
   const gone = [...stored.keys()].filter((id) => !seen.has(id) && !stillHeld.has(id));

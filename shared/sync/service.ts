@@ -283,8 +283,7 @@ export async function catalogActivity(deps: SyncDeps, input: { customerId: strin
   };
   let result: CatalogSyncResult;
   try {
-    const microsoft = await deps.microsoft.forCustomer(input.customerId);
-    const rules = await handOffRules(deps.storage, input.customerId);
+    const [microsoft, rules] = await Promise.all([deps.microsoft.forCustomer(input.customerId), handOffRules(deps.storage, input.customerId)]);
     const read = input.type === 'resourceAccounts' ? await readCatalog(input.type, microsoft) : undefined;
     result = await syncCatalogType({ ...input, threshold: rules.settings.deleteThresholds[input.type] }, microsoft, deps.catalog, deps.pending, read);
     if (input.type === 'resourceAccounts' && read) {

@@ -282,8 +282,9 @@ export class TableUserRepository implements UserRepository {
     if (since !== undefined) {
       // Rows stored since then carry the Numbers column (rows without it, or with none, match no comparison).
       const holders = (pk: string) => odata`PartitionKey eq ${pk} and ReadAt ge ${since} and Numbers gt ${''}`;
-      for await (const row of scanShards(teams, customerId, ['RowKey', 'Numbers', 'ReadAt'], holders)) {
-        yield { userId: decodeKey(String(row.rowKey)), numbers: String(row.Numbers).split(NUMBERS_SEPARATOR), readAt: String(row.ReadAt) };
+      // The filter has chosen by ReadAt already: the rows' keys and numbers are all that is read back.
+      for await (const row of scanShards(teams, customerId, ['RowKey', 'Numbers'], holders)) {
+        yield { userId: decodeKey(String(row.rowKey)), numbers: String(row.Numbers).split(NUMBERS_SEPARATOR) };
       }
       return;
     }
