@@ -231,7 +231,7 @@ function table(results: SizeResult[]): string {
 
 const round = (value: number, digits: number) => Number(value.toFixed(digits));
 
-/** How often a run's status is read: about 300 times over a full sync of any size, at most twice a second. */
+/** How often a run's status is read: twice a second up to 10,000 users, then in proportion (every 5 s from 100,000). */
 const statusEveryMs = (users: number) => Math.min(5_000, Math.max(500, Math.round(users / 20)));
 
 type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
