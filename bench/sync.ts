@@ -26,7 +26,6 @@ import { startLocalStack } from '../local/stack';
 import { INSTANCE_NODE_ARGUMENTS } from '../local/host/process';
 import { ApiClient, waitFor } from '../local/demo/scenario';
 import { tableStorageFromSettings } from '../shared/adapters/tables';
-import { IN_FLIGHT } from '../shared/adapters/tables/client';
 import { encodeKey, joinKey, shardOf } from '../shared/adapters/tables/keys';
 import { packJson } from '../shared/adapters/tables/limits';
 import { numberEntity } from '../shared/adapters/tables/numbers';
@@ -236,10 +235,7 @@ const statusEveryMs = (users: number) => Math.min(5_000, Math.max(500, Math.roun
 
 type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
 
-/**
- * Raw batches of up to 100 per partition, kept in flight as the sync's writer keeps them (IN_FLIGHT: up to four
- * full batches' operations, at most sixteen batches); new inventory entries created, as the sync creates them.
- */
+/** Raw batches of up to 100 per partition, four in flight, as the sync's writer sends them (new inventory entries created, as the sync creates them). */
 async function writeRaw(table: TableClient, entities: Entity[], mode: 'Merge' | 'Replace' | 'Create'): Promise<void> {
   const byPartition = new Map<string, Entity[]>();
   for (const e of entities) {
@@ -247,26 +243,21 @@ async function writeRaw(table: TableClient, entities: Entity[], mode: 'Merge' | 
     if (list) list.push(e);
     else byPartition.set(e.partitionKey, [e]);
   }
-  const inFlight = new Set<Promise<unknown>>();
-  let operations = 0;
-  for (const group of byPartition.values()) {
-    for (let i = 0; i < group.length; i += 100) {
-      const batch = group.slice(i, i + 100);
-      while (inFlight.size >= IN_FLIGHT.batches || (inFlight.size > 0 && operations + batch.length > IN_FLIGHT.operations)) await Promise.race(inFlight);
-      const tx = new TableTransaction();
-      for (const e of batch) {
-        if (mode === 'Create') tx.createEntity(e);
-        else tx.upsertEntity(e, mode);
+  const batches: Entity[][] = [];
+  for (const group of byPartition.values()) for (let i = 0; i < group.length; i += 100) batches.push(group.slice(i, i + 100));
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < batches.length) {
+        const tx = new TableTransaction();
+        for (const e of batches[next++]) {
+          if (mode === 'Create') tx.createEntity(e);
+          else tx.upsertEntity(e, mode);
+        }
+        await table.submitTransaction(tx.actions);
       }
-      operations += batch.length;
-      const sent: Promise<unknown> = table.submitTransaction(tx.actions).finally(() => {
-        inFlight.delete(sent);
-        operations -= batch.length;
-      });
-      inFlight.add(sent);
-    }
-  }
-  await Promise.all(inFlight);
+    }),
+  );
 }
 
 /** Pages read one ahead of the writes: the network and the writes overlap, at most two pages in memory. */

@@ -88,21 +88,13 @@ export async function submitAll(client: TableClient, actions: Iterable<BatchActi
 }
 
 /**
- * What a writer keeps in flight: operations up to four full batches, in up to sixteen batches. A page of a
- * sync (about 60 users per shard) sends six batches at once; a delta round or a notification's few users per
- * shard send all sixteen shards' small batches at once rather than in four rounds.
- */
-export const IN_FLIGHT = { operations: 4 * TABLE_LIMITS.maxBatchOperations, batches: 16 } as const;
-
-/**
  * Streams actions into batches as they come: each partition fills its own batch, which is sent when it
- * reaches 100 operations or the size budget; at most IN_FLIGHT's operations and batches are in flight.
- * Memory holds at most one open batch per partition.
+ * reaches 100 operations or the size budget; at most `concurrency` batches are in flight. Memory holds at
+ * most one open batch per partition.
  */
 export class BatchWriter {
   private readonly open = new Map<string, { actions: BatchAction[]; bytes: number; keys: Set<string> }>();
-  private readonly inFlight = new Map<Promise<void>, number>();
-  private operationsInFlight = 0;
+  private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown;
   batches = 0;
   written = 0;
@@ -110,6 +102,7 @@ export class BatchWriter {
   constructor(
     private readonly client: TableClient,
     private readonly what: string,
+    private readonly concurrency = 4,
   ) {}
 
   async add(action: BatchAction): Promise<void> {
@@ -134,7 +127,7 @@ export class BatchWriter {
   /** Sends what is left and waits for everything. */
   async flush(): Promise<void> {
     for (const partitionKey of [...this.open.keys()]) await this.send(partitionKey);
-    await Promise.all(this.inFlight.keys());
+    await Promise.all(this.inFlight);
     if (this.failure) throw this.failure;
   }
 
@@ -142,24 +135,17 @@ export class BatchWriter {
     const batch = this.open.get(partitionKey);
     this.open.delete(partitionKey);
     if (!batch || batch.actions.length === 0) return;
-    const size = batch.actions.length;
-    while (this.inFlight.size >= IN_FLIGHT.batches || (this.inFlight.size > 0 && this.operationsInFlight + size > IN_FLIGHT.operations)) {
-      await Promise.race(this.inFlight.keys());
-    }
+    while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
     if (this.failure) throw this.failure;
     const p: Promise<void> = submitBatch(this.client, batch.actions, this.what)
       .then(() => {
         this.batches++;
-        this.written += size;
+        this.written += batch.actions.length;
       })
       .catch((e: unknown) => {
         this.failure ??= e;
       })
-      .finally(() => {
-        this.inFlight.delete(p);
-        this.operationsInFlight -= size;
-      });
-    this.inFlight.set(p, size);
-    this.operationsInFlight += size;
+      .finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
   }
 }

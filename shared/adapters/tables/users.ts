@@ -21,8 +21,6 @@ export const USER_TEAMS_TABLE = 'UserTeams';
 export const USER_SHARDS = 16;
 /** Row keys per filtered query in getMany: Table Storage allows 15 comparisons in a filter, one is the partition's. */
 const GET_MANY_CHUNK = 14;
-/** getMany's queries in flight at once: one per shard. */
-const GET_MANY_CONCURRENCY = USER_SHARDS;
 
 type Row = Record<string, unknown> & { etag?: string };
 
@@ -192,9 +190,7 @@ export class TableUserRepository implements UserRepository {
         }
       }
     };
-    // Each shard's query at once: a delta round's or a notification's few users per shard are one round of
-    // sixteen queries, not four rounds.
-    await Promise.all(Array.from({ length: Math.min(GET_MANY_CONCURRENCY, queries.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(4, queries.length) }, worker));
     return out;
   }
 
