@@ -13,9 +13,12 @@ export interface DurableHost {
   clock: Clock;
 }
 
-/** The project's host.json, the fixture app, and the Durable extension on the given storage. */
-export async function startDurableHost(connectionString: string, options: { clock?: Clock } & Partial<DurableExtensionOptions> = {}): Promise<DurableHost> {
-  const registry = await loadFunctionApp(path.join(__dirname, 'fixtures', 'app'));
+/** The project's host.json, the fixture app (or the function files of `appDir`), and the Durable extension on the given storage. */
+export async function startDurableHost(
+  connectionString: string,
+  options: { clock?: Clock; appDir?: string } & Partial<DurableExtensionOptions> = {},
+): Promise<DurableHost> {
+  const registry = await loadFunctionApp(options.appDir ?? path.join(__dirname, 'fixtures', 'app'));
   const clock = options.clock ?? new VirtualClock(Date.UTC(2026, 0, 1, 9));
   const durable = new DurableExtension({ ...options, connectionString });
   const host = await LocalHost.start({
