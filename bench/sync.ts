@@ -144,9 +144,8 @@ async function runOneSize(users: number, persist: boolean): Promise<void> {
         },
         3_600_000,
         // Each status read is served by the host doing the sync and by its Table Storage (three requests: the
-        // run, its progress, its orchestration), the parts the sync is measured on: read twice a second at
-        // 10,000 users and less often the longer the run (every 5 s at 100,000), not ten times a second. The
-        // time is taken from the run's own finish, not from the read that sees it.
+        // run, its progress, its orchestration), the parts the sync is measured on. The time is taken from the
+        // run's own finish, not from the read that sees it.
         statusEveryMs(total),
       );
       bar.stop();

@@ -8,7 +8,7 @@
  */
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
-import type { EntityCounts } from '../shared/sync/model';
+import { addCounts, zeroCounts, type EntityCounts } from '../shared/sync/model';
 import { CATALOG_TYPES, PULL_SYNC, type BeginResult, type FinishInput, type StartSyncInput, type UsersFamilyResult, type UsersPagesResult } from '../shared/sync/service';
 import type { CatalogSyncResult } from '../shared/sync/catalog';
 import type { UsersPageResult } from '../shared/sync/users';
@@ -17,15 +17,6 @@ import type { NumberReport } from '../shared/inventory/reconcile';
 /** Transient Microsoft or storage faults: three more tries, 5 s then 10 s then 20 s apart. */
 const retry = new df.RetryOptions(5_000, 4);
 retry.backoffCoefficient = 2;
-
-const zero = (): EntityCounts => ({ added: 0, changed: 0, unchanged: 0, deleted: 0, held: 0 });
-const plus = (a: EntityCounts, b: EntityCounts): EntityCounts => ({
-  added: a.added + b.added,
-  changed: a.changed + b.changed,
-  unchanged: a.unchanged + b.unchanged,
-  deleted: a.deleted + b.deleted,
-  held: a.held + b.held,
-});
 
 /** What to do with an open activity's outcome, and which chain it belongs to. */
 interface Step {
@@ -45,12 +36,12 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
 
   const catalog: CatalogSyncResult[] = [];
   CATALOG_TYPES.forEach((type, i) =>
-    call('syncCatalog', { customerId: begin.customerId, runId: begin.runId, type }, { chain: 'catalog', done: (r) => (catalog[i] = r as CatalogSyncResult), failed: (err) => (catalog[i] = { counts: zero(), failed: failure(err) }) }),
+    call('syncCatalog', { customerId: begin.customerId, runId: begin.runId, type }, { chain: 'catalog', done: (r) => (catalog[i] = r as CatalogSyncResult), failed: (err) => (catalog[i] = { counts: zeroCounts(), failed: failure(err) }) }),
   );
 
   // The users family: a full read (users and their Teams side side by side, then the number inventory once
   // the Teams side is complete, while users may still be reading), or the delta rounds; then its deletions.
-  let counts = zero();
+  let counts = zeroCounts();
   let handedOff = 0;
   let deltaLink: string | undefined;
   let numbers: NumberReport | undefined;
@@ -74,7 +65,7 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
     if (--reading > 0) return;
     call('syncUserDeletions', { ...base, mode, soFar: counts, firstSync }, usersStep((r) => {
       const deletions = r as { counts: EntityCounts; heldReason?: string; holdsReleased?: UsersFamilyResult['holdsReleased'] };
-      counts = plus(counts, deletions.counts);
+      counts = addCounts(counts, deletions.counts);
       users = {
         counts,
         handedOff,
@@ -89,7 +80,7 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
     call('syncUsersPages', { ...base, link, firstSync, soFar: counts }, usersStep((r) => {
       const page = r as UsersPagesResult;
       deltaLink ??= page.nextDeltaLink;
-      counts = plus(counts, page.counts);
+      counts = addCounts(counts, page.counts);
       handedOff += page.handedOff;
       progress();
       if (page.nextLink) usersPages(page.nextLink);
@@ -117,12 +108,12 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
         // The delta link was refused: read the tenant in full, and say so in the run.
         finish.resync = page.expired;
         mode = 'full';
-        counts = zero();
+        counts = zeroCounts();
         handedOff = 0;
         context.df.setCustomStatus({ runId: begin.runId, phase: 'resync', mode });
         return fullRead();
       }
-      counts = plus(counts, page.counts);
+      counts = addCounts(counts, page.counts);
       handedOff += page.handedOff;
       progress();
       if (page.deltaLink) deltaLink = page.deltaLink;
@@ -138,8 +129,7 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
     while (open.size > 0) {
       const tasks = [...open.keys()];
       const ended = (tasks.find((t) => t.isCompleted || t.isFaulted) ?? (yield context.df.Task.any(tasks))) as Task;
-      const step = open.get(ended);
-      if (!step) continue;
+      const step = open.get(ended)!;
       open.delete(ended);
       if (ended.isFaulted) step.failed(ended.result instanceof Error ? ended.result : new Error(String(ended.result)));
       else step.done(ended.result);

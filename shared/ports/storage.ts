@@ -272,7 +272,7 @@ export interface UserRepository {
   /**
    * Every user's Teams numbers as last stored, with when they were stored: what the inventory reconciles
    * against. With `readSince`, only the users stored since then that hold a number (the holders a read that
-   * began then saw, without reading everyone else's Teams side), without when.
+   * began then saw, without reading everyone else's Teams side), their `readAt` not read back.
    */
   teamsNumbers(customerId: string, options?: { readSince?: string }): AsyncIterable<{ userId: string; numbers: string[]; readAt?: string }>;
   /**

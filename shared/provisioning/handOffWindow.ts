@@ -86,25 +86,8 @@ export async function handOffToProvisioning(deps: HandOffWindowDeps, customerId:
   for (const m of messages) (isSyncHandOff(m) && m.customerId === customerId ? handOffs : others).push(m);
   if (others.length > 0) await deps.queue.send(others);
   if (handOffs.length === 0) return;
-  // Nothing waiting and room in the window (a change notification's user, a small sync's page): straight
-  // into the queue, counted in the window's write, with no chunk written and deleted again. Decided once:
-  // an attempt that lost its write to another writer has sent them already. More than a window's worth
-  // never fits, and is not asked about.
-  const size = deps.size ?? HANDOFF_WINDOW;
-  let direct = false;
-  if (handOffs.length <= size) {
-    let decided: boolean | undefined;
-    await changeWindow(deps, customerId, (record, send) => {
-      decided ??= record.backlog.length === 0 && size - Object.keys(record.inFlight).length >= handOffs.length;
-      if (!decided) return false;
-      const sentAt = (deps.now?.() ?? new Date()).toISOString();
-      for (const m of handOffs) record.inFlight[m.userId] = sentAt;
-      send.push(...handOffs);
-      return true;
-    });
-    direct = decided === true;
-  }
-  if (direct) return;
+  // More than a window's worth never fits, and is not asked about.
+  if (handOffs.length <= (deps.size ?? HANDOFF_WINDOW) && (await sentStraight(deps, customerId, handOffs))) return;
   const scope = handOffScope(customerId);
   const keys: string[] = [];
   for (const chunk of toChunks(handOffs)) {
@@ -117,6 +100,25 @@ export async function handOffToProvisioning(deps: HandOffWindowDeps, customerId:
     for (const key of keys) if (!record.backlog.some((b) => b.key === key)) record.backlog.push({ key, sent: 0 });
     return true;
   });
+}
+
+/**
+ * Nothing waiting and room in the window (a change notification's user, a small sync's page): the hand-offs go
+ * straight into the queue, counted in the window's write, with no chunk written and deleted again. Decided
+ * once: an attempt that lost its write to another writer has sent them already. Whether they went.
+ */
+async function sentStraight(deps: HandOffWindowDeps, customerId: string, handOffs: readonly ProvisionUserMessage[]): Promise<boolean> {
+  const size = deps.size ?? HANDOFF_WINDOW;
+  let fits: boolean | undefined;
+  await changeWindow(deps, customerId, (record, send) => {
+    fits ??= record.backlog.length === 0 && size - Object.keys(record.inFlight).length >= handOffs.length;
+    if (!fits) return false;
+    const sentAt = (deps.now?.() ?? new Date()).toISOString();
+    for (const m of handOffs) record.inFlight[m.userId] = sentAt;
+    send.push(...handOffs);
+    return true;
+  });
+  return fits === true;
 }
 
 /**

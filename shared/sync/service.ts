@@ -235,12 +235,13 @@ export async function updateSyncDefinition(deps: SyncDeps, customerId: string, k
 export async function beginRun(deps: SyncDeps, input: StartSyncInput): Promise<BeginResult> {
   const at = now(deps).toISOString();
   // Independent reads (and the default syncs' creation), side by side: this is the run's first step.
-  const [existing, , link, count, anyStored] = await Promise.all([
+  // Whether any user is stored matters to a full read only (a delta run without a link asks below).
+  const [existing, , link, count, usersStored] = await Promise.all([
     deps.runs.get(input.customerId, input.runId),
     ensureDefaultSyncs(deps, input.customerId),
     input.kind === 'delta' ? deps.storage.syncState.get<string>(input.customerId, DELTA_LINK_KEY) : undefined,
     deps.storage.syncState.get<number>(input.customerId, USER_COUNT_KEY),
-    deps.storage.users.anyStored(input.customerId),
+    input.kind === 'delta' ? undefined : deps.storage.users.anyStored(input.customerId),
   ]);
   const startedAt = existing?.startedAt ?? at;
   let mode: 'full' | 'delta' = input.kind === 'delta' ? 'delta' : 'full';
@@ -253,7 +254,7 @@ export async function beginRun(deps: SyncDeps, input: StartSyncInput): Promise<B
   const run: SyncRun = existing ?? newRun(input, startedAt);
   run.mode = mode;
   run.resync = resync;
-  const firstSync = mode === 'full' ? !anyStored : undefined;
+  const firstSync = mode === 'full' ? !(usersStored ?? (await deps.storage.users.anyStored(input.customerId))) : undefined;
   await deps.runs.save(run);
   return { customerId: input.customerId, runId: input.runId, kind: input.kind, mode, startedAt, deltaLink: link?.value, resync, userCount, ...(firstSync !== undefined ? { firstSync } : {}) };
 }
@@ -301,7 +302,6 @@ export async function catalogActivity(deps: SyncDeps, input: { customerId: strin
   await deps.runs.saveProgress(input.customerId, input.runId, input.type, result.counts);
   return result;
 }
-
 
 export interface UsersPagesResult extends UsersPageResult {
   /** Taken by the read's first activity before its first page, so changes made during the read come with the next delta. */

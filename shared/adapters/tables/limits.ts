@@ -51,10 +51,15 @@ function valueSize(value: Exclude<EntityValue, null | undefined>): number {
  */
 export function batchBytes(entity: TableEntityShape): number {
   let bound = 2;
-  for (const name in entity) {
-    const value = entity[name];
-    bound += name.length * 6 + 4 + (typeof value === 'string' ? value.length * 6 + 2 : 32);
-  }
+  for (const name in entity) bound += jsonBound(name, entity[name]);
+  return bytesWithin(entity, bound);
+}
+
+/** At most the bytes a property adds to an entity's JSON. */
+const jsonBound = (name: string, value: EntityValue): number => name.length * 6 + 4 + (typeof value === 'string' ? value.length * 6 + 2 : 32);
+
+/** The batch bytes of an entity whose JSON is at most `bound` bytes: the bound itself when small, else measured. */
+function bytesWithin(entity: TableEntityShape, bound: number): number {
   if (bound <= SMALL_ENTITY_JSON_BOUND) return bound + BATCH_OVERHEAD_PER_OPERATION;
   return Buffer.byteLength(JSON.stringify(entity), 'utf8') + BATCH_OVERHEAD_PER_OPERATION;
 }
@@ -78,7 +83,7 @@ export function fittingBatchBytes(entity: TableEntityShape, what: string | (() =
   let bound = 2;
   for (const name in entity) {
     const value = entity[name];
-    bound += name.length * 6 + 4 + (typeof value === 'string' ? value.length * 6 + 2 : 32);
+    bound += jsonBound(name, value);
     if (name === 'partitionKey' || name === 'rowKey' || value === undefined) continue;
     props++;
     if (typeof value === 'string' && value.length > TABLE_LIMITS.maxStringChars) {
@@ -88,8 +93,7 @@ export function fittingBatchBytes(entity: TableEntityShape, what: string | (() =
   }
   if (props > TABLE_LIMITS.maxCustomProperties) throw new StorageValidationError(`${named()} has ${props} properties, more than ${TABLE_LIMITS.maxCustomProperties}`);
   if (size > TABLE_LIMITS.maxEntityBytes) throw new StorageValidationError(`${named()} is ${size} bytes, more than the 1 MiB an entity may hold`);
-  if (bound <= SMALL_ENTITY_JSON_BOUND) return bound + BATCH_OVERHEAD_PER_OPERATION;
-  return Buffer.byteLength(JSON.stringify(entity), 'utf8') + BATCH_OVERHEAD_PER_OPERATION;
+  return bytesWithin(entity, bound);
 }
 
 /**
