@@ -1,17 +1,18 @@
 /**
- * The pull sync's orchestration. One orchestration fans out one activity chain per entity type and collects
- * each as it ends: each catalog type and the users family keep their own outcome, failure included (one type
- * that fails, say no bridge or a bridge answering 500, leaves the others whole, and users are handed to
- * flow-through whatever happens to dial plans and policies). Every chain is driven from here rather than from
- * an orchestration of its own: an activity's end reaches the run in one step, not through a child
- * orchestration's own episodes and records.
+ * The pull sync's orchestration. One orchestration drives the catalog and the users family side by side and
+ * collects each activity as it ends: each catalog type and the users family keep their own outcome, failure
+ * included (one type that fails, say no bridge or a bridge answering 500, leaves the others whole, and users
+ * are handed to flow-through whatever happens to dial plans and policies). Every chain is driven from here
+ * rather than from an orchestration of its own, and the catalog's types share one activity: each activity
+ * costs the run a round of checkpoints.
  */
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
-import { addCounts, zeroCounts, type EntityCounts } from '../shared/sync/model';
-import { CATALOG_TYPES, PULL_SYNC, type BeginResult, type FinishInput, type StartSyncInput, type UsersFamilyResult, type UsersPagesResult } from '../shared/sync/service';
+import { addCounts, zeroCounts } from '../shared/sync/model';
+import { CATALOG_TYPES, PULL_SYNC, type BeginResult, type DeletionsResult, type DeltaPageResult, type FinishInput, type StartSyncInput, type UsersFamilyResult, type UsersPagesResult } from '../shared/sync/service';
 import type { CatalogSyncResult } from '../shared/sync/catalog';
-import type { UsersPageResult } from '../shared/sync/users';
+import type { CatalogAttempt } from '../shared/sync/catalogStep';
+import type { CatalogType } from '../shared/sync/ports';
 import type { NumberReport } from '../shared/inventory/reconcile';
 
 /** Transient Microsoft or storage faults: three more tries, 5 s then 10 s then 20 s apart. */
@@ -34,9 +35,20 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
   const open = new Map<Task, Step>();
   const call = (activity: string, activityInput: unknown, step: Step) => open.set(context.df.callActivityWithRetry(activity, retry, activityInput), step);
 
+  // The catalog: every type in one activity; a type that failed in it is retried alone.
   const catalog: CatalogSyncResult[] = [];
-  CATALOG_TYPES.forEach((type, i) =>
-    call('syncCatalog', { customerId: begin.customerId, runId: begin.runId, type }, { chain: 'catalog', done: (r) => (catalog[i] = r as CatalogSyncResult), failed: (err) => (catalog[i] = { counts: zeroCounts(), failed: failure(err) }) }),
+  const resultOf = (attempt: CatalogAttempt): CatalogSyncResult => ('result' in attempt ? attempt.result : { counts: zeroCounts(), failed: attempt.failed });
+  const failedWith = (err: Error): CatalogSyncResult => ({ counts: zeroCounts(), failed: failure(err) });
+  const catalogStep = (types: readonly CatalogType[], done: (attempts: CatalogAttempt[]) => void, failed: (err: Error) => void) =>
+    call('syncCatalog', { customerId: begin.customerId, runId: begin.runId, types }, { chain: 'catalog', done: (r) => done(r as CatalogAttempt[]), failed });
+  catalogStep(
+    CATALOG_TYPES,
+    (attempts) =>
+      attempts.forEach((attempt, i) => {
+        if ('result' in attempt) catalog[i] = attempt.result;
+        else catalogStep([attempt.type], ([alone]) => (catalog[i] = resultOf(alone)), (err) => (catalog[i] = failedWith(err)));
+      }),
+    (err) => CATALOG_TYPES.forEach((_, i) => (catalog[i] = failedWith(err))),
   );
 
   // The users family: a full read (users and their Teams side side by side, then the number inventory once
@@ -61,20 +73,20 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
       for (const [task, step] of open) if (step.chain === 'users') open.delete(task);
     },
   });
+  const settled = (deletions: DeletionsResult) => {
+    counts = addCounts(counts, deletions.counts);
+    users = {
+      counts,
+      handedOff,
+      deltaLink,
+      heldReason: deletions.heldReason,
+      ...(numbers ? { numbers } : {}),
+      ...(deletions.holdsReleased ? { holdsReleased: deletions.holdsReleased } : {}),
+    };
+  };
   const readEnded = () => {
     if (--reading > 0) return;
-    call('syncUserDeletions', { ...base, mode, soFar: counts, firstSync }, usersStep((r) => {
-      const deletions = r as { counts: EntityCounts; heldReason?: string; holdsReleased?: UsersFamilyResult['holdsReleased'] };
-      counts = addCounts(counts, deletions.counts);
-      users = {
-        counts,
-        handedOff,
-        deltaLink,
-        heldReason: deletions.heldReason,
-        ...(numbers ? { numbers } : {}),
-        ...(deletions.holdsReleased ? { holdsReleased: deletions.holdsReleased } : {}),
-      };
-    }));
+    call('syncUserDeletions', { ...base, mode, soFar: counts, firstSync }, usersStep((r) => settled(r as DeletionsResult)));
   };
   const usersPages = (link?: string) =>
     call('syncUsersPages', { ...base, link, firstSync, soFar: counts }, usersStep((r) => {
@@ -103,7 +115,7 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
   };
   const deltaPage = (link: string) =>
     call('syncUsersDeltaPage', { ...base, link, soFar: counts }, usersStep((r) => {
-      const page = r as UsersPageResult | { expired: string };
+      const page = r as DeltaPageResult | { expired: string };
       if ('expired' in page) {
         // The delta link was refused: read the tenant in full, and say so in the run.
         finish.resync = page.expired;
@@ -118,7 +130,9 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
       progress();
       if (page.deltaLink) deltaLink = page.deltaLink;
       else if (page.nextLink) return deltaPage(page.nextLink);
-      readEnded();
+      // The round's last page settled its deletions itself.
+      if (page.deletions) settled(page.deletions);
+      else readEnded();
     }));
   if (begin.mode === 'delta' && begin.deltaLink) {
     reading = 1;

@@ -3,12 +3,12 @@ import * as df from 'durable-functions';
 import { z } from 'zod';
 import { DurableOrchestrations } from '../shared/adapters/durable/orchestrations';
 import { syncDeps } from '../shared/app/sync';
+import { catalogActivity, type CatalogStepInput } from '../shared/sync/catalogStep';
 import { apiRoute, conflict, HttpProblem, json, notFound, ok, parseQuery, pathIds, readBody } from '../shared/http';
 import { SYNC_KINDS, syncDefinitionUpdateSchema, type SyncKind } from '../shared/sync/model';
 import {
   allowHeldDeletions,
   beginRun,
-  catalogActivity,
   discardHeldDeletions,
   finishRun,
   heldDeletions,
@@ -32,7 +32,7 @@ import {
 // ── Activities ────────────────────────────────────────────────────────────────────────────────────
 
 df.app.activity('syncBegin', { handler: (input: StartSyncInput) => beginRun(syncDeps(), input) });
-df.app.activity('syncCatalog', { handler: (input: Parameters<typeof catalogActivity>[1]) => catalogActivity(syncDeps(), input) });
+df.app.activity('syncCatalog', { handler: (input: CatalogStepInput) => catalogActivity(syncDeps(), input) });
 df.app.activity('syncUsersPages', { handler: (input: Parameters<typeof usersPagesActivity>[1]) => usersPagesActivity(syncDeps(), input) });
 df.app.activity('syncUsersDeltaPage', { handler: (input: Parameters<typeof usersDeltaPageActivity>[1]) => usersDeltaPageActivity(syncDeps(), input) });
 df.app.activity('syncNumbers', { handler: (input: Parameters<typeof numbersActivity>[1]) => numbersActivity(syncDeps(), input) });

@@ -5,10 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { DeltaTokenExpiredError } from '../ports/microsoft';
 import { ACTIVE_STATUSES, type Orchestrations } from '../ports/orchestrations';
-import { newTransactionId, type ResourceAccount } from '../domain';
+import { newTransactionId } from '../domain';
 import { NotFoundError, type Storage } from '../ports/storage';
-import { readCatalog, syncCatalogType, type CatalogSyncResult } from './catalog';
-import { recordResourceAccountNumbers } from './resourceAccounts';
+import type { CatalogSyncResult } from './catalog';
+import { catalogOutcome } from './catalogStep';
 import {
   addCounts,
   DEFAULT_SYNCS,
@@ -18,8 +18,6 @@ import {
   runStatusOf,
   SYNC_KINDS,
   withEntityOutcomes,
-  catalogOutcomeKey,
-  type CatalogOutcomeRecord,
   syncInstanceId,
   zeroCounts,
   type EntityCounts,
@@ -47,7 +45,6 @@ import {
 import type { ProvisioningQueue } from '../provisioning/messages';
 import type { UserEventPublisher } from '../ports/events';
 import { recheckStagedUsers } from '../provisioning/staging';
-import { forgetCustomerContexts } from '../provisioning/customerContext';
 import { reconcileNumbers, type NumberReport } from '../inventory/reconcile';
 
 export interface SyncDeps {
@@ -275,34 +272,6 @@ function newRun(input: StartSyncInput, startedAt: string): SyncRun {
   };
 }
 
-export async function catalogActivity(deps: SyncDeps, input: { customerId: string; runId: string; type: CatalogType }): Promise<CatalogSyncResult> {
-  // Each attempt's outcome is kept at once, so provisioning can say why an item it needs (a dial plan) is
-  // missing while the run still retries.
-  const record = async (outcome: EntityOutcome) => {
-    await deps.storage.syncState.put<CatalogOutcomeRecord>(input.customerId, catalogOutcomeKey(input.type), { ...outcome, runId: input.runId, at: now(deps).toISOString() });
-    forgetCustomerContexts(input.customerId); // provisioning in this process sees it at once
-  };
-  let result: CatalogSyncResult;
-  try {
-    const [microsoft, rules] = await Promise.all([deps.microsoft.forCustomer(input.customerId), handOffRules(deps.storage, input.customerId)]);
-    const read = input.type === 'resourceAccounts' ? await readCatalog(input.type, microsoft) : undefined;
-    result = await syncCatalogType({ ...input, threshold: rules.settings.deleteThresholds[input.type] }, microsoft, deps.catalog, deps.pending, read);
-    if (input.type === 'resourceAccounts' && read) {
-      // Their service numbers are Used-Utility; with deletions held the read may be short, so nothing is released.
-      await recordResourceAccountNumbers(deps.storage, {
-        customerId: input.customerId, accounts: read.map((i) => i.data as ResourceAccount), complete: !result.heldReason,
-        coolingDays: rules.settings.numberCoolingDays, preventDuplicateNumbers: rules.settings.preventDuplicateNumbers,
-      });
-    }
-  } catch (err) {
-    await record({ status: 'failed', reason: (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 500) }).catch(() => undefined);
-    throw err;
-  }
-  await record(catalogOutcome(result, undefined));
-  await deps.runs.saveProgress(input.customerId, input.runId, input.type, result.counts);
-  return result;
-}
-
 export interface UsersPagesResult extends UsersPageResult {
   /** Taken by the read's first activity before its first page, so changes made during the read come with the next delta. */
   nextDeltaLink?: string;
@@ -329,19 +298,31 @@ export async function usersPagesActivity(
   return { counts: result.counts, handedOff: result.handedOff, nextLink: result.nextLink, ...(nextDeltaLink ? { nextDeltaLink } : {}) };
 }
 
+export interface DeltaPageResult extends UsersPageResult {
+  /** The round's last page settles its deletions in the same activity (the step that would follow it). */
+  deletions?: DeletionsResult;
+}
+
 export async function usersDeltaPageActivity(
   deps: SyncDeps,
   input: { customerId: string; runId: string; startedAt: string; link: string; soFar: EntityCounts },
-): Promise<UsersPageResult | { expired: string }> {
+): Promise<DeltaPageResult | { expired: string }> {
   const microsoft = await deps.microsoft.forCustomer(input.customerId);
+  let result: UsersPageResult;
   try {
-    const result = await syncUsersDeltaPage(deps, microsoft, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, link: input.link });
-    await deps.runs.saveProgress(input.customerId, input.runId, 'users', addCounts(input.soFar, result.counts));
-    return result;
+    result = await syncUsersDeltaPage(deps, microsoft, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, link: input.link });
   } catch (err) {
     if (err instanceof DeltaTokenExpiredError) return { expired: `the delta link was refused (${err.code ?? err.message}): a full resync` };
     throw err;
   }
+  const soFar = addCounts(input.soFar, result.counts);
+  if (!result.deltaLink) {
+    await deps.runs.saveProgress(input.customerId, input.runId, 'users', soFar);
+    return result;
+  }
+  // The round is read: nothing else of the run stands between it and its deletions (a repeat of this
+  // activity repeats both, each idempotent). One activity and one orchestration step fewer per delta run.
+  return { ...result, deletions: await userDeletionsActivity(deps, { customerId: input.customerId, runId: input.runId, startedAt: input.startedAt, mode: 'delta', soFar }) };
 }
 
 /** After a complete read of users and their Teams side: the inventory brought in line with it. */
@@ -356,10 +337,16 @@ export async function teamsPagesActivity(deps: SyncDeps, input: { customerId: st
   return { joined, nextLink };
 }
 
+export interface DeletionsResult {
+  counts: EntityCounts;
+  heldReason?: string;
+  holdsReleased?: HoldsReleased;
+}
+
 export async function userDeletionsActivity(
   deps: SyncDeps,
   input: { customerId: string; runId: string; startedAt: string; mode: 'full' | 'delta'; soFar: EntityCounts; firstSync?: boolean },
-): Promise<{ counts: EntityCounts; heldReason?: string; holdsReleased?: HoldsReleased }> {
+): Promise<DeletionsResult> {
   const stored = await deps.storage.syncState.get<number>(input.customerId, USER_COUNT_KEY);
   const total = input.mode === 'full' ? input.soFar.added + input.soFar.changed + input.soFar.unchanged : (stored?.value ?? 0) + input.soFar.added;
   // A full read's total is what it saw plus what it is about to delete.
@@ -430,14 +417,6 @@ export async function finishRun(deps: SyncDeps, input: FinishInput): Promise<Syn
   run.finishedAt = now(deps).toISOString();
   await deps.runs.save(run);
   return run;
-}
-
-function catalogOutcome(r: CatalogSyncResult | undefined, error: string | undefined): EntityOutcome {
-  if (!r) return { status: 'failed', reason: error ?? 'the run ended before this type was read' };
-  if (r.failed) return { status: 'failed', reason: r.failed };
-  if (r.skipped) return { status: 'skipped', reason: r.skipped };
-  if (r.heldReason) return { status: 'held', reason: r.heldReason };
-  return { status: 'succeeded' };
 }
 
 function usersOutcome(users: UsersFamilyResult | undefined, error: string | undefined): EntityOutcome {

@@ -28,13 +28,23 @@ beforeEach(() => {
 const zero = { added: 0, changed: 0, unchanged: 0, deleted: 0, held: 0 };
 const begin = (runId: string): BeginResult => ({ customerId: 'c1', runId, kind: 'full', mode: 'full', startedAt: '2026-01-01T09:00:00.000Z', userCount: 0, firstSync: false });
 
+/**
+ * The catalog activity's answer, as the real one gives it: each type asked for synced, or failed when `failing`
+ * names it — answered as failed among several types, thrown when it was asked for alone (its retry).
+ */
+function catalogAnswer(call: StubCall, failing?: { type: string; error: string }): unknown {
+  const types = call.input.types as string[];
+  if (failing && types.length === 1 && types[0] === failing.type) throw new Error(failing.error);
+  return types.map((type) => (type === failing?.type ? { type, failed: failing.error } : { type, result: { counts: { ...zero, unchanged: 3 } } }));
+}
+
 /** Answers of a healthy tenant: two pages of users, one of Teams configurations. */
 function healthy(call: StubCall): unknown {
   switch (call.name) {
     case 'syncBegin':
       return begin(String(call.input.runId));
     case 'syncCatalog':
-      return { counts: { ...zero, unchanged: 3 } };
+      return catalogAnswer(call);
     case 'syncUsersPages':
       return call.input.link ? { counts: { ...zero, added: 5 }, handedOff: 0 } : { counts: { ...zero, added: 10 }, handedOff: 0, nextLink: 'users-2', nextDeltaLink: 'delta-1' };
     case 'syncTeamsPages':
@@ -73,7 +83,7 @@ describe("the pull sync's orchestration", () => {
     stubs().answer = (call) => {
       if (call.name === 'syncUsersPages' && call.input.link) throw new Error('Microsoft answered 500 to every users page');
       // One catalog type fails on its own.
-      if (call.name === 'syncCatalog' && call.input.type === 'policies') throw new Error('bridge answered 500');
+      if (call.name === 'syncCatalog') return catalogAnswer(call, { type: 'policies', error: 'bridge answered 500' });
       return healthy(call);
     };
     const finish = await run('r2');
@@ -87,9 +97,41 @@ describe("the pull sync's orchestration", () => {
     expect(dialPlans?.failed).toBeUndefined();
     expect(licenses?.counts.unchanged).toBe(3);
     const names = stubs().calls.map((c) => c.name);
+    // Every type read in one activity; the failed one then alone, four attempts.
+    const catalogCalls = stubs().calls.filter((c) => c.name === 'syncCatalog').map((c) => c.input.types);
+    expect(catalogCalls).toEqual([['dialPlans', 'policies', 'licenses', 'resourceAccounts'], ...Array.from({ length: 4 }, () => ['policies'])]);
     expect(names.filter((n) => n === 'syncUsersPages')).toHaveLength(5); // the first page, then four attempts at the second
     expect(names).not.toContain('syncUserDeletions');
     expect(names.filter((n) => n === 'syncFinish')).toHaveLength(1);
+  });
+
+  it('a catalog activity that fails as a whole (the shared reads) fails every catalog type with its reason; users are whole', async () => {
+    stubs().answer = (call) => {
+      if (call.name === 'syncCatalog') throw new Error("the customer's Microsoft access could not be read");
+      return healthy(call);
+    };
+    const finish = await run('r4');
+    expect(finish.catalog.map((c) => c?.failed)).toEqual(Array.from({ length: 4 }, () => expect.stringMatching(/Microsoft access could not be read/)));
+    expect(stubs().calls.filter((c) => c.name === 'syncCatalog')).toHaveLength(4); // the retry policy's attempts, all types each time
+    expect(finish.users).toMatchObject({ counts: { added: 15 }, deltaLink: 'delta-1' });
+  });
+
+  it("a delta round's last page settles its deletions in the same activity: no step of its own", async () => {
+    stubs().answer = (call) => {
+      if (call.name === 'syncBegin') return { ...begin(String(call.input.runId)), kind: 'delta', mode: 'delta', deltaLink: 'delta-0', firstSync: undefined };
+      if (call.name === 'syncUsersDeltaPage') {
+        if (call.input.link === 'delta-0') return { counts: { ...zero, changed: 4 }, handedOff: 1, nextLink: 'delta-page-2' };
+        return { counts: { ...zero, changed: 2 }, handedOff: 0, deltaLink: 'delta-1', deletions: { counts: { ...zero, deleted: 3, held: 1 }, heldReason: 'one held' } };
+      }
+      return healthy(call);
+    };
+    const finish = await run('r5');
+    expect(finish.users).toMatchObject({ counts: { changed: 6, deleted: 3, held: 1 }, handedOff: 1, deltaLink: 'delta-1', heldReason: 'one held' });
+    const names = stubs().calls.map((c) => c.name);
+    expect(names.filter((n) => n === 'syncUsersDeltaPage')).toHaveLength(2);
+    expect(names).not.toContain('syncUserDeletions');
+    // The second page carries what the first counted, so its deletions settle against the whole round.
+    expect(stubs().calls.filter((c) => c.name === 'syncUsersDeltaPage')[1].input).toMatchObject({ soFar: { changed: 4 } });
   });
 
   it('a delta run whose link is refused reads in full, counts that read alone and settles deletions as a full read', async () => {
