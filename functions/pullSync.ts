@@ -29,7 +29,7 @@ interface Step {
 df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
   const input = context.df.getInput() as StartSyncInput;
   if (input.kind === 'staging') return yield context.df.callActivityWithRetry('syncRecheckStaged', retry, input);
-  const begin = (yield context.df.callActivityWithRetry('syncBegin', retry, input)) as BeginResult;
+  const begin = input.begin as BeginResult;
   context.df.setCustomStatus({ runId: begin.runId, phase: 'reading', mode: begin.mode });
   const base = { customerId: begin.customerId, runId: begin.runId, startedAt: begin.startedAt };
   const open = new Map<Task, Step>();

@@ -8,7 +8,6 @@ import { apiRoute, conflict, HttpProblem, json, notFound, ok, parseQuery, pathId
 import { SYNC_KINDS, syncDefinitionUpdateSchema, type SyncKind } from '../shared/sync/model';
 import {
   allowHeldDeletions,
-  beginRun,
   discardHeldDeletions,
   finishRun,
   heldDeletions,
@@ -31,7 +30,6 @@ import {
 
 // ── Activities ────────────────────────────────────────────────────────────────────────────────────
 
-df.app.activity('syncBegin', { handler: (input: StartSyncInput) => beginRun(syncDeps(), input) });
 df.app.activity('syncCatalog', { handler: (input: CatalogStepInput) => catalogActivity(syncDeps(), input) });
 df.app.activity('syncUsersPages', { handler: (input: Parameters<typeof usersPagesActivity>[1]) => usersPagesActivity(syncDeps(), input) });
 df.app.activity('syncUsersDeltaPage', { handler: (input: Parameters<typeof usersDeltaPageActivity>[1]) => usersDeltaPageActivity(syncDeps(), input) });

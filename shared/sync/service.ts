@@ -80,12 +80,15 @@ export interface StartSyncInput {
   kind: SyncKind;
   runId: string;
   trigger: SyncTrigger;
+  /** What the run reads from, decided when it was started (none for a staging re-check). */
+  begin?: BeginResult;
 }
 
 export interface BeginResult {
   customerId: string;
   runId: string;
   kind: SyncKind;
+  trigger: SyncTrigger;
   mode: 'full' | 'delta';
   startedAt: string;
   deltaLink?: string;
@@ -135,25 +138,35 @@ export async function startSync(
 ): Promise<{ runId: string; instanceId: string }> {
   const customer = await deps.storage.customers.get(request.customerId);
   if (!customer) throw new SyncRefused(`Customer "${request.customerId}" does not exist.`, 404);
-  // "Running" means what the runs read (runAsSeen): an orchestration still active, even in the moment
-  // between its run's last write and its own completion.
-  if (request.kind === 'delta' && (await runInstance(deps, request.customerId, 'full'))?.active) {
-    await recordSkip(deps, request.customerId, request.kind, 'the full sync is running');
-    throw new SyncRefused('A full sync of this customer is running; the delta sync would repeat its work.', 409);
-  }
   const at = now(deps);
   const runId = newRunId(at);
   const instanceId = syncInstanceId(request.customerId, request.kind);
-  const input: StartSyncInput = { ...request, runId };
+  // What the run reads from is decided here and travels in the orchestration's input: its first episode
+  // sets the reads going, with no step of its own before them. Read beside the check of a running full sync.
+  const [full, begin] = await Promise.all([
+    request.kind === 'delta' ? runInstance(deps, request.customerId, 'full') : undefined,
+    request.kind === 'staging' ? undefined : beginRun(deps, { ...request, runId }, at.toISOString()),
+  ]);
+  // "Running" means what the runs read (runAsSeen): an orchestration still active, even in the moment
+  // between its run's last write and its own completion.
+  if (full?.active) {
+    await recordSkip(deps, request.customerId, request.kind, 'the full sync is running');
+    throw new SyncRefused('A full sync of this customer is running; the delta sync would repeat its work.', 409);
+  }
+  const input: StartSyncInput = { ...request, runId, ...(begin ? { begin } : {}) };
   const outcome = await deps.orchestrations.start(PULL_SYNC, instanceId, input);
   if (outcome === 'already-running') {
     await recordSkip(deps, request.customerId, request.kind, 'the previous run is still going');
     throw new SyncRefused(`A ${request.kind} sync of this customer is already running.`, 409);
   }
-  // Visible at once; the orchestration's first activity finds it and goes on from it.
-  await deps.runs.create(newRun(input, at.toISOString()));
-  const def = await deps.definitions.get(request.customerId, request.kind);
-  if (def) await deps.definitions.put({ ...def, lastStartedAt: at.toISOString(), lastRunId: runId });
+  // Visible at once. A crash before this write leaves the run to be recorded by its finish.
+  await Promise.all([
+    deps.runs.create(newRun(input, at.toISOString())),
+    (async () => {
+      const def = await deps.definitions.get(request.customerId, request.kind);
+      if (def) await deps.definitions.put({ ...def, lastStartedAt: at.toISOString(), lastRunId: runId });
+    })(),
+  ]);
   return { runId, instanceId };
 }
 
@@ -227,33 +240,35 @@ export async function updateSyncDefinition(deps: SyncDeps, customerId: string, k
   return next;
 }
 
-// ── The orchestration's activities ─────────────────────────────────────────────────────────────────
-
-export async function beginRun(deps: SyncDeps, input: StartSyncInput): Promise<BeginResult> {
-  const at = now(deps).toISOString();
-  // Independent reads (and the default syncs' creation), side by side: this is the run's first step.
-  // Whether any user is stored matters to a full read only (a delta run without a link asks below).
-  const [existing, , link, count, usersStored] = await Promise.all([
-    deps.runs.get(input.customerId, input.runId),
+/**
+ * What a run reads from: a delta round from the held delta link, or a full read (a first sync when no user
+ * is stored, decided once, before anything is written, so a repeated page after a crash counts and hands
+ * off its users as the first attempt did). The customer's default syncs are created on its first run.
+ */
+export async function beginRun(deps: SyncDeps, input: Omit<StartSyncInput, 'begin'>, startedAt: string): Promise<BeginResult> {
+  // Independent reads (and the default syncs' creation), side by side. Whether any user is stored matters
+  // to a full read only (a delta run without a link asks below).
+  const [, link, count, usersStored] = await Promise.all([
     ensureDefaultSyncs(deps, input.customerId),
     input.kind === 'delta' ? deps.storage.syncState.get<string>(input.customerId, DELTA_LINK_KEY) : undefined,
     deps.storage.syncState.get<number>(input.customerId, USER_COUNT_KEY),
     input.kind === 'delta' ? undefined : deps.storage.users.anyStored(input.customerId),
   ]);
-  const startedAt = existing?.startedAt ?? at;
-  let mode: 'full' | 'delta' = input.kind === 'delta' ? 'delta' : 'full';
-  let resync: string | undefined;
-  const userCount = count?.value ?? 0;
-  if (mode === 'delta' && !link) {
-    mode = 'full';
-    resync = 'no delta link held yet: a full read instead';
-  }
-  const run: SyncRun = existing ?? newRun(input, startedAt);
-  run.mode = mode;
-  run.resync = resync;
+  const mode: 'full' | 'delta' = input.kind === 'delta' && link ? 'delta' : 'full';
+  const resync = input.kind === 'delta' && !link ? 'no delta link held yet: a full read instead' : undefined;
   const firstSync = mode === 'full' ? !(usersStored ?? (await deps.storage.users.anyStored(input.customerId))) : undefined;
-  await deps.runs.save(run);
-  return { customerId: input.customerId, runId: input.runId, kind: input.kind, mode, startedAt, deltaLink: link?.value, resync, userCount, ...(firstSync !== undefined ? { firstSync } : {}) };
+  return {
+    customerId: input.customerId,
+    runId: input.runId,
+    kind: input.kind,
+    trigger: input.trigger,
+    mode,
+    startedAt,
+    deltaLink: link?.value,
+    resync,
+    userCount: count?.value ?? 0,
+    ...(firstSync !== undefined ? { firstSync } : {}),
+  };
 }
 
 function newRun(input: StartSyncInput, startedAt: string): SyncRun {
@@ -261,7 +276,8 @@ function newRun(input: StartSyncInput, startedAt: string): SyncRun {
     customerId: input.customerId,
     runId: input.runId,
     kind: input.kind,
-    mode: input.kind === 'delta' ? 'delta' : 'full',
+    mode: input.begin?.mode ?? (input.kind === 'delta' ? 'delta' : 'full'),
+    ...(input.begin?.resync ? { resync: input.begin.resync } : {}),
     trigger: input.trigger,
     status: 'running',
     startedAt,
@@ -271,6 +287,8 @@ function newRun(input: StartSyncInput, startedAt: string): SyncRun {
     errors: [],
   };
 }
+
+// ── The orchestration's activities ─────────────────────────────────────────────────────────────────
 
 export interface UsersPagesResult extends UsersPageResult {
   /** Taken by the read's first activity before its first page, so changes made during the read come with the next delta. */
@@ -374,11 +392,11 @@ export interface FinishInput {
  */
 export async function finishRun(deps: SyncDeps, input: FinishInput): Promise<SyncRun> {
   const { customerId, runId } = input.begin;
-  const stored = await deps.runs.get(customerId, runId);
-  if (!stored) throw new Error(`sync run ${runId} of customer ${customerId} has no record; beginRun creates it`);
+  // No record: the start was cut off between starting the run and recording it (its record is written here).
+  const [recorded, progress] = await Promise.all([deps.runs.get(customerId, runId), deps.runs.progress(customerId, runId)]);
+  const stored = recorded ?? newRun({ ...input.begin, begin: input.begin }, input.begin.startedAt);
   if (stored.status !== 'running') return stored;
   const run = withEntityOutcomes(stored);
-  const progress = await deps.runs.progress(customerId, runId);
   for (const t of ENTITY_TYPES) run.counts[t] = progress[t] ?? run.counts[t];
   // A failed users family keeps the progress its pages recorded, which counts more than it could return.
   if (input.users && !input.users.failed) run.counts.users = input.users.counts;
@@ -404,14 +422,16 @@ export async function finishRun(deps: SyncDeps, input: FinishInput): Promise<Syn
   if (input.error && !run.errors.some((e) => e.endsWith(input.error!))) run.errors.push(input.error);
   // The users family's state is kept only from a complete read: a failed one leaves the next run to redo it.
   const usersComplete = run.entities.users.status === 'succeeded' || run.entities.users.status === 'held';
-  if (usersComplete && input.users?.deltaLink) await deps.storage.syncState.put(customerId, DELTA_LINK_KEY, input.users.deltaLink);
+  const kept: Array<Promise<unknown>> = [];
+  if (usersComplete && input.users?.deltaLink) kept.push(deps.storage.syncState.put(customerId, DELTA_LINK_KEY, input.users.deltaLink));
   if (usersComplete && input.users) {
     const c = input.users.counts;
     // The count before this run is the one its beginning read, so a repeat computes the same value.
     const previous = input.begin.userCount ?? (await deps.storage.syncState.get<number>(customerId, USER_COUNT_KEY))?.value ?? 0;
     const count = run.mode === 'full' ? c.added + c.changed + c.unchanged : Math.max(0, previous + c.added - c.deleted);
-    await deps.storage.syncState.put(customerId, USER_COUNT_KEY, count);
+    kept.push(deps.storage.syncState.put(customerId, USER_COUNT_KEY, count));
   }
+  await Promise.all(kept);
   run.status = runStatusOf(run.entities);
   if (held.length > 0) run.heldReason = held.join('; ');
   run.finishedAt = now(deps).toISOString();

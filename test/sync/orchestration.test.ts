@@ -26,7 +26,9 @@ beforeEach(() => {
 });
 
 const zero = { added: 0, changed: 0, unchanged: 0, deleted: 0, held: 0 };
-const begin = (runId: string): BeginResult => ({ customerId: 'c1', runId, kind: 'full', mode: 'full', startedAt: '2026-01-01T09:00:00.000Z', userCount: 0, firstSync: false });
+const begin = (runId: string): BeginResult => ({ customerId: 'c1', runId, kind: 'full', trigger: 'operator', mode: 'full', startedAt: '2026-01-01T09:00:00.000Z', userCount: 0, firstSync: false });
+/** A delta run that starts from a held delta link. */
+const deltaBegin = (runId: string): BeginResult => ({ ...begin(runId), kind: 'delta', mode: 'delta', deltaLink: 'delta-0', firstSync: undefined });
 
 /**
  * The catalog activity's answer, as the real one gives it: each type asked for synced, or failed when `failing`
@@ -41,8 +43,6 @@ function catalogAnswer(call: StubCall, failing?: { type: string; error: string }
 /** Answers of a healthy tenant: two pages of users, one of Teams configurations. */
 function healthy(call: StubCall): unknown {
   switch (call.name) {
-    case 'syncBegin':
-      return begin(String(call.input.runId));
     case 'syncCatalog':
       return catalogAnswer(call);
     case 'syncUsersPages':
@@ -58,8 +58,10 @@ function healthy(call: StubCall): unknown {
   }
 }
 
-async function run(runId: string): Promise<FinishInput> {
-  const id = await env.durable.startNew('pullSync', { instanceId: `sync:full:${runId}`, input: JSON.stringify({ customerId: 'c1', kind: 'full', trigger: 'operator', runId }) });
+/** Runs the orchestration with what its start decided (`startSync` puts it in the input). */
+async function run(runId: string, decided: BeginResult = begin(runId)): Promise<FinishInput> {
+  const input = { customerId: 'c1', kind: decided.kind, trigger: 'operator', runId, begin: decided };
+  const id = await env.durable.startNew('pullSync', { instanceId: `sync:${decided.kind}:${runId}`, input: JSON.stringify(input) });
   const status = await runToEnd(env, id, 60_000);
   expect(status.runtimeStatus).toBe('Completed');
   return status.output as FinishInput;
@@ -118,14 +120,13 @@ describe("the pull sync's orchestration", () => {
 
   it("a delta round's last page settles its deletions in the same activity: no step of its own", async () => {
     stubs().answer = (call) => {
-      if (call.name === 'syncBegin') return { ...begin(String(call.input.runId)), kind: 'delta', mode: 'delta', deltaLink: 'delta-0', firstSync: undefined };
       if (call.name === 'syncUsersDeltaPage') {
         if (call.input.link === 'delta-0') return { counts: { ...zero, changed: 4 }, handedOff: 1, nextLink: 'delta-page-2' };
         return { counts: { ...zero, changed: 2 }, handedOff: 0, deltaLink: 'delta-1', deletions: { counts: { ...zero, deleted: 3, held: 1 }, heldReason: 'one held' } };
       }
       return healthy(call);
     };
-    const finish = await run('r5');
+    const finish = await run('r5', deltaBegin('r5'));
     expect(finish.users).toMatchObject({ counts: { changed: 6, deleted: 3, held: 1 }, handedOff: 1, deltaLink: 'delta-1', heldReason: 'one held' });
     const names = stubs().calls.map((c) => c.name);
     expect(names.filter((n) => n === 'syncUsersDeltaPage')).toHaveLength(2);
@@ -136,11 +137,10 @@ describe("the pull sync's orchestration", () => {
 
   it('a delta run whose link is refused reads in full, counts that read alone and settles deletions as a full read', async () => {
     stubs().answer = (call) => {
-      if (call.name === 'syncBegin') return { ...begin(String(call.input.runId)), kind: 'delta', mode: 'delta', deltaLink: 'delta-0', firstSync: undefined };
       if (call.name === 'syncUsersDeltaPage') return { expired: 'the delta link was refused (resyncRequired): a full resync' };
       return healthy(call);
     };
-    const finish = await run('r3');
+    const finish = await run('r3', deltaBegin('r3'));
     expect(finish.resync).toMatch(/resyncRequired/);
     expect(finish.users).toMatchObject({ counts: { added: 15 }, deltaLink: 'delta-1', numbers: { held: 4 } });
     const calls = stubs().calls;

@@ -35,8 +35,6 @@ export class TableSyncRunStore implements SyncRunStore {
 
   async create(run: SyncRun): Promise<SyncRun> {
     const client = await this.client();
-    const existing = await this.get(run.customerId, run.runId);
-    if (existing) return existing;
     try {
       await client.createEntity({ partitionKey: encodeKey(run.customerId), rowKey: encodeKey(run.runId), Kind: 'run', ...packJson('Run', run) });
       return run;
