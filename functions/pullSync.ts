@@ -9,7 +9,7 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { addCounts, zeroCounts } from '../shared/sync/model';
-import { CATALOG_TYPES, PULL_SYNC, type BeginResult, type DeletionsResult, type DeltaPageResult, type FinishInput, type StartSyncInput, type UsersFamilyResult, type UsersPagesResult } from '../shared/sync/service';
+import { CATALOG_TYPES, PULL_SYNC, type BeginResult, type DeletionsResult, type DeltaPageResult, type FinishInput, type StartSyncInput, type TeamsPagesResult, type UsersFamilyResult, type UsersPagesResult } from '../shared/sync/service';
 import type { CatalogSyncResult } from '../shared/sync/catalog';
 import type { CatalogAttempt } from '../shared/sync/catalogStep';
 import type { CatalogType } from '../shared/sync/ports';
@@ -100,9 +100,14 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
     }));
   const teamsPages = (link?: string) =>
     call('syncTeamsPages', { customerId: begin.customerId, link, startedAt: begin.startedAt }, usersStep((r) => {
-      const next = (r as { nextLink?: string }).nextLink;
-      if (next) return void teamsPages(next);
-      // The whole tenant's Teams side is read: the number inventory is brought in line with it.
+      const page = r as TeamsPagesResult;
+      if (page.nextLink) return void teamsPages(page.nextLink);
+      // The whole tenant's Teams side is read, and its last activity brought the number inventory in line
+      // with it; when that failed there, it is a step of its own.
+      if (page.numbers) {
+        numbers = page.numbers;
+        return readEnded();
+      }
       call('syncNumbers', { customerId: begin.customerId, startedAt: begin.startedAt }, usersStep((report) => {
         numbers = report as NumberReport;
         readEnded();

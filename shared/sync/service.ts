@@ -348,11 +348,25 @@ export async function numbersActivity(deps: SyncDeps, input: { customerId: strin
   return reconcileNumbers(deps.storage, { customerId: input.customerId, complete: true, readStartedAt: input.startedAt, now: now(deps) });
 }
 
-/** Up to PAGES_PER_ACTIVITY pages (READ_MS_PER_ACTIVITY of reading) of the Teams pass, read beside the users pass. */
-export async function teamsPagesActivity(deps: SyncDeps, input: { customerId: string; link?: string; startedAt: string }): Promise<{ joined: number; nextLink?: string }> {
+export interface TeamsPagesResult {
+  joined: number;
+  nextLink?: string;
+  /** The pass's last activity brings the number inventory in line with it (the step that would follow it). */
+  numbers?: NumberReport;
+}
+
+/**
+ * Up to PAGES_PER_ACTIVITY pages (READ_MS_PER_ACTIVITY of reading) of the Teams pass, read beside the users
+ * pass. The pass's last activity then reconciles the number inventory: nothing else of the run stands between
+ * them. Should that fail, the activity still answers its pages, and the orchestration runs the numbers step on
+ * its own, under its retries.
+ */
+export async function teamsPagesActivity(deps: SyncDeps, input: { customerId: string; link?: string; startedAt: string }): Promise<TeamsPagesResult> {
   const microsoft = await deps.microsoft.forCustomer(input.customerId);
   const { joined, nextLink } = await syncTeamsPages(deps.storage, microsoft, input);
-  return { joined, nextLink };
+  if (nextLink) return { joined, nextLink };
+  const numbers = await numbersActivity(deps, input).catch(() => undefined);
+  return { joined, ...(numbers ? { numbers } : {}) };
 }
 
 export interface DeletionsResult {

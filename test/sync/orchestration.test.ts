@@ -107,6 +107,15 @@ describe("the pull sync's orchestration", () => {
     expect(names.filter((n) => n === 'syncFinish')).toHaveLength(1);
   });
 
+  it("the Teams pass's last activity reconciles the numbers itself; only when that failed there is it a step of its own", async () => {
+    stubs().answer = (call) => (call.name === 'syncTeamsPages' ? { joined: 15, numbers: { held: 7, marked: 0, released: 0, recordedOutsideRanges: 7, duplicates: 0, duplicateNumbers: [] } } : healthy(call));
+    const finish = await run('r6');
+    expect(finish.users).toMatchObject({ counts: { added: 15 }, numbers: { held: 7 } });
+    const names = stubs().calls.map((c) => c.name);
+    expect(names).not.toContain('syncNumbers');
+    expect(names.indexOf('syncUserDeletions')).toBeGreaterThan(names.lastIndexOf('syncUsersPages'));
+  });
+
   it('a catalog activity that fails as a whole (the shared reads) fails every catalog type with its reason; users are whole', async () => {
     stubs().answer = (call) => {
       if (call.name === 'syncCatalog') throw new Error("the customer's Microsoft access could not be read");
