@@ -86,7 +86,7 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
   };
   const readEnded = () => {
     if (--reading > 0) return;
-    call('syncUserDeletions', { ...base, mode, soFar: counts, firstSync }, usersStep((r) => settled(r as DeletionsResult)));
+    call('syncUserDeletions', { ...base, mode, soFar: counts, firstSync, userCount: begin.userCount }, usersStep((r) => settled(r as DeletionsResult)));
   };
   const usersPages = (link?: string) =>
     call('syncUsersPages', { ...base, link, firstSync, soFar: counts }, usersStep((r) => {
@@ -119,7 +119,7 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
     teamsPages();
   };
   const deltaPage = (link: string) =>
-    call('syncUsersDeltaPage', { ...base, link, soFar: counts }, usersStep((r) => {
+    call('syncUsersDeltaPage', { ...base, link, soFar: counts, userCount: begin.userCount }, usersStep((r) => {
       const page = r as DeltaPageResult | { expired: string };
       if ('expired' in page) {
         // The delta link was refused: read the tenant in full, and say so in the run.

@@ -323,7 +323,7 @@ export interface DeltaPageResult extends UsersPageResult {
 
 export async function usersDeltaPageActivity(
   deps: SyncDeps,
-  input: { customerId: string; runId: string; startedAt: string; link: string; soFar: EntityCounts },
+  input: { customerId: string; runId: string; startedAt: string; link: string; soFar: EntityCounts; userCount?: number },
 ): Promise<DeltaPageResult | { expired: string }> {
   const microsoft = await deps.microsoft.forCustomer(input.customerId);
   let result: UsersPageResult;
@@ -340,7 +340,7 @@ export async function usersDeltaPageActivity(
   }
   // The round is read: nothing else of the run stands between it and its deletions (a repeat of this
   // activity repeats both, each idempotent). One activity and one orchestration step fewer per delta run.
-  return { ...result, deletions: await userDeletionsActivity(deps, { customerId: input.customerId, runId: input.runId, startedAt: input.startedAt, mode: 'delta', soFar }) };
+  return { ...result, deletions: await userDeletionsActivity(deps, { customerId: input.customerId, runId: input.runId, startedAt: input.startedAt, mode: 'delta', soFar, userCount: input.userCount }) };
 }
 
 /** After a complete read of users and their Teams side: the inventory brought in line with it. */
@@ -377,10 +377,11 @@ export interface DeletionsResult {
 
 export async function userDeletionsActivity(
   deps: SyncDeps,
-  input: { customerId: string; runId: string; startedAt: string; mode: 'full' | 'delta'; soFar: EntityCounts; firstSync?: boolean },
+  input: { customerId: string; runId: string; startedAt: string; mode: 'full' | 'delta'; soFar: EntityCounts; firstSync?: boolean; userCount?: number },
 ): Promise<DeletionsResult> {
-  const stored = await deps.storage.syncState.get<number>(input.customerId, USER_COUNT_KEY);
-  const total = input.mode === 'full' ? input.soFar.added + input.soFar.changed + input.soFar.unchanged : (stored?.value ?? 0) + input.soFar.added;
+  // A delta round's total is the guard's count when the run began (its start read it) plus what it added.
+  const before = input.mode === 'full' ? 0 : (input.userCount ?? (await deps.storage.syncState.get<number>(input.customerId, USER_COUNT_KEY))?.value ?? 0);
+  const total = input.mode === 'full' ? input.soFar.added + input.soFar.changed + input.soFar.unchanged : before + input.soFar.added;
   // A full read's total is what it saw plus what it is about to delete.
   const { released, ...result } = await settleUserDeletions(deps, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, mode: input.mode, total, firstSync: input.firstSync }, () => deps.microsoft.forCustomer(input.customerId));
   await deps.runs.saveProgress(input.customerId, input.runId, 'users', addCounts(input.soFar, result.counts));
