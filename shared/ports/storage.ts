@@ -304,6 +304,8 @@ export interface KeyValueStore {
   get<T>(scope: string, key: string): Promise<Versioned<T> | undefined>;
   /** Without an ETag: create-or-replace. With one: @throws ConcurrencyError when stale. */
   put<T>(scope: string, key: string, value: T, etag?: string): Promise<Versioned<T>>;
+  /** Create-or-replace of several keys of one scope, in as few requests as fit. */
+  putAll<T>(scope: string, entries: ReadonlyArray<{ key: string; value: T }>): Promise<void>;
   /** @throws ConflictError when the key exists. */
   create<T>(scope: string, key: string, value: T): Promise<Versioned<T>>;
   delete(scope: string, key: string, etag?: string): Promise<void>;

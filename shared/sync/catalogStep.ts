@@ -28,40 +28,38 @@ export async function catalogActivity(deps: SyncDeps, input: CatalogStepInput): 
   try {
     shared = await Promise.all([deps.microsoft.forCustomer(input.customerId), handOffRules(deps.storage, input.customerId)]);
   } catch (err) {
-    await Promise.all(input.types.map((type) => recordOutcome(deps, input, type, { status: 'failed', reason: reasonOf(err) }).catch(() => undefined)));
+    await recordOutcomes(deps, input, input.types.map((type) => ({ type, outcome: { status: 'failed', reason: reasonOf(err) } }))).catch(() => undefined);
     throw err;
   }
   const outcomes = await Promise.allSettled(input.types.map((type) => syncType(deps, shared[0], shared[1], { ...input, type })));
+  const attempts: CatalogAttempt[] = outcomes.map((o, i) => (o.status === 'fulfilled' ? { type: input.types[i], result: o.value } : { type: input.types[i], failed: reasonOf(o.reason) }));
+  // Every type's outcome and progress in one write each.
+  await recordOutcomes(deps, input, attempts.map((a) => ({ type: a.type, outcome: 'result' in a ? catalogOutcome(a.result, undefined) : { status: 'failed', reason: a.failed } })));
+  const progress = Object.fromEntries(attempts.flatMap((a) => ('result' in a ? [[a.type, a.result.counts]] : [])));
+  await deps.runs.saveProgressOf(input.customerId, input.runId, progress);
   // A type retried alone fails the activity: the orchestration's retry policy spaces its next attempts.
   if (input.types.length === 1 && outcomes[0].status === 'rejected') throw outcomes[0].reason;
-  return outcomes.map((o, i) => (o.status === 'fulfilled' ? { type: input.types[i], result: o.value } : { type: input.types[i], failed: reasonOf(o.reason) }));
+  return attempts;
 }
 
 async function syncType(deps: SyncDeps, microsoft: CustomerMicrosoft, rules: HandOffRules, input: { customerId: string; runId: string; type: CatalogType }): Promise<CatalogSyncResult> {
-  let result: CatalogSyncResult;
-  try {
-    const read = input.type === 'resourceAccounts' ? await readCatalog(input.type, microsoft) : undefined;
-    result = await syncCatalogType({ ...input, threshold: rules.settings.deleteThresholds[input.type] }, microsoft, deps.catalog, deps.pending, read);
-    if (input.type === 'resourceAccounts' && read) {
-      // Their service numbers are Used-Utility; with deletions held the read may be short, so nothing is released.
-      await recordResourceAccountNumbers(deps.storage, {
-        customerId: input.customerId, accounts: read.map((i) => i.data as ResourceAccount), complete: !result.heldReason,
-        coolingDays: rules.settings.numberCoolingDays, preventDuplicateNumbers: rules.settings.preventDuplicateNumbers,
-      });
-    }
-  } catch (err) {
-    await recordOutcome(deps, input, input.type, { status: 'failed', reason: reasonOf(err) }).catch(() => undefined);
-    throw err;
+  const read = input.type === 'resourceAccounts' ? await readCatalog(input.type, microsoft) : undefined;
+  const result = await syncCatalogType({ ...input, threshold: rules.settings.deleteThresholds[input.type] }, microsoft, deps.catalog, deps.pending, read);
+  if (input.type === 'resourceAccounts' && read) {
+    // Their service numbers are Used-Utility; with deletions held the read may be short, so nothing is released.
+    await recordResourceAccountNumbers(deps.storage, {
+      customerId: input.customerId, accounts: read.map((i) => i.data as ResourceAccount), complete: !result.heldReason,
+      coolingDays: rules.settings.numberCoolingDays, preventDuplicateNumbers: rules.settings.preventDuplicateNumbers,
+    });
   }
-  await recordOutcome(deps, input, input.type, catalogOutcome(result, undefined));
-  await deps.runs.saveProgress(input.customerId, input.runId, input.type, result.counts);
   return result;
 }
 
-/** Each attempt's outcome is kept at once, so provisioning can say why an item it needs (a dial plan) is missing while the run still retries. */
-async function recordOutcome(deps: SyncDeps, run: { customerId: string; runId: string }, type: CatalogType, outcome: EntityOutcome): Promise<void> {
-  await deps.storage.syncState.put<CatalogOutcomeRecord>(run.customerId, catalogOutcomeKey(type), { ...outcome, runId: run.runId, at: (deps.now?.() ?? new Date()).toISOString() });
-  forgetCustomerContexts(run.customerId); // provisioning in this process sees it at once
+/** Each attempt's outcomes are kept at its end, so provisioning can say why an item it needs (a dial plan) is missing while the run still retries. */
+async function recordOutcomes(deps: SyncDeps, run: { customerId: string; runId: string }, outcomes: ReadonlyArray<{ type: CatalogType; outcome: EntityOutcome }>): Promise<void> {
+  const at = (deps.now?.() ?? new Date()).toISOString();
+  await deps.storage.syncState.putAll<CatalogOutcomeRecord>(run.customerId, outcomes.map(({ type, outcome }) => ({ key: catalogOutcomeKey(type), value: { ...outcome, runId: run.runId, at } })));
+  forgetCustomerContexts(run.customerId); // provisioning in this process sees them at once
 }
 
 export function catalogOutcome(r: CatalogSyncResult | undefined, error: string | undefined): EntityOutcome {

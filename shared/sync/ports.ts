@@ -13,6 +13,8 @@ export interface SyncRunStore {
   save(run: SyncRun): Promise<void>;
   /** Progress of one entity type, written by its own activities (no contention with the others). */
   saveProgress(customerId: string, runId: string, entityType: EntityType, counts: EntityCounts): Promise<void>;
+  /** The progress of several entity types at once. */
+  saveProgressOf(customerId: string, runId: string, progress: Partial<Record<EntityType, EntityCounts>>): Promise<void>;
   progress(customerId: string, runId: string): Promise<Partial<Record<EntityType, EntityCounts>>>;
   /** Newest first. */
   list(customerId: string, top: number): Promise<SyncRun[]>;

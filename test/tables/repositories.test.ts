@@ -105,6 +105,16 @@ describe('configuration documents', () => {
     await storage.syncState.delete('c1', 'users/deltaLink', v2.etag);
     expect(await storage.syncState.get('c1', 'users/deltaLink')).toBeUndefined();
   });
+
+  it('sync state: several keys of a scope created or replaced at once, in one request', async () => {
+    await storage.syncState.put('c2', 'a', 1);
+    const before = azurite.requests();
+    await storage.syncState.putAll<unknown>('c2', [{ key: 'a', value: 2 }, { key: 'b/c', value: { x: 'y' } }]);
+    expect(azurite.requests() - before).toBe(1);
+    expect((await storage.syncState.get('c2', 'a'))?.value).toBe(2);
+    expect((await storage.syncState.get('c2', 'b/c'))?.value).toEqual({ x: 'y' });
+    await storage.syncState.putAll('c2', []);
+  });
 });
 
 describe('users', () => {

@@ -6,7 +6,7 @@
 import { odata, TableTransaction, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import type { z } from 'zod';
 import type { CustomerScopedRepository, Versioned } from '../../ports/storage';
-import type { TableProvider } from './client';
+import { submitAll, type TableProvider } from './client';
 import { statusOf, toStorageError, translate } from './errors';
 import { encodeKey } from './keys';
 import { assertEntityFits, packJson, planBatches, unpackJson, type TableEntityShape } from './limits';
@@ -103,6 +103,12 @@ export class DocumentTable<T> {
     const client = await this.client();
     const r = await client.upsertEntity(this.entity(partitionKey, rowKey, value), 'Replace');
     return { value, etag: r.etag ?? '' };
+  }
+
+  /** Creates or replaces documents of one partition, in as few batches as fit. */
+  async upsertAll(partitionKey: string, items: ReadonlyArray<{ rowKey: string; value: T }>): Promise<void> {
+    if (items.length === 0) return;
+    await submitAll(await this.client(), items.map((item) => ({ kind: 'upsert' as const, entity: this.entity(partitionKey, item.rowKey, item.value) })), this.kind);
   }
 
   async delete(partitionKey: string, rowKey: string, etag?: string): Promise<void> {

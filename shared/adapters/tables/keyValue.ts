@@ -24,6 +24,10 @@ export class TableKeyValueStore implements KeyValueStore {
     return r as Versioned<T>;
   }
 
+  async putAll<T>(scope: string, entries: ReadonlyArray<{ key: string; value: T }>): Promise<void> {
+    await this.table.upsertAll(encodeKey(scope), entries.map((e) => ({ rowKey: encodeKey(e.key), value: e.value })));
+  }
+
   async create<T>(scope: string, key: string, value: T): Promise<Versioned<T>> {
     return (await this.table.create(encodeKey(scope), encodeKey(key), value)) as Versioned<T>;
   }

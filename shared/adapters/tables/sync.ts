@@ -56,10 +56,12 @@ export class TableSyncRunStore implements SyncRunStore {
 
   async saveProgress(customerId: string, runId: string, entityType: EntityType, counts: EntityCounts): Promise<void> {
     const client = await this.client();
-    await client.upsertEntity(
-      { partitionKey: encodeKey(customerId), rowKey: joinKey(encodeKey(runId), entityType), Kind: 'progress', EntityType: entityType, Counts: JSON.stringify(counts) },
-      'Replace',
-    );
+    await client.upsertEntity(progressRow(customerId, runId, entityType, counts), 'Replace');
+  }
+
+  async saveProgressOf(customerId: string, runId: string, progress: Partial<Record<EntityType, EntityCounts>>): Promise<void> {
+    const rows = Object.entries(progress).map(([type, counts]) => ({ kind: 'upsert' as const, entity: progressRow(customerId, runId, type as EntityType, counts) }));
+    if (rows.length > 0) await submitAll(await this.client(), rows, `progress of sync run ${runId}`);
   }
 
   async progress(customerId: string, runId: string): Promise<Partial<Record<EntityType, EntityCounts>>> {
@@ -257,4 +259,8 @@ export class TablePendingDeletionStore implements PendingDeletionStore {
       });
     }
   }
+}
+
+function progressRow(customerId: string, runId: string, entityType: EntityType, counts: EntityCounts) {
+  return { partitionKey: encodeKey(customerId), rowKey: joinKey(encodeKey(runId), entityType), Kind: 'progress', EntityType: entityType, Counts: JSON.stringify(counts) };
 }
