@@ -70,6 +70,6 @@ export function catalogOutcome(r: CatalogSyncResult | undefined, error: string |
   return { status: 'succeeded' };
 }
 
-export function reasonOf(err: unknown): string {
+function reasonOf(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 500);
 }
