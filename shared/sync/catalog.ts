@@ -8,7 +8,7 @@ import { canonicalJson, guardDeletes, type DeleteThreshold } from '../domain';
 import type { MicrosoftLicenseSku, TeamsPolicy, TenantDialPlan } from '../ports/microsoft';
 import type { ResourceAccount } from '../domain';
 import { readResourceAccounts } from './resourceAccounts';
-import type { EntityCounts } from './model';
+import type { EntityCounts, EntityOutcome } from './model';
 import { zeroCounts } from './model';
 import type { CatalogItem, CatalogStore, CatalogType, CustomerMicrosoft, PendingDeletionStore } from './ports';
 
@@ -120,4 +120,13 @@ export async function syncCatalogType(
   await catalog.remove(args.customerId, args.type, gone);
   counts.deleted = gone.length;
   return { counts };
+}
+
+/** How a run reports a catalog type: its result, or why there is none (`error`: the run's own failure). */
+export function catalogOutcome(r: CatalogSyncResult | undefined, error: string | undefined): EntityOutcome {
+  if (!r) return { status: 'failed', reason: error ?? 'the run ended before this type was read' };
+  if (r.failed) return { status: 'failed', reason: r.failed };
+  if (r.skipped) return { status: 'skipped', reason: r.skipped };
+  if (r.heldReason) return { status: 'held', reason: r.heldReason };
+  return { status: 'succeeded' };
 }

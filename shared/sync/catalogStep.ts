@@ -7,7 +7,7 @@
  */
 import type { ResourceAccount } from '../domain';
 import { forgetCustomerContexts } from '../provisioning/customerContext';
-import { readCatalog, syncCatalogType, type CatalogSyncResult } from './catalog';
+import { catalogOutcome, readCatalog, syncCatalogType, type CatalogSyncResult } from './catalog';
 import { catalogOutcomeKey, type CatalogOutcomeRecord, type EntityOutcome } from './model';
 import type { CatalogType, CustomerMicrosoft } from './ports';
 import { recordResourceAccountNumbers } from './resourceAccounts';
@@ -60,14 +60,6 @@ async function recordOutcomes(deps: SyncDeps, run: { customerId: string; runId: 
   const at = (deps.now?.() ?? new Date()).toISOString();
   await deps.storage.syncState.putAll<CatalogOutcomeRecord>(run.customerId, outcomes.map(({ type, outcome }) => ({ key: catalogOutcomeKey(type), value: { ...outcome, runId: run.runId, at } })));
   forgetCustomerContexts(run.customerId); // provisioning in this process sees them at once
-}
-
-export function catalogOutcome(r: CatalogSyncResult | undefined, error: string | undefined): EntityOutcome {
-  if (!r) return { status: 'failed', reason: error ?? 'the run ended before this type was read' };
-  if (r.failed) return { status: 'failed', reason: r.failed };
-  if (r.skipped) return { status: 'skipped', reason: r.skipped };
-  if (r.heldReason) return { status: 'held', reason: r.heldReason };
-  return { status: 'succeeded' };
 }
 
 function reasonOf(err: unknown): string {

@@ -7,8 +7,7 @@ import { DeltaTokenExpiredError } from '../ports/microsoft';
 import { ACTIVE_STATUSES, type Orchestrations } from '../ports/orchestrations';
 import { newTransactionId } from '../domain';
 import { NotFoundError, type Storage } from '../ports/storage';
-import type { CatalogSyncResult } from './catalog';
-import { catalogOutcome } from './catalogStep';
+import { catalogOutcome, type CatalogSyncResult } from './catalog';
 import {
   addCounts,
   DEFAULT_SYNCS,
