@@ -33,7 +33,7 @@ import { closeServiceBusClients } from '../shared/adapters/servicebus/client';
 import { readSettings } from '../shared/config/settings';
 import { QUEUES, PROVISIONING_QUEUES } from '../shared/config/queues';
 import { startGraphProcess, startTablesProcess, tableRequestsByKindSince, type TablesCounters } from './support/infra';
-import { cliArgs, progressBar, writeFigures } from './support/measure';
+import { cliArgs, progressBar, quantile, writeFigures } from './support/measure';
 import { BUDGET_RATES_PER_MINUTE, minimumWrites, type Budget } from './support/provisionFigures';
 import { cpuMs } from './support/runtime';
 
@@ -97,7 +97,6 @@ export function estateTenants(customers: number, meanUsers: number): Tenant[] {
   });
 }
 
-const quantile = (sorted: number[], q: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The most memory a process has held (VmHWM), in MB; undefined once it is gone. */

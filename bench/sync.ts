@@ -36,7 +36,7 @@ import { USER_SELECT } from '../shared/adapters/graph';
 import { readSettings } from '../shared/config/settings';
 import { closeServiceBusClients } from '../shared/adapters/servicebus/client';
 import { startGraphProcess, startTablesProcess, type GraphInfo, type TablesCounters } from './support/infra';
-import { cliArgs, mb, measured, progressBar, seconds } from './support/measure';
+import { cliArgs, mb, measured, progressBar, quantile, seconds } from './support/measure';
 import { getJson, getToken } from './support/rawGraph';
 
 interface RunView {
@@ -193,7 +193,7 @@ async function runOneSize(users: number, persist: boolean): Promise<void> {
       if (seen !== changed) throw new Error(`delta round ${k + 1} saw ${seen} of ${changed} changes`);
       rounds.push({ ms: measuredDelta.result.ms ?? measuredDelta.ms, peakRss: measuredDelta.peakRss });
     }
-    const delta = { ms: median(rounds.map((r) => r.ms)), peakRss: Math.max(...rounds.map((r) => r.peakRss)) };
+    const delta = { ms: quantile(rounds.map((r) => r.ms).sort((a, b) => a - b), 0.5), peakRss: Math.max(...rounds.map((r) => r.peakRss)) };
 
     const c = full.result.counts;
     const result: SizeResult = {
@@ -245,12 +245,6 @@ function table(results: SizeResult[]): string {
 }
 
 const round = (value: number, digits: number) => Number(value.toFixed(digits));
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 /** How often a run's status is read: twice a second up to 10,000 users, then in proportion (every 5 s from 100,000). */
 const statusEveryMs = (users: number) => Math.min(5_000, Math.max(500, Math.round(users / 20)));

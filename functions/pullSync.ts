@@ -8,8 +8,8 @@
  */
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
-import { addCounts, zeroCounts } from '../shared/sync/model';
-import { CATALOG_TYPES, PULL_SYNC, type BeginResult, type DeletionsResult, type DeltaPageResult, type FinishInput, type StartSyncInput, type TeamsPagesResult, type UsersFamilyResult, type UsersPagesResult } from '../shared/sync/service';
+import { addCounts, failureReason, zeroCounts } from '../shared/sync/model';
+import { CATALOG_TYPES, PULL_SYNC, type BeginResult, type UserDeletionsResult, type DeltaPageResult, type FinishInput, type StartSyncInput, type TeamsPagesResult, type UsersFamilyResult, type UsersPagesResult } from '../shared/sync/service';
 import type { CatalogSyncResult } from '../shared/sync/catalog';
 import type { CatalogAttempt } from '../shared/sync/catalogStep';
 import type { CatalogType } from '../shared/sync/ports';
@@ -37,19 +37,20 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
 
   // The catalog: every type in one activity; a type that failed in it is retried alone.
   const catalog: CatalogSyncResult[] = [];
-  const resultOf = (attempt: CatalogAttempt): CatalogSyncResult => ('result' in attempt ? attempt.result : { counts: zeroCounts(), failed: attempt.failed });
-  const failedWith = (err: Error): CatalogSyncResult => ({ counts: zeroCounts(), failed: failure(err) });
-  const catalogStep = (types: readonly CatalogType[], done: (attempts: CatalogAttempt[]) => void, failed: (err: Error) => void) =>
-    call('syncCatalog', { customerId: begin.customerId, runId: begin.runId, types }, { chain: 'catalog', done: (r) => done(r as CatalogAttempt[]), failed });
-  catalogStep(
-    CATALOG_TYPES,
-    (attempts) =>
-      attempts.forEach((attempt, i) => {
-        if ('result' in attempt) catalog[i] = attempt.result;
-        else catalogStep([attempt.type], ([alone]) => (catalog[i] = resultOf(alone)), (err) => (catalog[i] = failedWith(err)));
-      }),
-    (err) => CATALOG_TYPES.forEach((_, i) => (catalog[i] = failedWith(err))),
-  );
+  const failedType = (type: CatalogType, reason: string) => (catalog[CATALOG_TYPES.indexOf(type)] = { counts: zeroCounts(), failed: reason });
+  const catalogStep = (types: readonly CatalogType[]) =>
+    call('syncCatalog', { customerId: begin.customerId, runId: begin.runId, types }, {
+      chain: 'catalog',
+      done: (r) => {
+        for (const attempt of r as CatalogAttempt[]) {
+          if ('result' in attempt) catalog[CATALOG_TYPES.indexOf(attempt.type)] = attempt.result;
+          else if (types.length > 1) catalogStep([attempt.type]);
+          else failedType(attempt.type, attempt.failed);
+        }
+      },
+      failed: (err) => types.forEach((type) => failedType(type, failureReason(err))),
+    });
+  catalogStep(CATALOG_TYPES);
 
   // The users family: a full read (users and their Teams side side by side, then the number inventory once
   // the Teams side is complete, while users may still be reading), or the delta rounds; then its deletions.
@@ -69,11 +70,11 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
     done,
     // What was read and handed off stays counted; no delta link is kept from an incomplete read.
     failed: (err) => {
-      users = { counts, handedOff, failed: failure(err) };
+      users = { counts, handedOff, failed: failureReason(err) };
       for (const [task, step] of open) if (step.chain === 'users') open.delete(task);
     },
   });
-  const settled = (deletions: DeletionsResult) => {
+  const settled = (deletions: UserDeletionsResult) => {
     counts = addCounts(counts, deletions.counts);
     users = {
       counts,
@@ -86,7 +87,7 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
   };
   const readEnded = () => {
     if (--reading > 0) return;
-    call('syncUserDeletions', { ...base, mode, soFar: counts, firstSync, userCount: begin.userCount }, usersStep((r) => settled(r as DeletionsResult)));
+    call('syncUserDeletions', { ...base, mode, soFar: counts, firstSync, userCount: begin.userCount }, usersStep((r) => settled(r as UserDeletionsResult)));
   };
   const usersPages = (link?: string) =>
     call('syncUsersPages', { ...base, link, firstSync, soFar: counts }, usersStep((r) => {
@@ -156,18 +157,10 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
     finish.catalog = catalog;
     finish.users = users;
   } catch (err) {
-    finish.error = err instanceof Error ? firstLine(err.message) : String(err);
+    finish.error = failureReason(err);
   }
   context.df.setCustomStatus({ runId: begin.runId, phase: 'finishing', users: finish.users?.counts, catalog: finish.catalog.map((c) => c?.counts) });
   const run = yield context.df.callActivityWithRetry('syncFinish', retry, finish);
   context.df.setCustomStatus({ runId: begin.runId, phase: 'done' });
   return run;
 });
-
-function firstLine(message: string): string {
-  return message.split('\n')[0].slice(0, 500);
-}
-
-function failure(err: unknown): string {
-  return firstLine(err instanceof Error ? err.message : String(err));
-}

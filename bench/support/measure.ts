@@ -44,6 +44,9 @@ export async function measured<T>(run: () => Promise<T>): Promise<{ result: T; m
 
 export { progressBar } from '../../local/progress';
 
+/** The nearest-rank quantile `q` of values sorted ascending (NaN for none). */
+export const quantile = (sorted: readonly number[], q: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]);
+
 export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 

@@ -8,7 +8,7 @@
 import type { ResourceAccount } from '../domain';
 import { forgetCustomerContexts } from '../provisioning/customerContext';
 import { catalogOutcome, readCatalog, syncCatalogType, type CatalogSyncResult } from './catalog';
-import { catalogOutcomeKey, type CatalogOutcomeRecord, type EntityOutcome } from './model';
+import { catalogOutcomeKey, failureReason, type CatalogOutcomeRecord, type EntityOutcome } from './model';
 import type { CatalogType, CustomerMicrosoft } from './ports';
 import { recordResourceAccountNumbers } from './resourceAccounts';
 import type { SyncDeps } from './service';
@@ -24,15 +24,12 @@ export interface CatalogStepInput {
 }
 
 export async function catalogActivity(deps: SyncDeps, input: CatalogStepInput): Promise<CatalogAttempt[]> {
-  let shared: [CustomerMicrosoft, HandOffRules];
-  try {
-    shared = await Promise.all([deps.microsoft.forCustomer(input.customerId), handOffRules(deps.storage, input.customerId)]);
-  } catch (err) {
-    await recordOutcomes(deps, input, input.types.map((type) => ({ type, outcome: { status: 'failed', reason: reasonOf(err) } }))).catch(() => undefined);
+  const [microsoft, rules] = await Promise.all([deps.microsoft.forCustomer(input.customerId), handOffRules(deps.storage, input.customerId)]).catch(async (err: unknown) => {
+    await recordOutcomes(deps, input, input.types.map((type) => ({ type, outcome: { status: 'failed', reason: failureReason(err) } }))).catch(() => undefined);
     throw err;
-  }
-  const outcomes = await Promise.allSettled(input.types.map((type) => syncType(deps, shared[0], shared[1], { ...input, type })));
-  const attempts: CatalogAttempt[] = outcomes.map((o, i) => (o.status === 'fulfilled' ? { type: input.types[i], result: o.value } : { type: input.types[i], failed: reasonOf(o.reason) }));
+  });
+  const outcomes = await Promise.allSettled(input.types.map((type) => syncType(deps, microsoft, rules, { ...input, type })));
+  const attempts: CatalogAttempt[] = outcomes.map((o, i) => (o.status === 'fulfilled' ? { type: input.types[i], result: o.value } : { type: input.types[i], failed: failureReason(o.reason) }));
   // Every type's outcome and progress in one write each.
   await recordOutcomes(deps, input, attempts.map((a) => ({ type: a.type, outcome: 'result' in a ? catalogOutcome(a.result, undefined) : { status: 'failed', reason: a.failed } })));
   const progress = Object.fromEntries(attempts.flatMap((a) => ('result' in a ? [[a.type, a.result.counts]] : [])));
@@ -60,8 +57,4 @@ async function recordOutcomes(deps: SyncDeps, run: { customerId: string; runId: 
   const at = (deps.now?.() ?? new Date()).toISOString();
   await deps.storage.syncState.putAll<CatalogOutcomeRecord>(run.customerId, outcomes.map(({ type, outcome }) => ({ key: catalogOutcomeKey(type), value: { ...outcome, runId: run.runId, at } })));
   forgetCustomerContexts(run.customerId); // provisioning in this process sees them at once
-}
-
-function reasonOf(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 500);
 }

@@ -42,6 +42,11 @@ export interface EntityOutcome {
   reason?: string;
 }
 
+/** A failure as an entity type's reason: its first line, at most 500 characters. */
+export function failureReason(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 500);
+}
+
 export const runningEntities = (): Record<EntityType, EntityOutcome> =>
   Object.fromEntries(ENTITY_TYPES.map((t) => [t, { status: 'running' }])) as Record<EntityType, EntityOutcome>;
 

@@ -93,7 +93,7 @@ export interface BeginResult {
   deltaLink?: string;
   resync?: string;
   /** The guard's user count when the run began (a delta run adds its adds and deletions to it). */
-  userCount?: number;
+  userCount: number;
   /**
    * A full run: whether no user was stored when it began. Decided once, before anything is written, so a
    * repeated page after a crash counts and hands off its users as the first attempt did.
@@ -141,14 +141,16 @@ export async function startSync(
   const runId = newRunId(at);
   const instanceId = syncInstanceId(request.customerId, request.kind);
   // What the run reads from is decided here and travels in the orchestration's input: its first episode
-  // sets the reads going, with no step of its own before them. Read beside the check of a running full sync.
-  const [full, begin] = await Promise.all([
+  // sets the reads going, with no step of its own before them. Read beside the check of a running full sync
+  // and the customer's syncs (created on its first run; a staging re-check reads nothing and creates none).
+  const [fullSync, definitions, begin] = await Promise.all([
     request.kind === 'delta' ? runInstance(deps, request.customerId, 'full') : undefined,
+    request.kind === 'staging' ? deps.definitions.list(request.customerId) : ensureDefaultSyncs(deps, request.customerId),
     request.kind === 'staging' ? undefined : beginRun(deps, { ...request, runId }, at.toISOString()),
   ]);
   // "Running" means what the runs read (runAsSeen): an orchestration still active, even in the moment
   // between its run's last write and its own completion.
-  if (full?.active) {
+  if (fullSync?.active) {
     await recordSkip(deps, request.customerId, request.kind, 'the full sync is running');
     throw new SyncRefused('A full sync of this customer is running; the delta sync would repeat its work.', 409);
   }
@@ -159,12 +161,10 @@ export async function startSync(
     throw new SyncRefused(`A ${request.kind} sync of this customer is already running.`, 409);
   }
   // Visible at once. A crash before this write leaves the run to be recorded by its finish.
+  const def = definitions.find((d) => d.kind === request.kind);
   await Promise.all([
     deps.runs.create(newRun(input, at.toISOString())),
-    (async () => {
-      const def = await deps.definitions.get(request.customerId, request.kind);
-      if (def) await deps.definitions.put({ ...def, lastStartedAt: at.toISOString(), lastRunId: runId });
-    })(),
+    def ? deps.definitions.put({ ...def, lastStartedAt: at.toISOString(), lastRunId: runId }) : undefined,
   ]);
   return { runId, instanceId };
 }
@@ -242,13 +242,12 @@ export async function updateSyncDefinition(deps: SyncDeps, customerId: string, k
 /**
  * What a run reads from: a delta round from the held delta link, or a full read (a first sync when no user
  * is stored, decided once, before anything is written, so a repeated page after a crash counts and hands
- * off its users as the first attempt did). The customer's default syncs are created on its first run.
+ * off its users as the first attempt did).
  */
 export async function beginRun(deps: SyncDeps, input: Omit<StartSyncInput, 'begin'>, startedAt: string): Promise<BeginResult> {
-  // Independent reads (and the default syncs' creation), side by side. Whether any user is stored matters
-  // to a full read only (a delta run without a link asks below).
-  const [, link, count, usersStored] = await Promise.all([
-    ensureDefaultSyncs(deps, input.customerId),
+  // Independent reads, side by side. Whether any user is stored matters to a full read only (a delta run
+  // without a link asks below).
+  const [link, count, usersStored] = await Promise.all([
     input.kind === 'delta' ? deps.storage.syncState.get<string>(input.customerId, DELTA_LINK_KEY) : undefined,
     deps.storage.syncState.get<number>(input.customerId, USER_COUNT_KEY),
     input.kind === 'delta' ? undefined : deps.storage.users.anyStored(input.customerId),
@@ -317,12 +316,12 @@ export async function usersPagesActivity(
 
 export interface DeltaPageResult extends UsersPageResult {
   /** The round's last page settles its deletions in the same activity (the step that would follow it). */
-  deletions?: DeletionsResult;
+  deletions?: UserDeletionsResult;
 }
 
 export async function usersDeltaPageActivity(
   deps: SyncDeps,
-  input: { customerId: string; runId: string; startedAt: string; link: string; soFar: EntityCounts; userCount?: number },
+  input: { customerId: string; runId: string; startedAt: string; link: string; soFar: EntityCounts; userCount: number },
 ): Promise<DeltaPageResult | { expired: string }> {
   const microsoft = await deps.microsoft.forCustomer(input.customerId);
   let result: UsersPageResult;
@@ -368,7 +367,7 @@ export async function teamsPagesActivity(deps: SyncDeps, input: { customerId: st
   return { joined, ...(numbers ? { numbers } : {}) };
 }
 
-export interface DeletionsResult {
+export interface UserDeletionsResult {
   counts: EntityCounts;
   heldReason?: string;
   holdsReleased?: HoldsReleased;
@@ -376,11 +375,10 @@ export interface DeletionsResult {
 
 export async function userDeletionsActivity(
   deps: SyncDeps,
-  input: { customerId: string; runId: string; startedAt: string; mode: 'full' | 'delta'; soFar: EntityCounts; firstSync?: boolean; userCount?: number },
-): Promise<DeletionsResult> {
+  input: { customerId: string; runId: string; startedAt: string; mode: 'full' | 'delta'; soFar: EntityCounts; firstSync?: boolean; userCount: number },
+): Promise<UserDeletionsResult> {
   // A delta round's total is the guard's count when the run began (its start read it) plus what it added.
-  const before = input.mode === 'full' ? 0 : (input.userCount ?? (await deps.storage.syncState.get<number>(input.customerId, USER_COUNT_KEY))?.value ?? 0);
-  const total = input.mode === 'full' ? input.soFar.added + input.soFar.changed + input.soFar.unchanged : before + input.soFar.added;
+  const total = input.mode === 'full' ? input.soFar.added + input.soFar.changed + input.soFar.unchanged : input.userCount + input.soFar.added;
   // A full read's total is what it saw plus what it is about to delete.
   const { released, ...result } = await settleUserDeletions(deps, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, mode: input.mode, total, firstSync: input.firstSync }, () => deps.microsoft.forCustomer(input.customerId));
   await deps.runs.saveProgress(input.customerId, input.runId, 'users', addCounts(input.soFar, result.counts));
@@ -441,8 +439,7 @@ export async function finishRun(deps: SyncDeps, input: FinishInput): Promise<Syn
   if (usersComplete && input.users) {
     const c = input.users.counts;
     // The count before this run is the one its beginning read, so a repeat computes the same value.
-    const previous = input.begin.userCount ?? (await deps.storage.syncState.get<number>(customerId, USER_COUNT_KEY))?.value ?? 0;
-    const count = run.mode === 'full' ? c.added + c.changed + c.unchanged : Math.max(0, previous + c.added - c.deleted);
+    const count = run.mode === 'full' ? c.added + c.changed + c.unchanged : Math.max(0, input.begin.userCount + c.added - c.deleted);
     kept.push(deps.storage.syncState.put(customerId, USER_COUNT_KEY, count));
   }
   await Promise.all(kept);
