@@ -2,15 +2,19 @@
 import type { Endpoints } from '../stack';
 
 const READ_ATTEMPTS = 4;
+const RETRIED_READS = new Set([502, 503, 504]);
 
 export class ApiClient {
   constructor(private readonly endpoints: Endpoints) {}
 
-  /** A read answered 503 (storage or Microsoft briefly out of reach) is asked again after its Retry-After. */
+  /**
+   * A read answered 503 (storage or Microsoft briefly out of reach) is asked again after its Retry-After, and
+   * so is one answered 502 or 504 (the instance serving it went away, as when the app scales in or one dies).
+   */
   async request(method: string, path: string, body?: unknown, key: 'function' | 'master' = 'function'): Promise<Response> {
     for (let attempt = 1; ; attempt++) {
       const res = await this.send(method, path, body, key);
-      if (res.status !== 503 || method !== 'GET' || attempt === READ_ATTEMPTS) return res;
+      if (!RETRIED_READS.has(res.status) || method !== 'GET' || attempt === READ_ATTEMPTS) return res;
       await res.arrayBuffer();
       await sleep(Math.min(10, Number(res.headers.get('retry-after')) || 1) * 1_000);
     }

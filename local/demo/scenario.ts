@@ -338,16 +338,20 @@ async function changeNotifications(context: DemoContext, recorder: ScenarioRecor
       department: 'Engineering',
       jobTitle: 'Software Engineer',
     });
+    let seen: UserView | undefined;
     const done = await waitFor(
       'the new hire to be provisioned',
       async () => {
         const page = await api.json<{ items: UserView[] }>('GET', `/customers/${customerId}/users?search=${encodeURIComponent(nick)}`);
-        const u = page.items[0];
+        const u = (seen = page.items[0] ?? seen);
         return u && ((u.state.kind === 'provisioned' && u.number) || u.state.kind === 'needs-attention' || u.state.kind === 'staged') ? u : undefined;
       },
       120_000,
       100,
-    );
+    ).catch((error: Error) => {
+      // Where the hire stood says which part stalled: never stored (the notification), or stored and waiting.
+      throw new Error(`${error.message}; ${seen ? `it was last seen ${seen.state.kind}${seen.state.reason ? `: ${seen.state.reason}` : ''}` : 'it was never stored'}`);
+    });
     const seconds = (Date.now() - started) / 1000;
     if (done.state.kind !== 'provisioned') throw new Error(`the new hire ended ${done.state.kind} after ${seconds.toFixed(1)} s${done.state.reason ? `: ${done.state.reason}` : ''}`);
     return { value: { ...done, upn: user.userPrincipalName, seconds }, detail: `${user.userPrincipalName} provisioned at ${done.state.siteId} with ${done.number} ${seconds.toFixed(1)} s after HR created it` };

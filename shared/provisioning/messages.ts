@@ -52,17 +52,32 @@ export const provisionUserMessageSchema = z.object({
 });
 export type ProvisionUserMessage = z.infer<typeof provisionUserMessageSchema>;
 
-/** Deterministic id: one cause for one user state, once. */
-export function provisionMessageId(message: Pick<ProvisionUserMessage, 'customerId' | 'userId' | 'reason' | 'transactionId' | 'observedAt' | 'attempt' | 'resentAt' | 'turn'>): string {
+/** The cause a message carries (one user state, once), however often and however it is sent: its transaction's identity. */
+export function provisionCauseId(message: Pick<ProvisionUserMessage, 'customerId' | 'userId' | 'reason' | 'transactionId' | 'observedAt'>): string {
+  const cause = message.transactionId ?? message.observedAt ?? 'latest';
+  return `${message.reason}:${message.customerId}:${message.userId}:${cause}`.slice(0, 128);
+}
+
+/**
+ * A sync's hand-off's own mark in its message id: when it was handed off. A page read again (its activity run
+ * again after its host died) hands the same cause off again, later: that is a new message, which the handler
+ * settles as the work already done or under way. Were it dropped as a duplicate of the first, the place the
+ * customer's window counted for it would never be given back.
+ */
+export function handOffMark(message: Pick<ProvisionUserMessage, 'reason' | 'requestedAt'>): string {
+  return isSyncHandOff(message) ? `~h${(Date.parse(message.requestedAt) || 0).toString(36)}` : '';
+}
+
+/** Deterministic id: one send of one cause; a resend of the same send (after a kill, a lost race) is dropped as its duplicate. */
+export function provisionMessageId(message: Pick<ProvisionUserMessage, 'customerId' | 'userId' | 'reason' | 'transactionId' | 'observedAt' | 'requestedAt' | 'attempt' | 'resentAt' | 'turn'>): string {
   // One check per customer per moment (observedAt): the users whose assignments fall due together share it.
   if (message.reason === 'number-check') return `number-check:${message.customerId}:${message.observedAt ?? 'now'}`.slice(0, 128);
-  const cause = message.transactionId ?? message.observedAt ?? 'latest';
-  const id = `${message.reason}:${message.customerId}:${message.userId}:${cause}`;
+  const id = provisionCauseId(message);
   // A retry, or a resend of a lost message, is a new message for the same cause: it must not be dropped as
   // a duplicate of the last one.
-  const base = message.attempt ? `${id.slice(0, 120)}#${message.attempt}` : id.slice(0, 128);
-  // A later turn likewise: the same cause sent back to the queue, not a repeat of the last send.
-  const suffix = `${message.resentAt ? `~r${Date.parse(message.resentAt).toString(36)}` : ''}${message.turn ? `~t${message.turn.toString(36)}` : ''}`;
+  const base = message.attempt ? `${id.slice(0, 120)}#${message.attempt}` : id;
+  // A later hand-off, or a later turn, likewise.
+  const suffix = `${handOffMark(message)}${message.resentAt ? `~r${Date.parse(message.resentAt).toString(36)}` : ''}${message.turn ? `~t${message.turn.toString(36)}` : ''}`;
   return suffix ? `${base.slice(0, 128 - suffix.length)}${suffix}` : base;
 }
 

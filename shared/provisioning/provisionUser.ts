@@ -59,7 +59,7 @@ import {
 import { ConflictError, type PendingNumberAssignment, type Versioned } from '../ports/storage';
 import { scheduleNumberCheck } from './numberChecks';
 import { customerContext, CustomerNotFoundError, macrosOf, placementFor, type CustomerContext } from './customerContext';
-import { carriesHandOff, isSyncHandOff, openWorkScope, provisionMessageId, type OpenWork, type ProvisionUserMessage } from './messages';
+import { carriesHandOff, handOffMark, isSyncHandOff, openWorkScope, provisionCauseId, provisionMessageId, type OpenWork, type ProvisionUserMessage } from './messages';
 import {
   microsoftUserState,
   normalizedPolicies,
@@ -88,7 +88,7 @@ export type ProvisionResult =
 /** The transaction a message (and its repeats and retries) is recorded under. */
 export function transactionIdFor(message: ProvisionUserMessage): string {
   if (message.transactionId) return message.transactionId;
-  const unique = createHash('sha256').update(provisionMessageId({ ...message, attempt: 0, resentAt: undefined, turn: undefined })).digest('base64url').slice(0, 22);
+  const unique = createHash('sha256').update(provisionCauseId(message)).digest('base64url').slice(0, 22);
   // Dated by the cause (the run or change that observed the user), not by when it was sent: a page read
   // repeated after a crash sends its hand-offs again, later, and they are the same work.
   return newTransactionId(new Date(Date.parse(message.observedAt ?? '') || Date.parse(message.requestedAt) || 0), unique);
@@ -145,6 +145,11 @@ export async function provisionUser(deps: ProvisioningDeps, message: ProvisionUs
   }
   // Work that went to the dead-letter queue is continued by a replay of its message (or a resend).
   if (existing && existing.value.outcome !== 'running' && !endedAtDeadLetter(existing.value)) return settled(deps, message, transactionId, { kind: 'skipped', reason: 'already done', transactionId });
+  // The same cause handed off again (a page read again) while the first hand-off's message carries the work:
+  // that message finishes it, and clears the user's mark. Its retries and resends go on.
+  if (existing && existing.value.outcome === 'running' && isSyncHandOff(message) && !message.attempt && !message.resentAt && !existing.value.trigger?.includes(handOffMark(message))) {
+    return { kind: 'skipped', reason: `under way, handed off earlier (${existing.value.trigger})`, transactionId };
+  }
 
   const run = new Run(deps, ctx, user, message, transactionId, now, existing?.value.from ?? startOf(user), existing !== undefined, stored);
   try {

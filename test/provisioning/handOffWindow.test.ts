@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUES } from '../../shared/config/queues';
-import { HANDOFF_WINDOW, handOffScope, handOffToProvisioning, readHandOffWindow, reconcileProvisioning, releaseHandOff, type HandOffWindowRecord } from '../../shared/provisioning';
+import { HANDOFF_WINDOW, handOffScope, handOffToProvisioning, provisionMessageId, readHandOffWindow, reconcileProvisioning, releaseHandOff, transactionIdFor, type HandOffWindowRecord } from '../../shared/provisioning';
 import type { KeyValueStore } from '../../shared/ports/storage';
 import { OFFICE_SITES, seedCustomer, startWorld, syncAdd, toDomainUser, type World } from './world';
 
@@ -228,6 +228,60 @@ describe('a customer\'s window of the provisioning queue', () => {
     expect(await world.storage.syncState.keys(handOffScope(DIRECT))).toEqual(['window']);
     const transactions = await world.storage.transactions.listRecent(DIRECT, 1_000);
     expect(transactions.map((t) => t.userId).sort()).toEqual([...few, ...many].sort());
+  });
+
+  it('gives back the places of a page handed off again after a crash (same cause, a later hand-off), each user provisioned once', async () => {
+    const REPEATED = 'window-repeated';
+    await seedCustomer(world, { customerId: REPEATED, settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft' } });
+    const users = others().slice(0, HANDOFF_WINDOW + 8);
+    const observedAt = new Date().toISOString();
+    const rows = world.users.filter((u) => users.includes(u.id)).map(toDomainUser);
+    // A first sync's page: its users written with their hand-off marks and handed off, all of them finished.
+    const page = async (requestedAt: string) => {
+      await world.storage.users.upsertMany(REPEATED, rows, new Date(observedAt), new Map(users.map((id) => [id, { reason: 'sync-add' as const, observedAt, requestedAt }])));
+      await handOffToProvisioning(windowDeps(), REPEATED, users.map((userId) => ({ customerId: REPEATED, userId, reason: 'sync-add' as const, observedAt, requestedAt })));
+    };
+    await page(observedAt);
+    await world.idle();
+    // The activity is run again (its host died before it answered): the same users, the same run, handed off
+    // again. Were these messages dropped as repeats of the first ones, their places would never come back,
+    // and the customer's next hand-offs would wait behind them for the reconciler.
+    await page(new Date(Date.now() + 1).toISOString());
+    await world.idle();
+    expect(await readHandOffWindow(world.storage.syncState, REPEATED)).toEqual({ backlog: [], inFlight: {} });
+    expect(await pendingHandOffs(REPEATED)).toBe(0);
+    const transactions = await world.storage.transactions.listRecent(REPEATED, 1_000);
+    expect(transactions.map((t) => t.userId).sort()).toEqual([...users].sort());
+    expect(transactions.every((t) => t.outcome !== 'running')).toBe(true);
+    // And the customer's next user goes straight through.
+    const next = unplaced()[0];
+    await handOffToProvisioning(windowDeps(), REPEATED, syncAdd(REPEATED, [next]));
+    await world.idle();
+    expect(await readHandOffWindow(world.storage.syncState, REPEATED)).toEqual({ backlog: [], inFlight: {} });
+  });
+
+  it('leaves the work to the first hand-off while it is under way: a later hand-off of the same cause neither runs it again nor clears its mark', async () => {
+    const UNDER_WAY = 'window-under-way';
+    await seedCustomer(world, { customerId: UNDER_WAY, settings: { moveAndFlowThrough: 'yes', addSync: 'yes', updateSync: 'yes', addSyncCriteriaId: 'ft' } });
+    const user = unplaced()[1];
+    const observedAt = new Date().toISOString();
+    const first = { customerId: UNDER_WAY, userId: user, reason: 'sync-add' as const, observedAt, requestedAt: observedAt };
+    const again = { ...first, requestedAt: new Date(Date.now() + 5).toISOString() };
+    expect(transactionIdFor(again)).toBe(transactionIdFor(first));
+    expect(provisionMessageId(again)).not.toBe(provisionMessageId(first));
+    await world.storage.users.upsertMany(UNDER_WAY, world.users.filter((u) => u.id === user).map(toDomainUser), new Date(observedAt), new Map([[user, { reason: 'sync-add' as const, observedAt, requestedAt: again.requestedAt }]]));
+    // The first hand-off's message is being handled (its transaction running, started by it).
+    const id = transactionIdFor(first);
+    await world.storage.transactions.create({ id, customerId: UNDER_WAY, kind: 'provision', userId: user, trigger: provisionMessageId(first), startedAt: observedAt, outcome: 'running', steps: [] });
+    await world.queue.send([again]);
+    await world.idle();
+    expect((await world.storage.transactions.get(UNDER_WAY, id))?.value).toMatchObject({ outcome: 'running', steps: [] });
+    expect((await world.storage.users.get(UNDER_WAY, user))?.value.handoff).toMatchObject({ observedAt });
+    // The first hand-off's message (delivered again once its lock expired) finishes the work and the mark.
+    await world.queue.send([first]);
+    await world.idle();
+    expect((await world.storage.transactions.get(UNDER_WAY, id))?.value.outcome).not.toBe('running');
+    expect(await pendingHandOffs(UNDER_WAY)).toBe(0);
   });
 
   it('holds as many hand-offs in the queue as its size says (SITESYNC_HANDOFF_WINDOW)', async () => {
