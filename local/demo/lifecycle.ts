@@ -67,9 +67,9 @@ export async function resourceAccountsStep(recorder: ScenarioRecorder, api: ApiC
 }
 
 /** An operator moves a provisioned user with a number to another site, after looking at the preview. */
-export async function moveStep(recorder: ScenarioRecorder, api: ApiClient, customerId: string): Promise<void> {
+export async function moveStep(recorder: ScenarioRecorder, api: ApiClient, customerId: string, avoid: ReadonlySet<string> = new Set()): Promise<void> {
   await recorder.step('a user moved between sites, as the preview said', async () => {
-    const users = (await api.json<{ items: UserView[] }>('GET', `/customers/${customerId}/users?state=provisioned&top=100`)).items.filter((u) => u.number && u.state.siteId);
+    const users = (await api.json<{ items: UserView[] }>('GET', `/customers/${customerId}/users?state=provisioned&top=100`)).items.filter((u) => u.number && u.state.siteId && !avoid.has(u.userId));
     const sites = (await api.json<{ items?: Array<{ id: string; name: string }>; value?: Array<{ id: string; name: string }> }>('GET', `/customers/${customerId}/sites`));
     const siteList = sites.items ?? sites.value ?? [];
     for (const user of users) {
@@ -98,13 +98,13 @@ export async function moveStep(recorder: ScenarioRecorder, api: ApiClient, custo
  * HR disables a provisioned user in the tenant (the emulator's control API); Graph notifies the webhook and
  * the customer's leaver setting offboards it: back at customer level, its number given up.
  */
-export async function leaverStep(recorder: ScenarioRecorder, api: ApiClient, customerId: string, disable: (userId: string) => Promise<void>): Promise<void> {
+export async function leaverStep(recorder: ScenarioRecorder, api: ApiClient, customerId: string, avoid: ReadonlySet<string>, disable: (userId: string) => Promise<void>): Promise<void> {
   await recorder.step('a leaver disabled in the tenant is offboarded', async () => {
     const settings = await api.json<{ leavers: { action: string } }>('GET', `/customers/${customerId}/global-settings/effective`);
     if (settings.leavers.action !== 'offboard-at-once') throw new Error(`the customer's leaver setting is ${settings.leavers.action}, so nothing would be offboarded now`);
     // One holding its number alone: a duplicate stays with its other holder when one of them leaves.
     const duplicates = new Set((await api.json<{ items: Array<{ number: string }> }>('GET', `/customers/${customerId}/numbers?duplicate=true&top=500`)).items.map((n) => n.number));
-    const users = (await api.json<{ items: UserView[] }>('GET', `/customers/${customerId}/users?state=provisioned&top=100`)).items.filter((u) => u.number && u.state.siteId && !duplicates.has(u.number));
+    const users = (await api.json<{ items: UserView[] }>('GET', `/customers/${customerId}/users?state=provisioned&top=100`)).items.filter((u) => u.number && u.state.siteId && !duplicates.has(u.number) && !avoid.has(u.userId));
     const user = users[users.length - 1];
     if (!user) throw new Error('no provisioned user with a number of its own to disable');
     const started = Date.now();

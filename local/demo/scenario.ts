@@ -101,8 +101,10 @@ export async function runDemoScenario(context: DemoContext, recorder: ScenarioRe
     };
   }
   await flowThrough(context, recorder, api, customerId, run);
-  await changeNotifications(context, recorder, api, customerId);
-  await restOfLife(context, recorder, api, customerId, run);
+  const hired = await changeNotifications(context, recorder, api, customerId);
+  // The move and the leaver are users of the tenant as generated, never the hire (its id is new each run):
+  // every run of the same tenant then moves and offboards the same users.
+  await restOfLife(context, recorder, api, customerId, run, new Set(hired ? [hired] : []));
   return recorder.report();
 }
 
@@ -297,7 +299,8 @@ async function control<T>(endpoints: Endpoints, method: string, path: string, bo
  * Between syncs: the customer is subscribed to Graph's change notifications; on the emulator HR creates a
  * new hire, Graph notifies the webhook and flow-through places the user at its office with a number.
  */
-async function changeNotifications(context: DemoContext, recorder: ScenarioRecorder, api: ApiClient, customerId: string): Promise<void> {
+/** Returns the id of the user it hired, if it hired one. */
+async function changeNotifications(context: DemoContext, recorder: ScenarioRecorder, api: ApiClient, customerId: string): Promise<string | undefined> {
   const { endpoints, tenant } = context;
   const subscribeStep = `${tenant?.kind === 'own' ? 'your tenant' : 'the demo customer'} is subscribed to change notifications`;
   const hireStep = 'a new hire created in the tenant is provisioned at its site, between syncs';
@@ -314,12 +317,12 @@ async function changeNotifications(context: DemoContext, recorder: ScenarioRecor
   if (!subscribed) {
     recorder.skip(hireStep, 'the customer holds no subscription, so no notification can arrive');
     recorder.skip(countersStep, 'the customer holds no subscription');
-    return;
+    return undefined;
   }
   if (!tenant || tenant.kind !== 'demo' || !endpoints.graphControlUrl || !endpoints.graphCaFile) {
     recorder.skip(hireStep, `creating a user needs the Graph emulator's control API, which ${context.graphBaseUrl ?? 'this endpoint'} does not have: create one in the tenant and watch GET /api/customers/${customerId}/users`);
     recorder.skip(countersStep, 'the job created no user, so no notification was expected');
-    return;
+    return undefined;
   }
   const { DEMO_OFFICES } = await import('./tenant');
   const office = DEMO_OFFICES[0];
@@ -366,10 +369,11 @@ async function changeNotifications(context: DemoContext, recorder: ScenarioRecor
     ...(hire ? { newHire: { userId: hire.userId, userPrincipalName: hire.upn, siteId: hire.state.siteId, number: hire.number, seconds: hire.seconds } } : {}),
     ...(counters ? { subscriptionId: counters.subscriptionId, expiresAt: counters.expiresAt, accepted: counters.accepted, dropped: counters.dropped, processed: counters.processed, coalesced: counters.coalesced } : {}),
   };
+  return hire?.userId;
 }
 
 /** Resource accounts counted; on the demo tenant, a move between sites and a leaver offboarded. */
-async function restOfLife(context: DemoContext, recorder: ScenarioRecorder, api: ApiClient, customerId: string, run: SyncRunView | undefined): Promise<void> {
+async function restOfLife(context: DemoContext, recorder: ScenarioRecorder, api: ApiClient, customerId: string, run: SyncRunView | undefined, avoid: ReadonlySet<string>): Promise<void> {
   const { resourceAccountsStep, moveStep, leaverStep } = await import('./lifecycle');
   const moveName = 'a user moved between sites, as the preview said';
   const leaverName = 'a leaver disabled in the tenant is offboarded';
@@ -388,10 +392,10 @@ async function restOfLife(context: DemoContext, recorder: ScenarioRecorder, api:
     recorder.skip(moveName, 'no user was provisioned, so none is at a site to move');
     return recorder.skip(leaverName, 'no user was provisioned, so none can leave a site');
   }
-  await moveStep(recorder, api, customerId);
+  await moveStep(recorder, api, customerId, avoid);
   const subscriptions = (await api.json<{ value: unknown[] }>('GET', `/customers/${customerId}/subscriptions`)).value;
   if (subscriptions.length === 0) return recorder.skip(leaverName, 'the customer holds no subscription, so the change would be seen at the next sync only');
-  await leaverStep(recorder, api, customerId, async (userId) => {
+  await leaverStep(recorder, api, customerId, avoid, async (userId) => {
     await control(endpoints, 'PATCH', `/tenants/${tenant.tenantId}/users/${encodeURIComponent(userId)}`, { accountEnabled: false });
   });
 }
