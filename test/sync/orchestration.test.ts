@@ -81,6 +81,16 @@ describe("the pull sync's orchestration", () => {
     expect(stubs().calls.find((c) => c.name === 'syncUserDeletions')?.input).toMatchObject({ mode: 'full', soFar: { added: 15 } });
   });
 
+  it('a first sync has no deletions step: nothing was stored before its read began', async () => {
+    stubs().answer = healthy;
+    const finish = await run('r7', { ...begin('r7'), firstSync: true });
+    expect(finish.users).toMatchObject({ counts: { added: 15, deleted: 0, held: 0 }, deltaLink: 'delta-1', numbers: { held: 4 } });
+    const names = stubs().calls.map((c) => c.name);
+    expect(names).not.toContain('syncUserDeletions');
+    expect(names.indexOf('syncFinish')).toBeGreaterThan(names.lastIndexOf('syncUsersPages'));
+    expect(stubs().calls.find((c) => c.name === 'syncUsersPages')?.input).toMatchObject({ firstSync: true });
+  });
+
   it('a users pass that fails after its retries ends the users family with the reason and never settles deletions; the catalog is whole', async () => {
     stubs().answer = (call) => {
       if (call.name === 'syncUsersPages' && call.input.link) throw new Error('Microsoft answered 500 to every users page');
