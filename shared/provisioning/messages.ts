@@ -68,6 +68,11 @@ export function handOffMark(message: Pick<ProvisionUserMessage, 'reason' | 'requ
   return isSyncHandOff(message) ? `~h${(Date.parse(message.requestedAt) || 0).toString(36)}` : '';
 }
 
+/** The hand-off mark a message id (a transaction's trigger) carries; none in one sent before ids carried it. */
+export function handOffMarkOf(messageId: string | undefined): string | undefined {
+  return /(~h[0-9a-z]+)(?:~[rt][0-9a-z]+)*$/.exec(messageId ?? '')?.[1];
+}
+
 /** Deterministic id: one send of one cause; a resend of the same send (after a kill, a lost race) is dropped as its duplicate. */
 export function provisionMessageId(message: Pick<ProvisionUserMessage, 'customerId' | 'userId' | 'reason' | 'transactionId' | 'observedAt' | 'requestedAt' | 'attempt' | 'resentAt' | 'turn'>): string {
   // One check per customer per moment (observedAt): the users whose assignments fall due together share it.

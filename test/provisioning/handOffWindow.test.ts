@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUES } from '../../shared/config/queues';
-import { HANDOFF_WINDOW, handOffScope, handOffToProvisioning, provisionMessageId, readHandOffWindow, reconcileProvisioning, releaseHandOff, transactionIdFor, type HandOffWindowRecord } from '../../shared/provisioning';
+import { HANDOFF_WINDOW, handOffMark, handOffMarkOf, handOffScope, handOffToProvisioning, provisionMessageId, readHandOffWindow, reconcileProvisioning, releaseHandOff, transactionIdFor, type HandOffWindowRecord } from '../../shared/provisioning';
 import type { KeyValueStore } from '../../shared/ports/storage';
 import { OFFICE_SITES, seedCustomer, startWorld, syncAdd, toDomainUser, type World } from './world';
 
@@ -269,6 +269,10 @@ describe('a customer\'s window of the provisioning queue', () => {
     const again = { ...first, requestedAt: new Date(Date.now() + 5).toISOString() };
     expect(transactionIdFor(again)).toBe(transactionIdFor(first));
     expect(provisionMessageId(again)).not.toBe(provisionMessageId(first));
+    // The transaction names the hand-off that started it, whatever turn or resend it came in; an id from before
+    // hand-offs were marked names none (its work is never left to another).
+    expect(handOffMarkOf(provisionMessageId({ ...first, turn: 2, resentAt: again.requestedAt }))).toBe(handOffMark(first));
+    expect(handOffMarkOf(`sync-add:${UNDER_WAY}:${user}:${observedAt}`)).toBeUndefined();
     await world.storage.users.upsertMany(UNDER_WAY, world.users.filter((u) => u.id === user).map(toDomainUser), new Date(observedAt), new Map([[user, { reason: 'sync-add' as const, observedAt, requestedAt: again.requestedAt }]]));
     // The first hand-off's message is being handled (its transaction running, started by it).
     const id = transactionIdFor(first);
