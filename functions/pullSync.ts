@@ -88,8 +88,8 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
   const readEnded = () => {
     if (--reading > 0) return;
     // A first read has nothing to delete and no hold to release: nothing was stored before it began.
-    if (firstSync && mode === 'full') return settled({ counts: zeroCounts() });
-    call('syncUserDeletions', { ...base, mode, soFar: counts, firstSync, userCount: begin.userCount }, usersStep((r) => settled(r as UserDeletionsResult)));
+    if (firstSync) return settled({ counts: zeroCounts() });
+    call('syncUserDeletions', { ...base, mode, soFar: counts, userCount: begin.userCount }, usersStep((r) => settled(r as UserDeletionsResult)));
   };
   const usersPages = (link?: string) =>
     call('syncUsersPages', { ...base, link, firstSync, soFar: counts }, usersStep((r) => {

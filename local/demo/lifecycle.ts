@@ -66,10 +66,15 @@ export async function resourceAccountsStep(recorder: ScenarioRecorder, api: ApiC
   });
 }
 
+/** Provisioned users holding a number at a site, in the list's order, but those to be left alone. */
+async function placedWithNumbers(api: ApiClient, customerId: string, avoid: ReadonlySet<string>): Promise<UserView[]> {
+  return (await api.json<{ items: UserView[] }>('GET', `/customers/${customerId}/users?state=provisioned&top=100`)).items.filter((u) => u.number && u.state.siteId && !avoid.has(u.userId));
+}
+
 /** An operator moves a provisioned user with a number to another site, after looking at the preview. */
-export async function moveStep(recorder: ScenarioRecorder, api: ApiClient, customerId: string, avoid: ReadonlySet<string> = new Set()): Promise<void> {
+export async function moveStep(recorder: ScenarioRecorder, api: ApiClient, customerId: string, avoid: ReadonlySet<string>): Promise<void> {
   await recorder.step('a user moved between sites, as the preview said', async () => {
-    const users = (await api.json<{ items: UserView[] }>('GET', `/customers/${customerId}/users?state=provisioned&top=100`)).items.filter((u) => u.number && u.state.siteId && !avoid.has(u.userId));
+    const users = await placedWithNumbers(api, customerId, avoid);
     const sites = (await api.json<{ items?: Array<{ id: string; name: string }>; value?: Array<{ id: string; name: string }> }>('GET', `/customers/${customerId}/sites`));
     const siteList = sites.items ?? sites.value ?? [];
     for (const user of users) {
@@ -104,7 +109,7 @@ export async function leaverStep(recorder: ScenarioRecorder, api: ApiClient, cus
     if (settings.leavers.action !== 'offboard-at-once') throw new Error(`the customer's leaver setting is ${settings.leavers.action}, so nothing would be offboarded now`);
     // One holding its number alone: a duplicate stays with its other holder when one of them leaves.
     const duplicates = new Set((await api.json<{ items: Array<{ number: string }> }>('GET', `/customers/${customerId}/numbers?duplicate=true&top=500`)).items.map((n) => n.number));
-    const users = (await api.json<{ items: UserView[] }>('GET', `/customers/${customerId}/users?state=provisioned&top=100`)).items.filter((u) => u.number && u.state.siteId && !duplicates.has(u.number) && !avoid.has(u.userId));
+    const users = (await placedWithNumbers(api, customerId, avoid)).filter((u) => !duplicates.has(u.number!));
     const user = users[users.length - 1];
     if (!user) throw new Error('no provisioned user with a number of its own to disable');
     const started = Date.now();

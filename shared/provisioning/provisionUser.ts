@@ -147,7 +147,7 @@ export async function provisionUser(deps: ProvisioningDeps, message: ProvisionUs
   if (existing && existing.value.outcome !== 'running' && !endedAtDeadLetter(existing.value)) return settled(deps, message, transactionId, { kind: 'skipped', reason: 'already done', transactionId });
   // The same cause handed off again (a page read again) while the first hand-off's message carries the work:
   // that message finishes it, and clears the user's mark. Its retries and resends go on.
-  const startedBy = existing && handOffMarkOf(existing.value.trigger);
+  const startedBy = handOffMarkOf(existing?.value.trigger);
   if (existing?.value.outcome === 'running' && isSyncHandOff(message) && !message.attempt && !message.resentAt && startedBy && startedBy !== handOffMark(message)) {
     return { kind: 'skipped', reason: `under way, handed off earlier (${existing.value.trigger})`, transactionId };
   }

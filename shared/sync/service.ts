@@ -375,12 +375,12 @@ export interface UserDeletionsResult {
 
 export async function userDeletionsActivity(
   deps: SyncDeps,
-  input: { customerId: string; runId: string; startedAt: string; mode: 'full' | 'delta'; soFar: EntityCounts; firstSync?: boolean; userCount: number },
+  input: { customerId: string; runId: string; startedAt: string; mode: 'full' | 'delta'; soFar: EntityCounts; userCount: number },
 ): Promise<UserDeletionsResult> {
   // A delta round's total is the guard's count when the run began (its start read it) plus what it added.
   const total = input.mode === 'full' ? input.soFar.added + input.soFar.changed + input.soFar.unchanged : input.userCount + input.soFar.added;
   // A full read's total is what it saw plus what it is about to delete.
-  const { released, ...result } = await settleUserDeletions(deps, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, mode: input.mode, total, firstSync: input.firstSync }, () => deps.microsoft.forCustomer(input.customerId));
+  const { released, ...result } = await settleUserDeletions(deps, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, mode: input.mode, total }, () => deps.microsoft.forCustomer(input.customerId));
   await deps.runs.saveProgress(input.customerId, input.runId, 'users', addCounts(input.soFar, result.counts));
   if (released.length === 0) return result;
   await settleHoldingRuns(deps, input.customerId, [], released, `held deletions of ${released.length} user(s) released: run ${input.runId} saw them again in Microsoft`);

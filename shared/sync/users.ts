@@ -394,15 +394,15 @@ export async function syncTeamsPages(
  */
 export async function settleUserDeletions(
   deps: UserSyncDeps,
-  args: { customerId: string; runId: string; runStartedAt: string; mode: 'full' | 'delta'; total: number; firstSync?: boolean },
+  args: { customerId: string; runId: string; runStartedAt: string; mode: 'full' | 'delta'; total: number },
   /** The customer's Microsoft side: with a sync filter, a user a full read did not see is looked up. */
   microsoft?: () => Promise<CustomerMicrosoft>,
 ): Promise<{ counts: EntityCounts; heldReason?: string; released: PendingDeletion[] }> {
   const held = new Map((await deps.pending.list(args.customerId, { entityType: 'users', held: true })).map((d) => [d.id, d]));
   const seenAgain: PendingDeletion[] = [];
   const seen = (u: UserRecord) => !u.removed && u.syncedAt !== undefined && u.syncedAt >= args.runStartedAt;
-  // A first read cannot miss anyone: nothing was stored before it.
-  if (args.mode === 'full' && !args.firstSync) {
+  // A first read never comes here (it cannot miss anyone: nothing was stored before it).
+  if (args.mode === 'full') {
     let missing: PendingDeletion[] = [];
     const unseen = new Map<string, UserRecord>();
     for await (const { value } of deps.storage.users.list(args.customerId)) {
