@@ -51,27 +51,30 @@ export async function reconcileNumbers(
 ): Promise<NumberReport> {
   const { customerId, complete } = args;
   const now = args.now ?? new Date();
-  const [provider, own] = await Promise.all([storage.globalSettings.get(PROVIDER_SCOPE), storage.globalSettings.get(customerId)]);
-  const settings = resolveGlobalSettings([provider?.value, own?.value]);
-  const read: HeldNumbersRead = { now, coolingDays: settings.numberCoolingDays, complete, ...(args.readStartedAt ? { readStartedAt: args.readStartedAt } : {}) };
-
   const holders = new Map<string, Set<string>>();
   const hold = (number: string, userId: string) => {
     const set = holders.get(number) ?? new Set<string>();
     set.add(userId);
     holders.set(number, set);
   };
-  if (complete) {
+  const readHolders = async () => {
+    if (!complete) {
+      for (const [userId, numbers] of args.holdings ?? []) for (const n of numbers) hold(n, userId);
+      return;
+    }
     // Rows stored before the read began belong to users Teams no longer lists: the store leaves them out.
     for await (const row of storage.users.teamsNumbers(customerId, { readSince: args.readStartedAt })) {
       for (const n of row.numbers) hold(n, row.userId);
     }
-  } else {
-    for (const [userId, numbers] of args.holdings ?? []) for (const n of numbers) hold(n, userId);
-  }
+  };
+  // The settings, who holds what and what the inventory keeps: independent reads, side by side (a complete
+  // read's holders are a scan of every user's Teams row).
+  const [provider, own, kept] = await Promise.all([storage.globalSettings.get(PROVIDER_SCOPE), storage.globalSettings.get(customerId), storage.numbers.listAll(customerId), readHolders()]);
+  const settings = resolveGlobalSettings([provider?.value, own?.value]);
+  const read: HeldNumbersRead = { now, coolingDays: settings.numberCoolingDays, complete, ...(args.readStartedAt ? { readStartedAt: args.readStartedAt } : {}) };
 
   const entries = new Map<string, NumberEntry[]>();
-  for (const { value } of await storage.numbers.listAll(customerId)) entries.set(value.number, [...(entries.get(value.number) ?? []), value]);
+  for (const { value } of kept) entries.set(value.number, [...(entries.get(value.number) ?? []), value]);
 
   const report = emptyNumberReport();
   report.held = holders.size;
@@ -115,9 +118,9 @@ export async function reconcileNumbers(
   if (outside.length > 0) {
     // A customer without sites has nobody placed at one (a site with users cannot be deleted): its first
     // sync, as a rule, asks for no placements.
-    const anySite = (await storage.sites.list(customerId)).length > 0;
-    const sites = anySite ? await storage.users.sitesOf(customerId, [...new Set(outside.map((o) => o.holders[0]))]) : new Map<string, string>();
-    const defaults = new Map((await storage.siteDefaults.list(customerId)).map((d) => [d.value.siteId, d.value]));
+    const [siteList, defaultList] = await Promise.all([storage.sites.list(customerId), storage.siteDefaults.list(customerId)]);
+    const sites = siteList.length > 0 ? await storage.users.sitesOf(customerId, [...new Set(outside.map((o) => o.holders[0]))]) : new Map<string, string>();
+    const defaults = new Map(defaultList.map((d) => [d.value.siteId, d.value]));
     // Held numbers no inventory has (every number of a first sync): recorded scope by scope in batches.
     const byScope = new Map<string, { scope: NumberScope; entries: NumberEntry[] }>();
     for (const { number, holders: held } of outside) {
