@@ -15,7 +15,10 @@
  * - the sync's own CPU per user and peak memory: each size runs in a process of its own, and the Graph
  *   emulator and Azurite run in processes of their own.
  *
- *   npm run bench:sync [-- --sizes 10000,30000,100000] [--json FILE] [--persist]
+ *   npm run bench:sync [-- --sizes 10000,30000,100000] [--repeat N] [--json FILE] [--persist]
+ *
+ * `--repeat N` runs each size N times, each from a fresh start, and gives the size the median run's figures
+ * (the median ratio, delta share and CPU per user, the highest peak memory) with every run's beside them.
  *
  * `--persist` keeps both Azurites on disk as `npm start -- --persist` keeps its Table Storage (every
  * acknowledged write journalled and flushed before the answer): the figures of a durable local store.
@@ -70,6 +73,8 @@ interface SizeResult {
   tableRequests: { sync: number; floor: number };
   /** CPU the Table Storage process spent serving the full sync and the floor, in ms (each its own Azurite). */
   tableCpuMs: { sync: number; floor: number };
+  /** With `--repeat`: each run's own figures, in the order they ran (the size's are their medians). */
+  runs?: Array<Pick<SizeResult, 'ratio' | 'deltaShare' | 'fullMs' | 'floorMs' | 'deltaMs' | 'cpuMsPerUser' | 'peakRssMb'>>;
 }
 
 const GOALS = { ratio: 1.15, deltaShare: 0.05, peakRssMb: 400 };
@@ -83,13 +88,20 @@ async function main(): Promise<void> {
   if (args.has('floor')) return floorProcess();
   const sizes = (args.get('sizes') ?? args.get('users') ?? '10000,30000,100000').split(',').map((s) => Number(s.trim()));
   if (sizes.some((n) => !Number.isInteger(n) || n < 10 || n > 200_000)) throw new Error('--sizes takes tenant sizes of 10 to 200000 users, e.g. --sizes 10000,30000,100000');
+  const repeat = Number(args.get('repeat') ?? 1);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 9) throw new Error('--repeat takes 1 to 9 runs a size, e.g. --repeat 3');
   const jsonFile = args.get('json');
-  process.stdout.write(`Pull sync against its same-work floor at ${sizes.map((n) => n.toLocaleString('en-US')).join(', ')} users (load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores)\n`);
+  process.stdout.write(`Pull sync against its same-work floor at ${sizes.map((n) => n.toLocaleString('en-US')).join(', ')} users${repeat > 1 ? `, ${repeat} runs a size` : ''} (load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores)\n`);
   const results: SizeResult[] = [];
   for (const users of sizes) {
-    const result = await inChild(users, args.has('persist'));
-    results.push(result);
-    report(result);
+    const runs: SizeResult[] = [];
+    for (let k = 0; k < repeat; k++) {
+      const run = await inChild(users, args.has('persist'));
+      runs.push(run);
+      report(run);
+    }
+    results.push(medianOf(runs));
+    if (repeat > 1) process.stdout.write(`  ${users.toLocaleString('en-US')} users, median of ${repeat} runs: ratio ${results.at(-1)!.ratio.toFixed(2)} (runs ${runs.map((r) => r.ratio.toFixed(2)).join(', ')}), delta share ${results.at(-1)!.deltaShare.toFixed(3)} (runs ${runs.map((r) => r.deltaShare.toFixed(3)).join(', ')})\n`);
   }
   process.stdout.write(`\n${table(results)}\n`);
   if (jsonFile) {
@@ -236,6 +248,24 @@ function report(r: SizeResult): void {
       `  peak memory (sync)        ${mb(r.peakRssMb * 1024 * 1024).padStart(9)}  RSS (goal ${GOALS.peakRssMb} MB or less)`,
     ].join('\n') + '\n',
   );
+}
+
+/**
+ * One size's figures over several runs (this machine's runs of the same code differ by a tenth and more):
+ * the run of the median ratio, with the median delta share and CPU per user and the highest peak memory of
+ * all, and every run's own figures beside them.
+ */
+function medianOf(runs: SizeResult[]): SizeResult {
+  if (runs.length === 1) return runs[0];
+  const median = (pick: (r: SizeResult) => number) => quantile(runs.map(pick).sort((a, b) => a - b), 0.5);
+  const byRatio = [...runs].sort((a, b) => a.ratio - b.ratio);
+  return {
+    ...byRatio[Math.ceil(runs.length / 2) - 1],
+    deltaShare: median((r) => r.deltaShare),
+    cpuMsPerUser: median((r) => r.cpuMsPerUser),
+    peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
+    runs: runs.map((r) => ({ ratio: r.ratio, deltaShare: r.deltaShare, fullMs: r.fullMs, floorMs: r.floorMs, deltaMs: r.deltaMs, cpuMsPerUser: r.cpuMsPerUser, peakRssMb: r.peakRssMb })),
+  };
 }
 
 function table(results: SizeResult[]): string {
