@@ -100,8 +100,9 @@ async function main(): Promise<void> {
       runs.push(run);
       report(run);
     }
-    results.push(medianOf(runs));
-    if (repeat > 1) process.stdout.write(`  ${users.toLocaleString('en-US')} users, median of ${repeat} runs: ratio ${results.at(-1)!.ratio.toFixed(2)} (runs ${runs.map((r) => r.ratio.toFixed(2)).join(', ')}), delta share ${results.at(-1)!.deltaShare.toFixed(3)} (runs ${runs.map((r) => r.deltaShare.toFixed(3)).join(', ')})\n`);
+    const size = medianOf(runs);
+    results.push(size);
+    if (repeat > 1) process.stdout.write(`  ${users.toLocaleString('en-US')} users, median of ${repeat} runs: ratio ${size.ratio.toFixed(2)} (runs ${runs.map((r) => r.ratio.toFixed(2)).join(', ')}), delta share ${size.deltaShare.toFixed(3)} (runs ${runs.map((r) => r.deltaShare.toFixed(3)).join(', ')})\n`);
   }
   process.stdout.write(`\n${table(results)}\n`);
   if (jsonFile) {
@@ -115,13 +116,21 @@ async function main(): Promise<void> {
  * arguments a deployed instance's worker runs with (its heap limit).
  */
 function inChild(users: number, persist: boolean): Promise<SizeResult> {
+  return inProcessOfItsOwn<SizeResult>(['--one', String(users), ...(persist ? ['--persist'] : [])], `the ${users}-user run`, ['--expose-gc']);
+}
+
+/**
+ * This file again in a fresh process with the arguments of a deployed instance's worker (and `extraNodeArgs`),
+ * given `job` when there is one: the last figures it sends before it exits.
+ */
+function inProcessOfItsOwn<T>(args: string[], what: string, extraNodeArgs: string[] = [], job?: unknown): Promise<T> {
   return new Promise((resolve, reject) => {
-    const execArgv = [...INSTANCE_NODE_ARGUMENTS, ...process.execArgv, '--expose-gc'];
-    const child = fork(__filename, ['--one', String(users), ...(persist ? ['--persist'] : [])], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let result: SizeResult | undefined;
-    child.on('message', (m) => (result = m as SizeResult));
+    const child = fork(__filename, args, { execArgv: [...INSTANCE_NODE_ARGUMENTS, ...process.execArgv, ...extraNodeArgs], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let result: T | undefined;
+    child.on('message', (m) => (result = m as T));
     child.once('error', reject);
-    child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`the ${users}-user run exited with ${code}`))));
+    child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`${what} exited with ${code}`))));
+    if (job !== undefined) child.send(job as object);
   });
 }
 
@@ -329,14 +338,7 @@ interface FloorJob {
 
 /** The floor in a fresh process, with the arguments the sync's process runs with: its time and its CPU. */
 function floorInChild(job: FloorJob): Promise<{ ms: number; cpuMs: number }> {
-  return new Promise((resolve, reject) => {
-    const child = fork(__filename, ['--floor'], { execArgv: [...INSTANCE_NODE_ARGUMENTS, ...process.execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let result: { ms: number; cpuMs: number } | undefined;
-    child.on('message', (m) => (result = m as { ms: number; cpuMs: number }));
-    child.once('error', reject);
-    child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`the floor exited with ${code}`))));
-    child.send(job);
-  });
+  return inProcessOfItsOwn(['--floor'], 'the floor', [], job);
 }
 
 /** The floor's process: takes its job, runs it once, answers its figures. */

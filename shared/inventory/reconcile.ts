@@ -57,24 +57,21 @@ export async function reconcileNumbers(
     set.add(userId);
     holders.set(number, set);
   };
-  const readHolders = async () => {
-    if (!complete) {
-      for (const [userId, numbers] of args.holdings ?? []) for (const n of numbers) hold(n, userId);
-      return;
-    }
+  if (!complete) for (const [userId, numbers] of args.holdings ?? []) for (const n of numbers) hold(n, userId);
+  const scanHolders = async () => {
     // Rows stored before the read began belong to users Teams no longer lists: the store leaves them out.
     for await (const row of storage.users.teamsNumbers(customerId, { readSince: args.readStartedAt })) {
       for (const n of row.numbers) hold(n, row.userId);
     }
   };
-  // The settings, who holds what and what the inventory keeps: independent reads, side by side (a complete
-  // read's holders are a scan of every user's Teams row).
-  const [provider, own, kept] = await Promise.all([storage.globalSettings.get(PROVIDER_SCOPE), storage.globalSettings.get(customerId), storage.numbers.listAll(customerId), readHolders()]);
+  // The settings, what the inventory keeps and, after a complete read, who holds what (a scan of every
+  // user's Teams row): independent reads, side by side.
+  const [provider, own, inventory] = await Promise.all([storage.globalSettings.get(PROVIDER_SCOPE), storage.globalSettings.get(customerId), storage.numbers.listAll(customerId), complete ? scanHolders() : undefined]);
   const settings = resolveGlobalSettings([provider?.value, own?.value]);
   const read: HeldNumbersRead = { now, coolingDays: settings.numberCoolingDays, complete, ...(args.readStartedAt ? { readStartedAt: args.readStartedAt } : {}) };
 
   const entries = new Map<string, NumberEntry[]>();
-  for (const { value } of kept) entries.set(value.number, [...(entries.get(value.number) ?? []), value]);
+  for (const { value } of inventory) entries.set(value.number, [...(entries.get(value.number) ?? []), value]);
 
   const report = emptyNumberReport();
   report.held = holders.size;
