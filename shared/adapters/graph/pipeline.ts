@@ -4,7 +4,7 @@
  * Replaces the SDK's default chain because its RetryHandler repeats POSTs after a 504 (a write that may
  * have taken effect), its auth handler only trusts known hosts, and its transport cannot trust an extra CA.
  */
-import type { TokenCredential } from '@azure/identity';
+import type { AccessToken, TokenCredential } from '@azure/identity';
 import type { Context, Middleware, MiddlewareOptions } from '@microsoft/microsoft-graph-client';
 import { ConfigurationError } from '../../config/settings';
 import { GraphPermissionError, GraphTransientError, MicrosoftError } from '../../ports/microsoft';
@@ -49,6 +49,9 @@ export interface PipelineDependencies {
 
 const RETRYABLE = new Set([429, 503, 504]);
 
+/** A token with less life left than this when its request may go is asked for again. */
+const TOKEN_MIN_LIFE_MS = 60_000;
+
 export class PacedGraphMiddleware implements Middleware {
   private readonly clock: Clock;
   private readonly random: () => number;
@@ -68,10 +71,15 @@ export class PacedGraphMiddleware implements Middleware {
     const body = context.options?.body as string | Uint8Array | undefined;
 
     for (let attempt = 0; ; attempt++) {
+      // The token is asked for while the quotas are waited on: a cold credential's round trips to the
+      // identity platform overlap the pacer's lease (a held token comes from the credential's cache at once).
+      const asked = this.askToken();
       const release = await this.deps.pacer.acquire(cost);
       let token: string;
       try {
-        const accessToken = await this.deps.credential.getToken(this.deps.scopes);
+        let accessToken = await asked;
+        // A long hold (a Retry-After) may have brought the token asked for before it near its expiry.
+        if (accessToken && accessToken.expiresOnTimestamp - this.clock.now() < TOKEN_MIN_LIFE_MS) accessToken = await this.askToken();
         if (!accessToken) throw new GraphTransientError(`${method} ${pathOf(url)}: no access token`);
         token = accessToken.token;
       } catch (error) {
@@ -111,6 +119,13 @@ export class PacedGraphMiddleware implements Middleware {
       callOptions.retries += 1;
       await this.clock.sleep(delay);
     }
+  }
+
+  private askToken(): Promise<AccessToken | null> {
+    const asked = this.deps.credential.getToken(this.deps.scopes);
+    // Awaited once the quotas allow the request; a failure meanwhile is not left unhandled.
+    asked.catch(() => undefined);
+    return asked;
   }
 
   private networkFailure(error: unknown, method: string, url: string, idempotent: boolean): { retry: boolean; error: Error } {
