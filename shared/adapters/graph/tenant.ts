@@ -52,7 +52,7 @@ import {
 import { NO_COST, addCosts, costOf, parseRetryAfter, systemClock, type Clock, type Pacer, type RequestCost, type RetryPolicy } from './pacer';
 import { CallOptions, PacedGraphMiddleware } from './pipeline';
 import { CoalescedReads } from './coalescedReads';
-import type { Transport } from './transport';
+import { bodyText, type Transport } from './transport';
 
 type Json = Record<string, unknown>;
 
@@ -573,7 +573,7 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
     try {
       switch (spec.method) {
         case 'GET':
-          return await builder.get();
+          return raw ? await builder.get() : await this.readJson(await (builder.responseType(ResponseType.RAW).get() as Promise<Response>), context);
         case 'POST':
           return await builder.post(spec.body ?? {});
         case 'PATCH':
@@ -599,6 +599,19 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
       }
       throw new GraphTransientError(`${spec.operation}: ${error instanceof Error ? error.message : String(error)}`, undefined, undefined, undefined, context.write);
     }
+  }
+
+  /** A read's answer: its JSON parsed from the transport's bytes, or its failure mapped as the client's would be. */
+  private async readJson(response: Response, context: FailureContext): Promise<unknown> {
+    const text = await bodyText(response);
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch (error) {
+      if (response.ok) throw new GraphTransientError(`${context.operation}: the answer is not JSON (${error instanceof Error ? error.message : String(error)})`);
+    }
+    if (response.ok) return body;
+    throw toMicrosoftError({ status: response.status, ...readErrorBody(body), headers: response.headers }, context);
   }
 
   /** A raw call: the caller reads status and headers (202 + Location); failures mapped like any other. */

@@ -31,6 +31,19 @@ export interface TransportOptions {
   maxSockets?: number;
 }
 
+/** Each response's body as it came off the socket, for `bodyText`. */
+const BODIES = new WeakMap<Response, Buffer>();
+
+/**
+ * A response's body as text: from the bytes this transport buffered when it sent the request (a fetch
+ * Response's own `json()` and `text()` take them again through a web stream and a TextDecoder, several
+ * times the cost of the parse for a page of 999 users), else read as any Response is.
+ */
+export async function bodyText(response: Response): Promise<string> {
+  const buffered = BODIES.get(response);
+  return buffered ? buffered.toString('utf8') : response.text();
+}
+
 export function createTransport(options: TransportOptions = {}): { send: Transport; agent: https.Agent; close(): void } {
   const timeoutMs = options.timeoutMs ?? 100_000;
   const maxSockets = options.maxSockets ?? 32;
@@ -65,7 +78,10 @@ export function createTransport(options: TransportOptions = {}): { send: Transpo
               else if (value !== undefined) headers.set(name, value);
             }
             const noBody = status === 204 || status === 304 || request.method === 'HEAD';
-            resolve(new Response(noBody ? null : Buffer.concat(chunks), { status, statusText: res.statusMessage ?? '', headers }));
+            const body = Buffer.concat(chunks);
+            const response = new Response(noBody ? null : body, { status, statusText: res.statusMessage ?? '', headers });
+            if (!noBody) BODIES.set(response, body);
+            resolve(response);
           });
         },
       );
