@@ -302,12 +302,15 @@ export async function usersPagesActivity(
   deps: SyncDeps,
   input: { customerId: string; runId: string; startedAt: string; firstSync: boolean; link?: string; soFar: EntityCounts },
 ): Promise<UsersPagesResult> {
-  const microsoft = await deps.microsoft.forCustomer(input.customerId);
-  const nextDeltaLink = input.link ? undefined : await microsoft.tenant.latestUsersDeltaLink();
+  // The customer's rules are read beside the delta link: the first page waits for both.
+  const [{ microsoft, nextDeltaLink }, rules] = await Promise.all([
+    deps.microsoft.forCustomer(input.customerId).then(async (microsoft) => ({ microsoft, nextDeltaLink: input.link ? undefined : await microsoft.tenant.latestUsersDeltaLink() })),
+    handOffRules(deps.storage, input.customerId),
+  ]);
   const result = await syncUsersPages(
     deps,
     microsoft,
-    { customerId: input.customerId, runStartedAt: input.startedAt, firstSync: input.firstSync, link: input.link },
+    { customerId: input.customerId, runStartedAt: input.startedAt, firstSync: input.firstSync, link: input.link, rules },
     // Live progress page by page, for the run's readers.
     (soFar) => deps.runs.saveProgress(input.customerId, input.runId, 'users', addCounts(input.soFar, soFar.counts)),
   );

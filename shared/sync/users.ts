@@ -273,14 +273,16 @@ async function readAhead<P extends { nextLink?: string }>(
 export async function syncUsersPages(
   deps: UserSyncDeps,
   microsoft: CustomerMicrosoft,
-  args: { customerId: string; runStartedAt: string; firstSync: boolean; link?: string; maxPages?: number; maxMs?: number },
+  args: { customerId: string; runStartedAt: string; firstSync: boolean; link?: string; maxPages?: number; maxMs?: number; rules?: HandOffRules },
   onPage?: (soFar: { counts: EntityCounts; handedOff: number }) => Promise<void>,
 ): Promise<UsersPageResult & { pages: number }> {
   // The first page's request carries the sync filter (Graph keeps it in the next links).
-  const rules = await handOffRules(deps.storage, args.customerId);
+  const rules = args.rules ?? (await handOffRules(deps.storage, args.customerId));
   const filter = syncFilterQuery(rules.settings.syncFilter);
   let counts = zeroCounts();
   let handedOff = 0;
+  // The progress is written behind the pages: the next page's writes do not wait for it.
+  const progress = onPage ? latestBehind(onPage) : undefined;
   const { pages, nextLink } = await readAhead(
     args.link,
     (link) => microsoft.tenant.usersPage(link, link ? undefined : filter),
@@ -288,12 +290,39 @@ export async function syncUsersPages(
       const applied = await applyUsers(deps, { ...args, writeUnchanged: true }, page.users.map(toDomainUser), rules);
       counts = addCounts(counts, applied.counts);
       handedOff += applied.handedOff;
-      await onPage?.({ counts, handedOff });
+      progress?.offer({ counts, handedOff });
     },
     args.maxPages ?? PAGES_PER_ACTIVITY,
     args.maxMs,
   );
+  await progress?.written();
   return { counts, handedOff, pages, nextLink };
+}
+
+/**
+ * Writes offered values one at a time, each write taking the latest value offered (the ones offered while a
+ * write was going are superseded by it). `written` waits for the last and gives its failure, if any.
+ */
+export function latestBehind<T>(write: (value: T) => Promise<void>): { offer(value: T): void; written(): Promise<void> } {
+  let chain: Promise<void> = Promise.resolve();
+  let waiting: { value: T } | undefined;
+  return {
+    offer(value) {
+      if (waiting) {
+        waiting.value = value;
+        return;
+      }
+      const next = { value };
+      waiting = next;
+      chain = chain.then(() => {
+        waiting = undefined;
+        return write(next.value);
+      });
+      // Awaited by `written`; a failure meanwhile is not left unhandled.
+      chain.catch(() => undefined);
+    },
+    written: () => chain,
+  };
 }
 
 /** One page of a delta round: changed users are diffed and written, removals wait for the guard. */
@@ -398,7 +427,8 @@ export async function settleUserDeletions(
   /** The customer's Microsoft side: with a sync filter, a user a full read did not see is looked up. */
   microsoft?: () => Promise<CustomerMicrosoft>,
 ): Promise<{ counts: EntityCounts; heldReason?: string; released: PendingDeletion[] }> {
-  const held = new Map((await deps.pending.list(args.customerId, { entityType: 'users', held: true })).map((d) => [d.id, d]));
+  const listed = await deps.pending.list(args.customerId, { entityType: 'users' });
+  const held = new Map(listed.filter((d) => d.held).map((d) => [d.id, d]));
   const seenAgain: PendingDeletion[] = [];
   const seen = (u: UserRecord) => !u.removed && u.syncedAt !== undefined && u.syncedAt >= args.runStartedAt;
   // A first read never comes here (it cannot miss anyone: nothing was stored before it).
@@ -437,7 +467,9 @@ export async function settleUserDeletions(
   }
   await deps.pending.remove(args.customerId, seenAgain);
   const released = seenAgain;
-  const pending = await deps.pending.list(args.customerId, { runId: args.runId, entityType: 'users', held: false });
+  // A delta round's pending deletions were all added by its pages, before this listing; a full read's are added above.
+  const ofRun = (d: PendingDeletion) => !d.held && d.runId === args.runId;
+  const pending = args.mode === 'full' ? await deps.pending.list(args.customerId, { runId: args.runId, entityType: 'users', held: false }) : listed.filter(ofRun);
   const counts = zeroCounts();
   if (pending.length === 0) return { counts, released };
   const rules = await handOffRules(deps.storage, args.customerId);

@@ -6,7 +6,7 @@ import type { MicrosoftUser, TeamsUserConfiguration } from '../../shared/ports/m
 import type { Storage } from '../../shared/ports/storage';
 import type { ProvisionUserMessage } from '../../shared/provisioning/messages';
 import type { CustomerMicrosoft } from '../../shared/sync/ports';
-import { syncTeamsPages, syncUsersPages, type UserSyncDeps } from '../../shared/sync/users';
+import { latestBehind, syncTeamsPages, syncUsersPages, type UserSyncDeps } from '../../shared/sync/users';
 import { startAzurite } from '../support/azurite';
 
 let azurite: Awaited<ReturnType<typeof startAzurite>>;
@@ -126,5 +126,32 @@ describe('a full read, a few pages an activity', () => {
     let numbers = 0;
     for await (const row of storage.users.teamsNumbers('teams')) numbers += row.numbers.length;
     expect(numbers).toBe(3 * PAGE);
+  });
+});
+
+describe('progress written behind the pages', () => {
+  it('writes one value at a time, the latest offered, and gives the last write and its failure to written()', async () => {
+    const writes: number[] = [];
+    let release!: () => void;
+    const behind = latestBehind(async (n: number) => {
+      writes.push(n);
+      if (n === 1) await new Promise<void>((resolve) => (release = resolve));
+    });
+    behind.offer(1);
+    await Promise.resolve();
+    // While the first write is going, later values supersede each other: only the last is written.
+    behind.offer(2);
+    behind.offer(3);
+    behind.offer(4);
+    release();
+    await behind.written();
+    expect(writes).toEqual([1, 4]);
+
+    const failing = latestBehind(async () => {
+      throw new Error('storage refused the progress');
+    });
+    failing.offer(1);
+    failing.offer(2);
+    await expect(failing.written()).rejects.toThrow('storage refused the progress');
   });
 });
