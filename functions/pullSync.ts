@@ -31,7 +31,8 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
   if (input.kind === 'staging') return yield context.df.callActivityWithRetry('syncRecheckStaged', retry, input);
   const begin = input.begin as BeginResult;
   context.df.setCustomStatus({ runId: begin.runId, phase: 'reading', mode: begin.mode });
-  const base = { customerId: begin.customerId, runId: begin.runId, startedAt: begin.startedAt };
+  // The registration the run began with travels to every step that reaches Microsoft.
+  const base = { customerId: begin.customerId, runId: begin.runId, startedAt: begin.startedAt, registration: begin.registration };
   const open = new Map<Task, Step>();
   const call = (activity: string, activityInput: unknown, step: Step) => open.set(context.df.callActivityWithRetry(activity, retry, activityInput), step);
 
@@ -39,7 +40,7 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
   const catalog: CatalogSyncResult[] = [];
   const failedType = (type: CatalogType, reason: string) => (catalog[CATALOG_TYPES.indexOf(type)] = { counts: zeroCounts(), failed: reason });
   const catalogStep = (types: readonly CatalogType[]) =>
-    call('syncCatalog', { customerId: begin.customerId, runId: begin.runId, types }, {
+    call('syncCatalog', { customerId: begin.customerId, runId: begin.runId, types, registration: begin.registration }, {
       chain: 'catalog',
       done: (r) => {
         for (const attempt of r as CatalogAttempt[]) {
@@ -102,7 +103,7 @@ df.app.orchestration(PULL_SYNC, function* (context: OrchestrationContext) {
       else readEnded();
     }));
   const teamsPages = (link?: string) =>
-    call('syncTeamsPages', { customerId: begin.customerId, link, startedAt: begin.startedAt }, usersStep((r) => {
+    call('syncTeamsPages', { customerId: begin.customerId, link, startedAt: begin.startedAt, registration: begin.registration }, usersStep((r) => {
       const page = r as TeamsPagesResult;
       if (page.nextLink) return void teamsPages(page.nextLink);
       // The whole tenant's Teams side is read, and its last activity brought the number inventory in line

@@ -6,15 +6,13 @@ import { createMicrosoftTenant, createTeamsAdminBridge } from '../adapters/graph
 import { readSettings } from '../config/settings';
 import type { Storage } from '../ports/storage';
 import { NotFoundError } from '../ports/storage';
-import type { CustomerMicrosoft, MicrosoftAccess } from '../sync/ports';
+import type { AppRegistration, CustomerMicrosoft, MicrosoftAccess } from '../sync/ports';
 
 export class CustomerMicrosoftAccess implements MicrosoftAccess {
   constructor(private readonly storage: Storage) {}
 
-  async forCustomer(customerId: string): Promise<CustomerMicrosoft> {
-    const customer = await this.storage.customers.get(customerId);
-    if (!customer) throw new NotFoundError(`customer "${customerId}" does not exist`);
-    const { tenantId, clientId, credentialRef } = customer.value;
+  async forCustomer(customerId: string, registration?: AppRegistration): Promise<CustomerMicrosoft> {
+    const { tenantId, clientId, credentialRef } = registration ?? (await this.registrationOf(customerId));
     if (!clientId || !credentialRef) throw new NotFoundError(`customer "${customerId}" has no Microsoft app registration (client id and credential reference)`);
     const settings = readSettings();
     const config = { tenantId, clientId, credentialRef };
@@ -22,5 +20,11 @@ export class CustomerMicrosoftAccess implements MicrosoftAccess {
       tenant: createMicrosoftTenant(config, settings),
       bridge: settings.SITESYNC_TEAMS_BRIDGE_URL ? createTeamsAdminBridge(config, settings) : undefined,
     };
+  }
+
+  private async registrationOf(customerId: string): Promise<AppRegistration> {
+    const customer = await this.storage.customers.get(customerId);
+    if (!customer) throw new NotFoundError(`customer "${customerId}" does not exist`);
+    return customer.value;
   }
 }

@@ -9,7 +9,7 @@ import type { ResourceAccount } from '../domain';
 import { forgetCustomerContexts } from '../provisioning/customerContext';
 import { catalogOutcome, readCatalog, syncCatalogType, type CatalogSyncResult } from './catalog';
 import { catalogOutcomeKey, failureReason, type CatalogOutcomeRecord, type EntityOutcome } from './model';
-import type { CatalogType, CustomerMicrosoft } from './ports';
+import type { AppRegistration, CatalogType, CustomerMicrosoft } from './ports';
 import { recordResourceAccountNumbers } from './resourceAccounts';
 import type { SyncDeps } from './service';
 import { handOffRules, type HandOffRules } from './users';
@@ -21,10 +21,11 @@ export interface CatalogStepInput {
   customerId: string;
   runId: string;
   types: readonly CatalogType[];
+  registration?: AppRegistration;
 }
 
 export async function catalogActivity(deps: SyncDeps, input: CatalogStepInput): Promise<CatalogAttempt[]> {
-  const [microsoft, rules] = await Promise.all([deps.microsoft.forCustomer(input.customerId), handOffRules(deps.storage, input.customerId)]).catch(async (err: unknown) => {
+  const [microsoft, rules] = await Promise.all([deps.microsoft.forCustomer(input.customerId, input.registration), handOffRules(deps.storage, input.customerId)]).catch(async (err: unknown) => {
     await recordOutcomes(deps, input, input.types.map((type) => ({ type, outcome: { status: 'failed', reason: failureReason(err) } }))).catch(() => undefined);
     throw err;
   });

@@ -3,6 +3,7 @@
  * definitions, the customer-level catalog (dial plans, policies, licenses), deletions waiting on the guard,
  * and paged reads of Microsoft that a Durable activity can resume from a link.
  */
+import type { Customer } from '../domain';
 import type { MicrosoftTenant, TeamsAdminBridge } from '../ports/microsoft';
 import type { EntityCounts, EntityType, SyncDefinition, SyncRun } from './model';
 
@@ -75,7 +76,13 @@ export interface CustomerMicrosoft {
   bridge?: TeamsAdminBridge;
 }
 
+/** A customer's app registration in its tenant: the tenant, the app's client id, where its credential is (never the secret). */
+export type AppRegistration = Pick<Customer, 'tenantId' | 'clientId' | 'credentialRef'>;
+
 export interface MicrosoftAccess {
-  /** The Microsoft side of one customer, from its onboarding record. */
-  forCustomer(customerId: string): Promise<CustomerMicrosoft>;
+  /**
+   * The Microsoft side of one customer: from the registration given (a run carries the one it began with,
+   * so that its steps do not read it again), else from its onboarding record.
+   */
+  forCustomer(customerId: string, registration?: AppRegistration): Promise<CustomerMicrosoft>;
 }

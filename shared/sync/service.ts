@@ -30,7 +30,7 @@ import {
   type SyncRun,
   type SyncTrigger,
 } from './model';
-import type { CatalogStore, CatalogType, MicrosoftAccess, PendingDeletion, PendingDeletionStore, SyncDefinitionStore, SyncRunStore } from './ports';
+import type { AppRegistration, CatalogStore, CatalogType, MicrosoftAccess, PendingDeletion, PendingDeletionStore, SyncDefinitionStore, SyncRunStore } from './ports';
 import { isDue, scheduleError } from './schedule';
 import {
   applyUserDeletions,
@@ -99,6 +99,8 @@ export interface BeginResult {
    * repeated page after a crash counts and hands off its users as the first attempt did.
    */
   firstSync?: boolean;
+  /** The customer's app registration as the run began: its steps reach Microsoft with it without reading it again. */
+  registration?: AppRegistration;
 }
 
 export interface UsersFamilyResult {
@@ -154,7 +156,8 @@ export async function startSync(
     await recordSkip(deps, request.customerId, request.kind, 'the full sync is running');
     throw new SyncRefused('A full sync of this customer is running; the delta sync would repeat its work.', 409);
   }
-  const input: StartSyncInput = { ...request, runId, ...(begin ? { begin } : {}) };
+  const registration = { tenantId: customer.value.tenantId, clientId: customer.value.clientId, credentialRef: customer.value.credentialRef };
+  const input: StartSyncInput = { ...request, runId, ...(begin ? { begin: { ...begin, registration } } : {}) };
   const outcome = await deps.orchestrations.start(PULL_SYNC, instanceId, input);
   if (outcome === 'already-running') {
     await recordSkip(deps, request.customerId, request.kind, 'the previous run is still going');
@@ -300,11 +303,11 @@ export interface UsersPagesResult extends UsersPageResult {
  */
 export async function usersPagesActivity(
   deps: SyncDeps,
-  input: { customerId: string; runId: string; startedAt: string; firstSync: boolean; link?: string; soFar: EntityCounts },
+  input: { customerId: string; runId: string; startedAt: string; firstSync: boolean; link?: string; soFar: EntityCounts; registration?: AppRegistration },
 ): Promise<UsersPagesResult> {
   // The customer's rules are read beside the delta link: the first page waits for both.
   const [{ microsoft, nextDeltaLink }, rules] = await Promise.all([
-    deps.microsoft.forCustomer(input.customerId).then(async (microsoft) => ({ microsoft, nextDeltaLink: input.link ? undefined : await microsoft.tenant.latestUsersDeltaLink() })),
+    deps.microsoft.forCustomer(input.customerId, input.registration).then(async (microsoft) => ({ microsoft, nextDeltaLink: input.link ? undefined : await microsoft.tenant.latestUsersDeltaLink() })),
     handOffRules(deps.storage, input.customerId),
   ]);
   const result = await syncUsersPages(
@@ -324,9 +327,9 @@ export interface DeltaPageResult extends UsersPageResult {
 
 export async function usersDeltaPageActivity(
   deps: SyncDeps,
-  input: { customerId: string; runId: string; startedAt: string; link: string; soFar: EntityCounts; userCount: number },
+  input: { customerId: string; runId: string; startedAt: string; link: string; soFar: EntityCounts; userCount: number; registration?: AppRegistration },
 ): Promise<DeltaPageResult | { expired: string }> {
-  const microsoft = await deps.microsoft.forCustomer(input.customerId);
+  const microsoft = await deps.microsoft.forCustomer(input.customerId, input.registration);
   let result: UsersPageResult;
   try {
     result = await syncUsersDeltaPage(deps, microsoft, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, link: input.link });
@@ -341,7 +344,7 @@ export async function usersDeltaPageActivity(
   }
   // The round is read: nothing else of the run stands between it and its deletions (a repeat of this
   // activity repeats both, each idempotent). One activity and one orchestration step fewer per delta run.
-  return { ...result, deletions: await userDeletionsActivity(deps, { customerId: input.customerId, runId: input.runId, startedAt: input.startedAt, mode: 'delta', soFar, userCount: input.userCount }) };
+  return { ...result, deletions: await userDeletionsActivity(deps, { customerId: input.customerId, runId: input.runId, startedAt: input.startedAt, mode: 'delta', soFar, userCount: input.userCount, registration: input.registration }) };
 }
 
 /** After a complete read of users and their Teams side: the inventory brought in line with it. */
@@ -362,8 +365,8 @@ export interface TeamsPagesResult {
  * them. Should that fail, the activity still answers its pages, and the orchestration runs the numbers step on
  * its own, under its retries.
  */
-export async function teamsPagesActivity(deps: SyncDeps, input: { customerId: string; link?: string; startedAt: string }): Promise<TeamsPagesResult> {
-  const microsoft = await deps.microsoft.forCustomer(input.customerId);
+export async function teamsPagesActivity(deps: SyncDeps, input: { customerId: string; link?: string; startedAt: string; registration?: AppRegistration }): Promise<TeamsPagesResult> {
+  const microsoft = await deps.microsoft.forCustomer(input.customerId, input.registration);
   const { joined, nextLink } = await syncTeamsPages(deps.storage, microsoft, input);
   if (nextLink) return { joined, nextLink };
   const numbers = await numbersActivity(deps, input).catch(() => undefined);
@@ -378,12 +381,12 @@ export interface UserDeletionsResult {
 
 export async function userDeletionsActivity(
   deps: SyncDeps,
-  input: { customerId: string; runId: string; startedAt: string; mode: 'full' | 'delta'; soFar: EntityCounts; userCount: number },
+  input: { customerId: string; runId: string; startedAt: string; mode: 'full' | 'delta'; soFar: EntityCounts; userCount: number; registration?: AppRegistration },
 ): Promise<UserDeletionsResult> {
   // A delta round's total is the guard's count when the run began (its start read it) plus what it added.
   const total = input.mode === 'full' ? input.soFar.added + input.soFar.changed + input.soFar.unchanged : input.userCount + input.soFar.added;
   // A full read's total is what it saw plus what it is about to delete.
-  const { released, ...result } = await settleUserDeletions(deps, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, mode: input.mode, total }, () => deps.microsoft.forCustomer(input.customerId));
+  const { released, ...result } = await settleUserDeletions(deps, { customerId: input.customerId, runId: input.runId, runStartedAt: input.startedAt, mode: input.mode, total }, () => deps.microsoft.forCustomer(input.customerId, input.registration));
   await deps.runs.saveProgress(input.customerId, input.runId, 'users', addCounts(input.soFar, result.counts));
   if (released.length === 0) return result;
   await settleHoldingRuns(deps, input.customerId, [], released, `held deletions of ${released.length} user(s) released: run ${input.runId} saw them again in Microsoft`);
