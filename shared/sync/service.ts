@@ -137,19 +137,22 @@ export async function startSync(
   deps: SyncDeps & { orchestrations: Orchestrations },
   request: { customerId: string; kind: SyncKind; trigger: SyncTrigger },
 ): Promise<{ runId: string; instanceId: string }> {
-  const customer = await deps.storage.customers.get(request.customerId);
-  if (!customer) throw new SyncRefused(`Customer "${request.customerId}" does not exist.`, 404);
   const at = now(deps);
   const runId = newRunId(at);
   const instanceId = syncInstanceId(request.customerId, request.kind);
   // What the run reads from is decided here and travels in the orchestration's input: its first episode
-  // sets the reads going, with no step of its own before them. Read beside the check of a running full sync
-  // and the customer's syncs (created on its first run; a staging re-check reads nothing and creates none).
-  const [fullSync, definitions, begin] = await Promise.all([
+  // sets the reads going, with no step of its own before them. Read beside the customer, the check of a
+  // running full sync and the customer's syncs: reads only, so nothing is written before the customer is
+  // known to exist.
+  const [customer, fullSync, existing, begin] = await Promise.all([
+    deps.storage.customers.get(request.customerId),
     request.kind === 'delta' ? runInstance(deps, request.customerId, 'full') : undefined,
-    request.kind === 'staging' ? deps.definitions.list(request.customerId) : ensureDefaultSyncs(deps, request.customerId),
+    deps.definitions.list(request.customerId),
     request.kind === 'staging' ? undefined : beginRun(deps, { ...request, runId }, at.toISOString()),
   ]);
+  if (!customer) throw new SyncRefused(`Customer "${request.customerId}" does not exist.`, 404);
+  // The customer's syncs are created on its first run (a staging re-check creates none).
+  const definitions = request.kind === 'staging' ? existing : await ensureDefaultSyncs(deps, request.customerId, existing);
   // "Running" means what the runs read (runAsSeen): an orchestration still active, even in the moment
   // between its run's last write and its own completion.
   if (fullSync?.active) {
@@ -216,18 +219,16 @@ export async function runDueSyncs(deps: SyncDeps & { orchestrations: Orchestrati
   return report;
 }
 
-/** The first sync of a customer creates its default syncs; later calls change nothing. */
-export async function ensureDefaultSyncs(deps: SyncDeps, customerId: string): Promise<SyncDefinition[]> {
-  const existing = await deps.definitions.list(customerId);
-  const created: SyncDefinition[] = [];
+/**
+ * The customer's syncs, the default ones it lacks created side by side (the first sync of a customer creates
+ * them; later calls change nothing); `existing` when they were read already.
+ */
+export async function ensureDefaultSyncs(deps: SyncDeps, customerId: string, existing?: SyncDefinition[]): Promise<SyncDefinition[]> {
+  const have = existing ?? (await deps.definitions.list(customerId));
   const at = now(deps).toISOString();
-  for (const d of DEFAULT_SYNCS) {
-    if (existing.some((e) => e.kind === d.kind)) continue;
-    const def: SyncDefinition = { customerId, ...d, lastStartedAt: at };
-    await deps.definitions.put(def);
-    created.push(def);
-  }
-  return [...existing, ...created];
+  const created: SyncDefinition[] = DEFAULT_SYNCS.filter((d) => !have.some((e) => e.kind === d.kind)).map((d) => ({ customerId, ...d, lastStartedAt: at }));
+  await Promise.all(created.map((def) => deps.definitions.put(def)));
+  return [...have, ...created];
 }
 
 export async function updateSyncDefinition(deps: SyncDeps, customerId: string, kind: SyncKind, update: SyncDefinitionUpdate): Promise<SyncDefinition> {
