@@ -31,10 +31,12 @@ export async function catalogActivity(deps: SyncDeps, input: CatalogStepInput): 
   });
   const outcomes = await Promise.allSettled(input.types.map((type) => syncType(deps, microsoft, rules, { ...input, type })));
   const attempts: CatalogAttempt[] = outcomes.map((o, i) => (o.status === 'fulfilled' ? { type: input.types[i], result: o.value } : { type: input.types[i], failed: failureReason(o.reason) }));
-  // Every type's outcome and progress in one write each.
-  await recordOutcomes(deps, input, attempts.map((a) => ({ type: a.type, outcome: 'result' in a ? catalogOutcome(a.result, undefined) : { status: 'failed', reason: a.failed } })));
+  // Every type's outcome and progress in one write each, side by side.
   const progress = Object.fromEntries(attempts.flatMap((a) => ('result' in a ? [[a.type, a.result.counts]] : [])));
-  await deps.runs.saveProgressOf(input.customerId, input.runId, progress);
+  await Promise.all([
+    recordOutcomes(deps, input, attempts.map((a) => ({ type: a.type, outcome: 'result' in a ? catalogOutcome(a.result, undefined) : { status: 'failed', reason: a.failed } }))),
+    deps.runs.saveProgressOf(input.customerId, input.runId, progress),
+  ]);
   // A type retried alone fails the activity: the orchestration's retry policy spaces its next attempts.
   if (input.types.length === 1 && outcomes[0].status === 'rejected') throw outcomes[0].reason;
   return attempts;

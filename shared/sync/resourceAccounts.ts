@@ -25,10 +25,12 @@ export const RESOURCE_ACCOUNT_NUMBERS_KEY = 'resourceAccountNumbers';
 type Marked = Record<string, { inventory: string; reason: string }>;
 
 export async function readResourceAccounts(microsoft: CustomerMicrosoft): Promise<ResourceAccount[]> {
-  const configs = await microsoft.tenant.listResourceAccounts();
-  // What each serves is PowerShell's to tell; without the bridge, or when it fails, the kind stays unknown
-  // and everything else (the accounts, their numbers) is still Graph's whole answer.
-  const instances = microsoft.bridge ? await microsoft.bridge.listApplicationInstances().catch(() => []) : [];
+  // What each serves is PowerShell's to tell, asked beside Graph; without the bridge, or when it fails, the
+  // kind stays unknown and everything else (the accounts, their numbers) is still Graph's whole answer.
+  const [configs, instances] = await Promise.all([
+    microsoft.tenant.listResourceAccounts(),
+    microsoft.bridge ? microsoft.bridge.listApplicationInstances().catch(() => []) : [],
+  ]);
   const appOf = new Map(instances.map((i) => [i.objectId.toLowerCase(), i.applicationId]));
   return configs
     .map((c) => {
