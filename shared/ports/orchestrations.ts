@@ -12,9 +12,10 @@ export interface OrchestrationState {
 export interface Orchestrations {
   /**
    * Starts `name` under `instanceId` unless an instance with that id is still pending or running: one id,
-   * one run at a time, as the Durable task hub enforces.
+   * one run at a time, as the Durable task hub enforces. `seen`: the instance's state as the caller read it
+   * just before (read beside its other reads), so that it is not read again here.
    */
-  start(name: string, instanceId: string, input: unknown): Promise<'started' | 'already-running'>;
+  start(name: string, instanceId: string, input: unknown, seen?: { state: OrchestrationState | undefined }): Promise<'started' | 'already-running'>;
   status(instanceId: string): Promise<OrchestrationState | undefined>;
   /** Every instance whose id `matches`, whatever its status (a listing of the task hub: for rare work). */
   instances(matches: (instanceId: string) => boolean): Promise<Array<{ instanceId: string; runtimeStatus: string }>>;

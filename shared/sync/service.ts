@@ -141,11 +141,12 @@ export async function startSync(
   const runId = newRunId(at);
   const instanceId = syncInstanceId(request.customerId, request.kind);
   // What the run reads from is decided here and travels in the orchestration's input: its first episode
-  // sets the reads going, with no step of its own before them. Read beside the customer, the check of a
-  // running full sync and the customer's syncs: reads only, so nothing is written before the customer is
-  // known to exist.
-  const [customer, fullSync, existing, begin] = await Promise.all([
+  // sets the reads going, with no step of its own before them. Read beside the customer, the status of this
+  // kind's instance (the start's own check), the check of a running full sync and the customer's syncs: reads
+  // only, so nothing is written before the customer is known to exist.
+  const [customer, own, fullSync, existing, begin] = await Promise.all([
     deps.storage.customers.get(request.customerId),
+    deps.orchestrations.status(instanceId),
     request.kind === 'delta' ? runInstance(deps, request.customerId, 'full') : undefined,
     deps.definitions.list(request.customerId),
     request.kind === 'staging' ? undefined : beginRun(deps, { ...request, runId }, at.toISOString()),
@@ -161,7 +162,7 @@ export async function startSync(
   }
   const registration = { tenantId: customer.value.tenantId, clientId: customer.value.clientId, credentialRef: customer.value.credentialRef };
   const input: StartSyncInput = { ...request, runId, ...(begin ? { begin: { ...begin, registration } } : {}) };
-  const outcome = await deps.orchestrations.start(PULL_SYNC, instanceId, input);
+  const outcome = await deps.orchestrations.start(PULL_SYNC, instanceId, input, { state: own });
   if (outcome === 'already-running') {
     await recordSkip(deps, request.customerId, request.kind, 'the previous run is still going');
     throw new SyncRefused(`A ${request.kind} sync of this customer is already running.`, 409);

@@ -5,8 +5,10 @@ import { ACTIVE_STATUSES, type OrchestrationState, type Orchestrations } from '.
 export class DurableOrchestrations implements Orchestrations {
   constructor(private readonly client: DurableClient) {}
 
-  async start(name: string, instanceId: string, input: unknown): Promise<'started' | 'already-running'> {
-    const current = await this.status(instanceId);
+  async start(name: string, instanceId: string, input: unknown, seen?: { state: OrchestrationState | undefined }): Promise<'started' | 'already-running'> {
+    // Microsoft's singleton pattern: the instance's status first (the task hub refuses a start of a running id
+    // with an exception that its HTTP API need not answer as a 409); a start that loses a race still is one.
+    const current = seen ? seen.state : await this.status(instanceId);
     if (current && ACTIVE_STATUSES.has(current.runtimeStatus)) return 'already-running';
     try {
       await this.client.startNew(name, { instanceId, input });
