@@ -367,8 +367,7 @@ function floorProcess(): Promise<void> {
 
 /** The floor: the sync's reads and writes, nothing else. */
 async function floorRun(info: GraphInfo, tablesConnectionString: string, bar: { update(v: number): void }): Promise<void> {
-  const agent = new https.Agent({ keepAlive: true, ca: info.caPem });
-  const token = await getToken({ authority: info.graphUrl, tenantId: info.tenantId, clientId: info.clientId, secret: info.secret }, agent);
+  const graph = await rawGraphOf(info);
   const open = async (name: string) => {
     const client = TableClient.fromConnectionString(tablesConnectionString, name, { allowInsecureConnection: true });
     await client.createTable();
@@ -379,11 +378,10 @@ async function floorRun(info: GraphInfo, tablesConnectionString: string, bar: { 
   const syncedAt = new Date().toISOString();
   let done = 0;
   const progress = (n: number) => bar.update((done += n));
-  const get = (url: string) => getJson(url, agent, token);
   await Promise.all([
     pass(
       `${info.graphUrl}${USERS_FIRST_PAGE}`,
-      get,
+      graph.get,
       (page) =>
         writeRaw(
           users,
@@ -394,7 +392,7 @@ async function floorRun(info: GraphInfo, tablesConnectionString: string, bar: { 
     ),
     pass(
       `${info.graphUrl}${TEAMS_FIRST_PAGE}`,
-      get,
+      graph.get,
       (page) => {
         for (const c of page) for (const t of (c.telephoneNumbers ?? []) as Array<{ telephoneNumber: string }>) holders.set(t.telephoneNumber, [...(holders.get(t.telephoneNumber) ?? []), String(c.id)]);
         const readAt = new Date().toISOString();
@@ -414,15 +412,21 @@ async function floorRun(info: GraphInfo, tablesConnectionString: string, bar: { 
   // customer's inventory (a first sync has no ranges and no user at a site yet).
   const now = new Date();
   await writeRaw(numbers, [...holders].map(([number, held]) => numberEntity(heldOutsideRanges(number, { customerId: CUSTOMER }, held, 'DirectRouting', now)) as Entity), 'Create');
-  agent.destroy();
+  graph.close();
+}
+
+/** Plain HTTPS reads of the emulator as the app it stands for, with a token and connections of their own. */
+async function rawGraphOf(info: GraphInfo): Promise<{ get(url: string): Promise<Record<string, unknown>>; close(): void }> {
+  const agent = new https.Agent({ keepAlive: true, ca: info.caPem });
+  const token = await getToken({ authority: info.graphUrl, tenantId: info.tenantId, clientId: info.clientId, secret: info.secret }, agent);
+  return { get: (url) => getJson(url, agent, token), close: () => agent.destroy() };
 }
 
 /** One page of each read the sync and the floor make, through a client of its own, before either is measured. */
 async function warmEmulator(info: GraphInfo): Promise<void> {
-  const agent = new https.Agent({ keepAlive: true, ca: info.caPem });
-  const token = await getToken({ authority: info.graphUrl, tenantId: info.tenantId, clientId: info.clientId, secret: info.secret }, agent);
-  for (const url of [USERS_FIRST_PAGE, TEAMS_FIRST_PAGE, `/v1.0/users/delta?$select=${USER_SELECT.join(',')}&$deltaToken=latest`]) await getJson(`${info.graphUrl}${url}`, agent, token);
-  agent.destroy();
+  const graph = await rawGraphOf(info);
+  for (const url of [USERS_FIRST_PAGE, TEAMS_FIRST_PAGE, `/v1.0/users/delta?$select=${USER_SELECT.join(',')}&$deltaToken=latest`]) await graph.get(`${info.graphUrl}${url}`);
+  graph.close();
 }
 
 /** The Teams side of a user as the sync stores it (its JSON, and its numbers in a column of their own). */

@@ -611,7 +611,7 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
       if (response.ok) throw new GraphTransientError(`${context.operation}: the answer is not JSON (${error instanceof Error ? error.message : String(error)})`);
     }
     if (response.ok) return body;
-    throw toMicrosoftError({ status: response.status, ...readErrorBody(body), headers: response.headers }, context);
+    throw refusal(response, body, context);
   }
 
   /** A raw call: the caller reads status and headers (202 + Location); failures mapped like any other. */
@@ -620,11 +620,11 @@ export class GraphMicrosoftTenant implements MicrosoftTenant {
     if (response.ok) return response;
     let body: unknown;
     try {
-      body = await response.json();
+      body = JSON.parse(await bodyText(response));
     } catch {
       body = undefined;
     }
-    throw toMicrosoftError({ status: response.status, ...readErrorBody(body), headers: response.headers }, { operation: spec.operation, write: spec.method !== 'GET' });
+    throw refusal(response, body, { operation: spec.operation, write: spec.method !== 'GET' });
   }
 
   /**
@@ -850,3 +850,8 @@ function odataString(value: string): string {
 
 /** App-only scope of the Graph resource; a local emulator is addressed as Graph itself. */
 const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
+
+/** Microsoft's refusal of a call, from its status, its error body (when it has one) and its headers. */
+function refusal(response: Response, body: unknown, context: FailureContext): MicrosoftError {
+  return toMicrosoftError({ status: response.status, ...readErrorBody(body), headers: response.headers }, context);
+}
